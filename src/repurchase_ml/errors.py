@@ -1,0 +1,58 @@
+"""Errors raised by repurchase_ml, all in one shape: what, where, how to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["SchemaError", "format_examples"]
+
+
+def format_examples(values: Sequence[object], limit: int = 5) -> str:
+    """Render up to ``limit`` offending values for an error message.
+
+    Examples
+    --------
+    >>> format_examples(["a", 1, None, "b", 2.5, "c"])
+    "'a', 1, None, 'b', 2.5"
+    """
+    return ", ".join(repr(v) for v in list(values)[:limit])
+
+
+class SchemaError(ValueError):
+    """A table breaks the data contract.
+
+    The message names the column, the rule, how many rows break it, up to five
+    examples and how to fix it. The same facts are kept as attributes so that
+    callers (the CLI, a validation report) can use them without parsing text.
+
+    Examples
+    --------
+    >>> err = SchemaError("amount", "purchase amount must be >= 0", n_rows=2,
+    ...                   examples=[-1.0, -3.5], fix="drop refunds from the purchase rows")
+    >>> print(err)
+    column 'amount': purchase amount must be >= 0 (2 rows, e.g. -1.0, -3.5). Fix: drop refunds from the purchase rows.
+    """
+
+    def __init__(
+        self,
+        column: str | None,
+        rule: str,
+        *,
+        n_rows: int | None = None,
+        examples: Sequence[object] = (),
+        fix: str = "",
+    ) -> None:
+        self.column = column
+        self.rule = rule
+        self.n_rows = n_rows
+        self.examples = list(examples)[:5]
+        self.fix = fix
+        where = f"column {column!r}: " if column is not None else ""
+        count = ""
+        if n_rows is not None:
+            count = f" ({n_rows} row{'s' if n_rows != 1 else ''}"
+            count += f", e.g. {format_examples(self.examples)})" if self.examples else ")"
+        tail = f" Fix: {fix}" if fix else ""
+        if tail and not tail.endswith("."):
+            tail += "."
+        super().__init__(f"{where}{rule}{count}.{tail}")
