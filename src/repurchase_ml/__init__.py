@@ -1,2 +1,33 @@
-"""repurchase_ml: who is about to leave, who will buy again, and what each customer is worth."""
+"""repurchase_ml: who is about to leave, who will buy again, and what each customer is worth.
+
+The public API is flat: ``from repurchase_ml import build_features, churn_radar``.
+Names resolve lazily on first use, so ``import repurchase_ml`` stays fast and
+never imports MLflow or SHAP.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it (resolved on first attribute access)
+_LAZY: dict[str, str] = {
+    "SchemaError": "repurchase_ml.errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'repurchase_ml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
