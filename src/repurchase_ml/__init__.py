@@ -15,6 +15,12 @@ __version__ = "0.1.0"
 # public name -> module that defines it (resolved on first attribute access)
 _LAZY: dict[str, str] = {
     "SchemaError": "repurchase_ml.errors",
+    "EVENT_TYPES": "repurchase_ml.events",
+    "ColumnMapping": "repurchase_ml.events",
+    "ValidationReport": "repurchase_ml.events",
+    "read_events": "repurchase_ml.events",
+    "validate_events": "repurchase_ml.events",
+    "check_canonical": "repurchase_ml.events",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
