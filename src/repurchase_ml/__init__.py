@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "read_events": "repurchase_ml.events",
     "validate_events": "repurchase_ml.events",
     "check_canonical": "repurchase_ml.events",
+    "make_event_log": "repurchase_ml.datasets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
