@@ -1,0 +1,261 @@
+"""Command line ``repurchase-ml``: parse, resolve one settings object, call a job.
+
+Each command is thin: it turns flags into overrides, resolves
+:class:`~repurchase_ml.config.Settings` (file < environment < flags), calls a
+plain function in :mod:`repurchase_ml.jobs`, and turns the library's own
+exceptions into an exit code and a readable message. Heavy libraries are
+imported inside the commands so that ``--help`` answers at once.
+
+Exit codes: 0 success, 1 bad argument or value, 2 invalid configuration,
+3 data breaks the table contract (SchemaError), 4 another retraining run
+holds the project.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+__all__ = ["app", "parse_overrides"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="repurchase-ml",
+    help="Churn risk, repurchase, second purchase and lifetime value from an event log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_VALUE, EXIT_CONFIG, EXIT_SCHEMA, EXIT_LOCKED = 1, 2, 3, 4
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML settings file (see docs/example-config.yaml).",
+                 envvar="REPURCHASE_ML_CONFIG", show_default=False),
+]
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option("--project-dir", help="Project directory for the MLflow store and outputs "
+                 "[default: models]", show_default=False),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override one setting, e.g. --set cutoffs.n=6 (repeatable).",
+                 show_default=False),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from repurchase_ml import __version__
+
+        console.print(f"repurchase-ml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+) -> None:
+    """Churn risk, repurchase, second purchase and lifetime value from an event log."""
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    root = logging.getLogger("repurchase_ml")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Turn ``["a.b=1", "c=x"]`` into ``{"a": {"b": 1}, "c": "x"}`` (values read as YAML).
+
+    Examples
+    --------
+    >>> parse_overrides(["cutoffs.n=6", "tracking.experiment=weekly", "tasks=[churn, ltv]"])
+    {'cutoffs': {'n': 6}, 'tracking': {'experiment': 'weekly'}, 'tasks': ['churn', 'ltv']}
+    """
+    import yaml
+
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set: expected KEY=VALUE such as cutoffs.n=6, got {item!r}")
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+    return result
+
+
+def _settings(config: Path | None, project_dir: Path | None, sets: list[str] | None,
+              extra: dict[str, Any] | None = None) -> Any:
+    from repurchase_ml.config import load_settings
+
+    overrides = parse_overrides(sets)
+    if project_dir is not None:
+        overrides["project_dir"] = str(project_dir)
+    for key, value in (extra or {}).items():
+        overrides.setdefault(key, {}).update(value) if isinstance(value, dict) else \
+            overrides.__setitem__(key, value)
+    return load_settings(config, overrides=overrides)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; library errors become a message on stderr and an exit code."""
+    from repurchase_ml.config import ConfigError
+    from repurchase_ml.errors import SchemaError
+    from repurchase_ml.jobs import JobLockedError
+
+    try:
+        return action()
+    except ConfigError as exc:
+        code, kind = EXIT_CONFIG, "invalid configuration"
+        message = str(exc)
+    except SchemaError as exc:
+        code, kind = EXIT_SCHEMA, "invalid data"
+        message = str(exc)
+    except JobLockedError as exc:
+        code, kind = EXIT_LOCKED, "refused"
+        message = str(exc)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        code, kind = EXIT_VALUE, "error"
+        message = str(exc)
+    err_console.print(f"[bold red]{kind}:[/] {message}", markup=True, highlight=False,
+                      soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    log: Annotated[Path, typer.Argument(help="CSV or Parquet event log.", show_default=False)],
+    mapping: Annotated[Path | None, typer.Option("--mapping", "-m",
+                       help="YAML column mapping (fields of repurchase_ml.ColumnMapping).",
+                       show_default=False)] = None,
+    timezone: Annotated[str, typer.Option(help="Zone for time-zone-aware timestamps.")] = "UTC",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Events after this date are "
+                     "invalid.", show_default=False)] = None,
+    drop_invalid: Annotated[bool, typer.Option("--drop-invalid", help="Drop offending rows and "
+                            "count them instead of failing.")] = False,
+) -> None:
+    """Validate an event log against the canonical schema and summarise it."""
+    from repurchase_ml.jobs import run_validate
+
+    report = _guard(lambda: run_validate(log, mapping=mapping, timezone=timezone, as_of=as_of,
+                                         drop_invalid=drop_invalid))
+    console.print(report.summary(), highlight=False)
+
+
+@app.command()
+def demo(
+    project_dir: ProjectOpt = None,
+    n_customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 2000,
+    until: Annotated[str, typer.Option(help="Last stage to run: validate, retrain or score.")]
+    = "score",
+    sets: SetOpt = None,
+) -> None:
+    """The main job on embedded defaults: synthetic log, validate, retrain, score, radar."""
+    from repurchase_ml.jobs import run_demo
+
+    order = ("validate", "retrain", "score")
+    if until not in order:
+        err_console.print(f"[bold red]error:[/] --until: expected one of {', '.join(order)}, "
+                          f"got {until!r}")
+        raise typer.Exit(EXIT_VALUE)
+    stages = order[1:order.index(until) + 1]
+    settings = _guard(lambda: _settings(None, project_dir, sets,
+                                        {"data": {"synthetic": {"n_customers": n_customers}}}))
+    with console.status(f"running the demo in {settings.project_path()} ..."):
+        summary = _guard(lambda: run_demo(settings, stages=stages))
+    console.print("[bold]event log[/]")
+    console.print(summary["report_text"], highlight=False)
+    console.print(f"synthetic log: {summary['events_path']}")
+    if "retrain" in summary:
+        _print_retrain(summary["retrain"], settings)
+    if "score" in summary:
+        _print_score(summary["score"])
+
+
+def _print_retrain(result: dict[str, Any], settings: Any) -> None:
+    verdict = "promoted to champion" if result["promoted"] else "not promoted"
+    console.print(f"[bold]retrain[/]: run {result['run_id']}, {settings.tracking.model_name} "
+                  f"version {result['model_version']} {verdict}; champion is version "
+                  f"{result['champion_version']}")
+    console.print(f"  why: {result['reason']}", highlight=False)
+    console.print(f"  tracking store: {settings.tracking_uri()}")
+
+
+def _print_score(result: dict[str, Any]) -> None:
+    console.print(f"[bold]score[/] at {result['as_of']} with champion version "
+                  f"{result['model_version']}: {result['n_scored']} customers scored, "
+                  f"{result['n_radar']} on the radar")
+    for path in result["paths"]:
+        console.print(f"  {path}", highlight=False)
+
+
+@app.command()
+def retrain(config: ConfigOpt = None, project_dir: ProjectOpt = None, sets: SetOpt = None) -> None:
+    """Train a challenger at the newest cutoffs; promote it only if it beats the champion."""
+    from repurchase_ml.jobs import run_retrain
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status("retraining ..."):
+        result = _guard(lambda: run_retrain(settings))
+    _print_retrain(result.to_dict(), settings)
+
+
+@app.command()
+def score(
+    as_of: Annotated[str, typer.Option("--as-of", help="Scoring date: features see events "
+                     "strictly before it.", show_default=False)],
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Score every customer at --as-of with the champion; write scores and the radar list."""
+    from dataclasses import asdict
+
+    from repurchase_ml.jobs import run_score
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status(f"scoring at {as_of} ..."):
+        result = _guard(lambda: run_score(settings, as_of))
+    _print_score(asdict(result))
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    port: Annotated[int, typer.Option(help="TCP port on the loopback interface.")] = 5001,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    sets: SetOpt = None,
+) -> None:
+    """Serve the champion over HTTP with `mlflow models serve` (POST /invocations)."""
+    import os
+
+    from repurchase_ml.jobs import serve_command
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    argv, env = _guard(lambda: serve_command(settings, port=port, host=host))
+    console.print(f"serving models:/{settings.tracking.model_name}@champion on "
+                  f"http://{host}:{port}/invocations", highlight=False)
+    os.execvpe(argv[0], argv, env)

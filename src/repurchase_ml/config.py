@@ -1,0 +1,375 @@
+"""One validated settings object for the jobs: YAML file < environment < CLI flags.
+
+``load_settings`` reads an optional YAML file, overlays environment variables
+named ``REPURCHASE_ML_<KEY>`` (nested keys joined by ``__``, e.g.
+``REPURCHASE_ML_TRACKING__URI``), then overlays explicit overrides (the CLI's
+flags), and validates the result into a frozen :class:`Settings`. Unknown keys
+are errors that name the key and suggest the closest valid one.
+
+Examples
+--------
+>>> s = load_settings(overrides={"project_dir": "/tmp/rp", "cutoffs": {"n": 6}}, environ={})
+>>> s.cutoffs.n, s.tracking_uri()
+(6, 'sqlite:////tmp/rp/mlflow.db')
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "DataSettings",
+    "SyntheticSettings",
+    "CutoffSettings",
+    "TuningSettings",
+    "TrackingSettings",
+    "PromotionSettings",
+    "OutputSettings",
+    "load_settings",
+    "settings_to_dict",
+    "ENV_PREFIX",
+    "DEFAULT_TASKS",
+]
+
+ENV_PREFIX = "REPURCHASE_ML_"
+DEFAULT_TASKS = ("churn", "repurchase", "second_purchase", "ltv")
+_ALL_TASKS = ("repurchase", "order_count", "churn", "ltv", "second_purchase")
+_DEFAULT_HORIZONS = {"repurchase": 30, "order_count": 90, "churn": 90, "ltv": 365,
+                     "second_purchase": 30}
+_DEFAULT_PRIMARY = {"repurchase": "roc_auc", "churn": "roc_auc", "second_purchase": "roc_auc",
+                    "order_count": "spearman", "ltv": "gini"}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid: names the key, what is allowed and how to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticSettings(_Section):
+    """Parameters of the synthetic log used when ``data.source`` is ``synthetic``."""
+
+    n_customers: int = Field(2000, ge=10)
+    start: str = "2022-01-01"
+    end: str = "2024-01-01"
+    random_state: int = 0
+
+
+class DataSettings(_Section):
+    """Where the event log comes from.
+
+    ``source`` is ``synthetic`` (generated), ``path`` (a CSV/Parquet file read
+    with ``mapping``, the fields of ``repurchase_ml.events.ColumnMapping``), or
+    a named public format (``cdnow``, ``taobao``, ``online_retail``) read from
+    ``path``.
+    """
+
+    source: Literal["synthetic", "path", "cdnow", "taobao", "online_retail"] = "synthetic"
+    path: str | None = None
+    mapping: dict[str, Any] | None = None
+    synthetic: SyntheticSettings = SyntheticSettings()
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> DataSettings:
+        if self.source != "synthetic" and not self.path:
+            raise ValueError(
+                f"data.path is required when data.source is {self.source!r}; "
+                "set it to the log file to read"
+            )
+        if self.source != "path" and self.mapping is not None:
+            raise ValueError(
+                f"data.mapping applies only when data.source is 'path', got source "
+                f"{self.source!r}; remove data.mapping or set data.source: path"
+            )
+        return self
+
+
+class CutoffSettings(_Section):
+    """Cutoff policy: the newest ``n`` usable cutoffs at frequency ``freq`` (``MS`` = monthly)."""
+
+    freq: str = "MS"
+    n: int = Field(12, ge=2)
+
+
+class TuningSettings(_Section):
+    """Training and tuning budget (``n_trials: 0`` trains with fixed parameters)."""
+
+    n_trials: int = Field(0, ge=0)
+    timeout_seconds: float | None = Field(None, gt=0)
+    n_estimators: int = Field(300, ge=1)
+    random_state: int = 0
+
+
+class TrackingSettings(_Section):
+    """MLflow tracking: ``uri`` defaults to SQLite inside the project directory."""
+
+    uri: str | None = None
+    artifact_location: str | None = None
+    experiment: str = "repurchase_ml"
+    model_name: str = "repurchase_ml"
+
+
+class PromotionSettings(_Section):
+    """Champion/challenger rule.
+
+    The challenger is promoted when the mean of its primary metrics beats the
+    champion's by at least ``min_improvement`` and no task's primary metric is
+    worse by more than ``tolerance``.
+    """
+
+    primary_metric: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_PRIMARY))
+    min_improvement: float = Field(0.0, ge=0)
+    tolerance: float = Field(0.01, ge=0)
+
+
+class OutputSettings(_Section):
+    """Where the score job writes (default ``<project_dir>/outputs``) and how many reasons."""
+
+    dir: str | None = None
+    top_reasons: int = Field(3, ge=0)
+
+
+class Settings(_Section):
+    """Everything a retrain or score run needs, validated once.
+
+    Examples
+    --------
+    >>> Settings().tasks
+    ('churn', 'repurchase', 'second_purchase', 'ltv')
+    """
+
+    project_dir: str = "models"
+    data: DataSettings = DataSettings()
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    horizons: dict[str, int] = Field(default_factory=lambda: dict(_DEFAULT_HORIZONS))
+    cutoffs: CutoffSettings = CutoffSettings()
+    features: dict[str, Any] = Field(default_factory=dict)
+    tuning: TuningSettings = TuningSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    promotion: PromotionSettings = PromotionSettings()
+    output: OutputSettings = OutputSettings()
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for task in value:
+            if task not in _ALL_TASKS:
+                raise ValueError(f"unknown task {task!r}{_suggest(task, _ALL_TASKS)}; "
+                                 f"allowed: {', '.join(_ALL_TASKS)}")
+        if not value:
+            raise ValueError("at least one task is required")
+        return value
+
+    @field_validator("horizons")
+    @classmethod
+    def _merge_horizons(cls, value: dict[str, int]) -> dict[str, int]:
+        for task, days in value.items():
+            if task not in _ALL_TASKS:
+                raise ValueError(f"horizons: unknown task {task!r}{_suggest(task, _ALL_TASKS)}")
+            if int(days) < 1:
+                raise ValueError(f"horizons.{task} must be >= 1 day, got {days}")
+        return {**_DEFAULT_HORIZONS, **value}
+
+    @field_validator("promotion")
+    @classmethod
+    def _merge_primary(cls, value: PromotionSettings) -> PromotionSettings:
+        for task in value.primary_metric:
+            if task not in _ALL_TASKS:
+                raise ValueError(f"promotion.primary_metric: unknown task {task!r}"
+                                 f"{_suggest(task, _ALL_TASKS)}")
+        merged = {**_DEFAULT_PRIMARY, **value.primary_metric}
+        return value.model_copy(update={"primary_metric": merged})
+
+    # derived locations -------------------------------------------------
+    def project_path(self) -> Path:
+        """The project directory as an absolute path."""
+        return Path(self.project_dir).expanduser().resolve()
+
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI (SQLite in the project directory unless set)."""
+        if self.tracking.uri:
+            return self.tracking.uri
+        return f"sqlite:///{self.project_path() / 'mlflow.db'}"
+
+    def artifact_location(self) -> str:
+        """Artifact root for a new experiment (``<project_dir>/mlartifacts`` unless set)."""
+        if self.tracking.artifact_location:
+            return self.tracking.artifact_location
+        return (self.project_path() / "mlartifacts").as_uri()
+
+    def output_path(self) -> Path:
+        """Folder for scored tables and radar lists."""
+        if self.output.dir:
+            return Path(self.output.dir).expanduser().resolve()
+        return self.project_path() / "outputs"
+
+    def max_horizon(self) -> int:
+        """The longest label horizon among the configured tasks, in days."""
+        return max(self.horizons[t] for t in self.tasks)
+
+
+# --------------------------------------------------------------------------- loading
+def _suggest(key: str, allowed: Any, *, prefix: str = "") -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
+    return f" (did you mean {prefix + close[0]!r}?)" if close else ""
+
+
+def _check_keys(data: Mapping[str, Any], model: type[BaseModel], where: str, source: str) -> None:
+    fields = model.model_fields
+    for key, value in data.items():
+        if key not in fields:
+            dotted = f"{where}{key}"
+            raise ConfigError(
+                f"unknown key {dotted!r} in {source}"
+                f"{_suggest(str(key), fields, prefix=where)}; "
+                f"valid keys{' under ' + where.rstrip('.') if where else ''}: "
+                f"{', '.join(fields)}"
+            )
+        ann = fields[key].annotation
+        # sections are pydantic models; plain-dict fields (mapping, horizons) take any key
+        is_section = isinstance(ann, type) and issubclass(ann, BaseModel)
+        if is_section and isinstance(value, Mapping):
+            _check_keys(value, ann, f"{where}{key}.", source)
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        node = result
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return result
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist; pass an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys at the top "
+                          f"level, got {type(data).__name__}")
+    return data
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings from a YAML file, the environment and explicit overrides.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        YAML config file. Relative paths inside it (``project_dir``,
+        ``data.path``, ``output.dir``) are taken relative to the file's folder.
+    overrides : mapping, optional
+        Nested values that win over everything else (the CLI's flags).
+    environ : mapping, optional
+        Environment to read ``REPURCHASE_ML_*`` variables from; defaults to
+        ``os.environ``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key (with the closest valid key), wrong type or value.
+
+    Examples
+    --------
+    >>> load_settings(overrides={"tracking": {"experimnt": "x"}}, environ={})
+    Traceback (most recent call last):
+    ...
+    repurchase_ml.config.ConfigError: unknown key 'tracking.experimnt' in CLI flags (did you mean 'tracking.experiment'?); valid keys under tracking: uri, artifact_location, experiment, model_name
+    >>> load_settings(environ={"REPURCHASE_ML_CUTOFFS__N": "4"}).cutoffs.n
+    4
+    """
+    env = os.environ if environ is None else environ
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if path is not None:
+        file = Path(path).expanduser().resolve()
+        data = _read_yaml(file)
+        _check_keys(data, Settings, "", f"config file {str(file)!r}")
+        data = _resolve_relative(data, file.parent)
+        layers.append((f"config file {str(file)!r}", data))
+    layers.append(("environment", _from_environ(env)))
+    layers.append(("CLI flags", dict(overrides or {})))
+    merged: dict[str, Any] = {}
+    for source, layer in layers:
+        _check_keys(layer, Settings, "", source)
+        merged = _deep_merge(merged, layer)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value and "://" not in value:
+            p = Path(value).expanduser()
+            return str(p if p.is_absolute() else (base / p))
+        return value
+
+    out = dict(data)
+    if "project_dir" in out:
+        out["project_dir"] = fix(out["project_dir"])
+    for section, key in (("data", "path"), ("output", "dir")):
+        if isinstance(out.get(section), dict) and out[section].get(key):
+            out[section] = {**out[section], key: fix(out[section][key])}
+    return out
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain data, with derived locations filled in.
+
+    Examples
+    --------
+    >>> d = settings_to_dict(Settings(project_dir="/tmp/p"))
+    >>> d["tracking"]["uri"], d["output"]["dir"]
+    ('sqlite:////tmp/p/mlflow.db', '/tmp/p/outputs')
+    """
+    data = settings.model_dump(mode="json")
+    data["project_dir"] = str(settings.project_path())
+    data["tracking"]["uri"] = settings.tracking_uri()
+    data["tracking"]["artifact_location"] = settings.artifact_location()
+    data["output"]["dir"] = str(settings.output_path())
+    return data
