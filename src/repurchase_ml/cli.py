@@ -107,15 +107,13 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def _settings(config: Path | None, project_dir: Path | None, sets: list[str] | None,
-              extra: dict[str, Any] | None = None) -> Any:
-    from repurchase_ml.config import load_settings
+              defaults: dict[str, Any] | None = None) -> Any:
+    """Resolve settings: file < environment < command defaults < --set < --project-dir."""
+    from repurchase_ml.config import deep_merge, load_settings
 
-    overrides = parse_overrides(sets)
+    overrides = deep_merge(defaults or {}, parse_overrides(sets))
     if project_dir is not None:
         overrides["project_dir"] = str(project_dir)
-    for key, value in (extra or {}).items():
-        overrides.setdefault(key, {}).update(value) if isinstance(value, dict) else \
-            overrides.__setitem__(key, value)
     return load_settings(config, overrides=overrides)
 
 
@@ -181,8 +179,8 @@ def demo(
                           f"got {until!r}")
         raise typer.Exit(EXIT_VALUE)
     stages = order[1:order.index(until) + 1]
-    settings = _guard(lambda: _settings(None, project_dir, sets,
-                                        {"data": {"synthetic": {"n_customers": n_customers}}}))
+    settings = _guard(lambda: _settings(None, project_dir, sets, {"data": {
+        "on_invalid": "drop", "synthetic": {"n_customers": n_customers}}}))
     with console.status(f"running the demo in {settings.project_path()} ..."):
         summary = _guard(lambda: run_demo(settings, stages=stages))
     console.print("[bold]event log[/]")

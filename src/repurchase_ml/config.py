@@ -35,6 +35,7 @@ __all__ = [
     "PromotionSettings",
     "OutputSettings",
     "load_settings",
+    "deep_merge",
     "settings_to_dict",
     "ENV_PREFIX",
     "DEFAULT_TASKS",
@@ -72,12 +73,15 @@ class DataSettings(_Section):
     ``source`` is ``synthetic`` (generated), ``path`` (a CSV/Parquet file read
     with ``mapping``, the fields of ``repurchase_ml.events.ColumnMapping``), or
     a named public format (``cdnow``, ``taobao``, ``online_retail``) read from
-    ``path``.
+    ``path``. ``on_invalid: drop`` removes rows that break the contract and
+    counts them in the validation report instead of failing.
     """
 
     source: Literal["synthetic", "path", "cdnow", "taobao", "online_retail"] = "synthetic"
     path: str | None = None
     mapping: dict[str, Any] | None = None
+    timezone: str = "UTC"
+    on_invalid: Literal["raise", "drop"] = "raise"
     synthetic: SyntheticSettings = SyntheticSettings()
 
     @model_validator(mode="after")
@@ -243,11 +247,18 @@ def _check_keys(data: Mapping[str, Any], model: type[BaseModel], where: str, sou
             _check_keys(value, ann, f"{where}{key}.", source)
 
 
-def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge nested mappings; values of ``top`` win.
+
+    Examples
+    --------
+    >>> deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}})
+    {'a': {'b': 1, 'c': 3}}
+    """
     out = dict(base)
     for key, value in top.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(dict(out[key]), value)
+            out[key] = deep_merge(dict(out[key]), value)
         else:
             out[key] = value
     return out
@@ -331,7 +342,7 @@ def load_settings(
     merged: dict[str, Any] = {}
     for source, layer in layers:
         _check_keys(layer, Settings, "", source)
-        merged = _deep_merge(merged, layer)
+        merged = deep_merge(merged, layer)
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

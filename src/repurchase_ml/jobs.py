@@ -72,14 +72,15 @@ def load_event_log(settings: Settings) -> tuple[pd.DataFrame, ValidationReport]:
         events, _truth = datasets.make_event_log(
             syn.n_customers, syn.start, syn.end, random_state=syn.random_state
         )
-        return validate_events(events)
+        return validate_events(events, on_invalid=data.on_invalid)
     if data.source == "path":
-        return read_events(data.path, data.mapping)
+        return read_events(data.path, data.mapping, timezone=data.timezone,
+                           on_invalid=data.on_invalid)
     loader = getattr(datasets, f"load_{data.source}")
     loaded = loader(data.path)
     if isinstance(loaded, tuple):
         return loaded
-    return validate_events(loaded)
+    return validate_events(loaded, on_invalid=data.on_invalid)
 
 
 def run_validate(
