@@ -1,0 +1,309 @@
+"""The HTML report: its computations against hand-worked numbers, its sections and its file."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import read_events
+from repurchase_ml.report import (
+    SECTION_IDS,
+    build_report,
+    calibration_table,
+    gain_curve,
+    repurchase_curve,
+    write_report,
+)
+
+AS_OF = pd.Timestamp("2024-03-01")
+
+
+def _events(rows: list[tuple]) -> pd.DataFrame:
+    cols = ["customer_id", "timestamp", "event_type", "amount", "order_id"]
+    frame, _ = read_events(pd.DataFrame(rows, columns=cols))
+    return frame
+
+
+# customer a: orders o1 (two rows) on 01-01, o2 on 01-11 -> second order after 10 days
+# customer b: one order on 01-20, a refund on 01-25 (not an order), a view
+# customer c: first order 02-25 (only 4 days observed), second order 02-26
+# customer d: first order 01-05, second order exactly at AS_OF (the future: ignored)
+CURVE_ROWS = [
+    ("a", "2024-01-01 10:00", "purchase", 5.0, "o1"),
+    ("a", "2024-01-01 10:05", "purchase", 7.0, "o1"),
+    ("a", "2024-01-11 10:00", "purchase", 9.0, "o2"),
+    ("b", "2024-01-20 08:00", "purchase", 20.0, "o3"),
+    ("b", "2024-01-25 08:00", "refund", 20.0, None),
+    ("b", "2024-01-26 08:00", "view", None, None),
+    ("c", "2024-02-25 00:00", "purchase", 3.0, "o4"),
+    ("c", "2024-02-26 00:00", "purchase", 3.0, "o5"),
+    ("d", "2024-01-05 00:00", "purchase", 4.0, "o6"),
+    ("d", "2024-03-01 00:00", "purchase", 4.0, "o7"),
+]
+
+
+def report_inputs(seed: int = 0) -> dict:
+    """Every report input, small and deterministic (shared with the browser test)."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    y = rng.binomial(1, 0.3, n)
+    model = np.clip(0.3 + 0.35 * (y - 0.3) + rng.normal(0, 0.15, n), 0.01, 0.99)
+    rfm = rng.uniform(0, 1, n) + 0.3 * y
+    orders = rng.poisson(1.5, n).astype(float)
+    predictions = {
+        "churn": pd.DataFrame({"y_true": y, "lightgbm": model, "rfm_heuristic": rfm}),
+        "order_count": pd.DataFrame(
+            {
+                "y_true": orders,
+                "lightgbm": orders * 0.8 + rng.uniform(0, 1, n),
+                "bgnbd": rng.gamma(2.0, 0.7, n),
+            }
+        ),
+    }
+    scorecards = {
+        "churn": {
+            "lightgbm": {"roc_auc": 0.81, "pr_auc": 0.62, "brier": 0.15},
+            "rfm_heuristic": {"roc_auc": 0.70, "pr_auc": 0.48, "brier": np.nan},
+        },
+        "order_count": pd.DataFrame(
+            {"mae": [0.74, 0.79], "spearman": [0.51, 0.45]}, index=["lightgbm", "bgnbd"]
+        ),
+    }
+    drivers = pd.DataFrame(
+        {
+            "feature": ["days_since_last_purchase", "overdue_ratio", "orders_90d", "revenue_365d"],
+            "mean_abs_contribution": [0.42, 0.31, 0.12, 0.05],
+        }
+    )
+    segments = ["champions", "loyal", "at risk", "hibernating <lost>"]
+    m = 60
+    radar = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:03d}" for i in range(m)],
+            "churn_probability": rng.uniform(0, 1, m),
+            "repurchase_probability": rng.uniform(0, 1, m),
+            "predicted_ltv": rng.gamma(2.0, 50.0, m),
+            "segment": [segments[i % 4] for i in range(m)],
+            "lifecycle_stage": ["active", "at-risk", "new"] * 20,
+            "reasons": [["38 days overdue against a usual 12-day rhythm", "2 orders in 90 days"]]
+            * m,
+            "action": ["win-back voucher"] * m,
+        }
+    )
+    radar["value_at_risk"] = radar["churn_probability"] * radar["predicted_ltv"]
+    radar = radar.sort_values("value_at_risk", ascending=False, ignore_index=True)
+    value_risk = pd.DataFrame(
+        [[5, 3, 2], [8, 6, 4], [10, 12, 10]],
+        index=pd.Index(["high", "medium", "low"], name="value"),
+        columns=pd.Index(["low", "medium", "high"], name="risk"),
+    )
+    return {
+        "as_of": AS_OF,
+        "scorecards": scorecards,
+        "predictions": predictions,
+        "drivers": drivers,
+        "radar": radar,
+        "value_risk": value_risk,
+        "events": _events(CURVE_ROWS),
+        "curve_days": 40,
+    }
+
+
+# --- repurchase curve -----------------------------------------------------------------
+
+
+def test_repurchase_curve_hand_computed():
+    curve = repurchase_curve(_events(CURVE_ROWS), as_of=AS_OF, max_days=60).set_index("days")
+    # observed days before AS_OF: a 60.6, b 41.7, c 5, d 56
+    # second order gaps: a 10 (order o1 starts 10:00, o2 at 10:00 ten days later), c 1, b and d none
+    assert curve.loc[0].tolist() == [4, 0, 0.0]
+    assert curve.loc[1].tolist() == [4, 1, 0.25]  # c within 1 day
+    assert curve.loc[9].tolist() == [3, 0, 0.0]  # c no longer observed for 9 days
+    assert curve.loc[10].tolist() == [3, 1, pytest.approx(1 / 3)]  # a after exactly 10 days
+    assert curve.loc[42].tolist() == [2, 1, 0.5]  # b drops out after 41.7 days
+    assert curve.loc[57].tolist() == [1, 1, 1.0]  # only a remains
+    assert list(curve.columns) == ["eligible_buyers", "repeat_buyers", "share"]
+    assert str(curve["eligible_buyers"].dtype) == "int64"
+
+
+def test_repurchase_curve_ignores_events_at_or_after_as_of():
+    base = repurchase_curve(_events(CURVE_ROWS), as_of=AS_OF, max_days=30)
+    later = CURVE_ROWS + [
+        ("b", "2024-03-01 00:00", "purchase", 1.0, "o8"),
+        ("e", "2024-03-02 00:00", "purchase", 1.0, "o9"),
+    ]
+    changed = [r for r in later if r[4] != "o7"]  # delete an event after the cut
+    pd.testing.assert_frame_equal(repurchase_curve(_events(later), as_of=AS_OF, max_days=30), base)
+    pd.testing.assert_frame_equal(
+        repurchase_curve(_events(changed), as_of=AS_OF, max_days=30), base
+    )
+
+
+def test_repurchase_curve_without_order_id_counts_each_purchase_row():
+    rows = [r[:4] for r in CURVE_ROWS]
+    frame, _ = read_events(
+        pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type", "amount"])
+    )
+    curve = repurchase_curve(frame, as_of=AS_OF, max_days=1).set_index("days")
+    # without order ids a's two rows five minutes apart are two orders: a and c within 1 day
+    assert curve.loc[0, "repeat_buyers"] == 0
+    assert curve.loc[1, "repeat_buyers"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"as_of": None}, ValueError, "as_of: is required"),
+        ({"as_of": "not a date"}, ValueError, "as_of: cannot read"),
+        ({"as_of": ["2024-01-01"]}, TypeError, "as_of: expected one date"),
+        ({"as_of": pd.Timestamp("2024-03-01", tz="UTC")}, ValueError, "timezone-aware"),
+        ({"as_of": AS_OF, "max_days": -1}, ValueError, "max_days must be a non-negative integer"),
+    ],
+)
+def test_repurchase_curve_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        repurchase_curve(_events(CURVE_ROWS), **kwargs)
+
+
+def test_repurchase_curve_refuses_a_raw_frame():
+    raw = pd.DataFrame(
+        {"customer_id": [1], "timestamp": ["2024-01-01"], "event_type": ["purchase"]}
+    )
+    with pytest.raises(SchemaError, match="amount"):
+        repurchase_curve(raw, as_of=AS_OF)
+
+
+# --- gain and calibration --------------------------------------------------------------
+
+
+def test_gain_curve_binary_and_amounts():
+    g = gain_curve([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+    assert g["gain"].tolist() == [0.0, 0.5, 1.0, 1.0, 1.0]
+    assert g["lift"].tolist()[1:] == [2.0, 2.0, pytest.approx(4 / 3), 1.0]
+    amounts = gain_curve([10.0, 0.0, 30.0], [1, 3, 2])
+    assert amounts["gain"].tolist() == [0.0, 0.0, 0.75, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("y", "s", "match"),
+    [
+        ([1, 0], [0.5], "same length"),
+        ([], [], "empty"),
+        ([1, np.nan], [0.2, 0.3], "NaN"),
+        ([-1, 2], [0.2, 0.3], "non-negative"),
+    ],
+)
+def test_gain_curve_bad_input(y, s, match):
+    with pytest.raises(ValueError, match=match):
+        gain_curve(y, s)
+
+
+def test_calibration_table_equal_bins():
+    y = [0, 0, 0, 1, 1, 1]
+    s = [0.6, 0.1, 0.2, 0.9, 0.3, 0.8]
+    t = calibration_table(y, s, n_bins=3)
+    assert t["n"].tolist() == [2.0, 2.0, 2.0]
+    assert t["mean_predicted"].tolist() == pytest.approx([0.15, 0.45, 0.85])
+    assert t["mean_actual"].tolist() == [0.0, 0.5, 1.0]
+    with pytest.raises(ValueError, match="n_bins"):
+        calibration_table(y, s, n_bins=0)
+
+
+# --- the page --------------------------------------------------------------------------
+
+
+def test_report_has_every_section_and_plot():
+    page = build_report(**report_inputs())
+    ids = re.findall(r'<section id="([^"]+)"', page)
+    assert ids == list(SECTION_IDS)
+    plots = re.findall(r'<img class="plot" id="([^"]+)"[^>]*src="data:image/png;base64,', page)
+    assert plots == [
+        "plot-lift-churn",
+        "plot-lift-order-count",
+        "plot-calibration-churn",
+        "plot-calibration-order-count",
+        "plot-drivers-all",
+        "plot-segments-bars",
+        "plot-value-risk-heatmap",
+        "plot-repurchase-curve-plot",
+    ]
+    assert "Not included" not in page
+    # self-contained: no reference to anything outside the file
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+    assert "<script" not in page
+
+
+def test_report_escapes_cell_values():
+    inputs = report_inputs()
+    inputs["radar"].loc[0, "action"] = "<script>alert(1)</script>"
+    page = build_report(**inputs)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "hibernating &lt;lost&gt;" in page
+
+
+def test_report_radar_rows_and_reasons():
+    inputs = report_inputs()
+    page = build_report(**{**inputs, "top_n": 5})
+    radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
+    assert radar_html.count("<tr>") == 6  # header + 5 rows
+    assert "38 days overdue against a usual 12-day rhythm; 2 orders in 90 days" in radar_html
+    top_id = inputs["radar"].sort_values("value_at_risk", ascending=False)["customer_id"].iloc[0]
+    first_row = radar_html.split("<tbody>")[1].split("</tr>")[0]
+    assert f"<td>{top_id}</td>" in first_row
+    assert "of 60 customers" in radar_html
+
+
+def test_report_segment_table_sums():
+    inputs = report_inputs()
+    page = build_report(**inputs)
+    seg_html = page.split('<section id="segments">')[1].split("</section>")[0]
+    counts = inputs["radar"]["segment"].value_counts()
+    assert all(f'<td class="num">{n}</td>' in seg_html for n in counts)
+    assert "value_at_risk_sum" in seg_html
+
+
+def test_report_without_inputs_names_missing_arguments():
+    page = build_report(as_of="2024-03-01")
+    assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
+    for arg in ("scorecards", "predictions", "drivers", "radar", "value_risk", "events"):
+        assert f"pass <code>{arg}</code>" in page
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "match"),
+    [
+        ({"predictions": {"churn": pd.DataFrame({"score": [0.1]})}}, SchemaError, "y_true"),
+        (
+            {"predictions": {"churn": pd.DataFrame({"y_true": [1]})}},
+            SchemaError,
+            "no numeric score",
+        ),
+        ({"scorecards": {"churn": [0.8]}}, TypeError, r"scorecards\['churn'\]"),
+        ({"drivers": pd.DataFrame({"x": [1.0]})}, SchemaError, "text column"),
+        ({"value_risk": pd.DataFrame({"low": ["many"]})}, ValueError, "value_risk cells"),
+        ({"top_n": 0}, ValueError, "top_n"),
+        ({"as_of": None}, ValueError, "as_of: is required"),
+    ],
+)
+def test_report_bad_inputs(override, error, match):
+    with pytest.raises(error, match=match):
+        build_report(**{**report_inputs(), **override})
+
+
+def test_write_report_is_atomic(tmp_path):
+    target = tmp_path / "out" / "report.html"
+    written = write_report(target, **report_inputs())
+    assert written == target
+    first = target.read_text(encoding="utf-8")
+    assert first.startswith("<!DOCTYPE html>")
+    with pytest.raises(ValueError, match="top_n"):
+        write_report(target, **{**report_inputs(), "top_n": -1})
+    assert target.read_text(encoding="utf-8") == first  # a failed build leaves the old file
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left
+    with pytest.raises(ValueError, match=".html suffix"):
+        write_report(tmp_path / "report.txt", as_of=AS_OF)
