@@ -22,6 +22,18 @@ _LAZY: dict[str, str] = {
     "validate_events": "repurchase_ml.events",
     "check_canonical": "repurchase_ml.events",
     "make_event_log": "repurchase_ml.datasets",
+    "FeatureSpec": "repurchase_ml.features",
+    "FeatureInfo": "repurchase_ml.features",
+    "TASKS": "repurchase_ml.features",
+    "TaskSpec": "repurchase_ml.features",
+    "build_features": "repurchase_ml.features",
+    "build_training_set": "repurchase_ml.features",
+    "category_price_levels": "repurchase_ml.features",
+    "compute_features": "repurchase_ml.features",
+    "feature_info": "repurchase_ml.features",
+    "feature_names": "repurchase_ml.features",
+    "make_labels": "repurchase_ml.features",
+    "propose_cutoffs": "repurchase_ml.features",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

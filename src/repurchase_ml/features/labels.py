@@ -1,0 +1,352 @@
+"""Prediction tasks, their labels, training sets and usable cutoffs.
+
+A label at cutoff ``t`` reads only events with ``t <= timestamp < t + horizon``
+(an event exactly at the cutoff belongs to the label window); who is in a
+task's population is decided from events before ``t`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+import polars as pl
+
+from repurchase_ml.events import check_canonical
+from repurchase_ml.features._inputs import CODE, normalise_cutoffs, to_polars, with_order_key
+from repurchase_ml.features.engine import KEYS, build_features, cutoff_frame, pair_with_cutoffs
+from repurchase_ml.features.spec import FeatureSpec
+
+__all__ = [
+    "TASKS",
+    "TaskSpec",
+    "data_end",
+    "make_labels",
+    "build_training_set",
+    "propose_cutoffs",
+]
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["binary", "count", "regression"]
+Population = Literal["buyers", "alive", "new_single_order"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One prediction task: who is scored at a cutoff and what is predicted.
+
+    Parameters
+    ----------
+    name : str
+        Task name; the label column is named after it.
+    kind : {"binary", "count", "regression"}
+    horizon_days : int
+        Default label window ``[t, t + horizon_days)``.
+    population : {"buyers", "alive", "new_single_order"}
+        ``buyers``: at least one order before ``t``; ``alive``: at least one
+        order in the ``population_days`` before ``t``; ``new_single_order``:
+        exactly one order before ``t``, placed in the ``population_days``
+        before ``t``.
+    population_days : int or None
+        Look-back of the ``alive`` and ``new_single_order`` populations.
+    description : str
+        What the label means, in words.
+    """
+
+    name: str
+    kind: Kind
+    horizon_days: int
+    population: Population
+    population_days: int | None
+    description: str
+
+
+TASKS: dict[str, TaskSpec] = {
+    task.name: task
+    for task in (
+        TaskSpec("repurchase", "binary", 30, "buyers", None,
+                 "1 if the customer orders at least once in the horizon"),
+        TaskSpec("order_count", "count", 90, "buyers", None,
+                 "number of orders in the horizon (what BG/NBD forecasts)"),
+        TaskSpec("churn", "binary", 90, "alive", 365,
+                 "1 if a customer who ordered in the last 365 days places no order in the horizon"),
+        TaskSpec("ltv", "regression", 365, "buyers", None,
+                 "net revenue (purchases minus refunds) in the horizon"),
+        TaskSpec("second_purchase", "binary", 30, "new_single_order", 30,
+                 "1 if a customer whose only order was in the last 30 days orders again in the "
+                 "horizon"),
+    )
+}
+
+_PURCHASE, _REFUND = CODE["purchase"], CODE["refund"]
+_DAY = pd.Timedelta(days=1)
+
+
+def _task(task: object) -> TaskSpec:
+    if isinstance(task, TaskSpec):
+        return task
+    if not isinstance(task, str) or task not in TASKS:
+        raise ValueError(f"task: unknown task {task!r}; expected one of {list(TASKS)}.")
+    return TASKS[task]
+
+
+def _horizon(value: object, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{argument}: expected a positive whole number of days, got {value!r}.")
+    return value
+
+
+def data_end(events: pd.DataFrame) -> pd.Timestamp:
+    """End of the observed period: midnight after the last event.
+
+    A label window ``[t, t + h)`` is complete when ``t + h <= data_end(events)``.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"customer_id": [1], "timestamp": pd.to_datetime(["2024-03-05 14:00"]),
+    ...     "event_type": pd.Categorical(["purchase"], categories=["purchase", "refund", "view", "cart", "favorite"]),
+    ...     "amount": [5.0]})
+    >>> data_end(ev)
+    Timestamp('2024-03-06 00:00:00')
+    """
+    check_canonical(events)
+    if events.empty:
+        raise ValueError("events: the log is empty, so it covers no period.")
+    return events["timestamp"].max().normalize() + _DAY
+
+
+def _count_orders(columns: set[str], mask: pl.Expr | None = None) -> pl.Expr:
+    """Distinct orders among purchase rows (each row when there is no ``order_id``)."""
+    if "order_id" in columns:
+        key = pl.col("order_id")
+        return (key if mask is None else key.filter(mask)).n_unique()
+    return pl.len() if mask is None else mask.sum()
+
+
+def make_labels(
+    events: pd.DataFrame,
+    *,
+    cutoffs: object,
+    task: str | TaskSpec,
+    horizon_days: int | None = None,
+) -> pd.DataFrame:
+    """Labels of one task for its population at each cutoff.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        A canonical event log.
+    cutoffs : timestamp or sequence of timestamps
+        Required. Each cutoff's whole horizon must lie inside the log (see
+        :func:`data_end` and :func:`propose_cutoffs`).
+    task : str or TaskSpec
+        One of :data:`TASKS`.
+    horizon_days : int, optional
+        Label window length; default the task's ``horizon_days``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``cutoff``, ``<task>`` (float64), one row per
+        population member, sorted by (``cutoff``, ``customer_id``). Orders are
+        distinct ``order_id`` values among purchase rows (every purchase row
+        when there is no ``order_id``).
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"customer_id": [1, 1, 2], "timestamp": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-01-10"]),
+    ...     "event_type": pd.Categorical(["purchase"] * 3, categories=["purchase", "refund", "view", "cart", "favorite"]),
+    ...     "amount": [10.0, 20.0, 5.0]})
+    >>> make_labels(ev, cutoffs="2024-02-01", task="repurchase", horizon_days=1)
+       customer_id     cutoff  repurchase
+    0            1 2024-02-01         1.0
+    1            2 2024-02-01         0.0
+    """
+    spec = _task(task)
+    horizon = _horizon(spec.horizon_days if horizon_days is None else horizon_days,
+                       "horizon_days")
+    cuts = normalise_cutoffs(cutoffs)
+    frame = to_polars(events)
+    if frame.height == 0:
+        return pd.DataFrame({"customer_id": pd.Series([], dtype=events["customer_id"].dtype),
+                             "cutoff": pd.Series([], dtype="datetime64[ns]"),
+                             spec.name: pd.Series([], dtype="float64")})
+    end = data_end(events)
+    late = [c for c in cuts if c + pd.Timedelta(days=horizon) > end]
+    if late:
+        raise ValueError(
+            f"cutoffs: {len(late)} cutoff(s) have a {horizon}-day '{spec.name}' horizon that runs "
+            f"past the end of the log ({end.date()}), e.g. {late[0].date()}; their labels would be "
+            f"incomplete. Fix: use cutoffs on or before {(end - pd.Timedelta(days=horizon)).date()}"
+            " (repurchase_ml.features.propose_cutoffs lists them) or a shorter horizon_days."
+        )
+    columns = set(frame.columns)
+    events_lf = with_order_key(frame.lazy(), columns)
+    purchases = events_lf.filter(pl.col("event_type") == _PURCHASE)
+    history = (
+        pair_with_cutoffs(purchases, cuts)
+        .group_by(KEYS)
+        .agg(_count_orders(columns).alias("_n_before"), pl.col("age").min().alias("_recency"))
+    )
+    if spec.population == "buyers":
+        population = history
+    elif spec.population == "alive":
+        population = history.filter(pl.col("_recency") <= spec.population_days)
+    else:
+        population = history.filter((pl.col("_n_before") == 1)
+                                    & (pl.col("_recency") <= spec.population_days))
+    windows = cutoff_frame(cuts).with_columns(
+        (pl.col("cutoff") + pl.duration(days=horizon)).alias("_end"))
+    money = events_lf.filter(pl.col("event_type").is_in([_PURCHASE, _REFUND]))
+    future = (
+        money.join_where(windows.lazy(), pl.col("timestamp") >= pl.col("cutoff"),
+                         pl.col("timestamp") < pl.col("_end"))
+        .group_by(KEYS)
+        .agg(
+            _count_orders(columns, pl.col("event_type") == _PURCHASE).alias("_n_after"),
+            (pl.col("amount") * pl.when(pl.col("event_type") == _PURCHASE).then(1.0)
+             .otherwise(-1.0)).sum().alias("_net"),
+        )
+    )
+    n_after = pl.col("_n_after").fill_null(0).cast(pl.Float64)
+    target = {
+        "repurchase": (n_after >= 1).cast(pl.Float64),
+        "second_purchase": (n_after >= 1).cast(pl.Float64),
+        "order_count": n_after,
+        "churn": (n_after == 0).cast(pl.Float64),
+        "ltv": pl.col("_net").fill_null(0.0),
+    }[spec.name]
+    out = (
+        population.join(future, on=KEYS, how="left")
+        .select(pl.col(KEYS), target.cast(pl.Float64).alias(spec.name))
+        .sort(["cutoff", "customer_id"])
+        .collect()
+        .to_pandas()
+    )
+    out["cutoff"] = out["cutoff"].astype("datetime64[ns]")
+    return out
+
+
+def build_training_set(
+    events: pd.DataFrame,
+    *,
+    cutoffs: object,
+    tasks: Iterable[str] | None = None,
+    spec: FeatureSpec | None = None,
+    horizons: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        A canonical event log.
+    cutoffs : sequence of timestamps
+        Required; every cutoff's horizons must fit inside the log.
+    tasks : iterable of str, optional
+        Tasks to label; default every task in :data:`TASKS`.
+    spec : FeatureSpec, optional
+    horizons : mapping of task name to days, optional
+        Horizons overriding the task defaults.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The frame of :func:`repurchase_ml.features.build_features` with
+        ``label_<task>`` columns appended (float64; NaN when the row is not in
+        that task's population).
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"customer_id": [1, 1, 2], "timestamp": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-01-10"]),
+    ...     "event_type": pd.Categorical(["purchase"] * 3, categories=["purchase", "refund", "view", "cart", "favorite"]),
+    ...     "amount": [10.0, 20.0, 5.0]})
+    >>> ts = build_training_set(ev, cutoffs=["2024-01-25"], tasks=["repurchase"],
+    ...                         horizons={"repurchase": 8})
+    >>> ts[["customer_id", "orders_all", "label_repurchase"]]
+       customer_id  orders_all  label_repurchase
+    0            1         1.0               1.0
+    1            2         1.0               0.0
+    """
+    names = list(TASKS) if tasks is None else ([tasks] if isinstance(tasks, str) else list(tasks))
+    if not names:
+        raise ValueError(f"tasks: expected at least one of {list(TASKS)}, got none.")
+    for name in names:
+        _task(name)
+    horizons = dict(horizons or {})
+    unknown = sorted(set(horizons) - set(names))
+    if unknown:
+        raise ValueError(f"horizons: tasks {unknown} are not among tasks={names}; "
+                         "give horizons only for the tasks you label.")
+    features = build_features(events, cutoffs=cutoffs, spec=spec)
+    out = features
+    for name in names:
+        labels = make_labels(events, cutoffs=cutoffs, task=name,
+                             horizon_days=horizons.get(name))
+        out = out.merge(labels.rename(columns={name: f"label_{name}"}), on=KEYS, how="left",
+                        validate="one_to_one")
+    logger.debug("training set: %d rows, tasks %s", len(out), names)
+    return out
+
+
+def propose_cutoffs(
+    events: pd.DataFrame,
+    *,
+    horizon_days: int,
+    freq: str = "MS",
+    n: int | None = None,
+) -> list[pd.Timestamp]:
+    """Cutoffs on a regular calendar whose whole horizon lies inside the log.
+
+    A proposed cutoff ``t`` has at least one event before it and
+    ``t + horizon_days <= data_end(events)``.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        A canonical event log.
+    horizon_days : int
+        The longest horizon the cutoffs must fit (e.g. 365 to label LTV).
+    freq : str
+        A pandas frequency; default ``"MS"`` (first day of each month).
+    n : int, optional
+        Keep only the latest ``n`` cutoffs.
+
+    Raises
+    ------
+    ValueError
+        When no cutoff fits, saying how long the log is and what would fit.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"customer_id": [1, 1], "timestamp": pd.to_datetime(["2024-01-10", "2024-06-30"]),
+    ...     "event_type": pd.Categorical(["purchase"] * 2, categories=["purchase", "refund", "view", "cart", "favorite"]),
+    ...     "amount": [10.0, 20.0]})
+    >>> [str(t.date()) for t in propose_cutoffs(ev, horizon_days=90)]
+    ['2024-02-01', '2024-03-01', '2024-04-01']
+    """
+    horizon = _horizon(horizon_days, "horizon_days")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+        raise ValueError(f"n: expected a positive integer or None, got {n!r}.")
+    end = data_end(events)
+    start = events["timestamp"].min()
+    last = end - pd.Timedelta(days=horizon)
+    try:
+        grid = pd.date_range(start=start.normalize(), end=max(last, start.normalize()), freq=freq)
+    except ValueError as exc:
+        raise ValueError(f"freq: {freq!r} is not a pandas frequency ({exc}).") from None
+    found: Sequence[pd.Timestamp] = [t.as_unit("ns") for t in grid if start < t <= last]
+    if not found:
+        span = (end - start.normalize()).days
+        raise ValueError(
+            f"propose_cutoffs: no cutoff fits. The log runs from {start.date()} to {end.date()} "
+            f"({span} days); a cutoff needs at least one event before it and its whole "
+            f"{horizon}-day horizon inside the log, so it must fall after {start} and on or "
+            f"before {last}, and no {freq!r} date does. Fix: use a shorter horizon_days, a finer "
+            "freq (e.g. 'W-MON' or 'D'), or a longer log."
+        )
+    return list(found)[-n:] if n is not None else list(found)

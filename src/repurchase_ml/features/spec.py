@@ -1,0 +1,334 @@
+"""Feature specification and the catalogue of every feature column.
+
+The catalogue is the single source of truth for feature names, their order,
+their family, window, unit and a one-line description. ``build_features``
+emits exactly ``feature_names(spec, ...)`` and ``feature_info`` describes any
+name it can emit, so reasons in words and model signatures stay in step with
+the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "FAMILIES",
+    "FeatureInfo",
+    "FeatureSpec",
+    "feature_info",
+    "feature_names",
+]
+
+FAMILIES: tuple[str, ...] = (
+    "rfm",
+    "rhythm",
+    "trend",
+    "engagement",
+    "value",
+    "breadth",
+    "habits",
+    "lifecycle",
+)
+
+Unit = Literal["days", "count", "currency", "ratio", "share", "hour", "tier", "per_month"]
+
+#: window (days) of the fixed-window features of the value-mix family
+VALUE_WINDOW_DAYS = 90
+#: window (days) of the fixed-window engagement features
+ENGAGEMENT_RECENT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What ``build_features`` computes.
+
+    Parameters
+    ----------
+    windows : tuple of int
+        Look-back windows in days for the per-window counts (RFM and
+        engagement). A window ``w`` covers ``cutoff - w days <= timestamp < cutoff``.
+    families : tuple of str
+        Feature families to compute, any of :data:`FAMILIES`.
+    trend_windows : tuple of int
+        Windows ``w`` for which the last ``w`` days are compared with the
+        ``w`` days before them.
+    slope_months : int
+        Number of 30-day months in the least-squares slope of monthly orders.
+    night_hours : tuple of int
+        ``(start, end)`` hours of the night, end exclusive; ``(22, 6)`` means
+        22:00-05:59.
+    promo_days : tuple of (month, day)
+        Promotion days of every year (default 11.11 and 6.18).
+    behaviour : bool or None
+        Compute the engagement family. ``None`` (default) decides from the
+        log: on when it holds any ``view``, ``cart`` or ``favorite`` event.
+
+    Examples
+    --------
+    >>> FeatureSpec(windows=(30, 90)).windows
+    (30, 90)
+    >>> FeatureSpec(families=("rfm", "lifecycle")).families
+    ('rfm', 'lifecycle')
+    """
+
+    windows: tuple[int, ...] = (7, 30, 90, 180, 365)
+    families: tuple[str, ...] = FAMILIES
+    trend_windows: tuple[int, ...] = (30, 90)
+    slope_months: int = 6
+    night_hours: tuple[int, int] = (22, 6)
+    promo_days: tuple[tuple[int, int], ...] = ((11, 11), (6, 18))
+    behaviour: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("windows", "trend_windows"):
+            value = getattr(self, name)
+            if isinstance(value, int | str) or not all(
+                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value
+            ):
+                raise ValueError(
+                    f"FeatureSpec.{name}: expected a tuple of positive whole days, got {value!r}. "
+                    "Fix: pass e.g. (7, 30, 90)."
+                )
+            object.__setattr__(self, name, tuple(sorted(set(value))))
+        if not self.windows:
+            raise ValueError("FeatureSpec.windows: expected at least one window, got (). "
+                             "Fix: pass e.g. (30, 90).")
+        families = (self.families,) if isinstance(self.families, str) else tuple(self.families)
+        unknown = [f for f in families if f not in FAMILIES]
+        if unknown:
+            raise ValueError(
+                f"FeatureSpec.families: unknown families {unknown!r}; allowed: {list(FAMILIES)}."
+            )
+        # keep the catalogue order, whatever order the user gave
+        object.__setattr__(self, "families", tuple(f for f in FAMILIES if f in families))
+        if not isinstance(self.slope_months, int) or self.slope_months < 2:
+            raise ValueError(f"FeatureSpec.slope_months: expected an integer >= 2, "
+                             f"got {self.slope_months!r}.")
+        hours = tuple(self.night_hours)
+        if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 23 for h in hours) \
+                or hours[0] == hours[1]:
+            raise ValueError(f"FeatureSpec.night_hours: expected (start, end) hours in 0..23 "
+                             f"that differ, got {self.night_hours!r}.")
+        object.__setattr__(self, "night_hours", hours)
+        days = tuple(tuple(d) for d in self.promo_days)
+        for month_day in days:
+            if len(month_day) != 2 or not (1 <= month_day[0] <= 12 and 1 <= month_day[1] <= 31):
+                raise ValueError(f"FeatureSpec.promo_days: expected (month, day) pairs such as "
+                                 f"(11, 11), got {month_day!r}.")
+        object.__setattr__(self, "promo_days", days)
+        if self.behaviour not in (None, True, False):
+            raise ValueError(f"FeatureSpec.behaviour: expected None, True or False, "
+                             f"got {self.behaviour!r}.")
+
+    def has(self, family: str) -> bool:
+        """Whether ``family`` is switched on."""
+        return family in self.families
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """What one feature column means.
+
+    ``window_days`` is ``None`` for features that are not tied to a window.
+    """
+
+    name: str
+    family: str
+    window_days: int | None
+    unit: Unit
+    description: str
+
+
+@dataclass(frozen=True)
+class _Template:
+    name: str  # may contain "{w}"
+    family: str
+    unit: Unit
+    description: str  # may contain "{w}"
+    windows: str | None = None  # None, "windows" or "trend_windows"
+    needs: tuple[str, ...] = ()  # optional canonical columns it needs
+    fixed_window: int | None = None
+
+
+_V = VALUE_WINDOW_DAYS
+_E = ENGAGEMENT_RECENT_DAYS
+
+_TEMPLATES: tuple[_Template, ...] = (
+    # rfm
+    _Template("orders_{w}d", "rfm", "count", "orders in the last {w} days", "windows"),
+    _Template("revenue_{w}d", "rfm", "currency", "purchase revenue in the last {w} days",
+              "windows"),
+    _Template("items_{w}d", "rfm", "count", "items bought in the last {w} days", "windows"),
+    _Template("orders_all", "rfm", "count", "orders before the cutoff"),
+    _Template("revenue_all", "rfm", "currency", "purchase revenue before the cutoff"),
+    _Template("items_all", "rfm", "count", "items bought before the cutoff"),
+    _Template("days_since_last_purchase", "rfm", "days", "days since the last order"),
+    # rhythm
+    _Template("gap_mean_days", "rhythm", "days", "mean gap between consecutive orders"),
+    _Template("gap_median_days", "rhythm", "days", "usual (median) gap between orders"),
+    _Template("gap_std_days", "rhythm", "days", "spread (standard deviation) of gaps between orders"),
+    _Template("gap_last_days", "rhythm", "days", "gap between the last two orders"),
+    _Template("overdue_ratio", "rhythm", "ratio",
+              "days since the last order divided by the usual gap (at least one day)"),
+    _Template("days_until_expected_purchase", "rhythm", "days",
+              "usual gap minus days since the last order (negative: overdue)"),
+    # trend
+    _Template("orders_change_{w}d", "trend", "count",
+              "orders in the last {w} days minus orders in the {w} days before", "trend_windows"),
+    _Template("revenue_change_{w}d", "trend", "currency",
+              "revenue in the last {w} days minus revenue in the {w} days before",
+              "trend_windows"),
+    _Template("monthly_order_slope", "trend", "per_month",
+              "least-squares slope of orders per 30-day month over the last months"),
+    # engagement
+    _Template("views_{w}d", "engagement", "count", "product views in the last {w} days",
+              "windows"),
+    _Template("carts_{w}d", "engagement", "count", "add-to-cart events in the last {w} days",
+              "windows"),
+    _Template("favorites_{w}d", "engagement", "count", "favourites in the last {w} days",
+              "windows"),
+    _Template(f"carts_without_purchase_{_E}d", "engagement", "count",
+              f"add-to-cart events in the last {_E} days not followed by an order",
+              fixed_window=_E),
+    _Template("view_to_purchase_rate", "engagement", "ratio", "orders per product view, all time"),
+    _Template("days_since_last_activity", "engagement", "days",
+              "days since the last event of any kind"),
+    _Template(f"interactions_change_{_E}d", "engagement", "count",
+              f"views, carts and favourites in the last {_E} days minus the {_E} days before",
+              fixed_window=_E),
+    # value mix
+    _Template("aov_all", "value", "currency", "average order value, all time"),
+    _Template(f"aov_{_V}d", "value", "currency", f"average order value in the last {_V} days",
+              fixed_window=_V),
+    _Template(f"aov_ratio_{_V}d", "value", "ratio",
+              f"average order value in the last {_V} days divided by the one before",
+              fixed_window=_V),
+    _Template("refunds_all", "value", "count", "refunds before the cutoff"),
+    _Template("refund_amount_all", "value", "currency", "money refunded before the cutoff"),
+    _Template("refund_rate", "value", "share", "money refunded divided by purchase revenue"),
+    _Template("price_tier_all", "value", "tier",
+              "price of bought items relative to their category's average price (1 = average)",
+              needs=("category",)),
+    _Template(f"price_tier_{_V}d", "value", "tier",
+              f"relative price of items bought in the last {_V} days (1 = category average)",
+              needs=("category",), fixed_window=_V),
+    _Template(f"price_tier_drift_{_V}d", "value", "tier",
+              f"relative price in the last {_V} days minus all time (negative: cheaper items)",
+              needs=("category",), fixed_window=_V),
+    _Template("discount_share", "value", "share", "share of orders with a discount or coupon",
+              needs=("discount",)),
+    # breadth
+    _Template("distinct_categories", "breadth", "count", "distinct categories bought",
+              needs=("category",)),
+    _Template("distinct_items", "breadth", "count", "distinct items bought", needs=("item_id",)),
+    _Template("category_entropy", "breadth", "ratio",
+              "Shannon entropy (nats) of purchases across categories", needs=("category",)),
+    _Template("top_category_share", "breadth", "share",
+              "share of purchases in the most-bought category", needs=("category",)),
+    # habits
+    _Template("night_share", "habits", "share", "share of orders placed at night"),
+    _Template("weekend_share", "habits", "share", "share of orders placed on Saturday or Sunday"),
+    _Template("peak_hour", "habits", "hour", "hour of day with the most orders"),
+    _Template("promo_day_share", "habits", "share", "share of orders placed on promotion days"),
+    # lifecycle
+    _Template("days_since_first_purchase", "lifecycle", "days", "days since the first order"),
+    _Template("tenure_days", "lifecycle", "days", "days since the first event of any kind"),
+    _Template("first_order_value", "lifecycle", "currency", "value of the first order"),
+    _Template("first_to_second_gap_days", "lifecycle", "days",
+              "days between the first and the second order"),
+)
+
+
+def _expand(template: _Template, spec: FeatureSpec) -> list[FeatureInfo]:
+    if template.windows is None:
+        return [FeatureInfo(template.name, template.family, template.fixed_window, template.unit,
+                            template.description)]
+    windows: tuple[int, ...] = getattr(spec, template.windows)
+    return [
+        FeatureInfo(template.name.format(w=w), template.family, w, template.unit,
+                    template.description.format(w=w))
+        for w in windows
+    ]
+
+
+def catalogue(
+    spec: FeatureSpec, *, has_behaviour: bool, columns: Iterable[str] | None = None
+) -> list[FeatureInfo]:
+    """Every feature the spec emits, in output order (see :func:`feature_names`)."""
+    available = None if columns is None else set(columns)
+    out: list[FeatureInfo] = []
+    for family in spec.families:
+        if family == "engagement" and not has_behaviour:
+            continue
+        for template in _TEMPLATES:
+            if template.family != family:
+                continue
+            if available is not None and not set(template.needs) <= available:
+                continue
+            out.extend(_expand(template, spec))
+    return out
+
+
+def feature_names(
+    spec: FeatureSpec | None = None,
+    *,
+    has_behaviour: bool = True,
+    columns: Iterable[str] | None = None,
+) -> list[str]:
+    """Feature columns ``build_features`` emits, in order.
+
+    Parameters
+    ----------
+    spec : FeatureSpec, optional
+        Defaults to ``FeatureSpec()``.
+    has_behaviour : bool
+        Whether the engagement family is computed (the log has views, carts or
+        favourites, or ``spec.behaviour`` is True).
+    columns : iterable of str, optional
+        Columns of the event log. Features that need an optional column
+        (``category``, ``item_id``, ``discount``) are left out when it is
+        absent. ``None`` means every optional column is present.
+
+    Examples
+    --------
+    >>> feature_names(FeatureSpec(windows=(30,), families=("rfm",)))
+    ['orders_30d', 'revenue_30d', 'items_30d', 'orders_all', 'revenue_all', 'items_all', 'days_since_last_purchase']
+    >>> "views_30d" in feature_names(has_behaviour=False)
+    False
+    """
+    spec = FeatureSpec() if spec is None else spec
+    return [i.name for i in catalogue(spec, has_behaviour=has_behaviour, columns=columns)]
+
+
+def feature_info(name: str) -> FeatureInfo:
+    """Describe a feature column: family, window, unit and a one-line description.
+
+    Works for any window, not only the default ones (``orders_45d``).
+
+    Examples
+    --------
+    >>> feature_info("orders_30d")
+    FeatureInfo(name='orders_30d', family='rfm', window_days=30, unit='count', description='orders in the last 30 days')
+    >>> feature_info("overdue_ratio").unit
+    'ratio'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a feature name (str), got {type(name).__name__}.")
+    for template in _TEMPLATES:
+        if template.windows is None:
+            if name == template.name:
+                return _expand(template, FeatureSpec())[0]
+            continue
+        pattern = "^" + re.escape(template.name).replace(r"\{w\}", r"(\d+)") + "$"
+        match = re.match(pattern, name)
+        if match and int(match.group(1)) > 0:
+            w = int(match.group(1))
+            return FeatureInfo(name, template.family, w, template.unit,
+                               template.description.format(w=w))
+    raise KeyError(
+        f"feature {name!r} is not a feature of repurchase_ml; see "
+        "repurchase_ml.features.feature_names() for the list."
+    )
