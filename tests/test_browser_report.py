@@ -1,0 +1,220 @@
+"""The HTML report in a real headless browser (Debian's chromium).
+
+The browser is driven over the DevTools protocol through ``--remote-debugging-pipe``
+(file descriptors 3 and 4, NUL-separated JSON), so nothing beyond the standard
+library is needed. The test collects console errors, uncaught exceptions and
+failed loads, checks every section and every plot is rendered, and takes a
+screenshot. CI installs chromium with ``scripts/install-chromium.sh``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_report import report_inputs
+
+from repurchase_ml.report import SECTION_IDS, write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="chromium is not installed; run scripts/install-chromium.sh (as root) to enable",
+)
+
+_PAGE_STATE = """(() => ({
+  sections: Array.from(document.querySelectorAll('section')).map(s => s.id),
+  images: Array.from(document.images).map(i => ({id: i.id, ok: i.complete && i.naturalWidth > 0,
+                                                 width: i.naturalWidth})),
+  height: document.documentElement.scrollHeight,
+  title: document.title,
+}))()"""
+
+
+class _Browser:
+    """A headless chromium spoken to over the DevTools pipe."""
+
+    def __init__(self, profile: Path) -> None:
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+
+        def wire_pipes() -> None:  # runs in the child, before exec
+            os.dup2(to_browser_r, 3)
+            os.dup2(from_browser_w, 4)
+
+        args = [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "--window-size=1280,900",
+            "about:blank",
+        ]
+        self._proc = subprocess.Popen(
+            args,
+            preexec_fn=wire_pipes,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def _receive(self, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._from_browser], [], [], deadline - time.monotonic())
+            if not ready:
+                raise TimeoutError("chromium did not answer over the DevTools pipe")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise EOFError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._receive()
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self.events.append(reply)
+
+    def open(self, url: str) -> str:
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
+            self.call(domain, session=session)
+        self.call("Page.navigate", {"url": url}, session=session)
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._receive())
+        return session
+
+    def errors(self) -> list[str]:
+        found = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params['exceptionDetails'].get('text')}")
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                found.append(f"console.{params['type']}: {params.get('args')}")
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                entry = params["entry"]
+                found.append(
+                    f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}"
+                )
+        return found
+
+    def close(self) -> None:
+        with contextlib.suppress(EOFError, TimeoutError, RuntimeError, OSError):
+            self.call("Browser.close")
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    b = _Browser(tmp_path / "profile")
+    yield b
+    b.close()
+
+
+def _evaluate(browser: _Browser, session: str, expression: str) -> Any:
+    result = browser.call(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+    )
+    return result["result"]["value"]
+
+
+def test_report_renders_without_errors_and_screenshot(browser, tmp_path):
+    page = write_report(tmp_path / "report.html", **report_inputs())
+    session = browser.open(page.as_uri())
+    state = _evaluate(browser, session, _PAGE_STATE)
+
+    assert browser.errors() == []
+    assert state["title"] == "Customer repurchase and churn report"
+    assert state["sections"] == list(SECTION_IDS)
+    assert [img["id"] for img in state["images"]] == [
+        "plot-lift-churn",
+        "plot-lift-order-count",
+        "plot-calibration-churn",
+        "plot-calibration-order-count",
+        "plot-drivers-all",
+        "plot-segments-bars",
+        "plot-value-risk-heatmap",
+        "plot-repurchase-curve-plot",
+    ]
+    assert all(img["ok"] and img["width"] > 200 for img in state["images"]), state["images"]
+
+    shot = browser.call(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": 1200, "height": state["height"], "scale": 1},
+        },
+        session=session,
+    )
+    png = base64.b64decode(shot["data"])
+    path = tmp_path / "report.png"
+    path.write_bytes(png)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 20_000
+
+    from matplotlib.image import imread
+
+    pixels = imread(path)
+    assert pixels.shape[:2] == (state["height"], 1200)  # the whole page, every section
+    assert state["height"] > 3000
+    # not a blank page: the header band and the plots give many distinct colours
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[2])[::97], axis=0)) > 50
+
+
+def test_harness_reports_broken_pages(browser, tmp_path):
+    """The error collector must see what a broken page does, or the test above proves nothing."""
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        '<html><body><img src="missing.png">'
+        '<script>console.error("boom"); throw new Error("bad")</script></body></html>',
+        encoding="utf-8",
+    )
+    session = browser.open(bad.as_uri())
+    errors = browser.errors()
+    assert any("ERR_FILE_NOT_FOUND" in e and "missing.png" in e for e in errors), errors
+    assert any(e.startswith("console.error") and "boom" in e for e in errors), errors
+    assert any(e.startswith("exception") for e in errors), errors
+    state = _evaluate(browser, session, _PAGE_STATE)
+    assert state["images"] == [{"id": "", "ok": False, "width": 0}]
