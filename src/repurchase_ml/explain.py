@@ -1,0 +1,489 @@
+"""Why a model scores a customer the way it does: SHAP drivers and reasons in words.
+
+Contributions come from LightGBM's own TreeSHAP (``pred_contrib=True``), which
+is what the shap package calls for LightGBM models anyway, so scoring never
+imports shap. The shap package is imported only to draw plots.
+
+Contributions are in the model's raw score space (log-odds for a classifier):
+a positive value pushes the score (e.g. churn risk) up.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repurchase_ml.errors import SchemaError
+
+__all__ = [
+    "contributions",
+    "driver_ranking",
+    "top_drivers",
+    "typical_values",
+    "describe_feature",
+    "reasons",
+    "plot_drivers",
+    "plot_dependence",
+]
+
+logger = logging.getLogger(__name__)
+
+BIAS = "bias"
+KEY_COLUMNS = ("customer_id", "cutoff")
+
+
+def _booster(model: Any) -> Any:
+    import lightgbm as lgb
+
+    if isinstance(model, lgb.Booster):
+        return model
+    booster = getattr(model, "booster_", None)
+    if isinstance(booster, lgb.Booster):
+        return booster
+    raise TypeError(
+        "model: expected a lightgbm.Booster or a fitted estimator with a `booster_` "
+        f"(lightgbm.Booster) attribute, got {type(model).__name__}. Fit the model first."
+    )
+
+
+def contributions(model: Any, X: pd.DataFrame, *, num_threads: int | None = None) -> pd.DataFrame:
+    """Per-row SHAP contributions of every feature, from LightGBM's TreeSHAP.
+
+    Parameters
+    ----------
+    model : lightgbm.Booster or fitted estimator with ``booster_``
+        A single-output LightGBM model (binary classifier or regressor).
+    X : DataFrame
+        Rows to explain; must hold every feature the model was trained on
+        (extra columns such as ``customer_id`` are ignored).
+    num_threads : int, optional
+        Threads for LightGBM (rows are split across them); default: the
+        model's setting (all cores).
+
+    Returns
+    -------
+    DataFrame
+        One column per model feature plus ``bias`` (the expected raw score);
+        each row sums to the model's raw score. Index of ``X``.
+
+    Examples
+    --------
+    >>> import lightgbm as lgb
+    >>> X = pd.DataFrame({"a": np.arange(200.0), "b": np.tile([0.0, 1.0], 100)})
+    >>> y = (X["a"] > 100).astype(int)
+    >>> m = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(X, y)
+    >>> c = contributions(m, X)
+    >>> list(c.columns)
+    ['a', 'b', 'bias']
+    >>> bool(np.allclose(c.sum(axis=1), m.predict(X, raw_score=True)))
+    True
+    """
+    booster = _booster(model)
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X: expected a pandas DataFrame, got {type(X).__name__}.")
+    names = list(booster.feature_name())
+    check = getattr(model, "check_features", None)
+    if callable(check):
+        check(X)
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise SchemaError(
+            missing[0],
+            f"X lacks {len(missing)} feature(s) the model was trained on: {missing[:10]}",
+            fix="build the rows with the same feature spec as the training set",
+        )
+    if booster.num_model_per_iteration() != 1:
+        raise ValueError(
+            "model: contributions support single-output models (binary or regression); "
+            f"this one has {booster.num_model_per_iteration()} outputs per iteration."
+        )
+    params = {} if num_threads is None else {"num_threads": int(num_threads)}
+    values = booster.predict(X[names], pred_contrib=True, **params)
+    return pd.DataFrame(np.asarray(values), columns=[*names, BIAS], index=X.index)
+
+
+def _feature_columns(contribs: pd.DataFrame) -> list[str]:
+    if not isinstance(contribs, pd.DataFrame) or BIAS not in contribs.columns:
+        raise TypeError("contribs: expected the DataFrame returned by contributions() "
+                        f"(with a {BIAS!r} column).")
+    return [c for c in contribs.columns if c != BIAS]
+
+
+def driver_ranking(contribs: pd.DataFrame, X: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Global ranking of drivers by mean absolute contribution.
+
+    Parameters
+    ----------
+    contribs : DataFrame
+        Output of :func:`contributions`.
+    X : DataFrame, optional
+        The explained rows; adds ``direction``: whether higher values of the
+        feature push the score up or down (sign of the Spearman correlation
+        between value and contribution).
+
+    Returns
+    -------
+    DataFrame
+        ``feature``, ``mean_abs_contribution``, ``share`` (of the total),
+        ``mean_contribution`` and, with ``X``, ``direction``; sorted, most
+        important first.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"a": [1.0, -1.0], "b": [0.1, 0.3], "bias": [0.0, 0.0]})
+    >>> driver_ranking(c)["feature"].tolist()
+    ['a', 'b']
+    """
+    cols = _feature_columns(contribs)
+    values = contribs[cols]
+    mean_abs = values.abs().mean()
+    total = float(mean_abs.sum()) or 1.0
+    out = pd.DataFrame({
+        "feature": cols,
+        "mean_abs_contribution": mean_abs.to_numpy(),
+        "share": (mean_abs / total).to_numpy(),
+        "mean_contribution": values.mean().to_numpy(),
+    })
+    if X is not None:
+        directions = []
+        for c in cols:
+            pair = pd.DataFrame({"x": X[c].to_numpy(dtype=float), "s": values[c].to_numpy()}).dropna()
+            rho = pair["x"].corr(pair["s"], method="spearman") if len(pair) > 2 else np.nan
+            directions.append("higher raises score" if rho > 0.05 else
+                              "lower raises score" if rho < -0.05 else "mixed")
+        out["direction"] = directions
+    out = out.sort_values(["mean_abs_contribution", "feature"], ascending=[False, True],
+                          kind="stable")
+    return out.reset_index(drop=True)
+
+
+def top_drivers(contribs: pd.DataFrame, *, top: int = 3, min_contribution: float = 0.0) -> pd.DataFrame:
+    """The ``top`` features pushing each row's score up, largest contribution first.
+
+    Only contributions above ``min_contribution`` count; a row with fewer has
+    missing values in the last slots.
+
+    Returns
+    -------
+    DataFrame
+        ``driver_1 .. driver_{top}`` (feature names) and ``contribution_1 ..``,
+        index of ``contribs``.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"a": [0.5, -0.2], "b": [0.9, 0.1], "bias": [0.0, 0.0]})
+    >>> top_drivers(c, top=2).iloc[0].tolist()
+    ['b', 'a', np.float64(0.9), np.float64(0.5)]
+    """
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top: expected a positive integer, got {top!r}.")
+    cols = np.asarray(_feature_columns(contribs), dtype=object)
+    values = contribs[list(cols)].to_numpy(dtype=float)
+    k = min(top, values.shape[1])
+    # stable descending order; ties keep column order
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(values, order, axis=1)
+    names = cols[order]
+    keep = chosen > min_contribution
+    out: dict[str, Any] = {}
+    for j in range(top):
+        if j < k:
+            out[f"driver_{j + 1}"] = np.where(keep[:, j], names[:, j], None)
+            out[f"contribution_{j + 1}"] = np.where(keep[:, j], chosen[:, j], np.nan)
+        else:
+            out[f"driver_{j + 1}"] = np.full(len(values), None, dtype=object)
+            out[f"contribution_{j + 1}"] = np.full(len(values), np.nan)
+    frame = pd.DataFrame(out, index=contribs.index)
+    return frame[[f"driver_{j + 1}" for j in range(top)] + [f"contribution_{j + 1}" for j in range(top)]]
+
+
+def typical_values(features: pd.DataFrame, *, columns: Sequence[str] | None = None) -> pd.Series:
+    """Typical value of each feature: the population median (NaN ignored).
+
+    Compute it on the whole population at a cutoff, then pass it to
+    :func:`reasons` for the few rows being explained.
+
+    Examples
+    --------
+    >>> float(typical_values(pd.DataFrame({"customer_id": [1, 2, 3], "x": [1.0, 2.0, 10.0]}))["x"])
+    2.0
+    """
+    cols = list(columns) if columns is not None else [
+        c for c in features.columns
+        if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(features[c])
+    ]
+    return features[cols].median(numeric_only=True)
+
+
+# ---------------------------------------------------------------------------
+# reasons in words
+
+
+def _info(name: str) -> tuple[str, int | None, str]:
+    """(unit, window_days, description) of a feature; a readable guess for unknown names."""
+    from repurchase_ml.features import feature_info
+
+    try:
+        info = feature_info(name)
+    except KeyError:
+        return "value", None, name.replace("_", " ")
+    return info.unit, info.window_days, info.description
+
+
+def _num(v: float) -> str:
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.1f}" if abs(v) >= 1 else f"{v:.2g}"
+
+
+def _typical(t: float | None, fmt: Callable[[float], str] = _num) -> str:
+    return "" if t is None or not math.isfinite(t) else f" (typical {fmt(t)})"
+
+
+_NOUNS = {"orders": "orders", "revenue": "revenue", "items": "items", "views": "product views",
+          "carts": "add-to-cart events", "favorites": "favourites", "interactions": "views, carts or favourites"}
+
+
+def _change(name: str, v: float, window: int, row: Mapping[str, Any], *, money: bool) -> str:
+    base = name.split("_change_")[0]
+    noun = _NOUNS.get(base, base.replace("_", " "))
+    fmt: Callable[[float], str] = (lambda x: f"{x:,.2f}") if money else _num
+    if base == "interactions":
+        parts = [row.get(f"{p}_{window}d") for p in ("views", "carts", "favorites")]
+        current = float(sum(parts)) if all(_finite(p) for p in parts) else None
+    else:
+        current = row.get(f"{base}_{window}d")
+    if _finite(current):
+        before = float(current) - v
+        now = f"no {noun}" if current == 0 else f"{noun} {fmt(float(current))}" if money \
+            else f"{fmt(float(current))} {noun}"
+        return f"{now} in the last {window} days after {fmt(before)} in the {window} before"
+    return f"{noun} {v:+,.2f} in the last {window} days against the {window} before" if money \
+        else f"{v:+,.0f} {noun} in the last {window} days against the {window} before"
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def describe_feature(
+    name: str,
+    value: float,
+    *,
+    typical: float | None = None,
+    row: Mapping[str, Any] | None = None,
+) -> str:
+    """A sentence a CRM operator understands for one feature's value.
+
+    The template is chosen by the feature's unit and family from
+    :func:`repurchase_ml.features.feature_info`, so any feature gets a
+    sentence; a few rhythm features read the customer's own usual gap from
+    ``row``. ``typical`` (e.g. the population median) is shown for comparison.
+
+    Examples
+    --------
+    >>> describe_feature("days_since_last_purchase", 38, row={"gap_median_days": 12})
+    '38 days since the last order; usually buys every 12 days'
+    >>> describe_feature("interactions_change_30d", -14,
+    ...                  row={"views_30d": 0, "carts_30d": 0, "favorites_30d": 0})
+    'no views, carts or favourites in the last 30 days after 14 in the 30 before'
+    >>> describe_feature("orders_90d", 0, typical=2)
+    'no orders in the last 90 days (typical 2)'
+    """
+    row = row or {}
+    unit, window, desc = _info(name)
+    if not _finite(value):
+        return f"{desc}: not known yet"
+    v = float(value)
+    t = float(typical) if _finite(typical) else None
+    gap = row.get("gap_median_days")
+    if name == "days_since_last_purchase":
+        if _finite(gap):
+            return f"{v:.0f} days since the last order; usually buys every {float(gap):.0f} days"
+        return f"{v:.0f} days since the last order" + _typical(t, lambda x: f"{x:.0f} days")
+    if name == "overdue_ratio":
+        text = f"{v:.1f}x the usual gap since the last order"
+        since = row.get("days_since_last_purchase")
+        if _finite(gap) and _finite(since):
+            text += f" ({float(since):.0f} days against a usual {float(gap):.0f})"
+        return text
+    if name == "days_until_expected_purchase":
+        if v < 0:
+            return f"next order {-v:.0f} days overdue against the usual rhythm"
+        return f"next order expected in {v:.0f} days"
+    if "_change_" in name and window is not None and unit in ("count", "currency"):
+        return _change(name, v, window, row, money=unit == "currency")
+    if unit == "days":
+        body = f"{v:.0f} {desc}" if desc.startswith("days ") else f"{desc}: {v:.0f} days"
+        return body + _typical(t, lambda x: f"{x:.0f}")
+    if unit == "count":
+        return ("no " + desc if v == 0 else f"{_num(v)} {desc}") + _typical(t)
+    if unit == "currency":
+        return (f"no {desc}" if v == 0 and window else f"{desc}: {v:,.2f}") + _typical(
+            t, lambda x: f"{x:,.2f}")
+    if unit == "share":
+        return f"{desc}: {v:.0%}" + _typical(t, lambda x: f"{x:.0%}")
+    if unit == "tier":
+        short = desc.split(" (")[0]
+        if "drift" in name:
+            direction = "cheaper" if v < 0 else "pricier"
+            return f"recent items {abs(v):.0%} of the category average {direction} than usual"
+        return f"{short}: {v:.2f}x the category average" + _typical(t, lambda x: f"{x:.2f}x")
+    if unit == "hour":
+        return f"{desc}: {v:02.0f}:00" + _typical(t, lambda x: f"{x:02.0f}:00")
+    if unit == "per_month":
+        return f"{desc}: {v:+.2f} per month" + _typical(t, lambda x: f"{x:+.2f}")
+    return f"{desc}: {v:.3g}" + _typical(t, lambda x: f"{x:.3g}")
+
+
+def reasons(
+    contribs: pd.DataFrame,
+    X: pd.DataFrame,
+    *,
+    top: int = 3,
+    typical: pd.Series | Mapping[str, float] | None = None,
+    min_contribution: float = 0.0,
+) -> pd.DataFrame:
+    """The top drivers pushing each row's score up, as sentences.
+
+    ``reason_1`` renders the feature with the largest positive contribution,
+    ``reason_2`` the next, and so on (see :func:`top_drivers`); slots without a
+    positive driver are missing.
+
+    Parameters
+    ----------
+    contribs : DataFrame
+        Output of :func:`contributions` for the rows of ``X`` (same index).
+    X : DataFrame
+        Feature values of those rows.
+    top : int, default 3
+        Reasons per row.
+    typical : Series or mapping, optional
+        Typical value per feature (see :func:`typical_values`); default: the
+        median of ``X``. Pass the whole population's medians when ``X`` is only
+        the rows being explained.
+    min_contribution : float, default 0.0
+        Contributions at or below this are not reasons.
+
+    Returns
+    -------
+    DataFrame
+        ``reason_1 .. reason_{top}``, index of ``contribs``.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"orders_90d": [0.0], "days_since_last_purchase": [38.0],
+    ...                   "gap_median_days": [12.0]})
+    >>> c = pd.DataFrame({"orders_90d": [0.4], "days_since_last_purchase": [1.2],
+    ...                   "gap_median_days": [-0.1], "bias": [0.0]})
+    >>> reasons(c, X, top=2, typical={"orders_90d": 2}).iloc[0].tolist()
+    ['38 days since the last order; usually buys every 12 days', 'no orders in the last 90 days (typical 2)']
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X: expected a pandas DataFrame, got {type(X).__name__}.")
+    if len(X) != len(contribs) or not X.index.equals(contribs.index):
+        raise ValueError("contribs and X: expected the same rows (same index, same order); "
+                         f"got {len(contribs)} and {len(X)} rows.")
+    drivers = top_drivers(contribs, top=top, min_contribution=min_contribution)
+    typ = typical_values(X, columns=_feature_columns(contribs)) if typical is None else pd.Series(
+        typical, dtype=float)
+    missing = [c for c in _feature_columns(contribs) if c not in X.columns]
+    if missing:
+        raise SchemaError(missing[0], f"X lacks features that contribs explains: {missing[:10]}",
+                          fix="pass the same rows the contributions were computed on")
+    context_cols = [c for c in ("gap_median_days", "days_since_last_purchase", "views_30d",
+                                "carts_30d", "favorites_30d") if c in X.columns]
+    out = {}
+    values = {c: X[c].to_numpy() for c in X.columns if c not in KEY_COLUMNS}
+    names = [c for c in X.columns if c not in KEY_COLUMNS]
+    for j in range(1, top + 1):
+        column = drivers[f"driver_{j}"].to_numpy()
+        texts = np.full(len(X), None, dtype=object)
+        for i, feature in enumerate(column):
+            if feature is None:
+                continue
+            row = {c: values[c][i] for c in context_cols}
+            if "_change_" in feature:
+                row = {c: values[c][i] for c in names}
+            texts[i] = describe_feature(feature, values[feature][i], typical=typ.get(feature),
+                                        row=row)
+        out[f"reason_{j}"] = texts
+    return pd.DataFrame(out, index=contribs.index)
+
+
+# ---------------------------------------------------------------------------
+# plots (these import shap)
+
+
+def _explanation(contribs: pd.DataFrame, X: pd.DataFrame) -> Any:
+    try:
+        import shap
+    except ImportError as exc:  # pragma: no cover - shap is a core dependency
+        raise ImportError("plotting drivers needs the shap package: pip install shap") from exc
+    cols = _feature_columns(contribs)
+    return shap.Explanation(
+        values=contribs[cols].to_numpy(),
+        base_values=contribs[BIAS].to_numpy(),
+        data=X[cols].to_numpy(dtype=float),
+        feature_names=cols,
+    )
+
+
+def plot_drivers(
+    contribs: pd.DataFrame, X: pd.DataFrame, *, kind: str = "bar", max_display: int = 15
+) -> Any:
+    """Global driver plot: ``kind="bar"`` (mean |SHAP|) or ``"beeswarm"``.
+
+    Returns a matplotlib Figure (closed, so a notebook shows it once and a run
+    can ``fig.savefig(...)`` it).
+    """
+    import matplotlib.pyplot as plt
+
+    if kind not in ("bar", "beeswarm"):
+        raise ValueError(f"kind: expected 'bar' or 'beeswarm', got {kind!r}.")
+    import shap
+
+    explanation = _explanation(contribs, X)
+    n = min(max_display, explanation.shape[1])
+    fig, ax = plt.subplots(figsize=(8, 0.4 * n + 1.5))
+    if kind == "bar":
+        shap.plots.bar(explanation, max_display=max_display, ax=ax, show=False)
+    else:
+        shap.plots.beeswarm(explanation, max_display=max_display, ax=ax, show=False, plot_size=None)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_dependence(
+    contribs: pd.DataFrame, X: pd.DataFrame, *, features: Sequence[str] | None = None, top: int = 3
+) -> Any:
+    """Dependence plots (value against contribution), one panel per feature.
+
+    ``features`` defaults to the ``top`` drivers of :func:`driver_ranking`.
+    Returns a closed matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    import shap
+
+    if features is None:
+        features = driver_ranking(contribs)["feature"].head(top).tolist()
+    unknown = [f for f in features if f not in contribs.columns or f == BIAS]
+    if unknown:
+        raise ValueError(f"features: {unknown} are not explained features; "
+                         f"choose from {_feature_columns(contribs)[:10]}...")
+    explanation = _explanation(contribs, X)
+    fig, axes = plt.subplots(1, len(features), figsize=(4.5 * len(features), 3.8), squeeze=False)
+    for ax, feature in zip(axes[0], features, strict=True):
+        shap.plots.scatter(explanation[:, feature], ax=ax, show=False, hist=False)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -1,0 +1,387 @@
+"""The about-to-churn radar: who, why, how much is at stake and what to do.
+
+:func:`churn_radar` builds features at an as-of date with the same code as in
+training, scores them with a model bundle and hands over to
+:func:`radar_from_scores`, which a scoring job can call directly with scores
+it already has. :func:`write_radar` writes the list as CSV and Parquet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repurchase_ml._io import write_frame_atomic
+from repurchase_ml.errors import SchemaError, format_examples
+from repurchase_ml.explain import contributions, reasons, typical_values
+from repurchase_ml.segments import (
+    RFM_SEGMENT_RULES,
+    ActionTable,
+    behaviour_clusters,
+    lifecycle_stage,
+    recommend_actions,
+    rfm_scores,
+    value_risk_matrix,
+)
+
+__all__ = ["RADAR_COLUMNS", "churn_radar", "radar_from_scores", "write_radar"]
+
+logger = logging.getLogger(__name__)
+
+ALIVE_DAYS = 365
+N_REASONS = 3
+
+#: Columns of the radar, in order (``reason_*`` may be missing for rows below ``explain_top``).
+RADAR_COLUMNS = (
+    "rank", "customer_id", "cutoff", "churn_probability", "repurchase_probability",
+    "predicted_ltv", "value_at_risk", "segment", "rfm_score", "lifecycle_stage", "cluster",
+    "cluster_description", "value_tier", "risk_tier", "value_risk",
+    *(f"reason_{i}" for i in range(1, N_REASONS + 1)),
+    "action_id", "action", "days_since_last_purchase", "orders_all", "revenue_all",
+)  # fmt: skip
+
+_SCORE_COLUMNS = ("churn_probability", "predicted_ltv")
+
+
+def _task_model(bundle: Any, task: str) -> Any | None:
+    models = getattr(bundle, "models", None)
+    if isinstance(models, Mapping):
+        return models.get(task)
+    return None
+
+
+def churn_radar(
+    bundle: Any,
+    events: pd.DataFrame,
+    *,
+    as_of: str | pd.Timestamp,
+    top_k: int | None = None,
+    min_value: float | None = None,
+    segments: Sequence[str] | None = None,
+    explain_top: int = 50_000,
+    action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
+    cluster_k: int | None = None,
+    random_state: int | None = 0,
+) -> pd.DataFrame:
+    """The about-to-churn list at ``as_of``, ranked by value at risk.
+
+    Features are built from events before ``as_of`` with the bundle's feature
+    spec, scored with ``bundle.predict`` and turned into the list by
+    :func:`radar_from_scores` (see there for the columns and filters). Reasons
+    come from the bundle's churn model.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Trained models with at least the churn and LTV tasks.
+    events : DataFrame
+        Canonical event log.
+    as_of : str or Timestamp
+        The date the list speaks for (required; never guessed from the data).
+    top_k, min_value, segments, explain_top, action_table, cluster_k, random_state
+        See :func:`radar_from_scores`.
+
+    Returns
+    -------
+    DataFrame
+        The radar (:data:`RADAR_COLUMNS`).
+    """
+    from repurchase_ml.features import build_features
+
+    if as_of is None:
+        raise ValueError("as_of: required; pass the date the list speaks for, e.g. '2024-06-01'.")
+    cutoff = pd.Timestamp(as_of)
+    if cutoff.tzinfo is not None:
+        raise ValueError(f"as_of: expected a naive timestamp (wall clock of the log), got {as_of!r}.")
+    if not callable(getattr(bundle, "predict", None)):
+        raise TypeError(f"bundle: expected a ModelBundle with predict(features), "
+                        f"got {type(bundle).__name__}.")
+    t0 = time.perf_counter()
+    features = build_features(events, cutoffs=[cutoff], spec=getattr(bundle, "spec", None))
+    logger.info("churn_radar: features for %d customers in %.1fs", len(features),
+                time.perf_counter() - t0)
+    scores = bundle.predict(features)
+    return radar_from_scores(
+        scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
+        top_k=top_k, min_value=min_value, segments=segments, explain_top=explain_top,
+        action_table=action_table, cluster_k=cluster_k, random_state=random_state,
+    )
+
+
+def _check_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(scores, pd.DataFrame):
+        raise TypeError(f"scores: expected a pandas DataFrame, got {type(scores).__name__}.")
+    need = ["customer_id", *_SCORE_COLUMNS]
+    missing = [c for c in need if c not in scores.columns]
+    if missing:
+        raise SchemaError(missing[0], f"scores need columns {need}; missing {missing}",
+                          fix="score with a bundle trained on the churn and ltv tasks")
+    if scores["customer_id"].duplicated().any():
+        dup = scores.loc[scores["customer_id"].duplicated(), "customer_id"]
+        raise SchemaError("customer_id", "scores must hold one row per customer (one cutoff)",
+                          n_rows=len(dup), examples=dup.tolist(),
+                          fix="score the features of a single cutoff")
+    p = scores["churn_probability"].to_numpy(dtype=float)
+    bad = ~((p >= 0) & (p <= 1))
+    if bad.any():
+        raise SchemaError("churn_probability", "expected probabilities in [0, 1]",
+                          n_rows=int(bad.sum()), examples=p[bad].tolist(),
+                          fix="pass calibrated probabilities from predict/predict_proba")
+    return scores
+
+
+def _single_cutoff(features: pd.DataFrame, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
+    if "cutoff" not in features.columns:
+        raise SchemaError("cutoff", "features need a 'cutoff' column",
+                          fix="pass the table returned by build_features")
+    cutoffs = pd.unique(features["cutoff"])
+    if len(cutoffs) != 1:
+        raise ValueError(
+            f"features: expected one cutoff, got {len(cutoffs)} "
+            f"({format_examples([str(pd.Timestamp(c).date()) for c in cutoffs])}); "
+            "select the rows of the as-of date."
+        )
+    cutoff = pd.Timestamp(cutoffs[0])
+    if as_of is not None and pd.Timestamp(as_of) != cutoff:
+        raise ValueError(f"as_of: {pd.Timestamp(as_of)} differs from the features' cutoff "
+                         f"{cutoff}; build the features at as_of.")
+    return cutoff
+
+
+def alive_mask(features: pd.DataFrame, *, days: int = ALIVE_DAYS) -> pd.Series:
+    """Customers with at least one purchase in the ``days`` before the cutoff."""
+    window = f"orders_{days}d"
+    if window in features.columns:
+        return features[window].fillna(0) > 0
+    if "days_since_last_purchase" not in features.columns:
+        raise SchemaError("days_since_last_purchase",
+                          f"the radar needs {window!r} or 'days_since_last_purchase' to find "
+                          "customers alive at the cutoff",
+                          fix="build features with the rfm family on")
+    return features["days_since_last_purchase"] <= days
+
+
+def radar_from_scores(
+    scores: pd.DataFrame,
+    *,
+    features: pd.DataFrame,
+    as_of: str | pd.Timestamp | None = None,
+    churn_model: Any | None = None,
+    top_k: int | None = None,
+    min_value: float | None = None,
+    segments: Sequence[str] | None = None,
+    explain_top: int = 50_000,
+    action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
+    cluster_k: int | None = None,
+    random_state: int | None = 0,
+    num_threads: int | None = None,
+) -> pd.DataFrame:
+    """The radar from features and scores already computed at one cutoff.
+
+    Every customer alive at the cutoff (at least one purchase in the 365 days
+    before it) gets: churn and repurchase probability, predicted LTV,
+    ``value_at_risk = churn_probability * predicted_ltv``, RFM segment,
+    lifecycle stage, behaviour cluster, value x risk cell, up to three
+    reasons (for the ``explain_top`` highest rows, when ``churn_model`` is
+    given) and the recommended action; ranked by value at risk (ties by
+    customer id).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``customer_id``, ``churn_probability``, ``predicted_ltv`` and
+        optionally ``repurchase_probability`` (e.g. ``bundle.predict(features)``).
+        Every alive customer must have a score.
+    features : DataFrame
+        The feature table at the cutoff (one cutoff).
+    as_of : str or Timestamp, optional
+        Checked against the features' cutoff when given.
+    churn_model : fitted estimator or lightgbm.Booster, optional
+        The churn model, for reasons; without it the reason columns are empty.
+    top_k : int, optional
+        Keep the first ``top_k`` rows after the other filters.
+    min_value : float, optional
+        Keep customers with ``value_at_risk >= min_value``.
+    segments : sequence of str, optional
+        Keep these RFM segments (names of :data:`RFM_SEGMENT_RULES`).
+    explain_top : int, default 50_000
+        Rows (from the top of the filtered list) that get reasons.
+    action_table : ActionTable, DataFrame, YAML path or None
+        Action rules; None uses the packaged defaults.
+    cluster_k : int, optional
+        Number of behaviour clusters; chosen by silhouette when None.
+    random_state : int or None
+        Seed of the clustering.
+    num_threads : int, optional
+        LightGBM threads for the reasons (default: all cores).
+
+    Returns
+    -------
+    DataFrame
+        :data:`RADAR_COLUMNS`, one row per listed customer, fresh index.
+        ``.attrs["timings"]`` holds seconds per step.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"customer_id": ["a", "b", "c"], "cutoff": pd.Timestamp("2024-06-01"),
+    ...                   "days_since_last_purchase": [10.0, 200, 400],
+    ...                   "days_since_first_purchase": [300.0, 500, 800],
+    ...                   "orders_all": [6.0, 3, 2], "revenue_all": [600.0, 90, 40],
+    ...                   "gap_median_days": [40.0, 100, 200]})
+    >>> s = pd.DataFrame({"customer_id": ["a", "b", "c"], "churn_probability": [0.1, 0.8, 0.9],
+    ...                   "predicted_ltv": [500.0, 100, 10]})
+    >>> r = radar_from_scores(s, features=f, cluster_k=1)
+    >>> r[["customer_id", "value_at_risk", "lifecycle_stage"]].values.tolist()
+    [['b', 80.0, 'at_risk'], ['a', 50.0, 'active']]
+    """
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
+    _check_scores(scores)
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
+    cutoff = _single_cutoff(features, as_of)
+    for name, value in (("top_k", top_k), ("explain_top", explain_top)):
+        if value is not None and (not isinstance(value, int | np.integer) or value < 0):
+            raise ValueError(f"{name}: expected a non-negative integer or None, got {value!r}.")
+    if segments is not None:
+        if isinstance(segments, str):
+            segments = [segments]
+        known = set(RFM_SEGMENT_RULES["segment"]) | {"no purchase"}
+        unknown = [s for s in segments if s not in known]
+        if unknown:
+            raise ValueError(f"segments: unknown {unknown}; choose from {sorted(known)}.")
+
+    features = features.reset_index(drop=True)
+    rfm = rfm_scores(features)
+    stage = lifecycle_stage(features)
+    lap("segments")
+    alive = alive_mask(features).to_numpy()
+    base = features.loc[alive].copy()
+    base["segment"] = rfm.loc[alive, "segment"].to_numpy()
+    base["rfm_score"] = rfm.loc[alive, "rfm_score"].to_numpy()
+    base["lifecycle_stage"] = stage[alive].to_numpy()
+
+    merged = base.merge(scores.drop(columns=["cutoff"], errors="ignore"), on="customer_id",
+                        how="left", validate="one_to_one", suffixes=("", "_score"))
+    unscored = merged["churn_probability"].isna() | merged["predicted_ltv"].isna()
+    if unscored.any():
+        raise SchemaError("customer_id", "alive customers without churn_probability or "
+                          "predicted_ltv in scores", n_rows=int(unscored.sum()),
+                          examples=merged.loc[unscored, "customer_id"].tolist(),
+                          fix="score every row of the feature table")
+    if "repurchase_probability" not in merged.columns:
+        logger.warning("radar: scores have no repurchase_probability; the column is left empty")
+        merged["repurchase_probability"] = np.nan
+    merged["value_at_risk"] = merged["churn_probability"] * merged["predicted_ltv"]
+    tiers = value_risk_matrix(merged["predicted_ltv"], merged["churn_probability"])
+    merged = pd.concat([merged, tiers], axis=1)
+    lap("scores")
+
+    if len(merged) >= 3:
+        clusters = behaviour_clusters(merged, k=cluster_k, random_state=random_state)
+        merged["cluster"] = clusters["cluster"].to_numpy()
+        merged["cluster_description"] = clusters["cluster_description"].to_numpy()
+    else:
+        merged["cluster"] = 0
+        merged["cluster_description"] = "too few customers to cluster"
+    lap("clusters")
+
+    merged = merged.sort_values(["value_at_risk", "customer_id"], ascending=[False, True],
+                                kind="mergesort").reset_index(drop=True)
+    if segments is not None:
+        merged = merged.loc[merged["segment"].isin(segments)]
+    if min_value is not None:
+        merged = merged.loc[merged["value_at_risk"] >= float(min_value)]
+    if top_k is not None:
+        merged = merged.head(int(top_k))
+    merged = merged.reset_index(drop=True)
+    merged["rank"] = np.arange(1, len(merged) + 1)
+    lap("rank")
+
+    reason_cols = [f"reason_{i}" for i in range(1, N_REASONS + 1)]
+    for col in reason_cols:
+        merged[col] = None
+    n_explain = min(len(merged), explain_top)
+    if churn_model is not None and n_explain > 0:
+        head = merged.iloc[:n_explain]
+        contribs = contributions(churn_model, head, num_threads=num_threads)
+        lap("contributions")
+        typical = typical_values(features.loc[alive], columns=[c for c in contribs.columns
+                                                                 if c != "bias"])
+        words = reasons(contribs, head, top=N_REASONS, typical=typical)
+        merged.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
+        lap("reasons")
+    elif churn_model is None:
+        logger.info("radar: no churn model given; reasons are left empty")
+
+    merged[["action_id", "action"]] = recommend_actions(merged, action_table=action_table)
+    lap("actions")
+    merged["cutoff"] = cutoff
+    for col in RADAR_COLUMNS:
+        if col not in merged.columns:
+            merged[col] = np.nan
+    radar = merged[list(RADAR_COLUMNS)].copy()
+    radar.attrs["timings"] = timings
+    logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
+                {k: round(v, 2) for k, v in timings.items()})
+    return radar
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix a quote to text cells a spreadsheet would run as a formula."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype | pd.CategoricalDtype):
+            values = out[col].astype(object)
+            risky = values.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
+            if risky.any():
+                out[col] = values.where(~risky, "'" + values.astype(str))
+    return out
+
+
+def write_radar(radar: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write the radar atomically as ``<path>.csv`` and ``<path>.parquet``.
+
+    A ``.csv`` or ``.parquet`` suffix on ``path`` is replaced. In the CSV, text
+    cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    get a leading ``'`` so that a spreadsheet shows them instead of running
+    them; the Parquet file keeps the values as they are.
+
+    Returns
+    -------
+    dict
+        ``{"csv": Path, "parquet": Path}``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> paths = write_radar(pd.DataFrame({"customer_id": ["=1+1", "b"]}), d / "radar")
+    >>> pd.read_csv(paths["csv"])["customer_id"].tolist()
+    ["'=1+1", 'b']
+    """
+    if not isinstance(radar, pd.DataFrame):
+        raise TypeError(f"radar: expected a pandas DataFrame, got {type(radar).__name__}.")
+    base = Path(path)
+    if base.suffix.lower() in (".csv", ".parquet"):
+        base = base.with_suffix("")
+    csv = write_frame_atomic(_neutralise(radar), base.with_name(base.name + ".csv"))
+    parquet = write_frame_atomic(radar, base.with_name(base.name + ".parquet"))
+    return {"csv": csv, "parquet": parquet}
