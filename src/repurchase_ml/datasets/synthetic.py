@@ -136,7 +136,9 @@ def _parse_promotions(promotions: Mapping[str, float] | None) -> dict[tuple[int,
     return out
 
 
-def _calendar(start: pd.Timestamp, end: pd.Timestamp, promos: dict[tuple[int, int], float]) -> _Calendar:
+def _calendar(
+    start: pd.Timestamp, end: pd.Timestamp, promos: dict[tuple[int, int], float]
+) -> _Calendar:
     origin = start.normalize()
     n_days = int(np.ceil((end - origin) / pd.Timedelta(days=1)))
     days = origin + pd.to_timedelta(np.arange(n_days), unit="D")
@@ -240,9 +242,10 @@ def _expected_exposures(
     f = fade_days * _DAY
     x1 = d - np.maximum(a, d - f)  # distance to dropout where the fade zone starts
     x2 = d - b
-    lost = np.where(
-        x1 > x2, (1.0 - _FADE_FLOOR) * ((x1 - x2) - (x1**2 - x2**2) / (2.0 * f)), 0.0
-    ) / _DAY
+    lost = (
+        np.where(x1 > x2, (1.0 - _FADE_FLOOR) * ((x1 - x2) - (x1**2 - x2**2) / (2.0 * f)), 0.0)
+        / _DAY
+    )
     return float(weights @ xp.mean(axis=1)), float(weights @ (xb - lost).mean(axis=1))
 
 
@@ -304,6 +307,284 @@ def _seed_sequence(random_state: int | np.random.Generator | None) -> np.random.
     raise TypeError(
         "random_state must be an int, a numpy Generator or None, "
         f"got {type(random_state).__name__}."
+    )
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """Items sorted by (category, tier), ``_ITEMS_PER_BUCKET`` items per pair."""
+
+    list_price: np.ndarray
+    category: np.ndarray  # category code per item
+    mean_bucket_price: np.ndarray  # (n_categories, 3)
+    item_names: np.ndarray
+    category_names: np.ndarray
+    popularity: np.ndarray  # sampling probability per category
+
+    @property
+    def n_items(self) -> int:
+        return len(self.list_price)
+
+
+def _make_catalog(rng: np.random.Generator) -> _Catalog:
+    n_cat = len(CATEGORY_NAMES)
+    popularity = 1.0 / (np.arange(n_cat) + 2.0)
+    bucket = np.repeat(np.arange(n_cat * 3), _ITEMS_PER_BUCKET)  # = category * 3 + tier
+    category, tier = bucket // 3, bucket % 3
+    noise = rng.lognormal(0.0, 0.35, len(bucket))
+    list_price = np.round(_TIER_PRICE[tier] * _CATEGORY_PRICE[category] * noise, 1) + 0.09
+    return _Catalog(
+        list_price=list_price,
+        category=category,
+        mean_bucket_price=list_price.reshape(n_cat, 3, _ITEMS_PER_BUCKET).mean(axis=2),
+        item_names=np.array([f"I{i:06d}" for i in range(len(bucket))], dtype=object),
+        category_names=np.array(CATEGORY_NAMES, dtype=object),
+        popularity=popularity / popularity.sum(),
+    )
+
+
+@dataclass(frozen=True)
+class _Population:
+    """Latent traits per customer; times in seconds since the calendar origin."""
+
+    signup: np.ndarray
+    first: np.ndarray  # start of observable activity: max(signup, start)
+    dropout: np.ndarray
+    last: np.ndarray  # end of activity: min(dropout, end)
+    rate: np.ndarray  # orders per ordinary day
+    browse_rate: np.ndarray  # browsing events per ordinary day
+    tier_cum0: np.ndarray  # P(tier 1)
+    tier_cum1: np.ndarray  # P(tier 1 or 2)
+    fav_category: np.ndarray
+    channel: np.ndarray
+    refund_propensity: np.ndarray
+    spend_level: np.ndarray
+    fade_days: float
+
+
+def _make_population(
+    rng: np.random.Generator,
+    n: int,
+    cal: _Calendar,
+    catalog: _Catalog,
+    window: tuple[float, float],
+    *,
+    mean_rate: float,
+    mean_lifetime_days: float,
+    existing_share: float,
+    fade_days: float,
+) -> _Population:
+    w_lo, w_hi = window
+    existing = rng.random(n) < existing_share
+    arrival = np.floor(w_lo + rng.random(n) * (w_hi - w_lo))
+    signup = np.where(existing, np.floor(w_lo - rng.random(n) * 365.0 * _DAY), arrival)
+    first = np.maximum(signup, w_lo)
+    hazard = rng.gamma(_LIFE_SHAPE, 1.0 / ((_LIFE_SHAPE - 1.0) * mean_lifetime_days), n)
+    lifetime = np.minimum(rng.exponential(1.0 / hazard), _MAX_LIFETIME_DAYS)
+    dropout = first + np.maximum(np.floor(lifetime * _DAY), 1.0)
+    rate = rng.gamma(_RATE_SHAPE, mean_rate / _RATE_SHAPE, n)
+    browse_rate = rate * rng.gamma(_BROWSE_SHAPE, _BROWSE_RATIO / _BROWSE_SHAPE, n)
+    spend = rng.gamma(4.0, 0.25, n)
+    tier_p = np.exp(_TIER_LOGITS[None, :] + np.log(spend)[:, None] * np.array([-1.0, 0.0, 1.0]))
+    tier_p /= tier_p.sum(axis=1, keepdims=True)
+    n_cat = len(catalog.popularity)
+    fav_category = rng.choice(n_cat, size=n, p=catalog.popularity)
+    channel = rng.choice(len(_CHANNELS), size=n, p=_CHANNEL_P)
+    refund_propensity = rng.beta(_REFUND_A, _REFUND_B, n)
+    # expected order value at list price: lines x quantity x price of the category/tier mix
+    price_fav = (tier_p * catalog.mean_bucket_price[fav_category]).sum(axis=1)
+    price_any = tier_p @ (catalog.popularity @ catalog.mean_bucket_price)
+    spend_level = (
+        (1.0 + _LINES_EXTRA)
+        * (1.0 + _QTY_EXTRA)
+        * (_FAV_CATEGORY * price_fav + (1.0 - _FAV_CATEGORY) * price_any)
+    )
+    return _Population(
+        signup=signup, first=first, dropout=dropout, last=np.minimum(dropout, w_hi), rate=rate,
+        browse_rate=browse_rate, tier_cum0=tier_p[:, 0], tier_cum1=tier_p[:, 0] + tier_p[:, 1],
+        fav_category=fav_category, channel=channel, refund_propensity=refund_propensity,
+        spend_level=spend_level, fade_days=fade_days,
+    )  # fmt: skip
+
+
+def _choose_items(
+    rng: np.random.Generator, pop: _Population, catalog: _Catalog, cust: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """An item per row: favourite or popular category, tier drifting cheap before dropout."""
+    m = len(cust)
+    in_fav = rng.random(m) < _FAV_CATEGORY
+    n_cat = len(catalog.popularity)
+    cat = np.where(in_fav, pop.fav_category[cust], rng.choice(n_cat, size=m, p=catalog.popularity))
+    drift = _DRIFT * _fade_progress(t, pop.dropout[cust], pop.fade_days)
+    u = rng.random(m)
+    tier = (u >= pop.tier_cum0[cust] * (1.0 - drift) + drift).astype(np.int64)
+    tier += u >= pop.tier_cum1[cust] * (1.0 - drift) + drift
+    within = rng.integers(0, _ITEMS_PER_BUCKET, m)
+    return ((cat * 3 + tier) * _ITEMS_PER_BUCKET + within).astype(np.int32)
+
+
+def _channels(rng: np.random.Generator, pop: _Population, cust: np.ndarray) -> np.ndarray:
+    m = len(cust)
+    other = rng.choice(len(_CHANNELS), size=m, p=_CHANNEL_P)
+    return np.where(rng.random(m) < 0.85, pop.channel[cust], other).astype(np.int8)
+
+
+def _rows(
+    cust: np.ndarray,
+    t: np.ndarray,
+    kind: int | np.ndarray,
+    item: np.ndarray,
+    price: np.ndarray,
+    channel: np.ndarray,
+    *,
+    order: np.ndarray | None = None,
+    qty: np.ndarray | None = None,
+    amount: np.ndarray | None = None,
+    disc: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """One block of event rows in compact dtypes; behaviour rows when order is None."""
+    m = len(cust)
+    return {
+        "cust": cust.astype(np.int32),
+        "t": t.astype(np.int64),
+        "kind": np.broadcast_to(np.asarray(kind, dtype=np.int8), (m,)),
+        "item": item,
+        "price": price,
+        "channel": channel,
+        "order": np.full(m, -1, dtype=np.int64) if order is None else order,
+        "qty": np.full(m, np.nan, dtype=np.float32) if qty is None else qty.astype(np.float32),
+        "amount": np.full(m, np.nan) if amount is None else amount,
+        "disc": np.zeros(m, dtype=bool) if disc is None else disc,
+    }
+
+
+def _take(rows: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {key: value[idx] for key, value in rows.items()}
+
+
+def _purchases(
+    rng: np.random.Generator, cal: _Calendar, pop: _Population, catalog: _Catalog
+) -> tuple[dict[str, np.ndarray], int]:
+    """Orders (Poisson in calendar time until dropout) split into purchase lines."""
+    n = len(pop.rate)
+    x_p = _exposure(cal.cum_purchase, cal.edges, pop.last)
+    x_p -= _exposure(cal.cum_purchase, cal.edges, pop.first)
+    n_orders = rng.poisson(pop.rate * np.maximum(x_p, 0.0))
+    o_cust = np.repeat(np.arange(n), n_orders)
+    o_time = _sample_times(rng, cal, cal.cum_purchase, pop.first[o_cust], pop.last[o_cust])
+    rank = np.empty(len(o_time), dtype=np.int64)  # order numbers follow time
+    rank[np.argsort(o_time, kind="stable")] = np.arange(len(o_time))
+    n_lines = 1 + rng.poisson(_LINES_EXTRA, len(o_time))
+    cust = np.repeat(o_cust, n_lines)
+    time = np.repeat(o_time, n_lines)
+    order = np.repeat(rank, n_lines)
+    channel = np.repeat(_channels(rng, pop, o_cust), n_lines)
+    item = _choose_items(rng, pop, catalog, cust, time)
+    qty = 1.0 + rng.poisson(_QTY_EXTRA, len(cust))
+    # the same item twice in one order is one line with the summed quantity
+    _, first_idx, inverse = np.unique(
+        order * catalog.n_items + item, return_index=True, return_inverse=True
+    )
+    if len(first_idx) < len(order):
+        keep = np.sort(first_idx)
+        qty = np.bincount(inverse, weights=qty)[inverse[keep]]
+        cust, time, order, item, channel = (a[keep] for a in (cust, time, order, item, channel))
+    promo = cal.promo_day[cal.day_index(time)]
+    disc = rng.random(len(cust)) < np.where(promo, _DISCOUNT_P_PROMO, _DISCOUNT_P)
+    price = np.round(catalog.list_price[item] * np.where(disc, _DISCOUNT_FACTOR, 1.0), 2)
+    rows = _rows(cust, time, _PURCHASE, item, price, channel, order=order,
+                 qty=qty, amount=np.round(qty * price, 2), disc=disc)  # fmt: skip
+    return rows, len(o_time)
+
+
+def _refunds(
+    rng: np.random.Generator, purchases: dict[str, np.ndarray], pop: _Population, w_hi: float
+) -> dict[str, np.ndarray]:
+    """Some lines come back a few days later (more often while fading), if before ``end``."""
+    cust, time = purchases["cust"], purchases["t"]
+    fading = _fade_progress(time, pop.dropout[cust], pop.fade_days) > 0
+    p = np.minimum(pop.refund_propensity[cust] * np.where(fading, 1.6, 1.0), 0.9)
+    delay = np.floor((0.5 + rng.gamma(2.0, 2.0, len(cust))) * _DAY).astype(np.int64)
+    idx = np.flatnonzero((rng.random(len(cust)) < p) & (time + delay < w_hi))
+    rows = _take(purchases, idx)
+    rows["t"] = rows["t"] + delay[idx]
+    rows["kind"] = np.full(len(idx), _REFUND, dtype=np.int8)
+    return rows
+
+
+def _funnel(
+    rng: np.random.Generator,
+    cal: _Calendar,
+    purchases: dict[str, np.ndarray],
+    pop: _Population,
+    catalog: _Catalog,
+) -> list[dict[str, np.ndarray]]:
+    """A view, and often a cart, of the purchased item minutes before the purchase."""
+    cust, time, item = purchases["cust"], purchases["t"], purchases["item"]
+    m = len(cust)
+    promo = cal.promo_day[cal.day_index(time)]
+    take_view = rng.random(m) < _FUNNEL_VIEW
+    take_cart = rng.random(m) < np.where(promo, _FUNNEL_CART_PROMO, _FUNNEL_CART)
+    lead_cart = np.floor(5.0 + rng.exponential(8.0 * 60.0, m))
+    lead_view = lead_cart + np.floor(10.0 + rng.exponential(20.0 * 60.0, m))  # view, then cart
+    blocks = []
+    for take, lead, kind in ((take_view, lead_view, _VIEW), (take_cart, lead_cart, _CART)):
+        idx = np.flatnonzero(take)
+        t = np.maximum(time[idx] - lead[idx], pop.first[cust[idx]])
+        blocks.append(_rows(cust[idx], t, kind, item[idx], catalog.list_price[item[idx]],
+                            purchases["channel"][idx]))  # fmt: skip
+    return blocks
+
+
+def _browsing(
+    rng: np.random.Generator, cal: _Calendar, pop: _Population, catalog: _Catalog
+) -> dict[str, np.ndarray]:
+    """Views, carts and favourites at the browsing rate, thinned by the fade before dropout."""
+    n = len(pop.rate)
+    x_b = _exposure(cal.cum_browse, cal.edges, pop.last)
+    x_b -= _exposure(cal.cum_browse, cal.edges, pop.first)
+    cust = np.repeat(np.arange(n), rng.poisson(pop.browse_rate * np.maximum(x_b, 0.0)))
+    time = _sample_times(rng, cal, cal.cum_browse, pop.first[cust], pop.last[cust])
+    progress = _fade_progress(time, pop.dropout[cust], pop.fade_days)
+    keep = rng.random(len(cust)) < 1.0 - (1.0 - _FADE_FLOOR) * progress
+    cust, time = cust[keep], time[keep]
+    p_cart = np.where(cal.presale_day[cal.day_index(time)], 0.2, 0.07)
+    u = rng.random(len(cust))
+    kind = np.where(u < p_cart, _CART, np.where(u < p_cart + 0.05, _FAVORITE, _VIEW))
+    item = _choose_items(rng, pop, catalog, cust, time)
+    return _rows(cust, time, kind, item, catalog.list_price[item], _channels(rng, pop, cust))
+
+
+def _assemble(
+    blocks: list[dict[str, np.ndarray]], cal: _Calendar, catalog: _Catalog, n_orders: int
+) -> pd.DataFrame:
+    """Concatenate row blocks, sort by (customer, time) and build the canonical frame."""
+    cols = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
+    blocks.clear()
+    t_sec = cols.pop("t")
+    perm = np.argsort(cols["cust"].astype(np.int64) * np.int64(2**36) + t_sec, kind="stable")
+    order_names = np.array([f"O{i:09d}" for i in range(n_orders)] + [None], dtype=object)
+    item = cols.pop("item")[perm]
+
+    def take(key: str) -> np.ndarray:
+        return cols.pop(key)[perm]
+
+    return pd.DataFrame(
+        {
+            "customer_id": take("cust").astype(np.int64) + 1,
+            "timestamp": (cal.origin.value + t_sec[perm] * np.int64(1_000_000_000)).astype(
+                "datetime64[ns]"
+            ),
+            "event_type": pd.Categorical.from_codes(take("kind"), categories=list(_EVENT_TYPES)),
+            "amount": take("amount").astype(np.float64),
+            "order_id": order_names[take("order")],
+            "item_id": catalog.item_names[item],
+            "category": catalog.category_names[catalog.category[item]],
+            "quantity": take("qty").astype(np.float64),
+            "unit_price": take("price").astype(np.float64),
+            "channel": _CHANNELS[take("channel")],
+            "discount": take("disc").astype(bool),
+        }
     )
 
 
@@ -382,201 +663,51 @@ def make_event_log(
         fade_days,
     )  # fmt: skip
     promos = _parse_promotions(promotions)
-    streams = [np.random.Generator(np.random.PCG64(s)) for s in _seed_sequence(random_state).spawn(6)]
-    rng_cust, rng_catalog, rng_orders, rng_refund, rng_funnel, rng_browse = streams
-
+    seeds = _seed_sequence(random_state).spawn(6)
+    rng_cust, rng_catalog, rng_orders, rng_refund, rng_funnel, rng_browse = (
+        np.random.Generator(np.random.PCG64(s)) for s in seeds
+    )
     cal = _calendar(t_start, t_end, promos)
-    w_lo = (t_start - cal.origin).total_seconds()
-    w_hi = (t_end - cal.origin).total_seconds()
-
-    # ---- catalogue: categories x tiers x items, list prices ------------------------------
-    n_cat = len(CATEGORY_NAMES)
-    popularity = 1.0 / (np.arange(n_cat) + 2.0)
-    popularity /= popularity.sum()
-    n_items = n_cat * 3 * _ITEMS_PER_BUCKET
-    bucket = np.repeat(np.arange(n_cat * 3), _ITEMS_PER_BUCKET)  # = category * 3 + tier
-    item_category = bucket // 3
-    item_tier = bucket % 3
-    list_price = np.round(
-        _TIER_PRICE[item_tier]
-        * _CATEGORY_PRICE[item_category]
-        * rng_catalog.lognormal(0.0, 0.35, n_items),
-        1,
-    ) + 0.09
-    mean_bucket_price = list_price.reshape(n_cat, 3, _ITEMS_PER_BUCKET).mean(axis=2)
-    item_names = np.array([f"I{i:06d}" for i in range(n_items)], dtype=object)
-    category_names = np.array(CATEGORY_NAMES, dtype=object)
-
-    # ---- customers ------------------------------------------------------------------------
-    existing = rng_cust.random(n) < existing_share
-    arrival = np.floor(w_lo + rng_cust.random(n) * (w_hi - w_lo))
-    signup = np.where(existing, np.floor(w_lo - rng_cust.random(n) * 365.0 * _DAY), arrival)
-    first = np.maximum(signup, w_lo)
-    hazard = rng_cust.gamma(_LIFE_SHAPE, 1.0 / ((_LIFE_SHAPE - 1.0) * mean_lifetime_days), n)
-    lifetime = np.minimum(rng_cust.exponential(1.0 / hazard), _MAX_LIFETIME_DAYS)
-    dropout = first + np.maximum(np.floor(lifetime * _DAY), 1.0)
-    last = np.minimum(dropout, w_hi)  # activity is in [first, last)
+    window = ((t_start - cal.origin).total_seconds(), (t_end - cal.origin).total_seconds())
 
     exp_p, exp_b = _expected_exposures(
-        cal, w_lo, w_hi, existing_share=float(existing_share),
+        cal, *window, existing_share=float(existing_share),
         mean_lifetime_days=float(mean_lifetime_days), fade_days=float(fade_days),
     )  # fmt: skip
-    lines_mean = 1.0 + _LINES_EXTRA
     refund_mean = _REFUND_A / (_REFUND_A + _REFUND_B)
-    per_rate = exp_p * lines_mean * (1.0 + refund_mean + _FUNNEL_VIEW + _FUNNEL_CART)
+    per_rate = exp_p * (1.0 + _LINES_EXTRA) * (1.0 + refund_mean + _FUNNEL_VIEW + _FUNNEL_CART)
     mean_rate = float(events_per_customer) / (per_rate + _BROWSE_RATIO * exp_b)
-    rate = rng_cust.gamma(_RATE_SHAPE, mean_rate / _RATE_SHAPE, n)
-    browse_rate = rate * rng_cust.gamma(_BROWSE_SHAPE, _BROWSE_RATIO / _BROWSE_SHAPE, n)
-    spend = rng_cust.gamma(4.0, 0.25, n)
-    logits = _TIER_LOGITS[None, :] + np.log(spend)[:, None] * np.array([-1.0, 0.0, 1.0])
-    tier_p = np.exp(logits)
-    tier_p /= tier_p.sum(axis=1, keepdims=True)
-    cum0, cum1 = tier_p[:, 0], tier_p[:, 0] + tier_p[:, 1]
-    fav_category = rng_cust.choice(n_cat, size=n, p=popularity)
-    channel_pref = rng_cust.choice(len(_CHANNELS), size=n, p=_CHANNEL_P)
-    refund_prop = rng_cust.beta(_REFUND_A, _REFUND_B, n)
 
-    # expected order value at list price: lines x quantity x price of the category/tier mix
-    price_fav = (tier_p * mean_bucket_price[fav_category]).sum(axis=1)
-    price_any = tier_p @ (popularity @ mean_bucket_price)
-    spend_level = lines_mean * (1.0 + _QTY_EXTRA) * (
-        _FAV_CATEGORY * price_fav + (1.0 - _FAV_CATEGORY) * price_any
-    )
-
-    def choose_items(rng: np.random.Generator, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
-        m = len(cust)
-        in_fav = rng.random(m) < _FAV_CATEGORY
-        cat = np.where(in_fav, fav_category[cust], rng.choice(n_cat, size=m, p=popularity))
-        drift = _DRIFT * _fade_progress(t, dropout[cust], fade_days)
-        u = rng.random(m)
-        c0 = cum0[cust] * (1.0 - drift) + drift
-        c1 = cum1[cust] * (1.0 - drift) + drift
-        tier = (u >= c0).astype(np.int64) + (u >= c1)
-        within = rng.integers(0, _ITEMS_PER_BUCKET, m)
-        return (cat * 3 + tier) * _ITEMS_PER_BUCKET + within
-
-    def channels(rng: np.random.Generator, cust: np.ndarray) -> np.ndarray:
-        m = len(cust)
-        other = rng.choice(len(_CHANNELS), size=m, p=_CHANNEL_P)
-        return np.where(rng.random(m) < 0.85, channel_pref[cust], other)
-
-    # ---- orders and purchase lines ----------------------------------------------------------
-    x_p = _exposure(cal.cum_purchase, cal.edges, last) - _exposure(cal.cum_purchase, cal.edges, first)
-    n_orders = rng_orders.poisson(rate * np.maximum(x_p, 0.0))
-    o_cust = np.repeat(np.arange(n), n_orders)
-    o_time = _sample_times(rng_orders, cal, cal.cum_purchase, first[o_cust], last[o_cust])
-    rank = np.empty(len(o_time), dtype=np.int64)
-    rank[np.argsort(o_time, kind="stable")] = np.arange(len(o_time))
-    order_names = np.array([f"O{i:09d}" for i in range(len(o_time))] + [None], dtype=object)
-    n_lines = 1 + rng_orders.poisson(_LINES_EXTRA, len(o_time))
-    p_cust = np.repeat(o_cust, n_lines)
-    p_time = np.repeat(o_time, n_lines)
-    p_order = np.repeat(rank, n_lines)
-    p_item = choose_items(rng_orders, p_cust, p_time)
-    p_qty = 1.0 + rng_orders.poisson(_QTY_EXTRA, len(p_cust))
-    p_promo = cal.promo_day[cal.day_index(p_time)]
-    p_disc = rng_orders.random(len(p_cust)) < np.where(p_promo, _DISCOUNT_P_PROMO, _DISCOUNT_P)
-    p_price = np.round(list_price[p_item] * np.where(p_disc, _DISCOUNT_FACTOR, 1.0), 2)
-    p_amount = np.round(p_qty * p_price, 2)
-    p_channel = channels(rng_orders, p_cust)
-
-    # ---- refunds ------------------------------------------------------------------------------
-    fading = _fade_progress(p_time, dropout[p_cust], fade_days) > 0
-    p_refund = np.minimum(refund_prop[p_cust] * np.where(fading, 1.6, 1.0), 0.9)
-    delay = np.floor((0.5 + rng_refund.gamma(2.0, 2.0, len(p_cust))) * _DAY)
-    r_take = (rng_refund.random(len(p_cust)) < p_refund) & (p_time + delay < w_hi)
-    r_idx = np.flatnonzero(r_take)
-
-    parts: list[dict[str, np.ndarray]] = [
-        dict(cust=p_cust, t=p_time, kind=np.full(len(p_cust), _PURCHASE), item=p_item,
-             order=p_order, qty=p_qty, price=p_price, amount=p_amount, channel=p_channel,
-             disc=p_disc),
-        dict(cust=p_cust[r_idx], t=p_time[r_idx] + delay[r_idx],
-             kind=np.full(len(r_idx), _REFUND), item=p_item[r_idx], order=p_order[r_idx],
-             qty=p_qty[r_idx], price=p_price[r_idx], amount=p_amount[r_idx],
-             channel=p_channel[r_idx], disc=p_disc[r_idx]),
-    ]  # fmt: skip
-
+    catalog = _make_catalog(rng_catalog)
+    pop = _make_population(
+        rng_cust, n, cal, catalog, window, mean_rate=mean_rate,
+        mean_lifetime_days=float(mean_lifetime_days), existing_share=float(existing_share),
+        fade_days=float(fade_days),
+    )  # fmt: skip
+    purchases, n_orders = _purchases(rng_orders, cal, pop, catalog)
+    blocks = [purchases, _refunds(rng_refund, purchases, pop, window[1])]
     if behaviour:
-        # ---- funnel: a view and often a cart of the same item minutes before buying --------
-        m = len(p_cust)
-        f_view = rng_funnel.random(m) < _FUNNEL_VIEW
-        f_cart = rng_funnel.random(m) < np.where(p_promo, _FUNNEL_CART_PROMO, _FUNNEL_CART)
-        lead_view = np.floor(10.0 + rng_funnel.exponential(25.0 * 60.0, m))
-        lead_cart = np.floor(5.0 + rng_funnel.exponential(8.0 * 60.0, m))
-        floor_t = first[p_cust]
-        for take, lead, kind in ((f_view, lead_view, _VIEW), (f_cart, lead_cart, _CART)):
-            idx = np.flatnonzero(take)
-            parts.append(
-                dict(cust=p_cust[idx], t=np.maximum(p_time[idx] - lead[idx], floor_t[idx]),
-                     kind=np.full(len(idx), kind), item=p_item[idx],
-                     order=np.full(len(idx), -1), qty=np.full(len(idx), np.nan),
-                     price=list_price[p_item[idx]], amount=np.full(len(idx), np.nan),
-                     channel=p_channel[idx], disc=np.zeros(len(idx), dtype=bool))
-            )  # fmt: skip
-
-        # ---- browsing, fading before dropout (thinning) ---------------------------------------
-        x_b = _exposure(cal.cum_browse, cal.edges, last) - _exposure(cal.cum_browse, cal.edges, first)
-        n_browse = rng_browse.poisson(browse_rate * np.maximum(x_b, 0.0))
-        b_cust = np.repeat(np.arange(n), n_browse)
-        b_time = _sample_times(rng_browse, cal, cal.cum_browse, first[b_cust], last[b_cust])
-        keep_p = 1.0 - (1.0 - _FADE_FLOOR) * _fade_progress(b_time, dropout[b_cust], fade_days)
-        keep = rng_browse.random(len(b_cust)) < keep_p
-        b_cust, b_time = b_cust[keep], b_time[keep]
-        mb = len(b_cust)
-        presale = cal.presale_day[cal.day_index(b_time)]
-        p_cart_b = np.where(presale, 0.2, 0.07)
-        u = rng_browse.random(mb)
-        b_kind = np.where(u < p_cart_b, _CART, np.where(u < p_cart_b + 0.05, _FAVORITE, _VIEW))
-        b_item = choose_items(rng_browse, b_cust, b_time)
-        parts.append(
-            dict(cust=b_cust, t=b_time, kind=b_kind, item=b_item, order=np.full(mb, -1),
-                 qty=np.full(mb, np.nan), price=list_price[b_item],
-                 amount=np.full(mb, np.nan), channel=channels(rng_browse, b_cust),
-                 disc=np.zeros(mb, dtype=bool))
-        )  # fmt: skip
-
-    cols = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    t_sec = cols["t"].astype(np.int64)
-    order = np.argsort(cols["cust"].astype(np.int64) * np.int64(2**36) + t_sec, kind="stable")
-    cust = cols["cust"][order]
-    stamps = cal.origin.value + t_sec[order] * np.int64(1_000_000_000)
-    item = cols["item"][order]
-    events = pd.DataFrame(
-        {
-            "customer_id": (cust + 1).astype(np.int64),
-            "timestamp": stamps.astype("datetime64[ns]"),
-            "event_type": pd.Categorical.from_codes(
-                cols["kind"][order].astype(np.int8), categories=list(_EVENT_TYPES)
-            ),
-            "amount": cols["amount"][order].astype(np.float64),
-            "order_id": order_names[cols["order"][order]],
-            "item_id": item_names[item],
-            "category": category_names[item_category[item]],
-            "quantity": cols["qty"][order].astype(np.float64),
-            "unit_price": cols["price"][order].astype(np.float64),
-            "channel": _CHANNELS[cols["channel"][order]],
-            "discount": cols["disc"][order].astype(bool),
-        }
-    )
+        blocks += _funnel(rng_funnel, cal, purchases, pop, catalog)
+        blocks.append(_browsing(rng_browse, cal, pop, catalog))
+    del purchases
+    events = _assemble(blocks, cal, catalog, n_orders)
 
     def to_time(seconds: np.ndarray) -> np.ndarray:
-        return (cal.origin.value + seconds.astype(np.int64) * np.int64(1_000_000_000)).astype(
-            "datetime64[ns]"
-        )
+        nanos = cal.origin.value + seconds.astype(np.int64) * np.int64(1_000_000_000)
+        return nanos.astype("datetime64[ns]")
 
     truth = pd.DataFrame(
         {
             "customer_id": np.arange(1, n + 1, dtype=np.int64),
-            "purchase_rate": rate,
-            "spend_level": spend_level,
-            "signup_time": to_time(signup),
-            "dropout_time": to_time(dropout),
-            "alive_at_end": dropout >= w_hi,
+            "purchase_rate": pop.rate,
+            "spend_level": pop.spend_level,
+            "signup_time": to_time(pop.signup),
+            "dropout_time": to_time(pop.dropout),
+            "alive_at_end": pop.dropout >= window[1],
         }
     )
     logger.info(
         "generated %d events for %d customers (%d orders) in [%s, %s)",
-        len(events), n, len(o_time), t_start, t_end,
+        len(events), n, n_orders, t_start, t_end,
     )  # fmt: skip
     return events, truth

@@ -1,0 +1,264 @@
+"""The synthetic Tmall-style generator: contract, determinism, hidden truth, realism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from repurchase_ml.datasets import make_event_log
+from repurchase_ml.events import CANONICAL_COLUMNS, EVENT_TYPES, check_canonical, validate_events
+
+START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2025-01-01")
+
+
+@pytest.fixture(scope="module")
+def log() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return make_event_log(4000, START, END, random_state=7)
+
+
+def test_same_seed_gives_identical_frames(log):
+    events, truth = make_event_log(4000, START, END, random_state=7)
+    pd.testing.assert_frame_equal(events, log[0])
+    pd.testing.assert_frame_equal(truth, log[1])
+
+
+def test_other_seed_gives_other_frames(log):
+    events, truth = make_event_log(4000, START, END, random_state=8)
+    assert not events["timestamp"].equals(log[0]["timestamp"])
+    assert not np.allclose(truth["purchase_rate"], log[1]["purchase_rate"])
+
+
+def test_generator_as_random_state_is_deterministic():
+    a = make_event_log(50, START, END, random_state=np.random.default_rng(3))
+    b = make_event_log(50, START, END, random_state=np.random.default_rng(3))
+    pd.testing.assert_frame_equal(a[0], b[0])
+
+
+def test_canonical_columns_and_dtypes(log):
+    events, _ = log
+    check_canonical(events)
+    assert tuple(events.columns) == CANONICAL_COLUMNS
+    assert events["customer_id"].dtype == np.int64
+    assert events["timestamp"].dtype == "datetime64[ns]"
+    assert tuple(events["event_type"].cat.categories) == EVENT_TYPES
+    for column in ("amount", "quantity", "unit_price"):
+        assert events[column].dtype == np.float64
+    for column in ("order_id", "item_id", "category", "channel"):
+        assert events[column].dtype == object
+    assert events["discount"].dtype == bool
+    assert isinstance(events.index, pd.RangeIndex) and events.index.start == 0
+    key = events[["customer_id", "timestamp"]]
+    assert key.equals(key.sort_values(["customer_id", "timestamp"], kind="mergesort"))
+
+
+def test_output_passes_validation_unchanged(log):
+    events, _ = log
+    validated, report = validate_events(events)
+    assert report.n_dropped == 0
+    pd.testing.assert_frame_equal(validated, events)
+
+
+def test_money_rows_have_amounts_and_behaviour_rows_do_not(log):
+    events, _ = log
+    money = events["event_type"].isin(["purchase", "refund"])
+    assert events.loc[money, "amount"].notna().all()
+    assert (events.loc[money, "amount"] > 0).all()
+    np.testing.assert_allclose(
+        events.loc[money, "amount"],
+        (events.loc[money, "quantity"] * events.loc[money, "unit_price"]).round(2),
+    )
+    assert events.loc[money, "order_id"].map(type).eq(str).all()
+    assert events.loc[~money, ["amount", "quantity"]].isna().all().all()
+    assert events.loc[~money, "order_id"].isna().all()
+    assert not events.loc[~money, "discount"].any()
+    assert events["item_id"].notna().all() and events["unit_price"].gt(0).all()
+
+
+def test_window_and_truth_are_consistent(log):
+    events, truth = log
+    assert events["timestamp"].min() >= START
+    assert events["timestamp"].max() < END
+    assert truth["customer_id"].is_unique and len(truth) == 4000
+    assert truth["alive_at_end"].equals(truth["dropout_time"] >= END)
+    assert 0.1 < truth["alive_at_end"].mean() < 0.9
+    merged = events.merge(truth, on="customer_id", how="left", validate="many_to_one")
+    assert merged["dropout_time"].notna().all()
+    purchases = merged[merged["event_type"] == "purchase"]
+    assert len(purchases) > 0
+    assert (purchases["timestamp"] < purchases["dropout_time"]).all()
+    behaviour = merged[merged["event_type"].isin(["view", "cart", "favorite"])]
+    assert (behaviour["timestamp"] < behaviour["dropout_time"]).all()
+    assert (merged["timestamp"] >= merged["signup_time"]).all()
+
+
+def test_about_twenty_events_per_customer_and_a_fifth_purchases(log):
+    events, _ = log
+    per_customer = len(events) / 4000
+    assert 16 < per_customer < 24
+    share = (events["event_type"] == "purchase").mean()
+    assert 0.1 < share < 0.3
+    assert set(events["event_type"].unique()) == set(EVENT_TYPES)
+
+
+def test_order_log_is_the_purchase_and_refund_rows_of_the_behaviour_log(log):
+    events, truth = log
+    orders, truth_orders = make_event_log(4000, START, END, random_state=7, behaviour=False)
+    money = events[events["event_type"].isin(["purchase", "refund"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(orders, money)
+    pd.testing.assert_frame_equal(truth_orders, truth)
+
+
+def test_refunds_follow_their_purchase(log):
+    events, _ = log
+    refunds = events[events["event_type"] == "refund"]
+    purchases = events[events["event_type"] == "purchase"]
+    assert 0.02 < len(refunds) / len(purchases) < 0.15
+    joined = refunds.merge(purchases, on=["order_id", "item_id"], suffixes=("", "_p"),
+                           validate="one_to_one")  # fmt: skip
+    assert len(joined) == len(refunds)
+    assert (joined["customer_id"] == joined["customer_id_p"]).all()
+    assert (joined["amount"] == joined["amount_p"]).all()
+    delay = joined["timestamp"] - joined["timestamp_p"]
+    assert (delay >= pd.Timedelta(hours=12)).all() and (delay < pd.Timedelta(days=60)).all()
+
+
+def test_orders_are_distinct_per_customer_and_time(log):
+    events, _ = log
+    purchases = events[events["event_type"] == "purchase"]
+    per_order = purchases.groupby("order_id").agg(
+        customers=("customer_id", "nunique"), times=("timestamp", "nunique"),
+        channels=("channel", "nunique"), lines=("item_id", "size"), items=("item_id", "nunique"),
+    )  # fmt: skip
+    assert (per_order[["customers", "times", "channels"]] == 1).all().all()
+    assert (per_order["lines"] == per_order["items"]).all()
+    assert 1.1 < per_order["lines"].mean() < 1.5
+
+
+def test_purchase_rate_in_truth_drives_purchases(log):
+    events, truth = log
+    orders = events[events["event_type"] == "purchase"].groupby("customer_id")["order_id"].nunique()
+    t = truth.set_index("customer_id")
+    active_days = (t["dropout_time"].clip(upper=END) - t["signup_time"].clip(lower=START)).dt.days
+    observed = orders.reindex(t.index, fill_value=0) / active_days.clip(lower=1)
+    enough = active_days > 180
+    corr = observed[enough].corr(t.loc[enough, "purchase_rate"], method="spearman")
+    assert corr > 0.6
+    # the rate is per ordinary day: the observed mean lands close to the latent mean
+    ratio = observed[enough].mean() / t.loc[enough, "purchase_rate"].mean()
+    assert 0.85 < ratio < 1.25
+
+
+def test_spend_level_in_truth_drives_order_values(log):
+    events, truth = log
+    purchases = events[events["event_type"] == "purchase"]
+    value = purchases.groupby(["customer_id", "order_id"])["amount"].sum().groupby(level=0).mean()
+    counts = purchases.groupby("customer_id")["order_id"].nunique()
+    frequent = counts[counts >= 5].index
+    spend = truth.set_index("customer_id").loc[frequent, "spend_level"]
+    assert value.loc[frequent].corr(spend, method="spearman") > 0.4
+
+
+def test_promotion_day_spike(log):
+    events, _ = log
+    purchases = events[events["event_type"] == "purchase"]
+    daily = purchases.groupby(purchases["timestamp"].dt.normalize()).size()
+    ordinary = daily.loc["2024-09-01":"2024-10-20"].median()
+    assert daily.loc["2024-11-11"] > 3 * ordinary
+    assert daily.loc["2024-06-18"] > 1.8 * ordinary
+
+
+def test_weekly_and_daily_rhythm(log):
+    events, _ = log
+    stamps = events.loc[events["event_type"] == "purchase", "timestamp"]
+    hours = stamps.dt.hour.value_counts()
+    assert hours.loc[[19, 20, 21, 22]].sum() > 4 * hours.loc[[2, 3, 4, 5]].sum()
+    weekday = stamps.dt.dayofweek.value_counts()
+    assert weekday.loc[[5, 6]].mean() > 1.1 * weekday.loc[[0, 1, 2]].mean()
+
+
+def test_new_customers_arrive_throughout(log):
+    events, truth = log
+    new = truth[truth["signup_time"] >= START]
+    assert 0.7 < len(new) / len(truth) < 0.9
+    quarters = pd.cut(new["signup_time"], pd.date_range(START, END, periods=9)).value_counts()
+    assert (quarters > 0.08 * len(new)).all()
+    first_seen = events.groupby("customer_id")["timestamp"].min()
+    assert (first_seen > START + pd.Timedelta(days=365)).mean() > 0.2
+
+
+def _rate_before_dropout(
+    events: pd.DataFrame, truth: pd.DataFrame, kinds: list[str]
+) -> tuple[float, float]:
+    """Aggregate event rate per customer-day: last 30 days before dropout vs. earlier."""
+    t = truth.set_index("customer_id")
+    start = t["signup_time"].clip(lower=START)
+    churned = t[(t["dropout_time"] < END) & (t["dropout_time"] - start > pd.Timedelta(days=150))]
+    rows = events[events["customer_id"].isin(churned.index) & events["event_type"].isin(kinds)]
+    until = rows["customer_id"].map(churned["dropout_time"]) - rows["timestamp"]
+    recent = int((until <= pd.Timedelta(days=30)).sum())
+    earlier = int((until > pd.Timedelta(days=60)).sum())
+    earlier_days = ((churned["dropout_time"] - start.loc[churned.index]).dt.days - 60).sum()
+    return recent / (30 * len(churned)), earlier / earlier_days
+
+
+def test_behaviour_fades_before_dropout_while_purchases_hold(log):
+    events, truth = log
+    recent, earlier = _rate_before_dropout(events, truth, ["view", "cart", "favorite"])
+    assert recent < 0.6 * earlier
+    recent_p, earlier_p = _rate_before_dropout(events, truth, ["purchase"])
+    assert recent_p > 0.7 * earlier_p  # purchases keep their rate until dropout
+
+
+def test_items_drift_to_the_cheap_tier_before_dropout(log):
+    events, truth = log
+    views = events[events["event_type"] == "view"]
+    until = views["customer_id"].map(truth.set_index("customer_id")["dropout_time"])
+    until = until - views["timestamp"]
+    near = views.loc[until <= pd.Timedelta(days=20), "unit_price"].median()
+    far = views.loc[until > pd.Timedelta(days=90), "unit_price"].median()
+    assert near < 0.85 * far
+
+
+def test_events_per_customer_scales_the_log():
+    small, _ = make_event_log(1500, START, END, random_state=1, events_per_customer=5)
+    assert 3.5 < len(small) / 1500 < 6.5
+
+
+def test_promotions_can_be_changed():
+    events, _ = make_event_log(1500, START, END, random_state=2, promotions={"03-08": 8.0})
+    purchases = events[events["event_type"] == "purchase"]
+    daily = purchases.groupby(purchases["timestamp"].dt.normalize()).size()
+    assert daily.loc["2024-03-08"] > 3 * daily.loc["2024-09-01":"2024-10-20"].median()
+    assert daily.loc["2024-11-11"] < 2 * daily.loc["2024-09-01":"2024-10-20"].median()
+
+
+def test_start_and_end_need_not_be_midnight():
+    start, end = pd.Timestamp("2024-03-05 13:30"), pd.Timestamp("2024-04-01 08:15")
+    events, _ = make_event_log(300, start, end, random_state=0, existing_share=1.0)
+    assert events["timestamp"].min() >= start and events["timestamp"].max() < end
+    assert len(events) > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_customers": 0}, ValueError, "n_customers must be >= 1"),
+        ({"n_customers": 2.5}, TypeError, "n_customers must be an int"),
+        ({"start": "2025-01-01"}, ValueError, "start must be before end"),
+        ({"end": "not a date"}, ValueError, "end must be a date"),
+        ({"start": pd.Timestamp("2023-01-01", tz="UTC")}, ValueError, "start must be naive"),
+        ({"random_state": "seed"}, TypeError, "random_state must be an int"),
+        ({"events_per_customer": 0}, ValueError, "events_per_customer must be a positive"),
+        ({"mean_lifetime_days": -1.0}, ValueError, "mean_lifetime_days must be a positive"),
+        ({"existing_share": 1.5}, ValueError, r"existing_share must be a number in \[0, 1\]"),
+        ({"fade_days": 0}, ValueError, "fade_days must be a positive"),
+        ({"promotions": {"11/11": 2.0}}, ValueError, "'MM-DD'"),
+        ({"promotions": {"11-11": 0.0}}, ValueError, "must be a positive number"),
+        ({"promotions": [("11-11", 2.0)]}, TypeError, "promotions must be a mapping"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, error, match):
+    args = {"n_customers": 10, "start": START, "end": END, "random_state": 0} | kwargs
+    with pytest.raises(error, match=match):
+        make_event_log(**args)
