@@ -38,6 +38,8 @@ __all__ = [
     "deep_merge",
     "settings_to_dict",
     "ENV_PREFIX",
+    "METRIC_HIGHER_IS_BETTER",
+    "metrics_for",
     "DEFAULT_TASKS",
 ]
 
@@ -47,7 +49,27 @@ _ALL_TASKS = ("repurchase", "order_count", "churn", "ltv", "second_purchase")
 _DEFAULT_HORIZONS = {"repurchase": 30, "order_count": 90, "churn": 90, "ltv": 365,
                      "second_purchase": 30}
 _DEFAULT_PRIMARY = {"repurchase": "roc_auc", "churn": "roc_auc", "second_purchase": "roc_auc",
-                    "order_count": "spearman", "ltv": "gini"}
+                    "order_count": "spearman", "ltv": "normalized_gini"}
+#: metrics a promotion rule may use, per task kind, and whether higher is better
+_CLASSIFICATION_METRICS = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
+                           "ece": False, "precision_top5": True, "precision_top10": True,
+                           "precision_top20": True, "lift_top5": True, "lift_top10": True,
+                           "lift_top20": True}
+_REGRESSION_METRICS = {"normalized_gini": True, "spearman": True, "mae": False, "rmse": False}
+METRIC_HIGHER_IS_BETTER = {**_CLASSIFICATION_METRICS, **_REGRESSION_METRICS}
+
+
+def metrics_for(task: str) -> dict[str, bool]:
+    """Metrics usable as a task's primary metric (name -> higher is better).
+
+    Examples
+    --------
+    >>> metrics_for("ltv")["mae"]
+    False
+    """
+    if task in ("ltv", "order_count"):
+        return _REGRESSION_METRICS
+    return _CLASSIFICATION_METRICS
 
 
 class ConfigError(ValueError):
@@ -188,10 +210,14 @@ class Settings(_Section):
     @field_validator("promotion")
     @classmethod
     def _merge_primary(cls, value: PromotionSettings) -> PromotionSettings:
-        for task in value.primary_metric:
+        for task, metric in value.primary_metric.items():
             if task not in _ALL_TASKS:
                 raise ValueError(f"promotion.primary_metric: unknown task {task!r}"
                                  f"{_suggest(task, _ALL_TASKS)}")
+            allowed = metrics_for(task)
+            if metric not in allowed:
+                raise ValueError(f"promotion.primary_metric.{task}: unknown metric {metric!r}"
+                                 f"{_suggest(metric, allowed)}; allowed: {', '.join(allowed)}")
         merged = {**_DEFAULT_PRIMARY, **value.primary_metric}
         return value.model_copy(update={"primary_metric": merged})
 
@@ -357,7 +383,7 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     def fix(value: Any) -> Any:
         if isinstance(value, str) and value and "://" not in value:
             p = Path(value).expanduser()
-            return str(p if p.is_absolute() else (base / p))
+            return os.path.normpath(p if p.is_absolute() else (base / p))
         return value
 
     out = dict(data)
