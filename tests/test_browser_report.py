@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_report import report_inputs
+from test_report import EXPECTED_PLOTS, report_inputs
 
 from repurchase_ml.report import SECTION_IDS, write_report
 
@@ -167,16 +167,7 @@ def test_report_renders_without_errors_and_screenshot(browser, tmp_path):
     assert browser.errors() == []
     assert state["title"] == "Customer repurchase and churn report"
     assert state["sections"] == list(SECTION_IDS)
-    assert [img["id"] for img in state["images"]] == [
-        "plot-lift-churn",
-        "plot-lift-order-count",
-        "plot-calibration-churn",
-        "plot-calibration-order-count",
-        "plot-drivers-all",
-        "plot-segments-bars",
-        "plot-value-risk-heatmap",
-        "plot-repurchase-curve-plot",
-    ]
+    assert [img["id"] for img in state["images"]] == list(EXPECTED_PLOTS)
     assert all(img["ok"] and img["width"] > 200 for img in state["images"]), state["images"]
 
     shot = browser.call(

@@ -20,6 +20,17 @@ from repurchase_ml.report import (
 )
 
 AS_OF = pd.Timestamp("2024-03-01")
+#: ``id`` of every plot the report draws from :func:`report_inputs`, in page order
+EXPECTED_PLOTS = (
+    "plot-lift-churn",
+    "plot-lift-order-count",
+    "plot-calibration-churn",
+    "plot-calibration-order-count",
+    "plot-drivers-all",
+    "plot-segments-bars",
+    "plot-value-risk-heatmap",
+    "plot-repurchase-curve-plot",
+)
 
 
 def _events(rows: list[tuple]) -> pd.DataFrame:
@@ -221,16 +232,7 @@ def test_report_has_every_section_and_plot():
     ids = re.findall(r'<section id="([^"]+)"', page)
     assert ids == list(SECTION_IDS)
     plots = re.findall(r'<img class="plot" id="([^"]+)"[^>]*src="data:image/png;base64,', page)
-    assert plots == [
-        "plot-lift-churn",
-        "plot-lift-order-count",
-        "plot-calibration-churn",
-        "plot-calibration-order-count",
-        "plot-drivers-all",
-        "plot-segments-bars",
-        "plot-value-risk-heatmap",
-        "plot-repurchase-curve-plot",
-    ]
+    assert plots == list(EXPECTED_PLOTS)
     assert "Not included" not in page
     # self-contained: no reference to anything outside the file
     assert not re.search(r'(src|href)="(?!data:|#)', page)
