@@ -12,7 +12,7 @@ import polars as pl
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 
-__all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "with_order_key", "CODE"]
+__all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "CODE"]
 
 #: integer code of each event type inside the engine (position in EVENT_TYPES)
 CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_TYPES)}
@@ -84,10 +84,3 @@ def to_polars(events: pd.DataFrame) -> pl.DataFrame:
     frame = pl.from_pandas(events[columns].reset_index(drop=True))
     return frame.with_columns(pl.Series("event_type", codes, dtype=pl.Int8))
 
-
-def with_order_key(events: pl.LazyFrame, columns: set[str]) -> pl.LazyFrame:
-    """Give purchase rows without an ``order_id`` a key of their own (one order per row)."""
-    if "order_id" not in columns:
-        return events
-    row_key = pl.format("\u0000row{}", pl.int_range(pl.len()))
-    return events.with_columns(pl.col("order_id").fill_null(row_key))

@@ -22,7 +22,6 @@ from repurchase_ml.features._inputs import (
     has_behaviour_events,
     normalise_cutoffs,
     to_polars,
-    with_order_key,
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
@@ -112,23 +111,31 @@ def category_price_levels(events: pd.DataFrame, *, cutoffs: object) -> pd.DataFr
 
 
 def _orders(paired: pl.LazyFrame, columns: set[str]) -> pl.LazyFrame:
-    """One row per (customer, cutoff, order): age, timestamp, value, items, discount."""
+    """One row per (customer, cutoff, order): age, timestamp, value, items, discount.
+
+    An order is a distinct ``order_id`` among purchase rows; a purchase row
+    without an ``order_id`` (or every row, when the column is absent) is an
+    order of its own.
+    """
     purchases = paired.filter(_etype == _PURCHASE)
     items = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
-    if "order_id" in columns:
-        aggs = [
-            _age.max().alias("age"),
-            pl.col("timestamp").min().alias("timestamp"),
-            pl.col("amount").sum().alias("value"),
-            items.sum().alias("items"),
-        ]
-        if "discount" in columns:
-            aggs.append(pl.col("discount").fill_null(False).any().alias("discount"))
-        return purchases.group_by([*KEYS, "order_id"]).agg(aggs)
     select = [*KEYS, "age", "timestamp", pl.col("amount").alias("value"), items.alias("items")]
     if "discount" in columns:
         select.append(pl.col("discount").fill_null(False))
-    return purchases.select(select)
+    if "order_id" not in columns:
+        return purchases.select(select)
+    aggs = [
+        _age.max().alias("age"),
+        pl.col("timestamp").min().alias("timestamp"),
+        pl.col("amount").sum().alias("value"),
+        items.sum().alias("items"),
+    ]
+    if "discount" in columns:
+        aggs.append(pl.col("discount").fill_null(False).any().alias("discount"))
+    keyed = (purchases.filter(pl.col("order_id").is_not_null())
+             .group_by([*KEYS, "order_id"]).agg(aggs).drop("order_id"))
+    single = purchases.filter(pl.col("order_id").is_null()).select(select)
+    return pl.concat([keyed, single], how="vertical_relaxed")
 
 
 def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]) -> pl.LazyFrame:
@@ -178,7 +185,8 @@ def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]
         hour = pl.col("timestamp").dt.hour()
         start, end = spec.night_hours
         night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
-        month_day = pl.col("timestamp").dt.month() * 100 + pl.col("timestamp").dt.day()
+        month_day = (pl.col("timestamp").dt.month().cast(pl.Int32) * 100
+                     + pl.col("timestamp").dt.day().cast(pl.Int32))
         promo = month_day.is_in([mm * 100 + dd for mm, dd in spec.promo_days])
         aggs += [
             night.cast(pl.Float64).mean().alias("night_share"),
@@ -263,7 +271,7 @@ def _when_positive(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
 def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
           columns: set[str], behaviour: bool,
           category_prices: pl.LazyFrame | None) -> pl.LazyFrame:
-    paired = pair_with_cutoffs(with_order_key(events, columns), cutoffs)
+    paired = pair_with_cutoffs(events, cutoffs)
     out = _event_aggregates(paired, spec, columns, behaviour)
     out = out.join(_order_aggregates(_orders(paired, columns), spec, columns), on=KEYS,
                    how="left")

@@ -16,7 +16,7 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
-from repurchase_ml.features._inputs import CODE, normalise_cutoffs, to_polars, with_order_key
+from repurchase_ml.features._inputs import CODE, normalise_cutoffs, to_polars
 from repurchase_ml.features.engine import KEYS, build_features, cutoff_frame, pair_with_cutoffs
 from repurchase_ml.features.spec import FeatureSpec
 
@@ -120,11 +120,18 @@ def data_end(events: pd.DataFrame) -> pd.Timestamp:
 
 
 def _count_orders(columns: set[str], mask: pl.Expr | None = None) -> pl.Expr:
-    """Distinct orders among purchase rows (each row when there is no ``order_id``)."""
-    if "order_id" in columns:
-        key = pl.col("order_id")
-        return (key if mask is None else key.filter(mask)).n_unique()
-    return pl.len() if mask is None else mask.sum()
+    """Orders among the (masked) rows: distinct ``order_id`` values, plus one per row without one.
+
+    Without an ``order_id`` column every row is an order of its own.
+    """
+    key = pl.col("order_id")
+    if mask is None:
+        if "order_id" not in columns:
+            return pl.len()
+        return key.drop_nulls().n_unique() + key.is_null().sum()
+    if "order_id" not in columns:
+        return mask.sum()
+    return key.filter(mask).drop_nulls().n_unique() + (mask & key.is_null()).sum()
 
 
 def make_labels(
@@ -185,7 +192,7 @@ def make_labels(
             " (repurchase_ml.features.propose_cutoffs lists them) or a shorter horizon_days."
         )
     columns = set(frame.columns)
-    events_lf = with_order_key(frame.lazy(), columns)
+    events_lf = frame.lazy()
     purchases = events_lf.filter(pl.col("event_type") == _PURCHASE)
     history = (
         pair_with_cutoffs(purchases, cuts)

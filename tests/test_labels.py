@@ -1,0 +1,126 @@
+"""Labels, training sets and cutoff proposals checked by hand, boundaries included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from repurchase_ml.features import (
+    TASKS,
+    build_features,
+    build_training_set,
+    data_end,
+    make_labels,
+    propose_cutoffs,
+)
+from test_features import T, make_log, three_customers
+
+NAN = float("nan")
+
+
+def labels(task: str, cutoffs: object = T, horizon: int | None = 10) -> dict:
+    frame = make_labels(three_customers(), cutoffs=cutoffs, task=task, horizon_days=horizon)
+    assert list(frame.columns) == ["customer_id", "cutoff", task]
+    assert frame[task].dtype == "float64"
+    return dict(zip(frame["customer_id"], frame[task], strict=True))
+
+
+def test_task_defaults() -> None:
+    assert {name: (t.kind, t.horizon_days, t.population) for name, t in TASKS.items()} == {
+        "repurchase": ("binary", 30, "buyers"),
+        "order_count": ("count", 90, "buyers"),
+        "churn": ("binary", 90, "alive"),
+        "ltv": ("regression", 365, "buyers"),
+        "second_purchase": ("binary", 30, "new_single_order"),
+    }
+
+
+def test_labels_by_hand_with_the_order_exactly_at_the_cutoff() -> None:
+    # the log ends 2024-07-10, so the observed period runs to 2024-07-11
+    assert data_end(three_customers()) == pd.Timestamp("2024-07-11")
+    # customer 1 orders exactly at T (label side); customer 3 never bought before T
+    assert labels("repurchase") == {1: 1.0, 2: 0.0}
+    assert labels("order_count") == {1: 1.0, 2: 0.0}
+    assert labels("churn") == {1: 0.0, 2: 1.0}
+    assert labels("ltv") == {1: 100.0, 2: 0.0}
+    # the same order one second before the cutoff is history, not label
+    assert labels("repurchase", T + pd.Timedelta(seconds=1), 9) == {1: 0.0, 2: 0.0}
+
+
+def test_second_purchase_population_and_horizon() -> None:
+    may10 = pd.Timestamp("2024-05-10")
+    # at 05-10 customer 1 has exactly one order (05-02), customer 2 has two
+    assert labels("second_purchase", may10, 10) == {1: 0.0}
+    assert labels("second_purchase", may10, 40) == {1: 1.0}  # o2 on 06-18
+    # at T nobody has exactly one recent order
+    assert labels("second_purchase") == {}
+
+
+def test_churn_population_is_alive_customers_only() -> None:
+    log = make_log([
+        (1, "2022-01-01", "purchase", 5.0, "a", "i", "x", 1, 5.0, False),
+        (2, "2023-06-01", "purchase", 5.0, "b", "i", "x", 1, 5.0, False),
+        (2, "2023-08-01", "purchase", 5.0, "c", "i", "x", 1, 5.0, False),
+        (3, "2023-05-01", "refund", 5.0, None, "i", "x", 1, 5.0, False),
+        (3, "2023-08-15", "purchase", 7.0, "d", "i", "x", 1, 7.0, False),
+        (3, "2023-08-20", "refund", 2.0, None, "i", "x", 1, 2.0, False),
+        (1, "2023-12-31", "view", NAN, None, "i", "x", NAN, NAN, False),
+    ])
+    churn = make_labels(log, cutoffs="2023-07-01", task="churn", horizon_days=90)
+    assert churn[["customer_id", "churn"]].values.tolist() == [[2, 0.0]]
+    ltv = make_labels(log, cutoffs="2023-07-01", task="ltv", horizon_days=90)
+    # customer 3 has only a refund before the cutoff: not a buyer; customer 2 buys for 5 on 08-01
+    assert ltv[["customer_id", "ltv"]].values.tolist() == [[1, 0.0], [2, 5.0]]
+    ltv_later = make_labels(log, cutoffs="2023-08-16", task="ltv", horizon_days=90)
+    assert ltv_later[["customer_id", "ltv"]].values.tolist() == [[1, 0.0], [2, 0.0], [3, -2.0]]
+
+
+def test_horizon_past_the_end_of_the_log_is_refused() -> None:
+    with pytest.raises(ValueError, match="runs past the end of the log"):
+        make_labels(three_customers(), cutoffs=T, task="churn")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"task": "happiness"}, "unknown task"),
+        ({"task": "churn", "horizon_days": 0}, "positive whole number"),
+        ({"task": "churn", "cutoffs": None}, "is required"),
+        ({"task": "churn", "cutoffs": pd.Timestamp("2024-06-01", tz="Europe/Paris")},
+         "timezone-aware"),
+    ],
+)
+def test_bad_label_arguments(kwargs: dict, match: str) -> None:
+    arguments = {"cutoffs": pd.Timestamp("2024-06-01"), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_labels(three_customers(), **arguments)
+
+
+def test_training_set_stacks_features_and_labels() -> None:
+    log = three_customers()
+    cutoffs = [pd.Timestamp("2024-05-10"), T]
+    horizons = {"repurchase": 10, "second_purchase": 10, "churn": 10}
+    ts = build_training_set(log, cutoffs=cutoffs, tasks=list(horizons), horizons=horizons)
+    features = build_features(log, cutoffs=cutoffs)
+    pd.testing.assert_frame_equal(ts[features.columns], features)
+    assert list(ts.columns[-3:]) == ["label_repurchase", "label_second_purchase", "label_churn"]
+    got = ts.set_index(["cutoff", "customer_id"])[list(ts.columns[-3:])]
+    assert got.loc[(pd.Timestamp("2024-05-10"), 1)].tolist() == [0.0, 0.0, 1.0]
+    assert got.loc[(T, 1)].tolist()[0::2] == [1.0, 0.0]
+    assert np.isnan(got.loc[(T, 1), "label_second_purchase"])
+    assert got.loc[(T, 3)].isna().all()
+    with pytest.raises(ValueError, match="horizons"):
+        build_training_set(log, cutoffs=cutoffs, tasks=["churn"], horizons={"ltv": 5})
+
+
+def test_propose_cutoffs_fit_their_horizon() -> None:
+    log = three_customers()  # 2024-01-01 12:00 .. 2024-07-10
+    assert propose_cutoffs(log, horizon_days=30) == [
+        pd.Timestamp(f"2024-{m:02d}-01") for m in range(2, 7)]
+    assert propose_cutoffs(log, horizon_days=30, n=2) == [pd.Timestamp("2024-05-01"),
+                                                          pd.Timestamp("2024-06-01")]
+    weekly = propose_cutoffs(log, horizon_days=10, freq="W-MON")
+    assert weekly[-1] == T and all(c.weekday() == 0 for c in weekly)
+    with pytest.raises(ValueError, match=r"no cutoff fits.*\(192 days\).*365-day horizon"):
+        propose_cutoffs(log, horizon_days=365)
