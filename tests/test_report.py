@@ -10,6 +10,7 @@ import pytest
 
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import read_events
+from repurchase_ml.models.evaluate import evaluate, scorecards_to_frame
 from repurchase_ml.report import (
     SECTION_IDS,
     build_report,
@@ -18,6 +19,7 @@ from repurchase_ml.report import (
     repurchase_curve,
     write_report,
 )
+from repurchase_ml.segments import value_risk_matrix
 
 AS_OF = pd.Timestamp("2024-03-01")
 #: ``id`` of every plot the report draws from :func:`report_inputs`, in page order
@@ -80,8 +82,11 @@ def report_inputs(seed: int = 0) -> dict:
             "lightgbm": {"roc_auc": 0.81, "pr_auc": 0.62, "brier": 0.15},
             "rfm_heuristic": {"roc_auc": 0.70, "pr_auc": 0.48, "brier": np.nan},
         },
-        "order_count": pd.DataFrame(
-            {"mae": [0.74, 0.79], "spearman": [0.51, 0.45]}, index=["lightgbm", "bgnbd"]
+        "order_count": scorecards_to_frame(
+            {
+                "lightgbm": evaluate(orders, predictions["order_count"]["lightgbm"], kind="count"),
+                "bgnbd": evaluate(orders, predictions["order_count"]["bgnbd"], kind="count"),
+            }
         ),
     }
     drivers = pd.DataFrame(
@@ -269,6 +274,28 @@ def test_report_segment_table_sums():
     assert "value_at_risk_sum" in seg_html
 
 
+def test_report_scorecard_puts_scorers_side_by_side():
+    page = build_report(**report_inputs())
+    card_html = page.split('<section id="scorecard">')[1].split("</section>")[0]
+    assert "<th>metric</th><th>lightgbm</th><th>rfm_heuristic</th>" in card_html
+    assert "<th>metric</th><th>lightgbm</th><th>bgnbd</th>" in card_html
+    assert "<th>spearman</th>" in card_html and "<th>roc_auc</th>" in card_html
+
+
+def test_value_risk_counted_from_radar_when_not_given():
+    inputs = {**report_inputs(), "value_risk": None}
+    radar = inputs["radar"]
+    page = build_report(**inputs)
+    vr_html = page.split('<section id="value-risk">')[1].split("</section>")[0]
+    assert 'id="plot-value-risk-heatmap"' in vr_html
+    tiers = value_risk_matrix(radar["predicted_ltv"], radar["churn_probability"])
+    high_high = int(((tiers["value_tier"] == "high") & (tiers["risk_tier"] == "high")).sum())
+    row = vr_html.split("<th>high</th><td")[1].split("</tr>")[0]  # first row: high value
+    cells = re.findall(r">(\d+)</td>", "<td" + row)
+    assert len(cells) == 3 and int(cells[2]) == high_high  # columns low, medium, high risk
+    assert sum(int(c) for c in re.findall(r'<td class="num">(\d+)</td>', vr_html)) == len(radar)
+
+
 def test_report_without_inputs_names_missing_arguments():
     page = build_report(as_of="2024-03-01")
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
@@ -286,6 +313,7 @@ def test_report_without_inputs_names_missing_arguments():
             "no numeric score",
         ),
         ({"scorecards": {"churn": [0.8]}}, TypeError, r"scorecards\['churn'\]"),
+        ({"scorecards": {"churn": {"lightgbm": 0.8}}}, TypeError, r"\['lightgbm'\] must be"),
         ({"drivers": pd.DataFrame({"x": [1.0]})}, SchemaError, "text column"),
         ({"value_risk": pd.DataFrame({"low": ["many"]})}, ValueError, "value_risk cells"),
         ({"top_n": 0}, ValueError, "top_n"),

@@ -289,10 +289,10 @@ def build_report(
         The date the report speaks for (the radar's as-of date). The
         repurchase curve reads only purchases before it.
     scorecards : mapping, optional
-        ``{task: table}`` where ``table`` is a DataFrame with one row per model
-        (index = model name, e.g. ``lightgbm``, ``rfm_heuristic``, ``bgnbd``)
-        and one column per metric, or the same as a nested dict
-        ``{model: {metric: value}}``.
+        ``{task: table}`` where ``table`` is the wide frame of
+        :func:`repurchase_ml.models.evaluate.scorecards_to_frame` (one row per
+        metric, one column per scorer, e.g. ``lightgbm``, ``rfm_heuristic``,
+        ``bgnbd``), or ``{scorer: Scorecard}``, or ``{scorer: {metric: value}}``.
     predictions : mapping of DataFrame, optional
         ``{task: frame}`` with a ``y_true`` column and one score column per
         model, on the same out-of-time rows. Feeds the lift (all score
@@ -308,7 +308,10 @@ def build_report(
         ``segment``, ``lifecycle_stage``, ``reasons``, ``action``.
     value_risk : DataFrame, optional
         Value x risk matrix: rows = value tiers, columns = risk tiers, cells =
-        customer counts.
+        customer counts. Without it the matrix is counted from the radar's
+        ``value_tier`` and ``risk_tier`` columns, or from its ``predicted_ltv``
+        and ``churn_probability`` with
+        :func:`repurchase_ml.segments.value_risk_matrix`.
     events : DataFrame, optional
         Canonical event frame for the repurchase curve.
     title : str
@@ -341,7 +344,7 @@ def build_report(
         "calibration": _calibration_section(predictions),
         "drivers": _drivers_section(drivers),
         "segments": _segments_section(radar),
-        "value-risk": _value_risk_section(value_risk),
+        "value-risk": _value_risk_section(value_risk, radar),
         "repurchase-curve": _curve_section(events, cutoff, curve_days),
         "radar": _radar_section(radar, top_n),
     }
@@ -419,21 +422,30 @@ def _scorecard_section(scorecards: Mapping[str, Any] | None) -> str:
     parts = []
     for task, table in scorecards.items():
         frame = _scorecard_frame(task, table)
-        parts.append(f"<h3>{_e(task)}</h3>" + _table(frame, index_name="model"))
+        parts.append(f"<h3>{_e(task)}</h3>" + _table(frame, index_name="metric"))
     return "\n".join(parts)
 
 
 def _scorecard_frame(task: str, table: Any) -> pd.DataFrame:
+    """Rows = metrics, columns = scorers (the layout of ``scorecards_to_frame``)."""
     if isinstance(table, pd.DataFrame):
-        frame = table.copy()
-    elif isinstance(table, Mapping):
-        frame = pd.DataFrame.from_dict({str(k): dict(v) for k, v in table.items()}, orient="index")
-    else:
-        raise TypeError(
-            f"scorecards[{task!r}] must be a DataFrame (rows = models, columns = metrics) or a "
-            f"dict {{model: {{metric: value}}}}, got {type(table).__name__}."
-        )
-    return frame
+        return table
+    if isinstance(table, Mapping):
+        columns = {}
+        for scorer, card in table.items():
+            metrics = getattr(card, "metrics", card)
+            if not isinstance(metrics, Mapping):
+                raise TypeError(
+                    f"scorecards[{task!r}][{scorer!r}] must be a Scorecard or a dict "
+                    f"{{metric: value}}, got {type(card).__name__}."
+                )
+            columns[str(scorer)] = pd.Series(dict(metrics), dtype=float)
+        return pd.DataFrame(columns)
+    raise TypeError(
+        f"scorecards[{task!r}] must be a DataFrame (rows = metrics, columns = scorers, as "
+        f"scorecards_to_frame returns) or a dict {{scorer: Scorecard or {{metric: value}}}}, "
+        f"got {type(table).__name__}."
+    )
 
 
 def _lift_section(predictions: Mapping[str, pd.DataFrame] | None) -> str:
@@ -569,10 +581,39 @@ def _segments_section(radar: pd.DataFrame | None) -> str:
     return "\n".join(html_parts)
 
 
-def _value_risk_section(value_risk: pd.DataFrame | None) -> str:
+_TIERS = ("high", "medium", "low", "unknown")
+
+
+def _value_risk_from_radar(radar: pd.DataFrame) -> pd.DataFrame | None:
+    """Customer counts per (value tier, risk tier) cell of the radar."""
+    if {"value_tier", "risk_tier"} <= set(radar.columns):
+        tiers = radar[["value_tier", "risk_tier"]].astype(str)
+    elif {"predicted_ltv", "churn_probability"} <= set(radar.columns):
+        from repurchase_ml.segments import value_risk_matrix
+
+        tiers = value_risk_matrix(
+            radar["predicted_ltv"].to_numpy(), radar["churn_probability"].to_numpy()
+        )
+    else:
+        return None
+    counts = pd.crosstab(tiers["value_tier"], tiers["risk_tier"])
+    rows = [t for t in _TIERS if t in counts.index]
+    cols = [t for t in reversed(_TIERS[:3]) if t in counts.columns] + (
+        ["unknown"] if "unknown" in counts.columns else []
+    )
+    out = counts.reindex(index=rows, columns=cols)
+    out.index.name, out.columns.name = "value", "risk"
+    return out
+
+
+def _value_risk_section(value_risk: pd.DataFrame | None, radar: pd.DataFrame | None) -> str:
+    if value_risk is None and radar is not None:
+        value_risk = _value_risk_from_radar(radar)
     if value_risk is None:
         return _missing(
-            "value_risk", "a value x risk matrix (rows value tiers, columns risk tiers)"
+            "value_risk",
+            "a value x risk matrix, or a radar with value_tier/risk_tier or "
+            "predicted_ltv/churn_probability columns",
         )
     if not isinstance(value_risk, pd.DataFrame):
         raise TypeError(f"value_risk must be a DataFrame, got {type(value_risk).__name__}.")
