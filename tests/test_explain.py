@@ -1,0 +1,187 @@
+"""Explanations: TreeSHAP contributions, driver ranking, reasons in words, plots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from repurchase_ml.errors import SchemaError
+from repurchase_ml.explain import (
+    contributions,
+    describe_feature,
+    driver_ranking,
+    plot_dependence,
+    plot_drivers,
+    reasons,
+    top_drivers,
+    typical_values,
+)
+from repurchase_ml.features import feature_info, feature_names
+
+
+def _data(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "days_since_last_purchase": rng.uniform(0, 200, n),
+        "orders_90d": rng.poisson(2, n).astype(float),
+        "gap_median_days": rng.uniform(5, 60, n),
+        "refund_rate": rng.uniform(0, 0.3, n),
+    })
+    logit = X["days_since_last_purchase"] / 40 - X["orders_90d"] - 1.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y.to_numpy()
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    X, y = _data()
+    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=8, verbose=-1, random_state=0)
+    model.fit(X, y)
+    return model, X
+
+
+def test_contributions_sum_to_the_raw_score(model_and_data):
+    model, X = model_and_data
+    c = contributions(model, X.assign(customer_id=np.arange(len(X))))
+    assert list(c.columns) == [*X.columns, "bias"]
+    assert c.index.equals(X.index)
+    np.testing.assert_allclose(c.sum(axis=1), model.predict(X, raw_score=True), atol=1e-9)
+    same = contributions(model.booster_, X, num_threads=1)
+    np.testing.assert_allclose(same.to_numpy(), c.to_numpy())
+
+
+def test_contributions_from_the_project_estimator():
+    from repurchase_ml.models import LGBMTaskClassifier
+
+    X, y = _data(400, seed=3)
+    model = LGBMTaskClassifier(n_estimators=30, calibration=None, random_state=0).fit(X, y)
+    c = contributions(model, X)
+    np.testing.assert_allclose(c.sum(axis=1), model.booster_.predict(X, raw_score=True), atol=1e-9)
+    with pytest.raises(SchemaError, match="orders_90d"):
+        contributions(model, X.astype({"orders_90d": "int64"}))
+
+
+def test_contributions_errors(model_and_data):
+    model, X = model_and_data
+    with pytest.raises(SchemaError, match="refund_rate"):
+        contributions(model, X.drop(columns="refund_rate"))
+    with pytest.raises(TypeError, match="booster_"):
+        contributions(object(), X)
+    with pytest.raises(TypeError, match="X: expected"):
+        contributions(model, X.to_numpy())
+
+
+def test_driver_ranking_finds_the_signal(model_and_data):
+    model, X = model_and_data
+    ranking = driver_ranking(contributions(model, X), X)
+    assert set(ranking["feature"].head(2)) == {"days_since_last_purchase", "orders_90d"}
+    assert ranking["share"].sum() == pytest.approx(1.0)
+    direction = dict(zip(ranking["feature"], ranking["direction"], strict=True))
+    assert direction["days_since_last_purchase"] == "higher raises score"
+    assert direction["orders_90d"] == "lower raises score"
+
+
+def test_top_drivers_order_and_sign():
+    c = pd.DataFrame({"a": [0.5, -0.3, 0.0], "b": [0.9, -0.1, 0.2], "c": [-0.4, 0.05, 0.2],
+                      "bias": [1.0, 1.0, 1.0]})
+    d = top_drivers(c, top=3)
+    assert d.loc[0, ["driver_1", "driver_2", "driver_3"]].tolist() == ["b", "a", None]
+    assert d.loc[1, ["driver_1", "driver_2"]].tolist() == ["c", None]
+    # ties keep column order
+    assert d.loc[2, ["driver_1", "driver_2"]].tolist() == ["b", "c"]
+    assert d.loc[0, "contribution_1"] == 0.9
+    assert np.isnan(d.loc[0, "contribution_3"])
+    with pytest.raises(ValueError, match="top"):
+        top_drivers(c, top=0)
+
+
+def test_reasons_match_sign_and_size_of_contributions(model_and_data):
+    model, X = model_and_data
+    rows = X.iloc[:80]
+    c = contributions(model, rows)
+    typical = typical_values(X)
+    words = reasons(c, rows, top=3, typical=typical)
+    assert list(words.columns) == ["reason_1", "reason_2", "reason_3"]
+    features = list(X.columns)
+    for i in range(len(rows)):
+        values = c.iloc[i][features]
+        positive = values[values > 0].sort_values(ascending=False, kind="stable")
+        expected = [
+            describe_feature(f, rows.iloc[i][f], typical=typical[f], row=rows.iloc[i].to_dict())
+            for f in positive.index[:3]
+        ]
+        got = [w for w in words.iloc[i].tolist() if w is not None]
+        assert got == expected
+        # a feature pulling risk down never appears as a reason
+        for f in values[values <= 0].index:
+            own = describe_feature(f, rows.iloc[i][f], typical=typical[f],
+                                   row=rows.iloc[i].to_dict())
+            assert own not in got
+
+
+def test_reasons_read_as_sentences():
+    assert describe_feature("days_since_last_purchase", 38, row={"gap_median_days": 12}) == \
+        "38 days since the last order; usually buys every 12 days"
+    assert describe_feature("orders_change_30d", -3, row={"orders_30d": 0}) == \
+        "no orders in the last 30 days after 3 in the 30 before"
+    assert describe_feature("interactions_change_30d", -14,
+                            row={"views_30d": 0, "carts_30d": 0, "favorites_30d": 0}) == \
+        "no views, carts or favourites in the last 30 days after 14 in the 30 before"
+    assert describe_feature("refund_rate", 0.25, typical=0.0) == \
+        "money refunded divided by purchase revenue: 25% (typical 0%)"
+    assert describe_feature("price_tier_drift_90d", -0.3) == \
+        "recent items 30% of the category average cheaper than usual"
+    assert describe_feature("overdue_ratio", 3.2, row={"gap_median_days": 12,
+                                                        "days_since_last_purchase": 38}) == \
+        "3.2x the usual gap since the last order (38 days against a usual 12)"
+    assert describe_feature("gap_median_days", np.nan) == \
+        "usual (median) gap between orders: not known yet"
+    # a column the feature engine does not know still gets a sentence
+    assert describe_feature("my_custom_score", 0.1234, typical=0.5) == \
+        "my custom score: 0.123 (typical 0.5)"
+
+
+def test_every_catalogued_feature_gets_a_sentence():
+    for name in feature_names():
+        text = describe_feature(name, 3.0, typical=1.0, row={})
+        assert text and "{" not in text and "nan" not in text
+        info = feature_info(name)
+        if info.unit in ("count", "currency", "days"):
+            assert "3" in text, (name, text)
+
+
+def test_reasons_validate_their_input(model_and_data):
+    model, X = model_and_data
+    c = contributions(model, X.iloc[:5])
+    with pytest.raises(ValueError, match="same rows"):
+        reasons(c, X.iloc[5:10])
+    with pytest.raises(TypeError, match="contributions"):
+        reasons(c.drop(columns="bias"), X.iloc[:5])
+
+
+def test_plots_are_figures(model_and_data):
+    model, X = model_and_data
+    c = contributions(model, X.iloc[:200])
+    bar = plot_drivers(c, X.iloc[:200], kind="bar", max_display=3)
+    swarm = plot_drivers(c, X.iloc[:200], kind="beeswarm")
+    dep = plot_dependence(c, X.iloc[:200], top=2)
+    assert len(dep.axes) >= 2
+    assert bar.axes and swarm.axes
+    labels = " ".join(t.get_text() for t in bar.axes[0].get_yticklabels())
+    assert "days_since_last_purchase" in labels
+    with pytest.raises(ValueError, match="kind"):
+        plot_drivers(c, X.iloc[:200], kind="pie")
+    with pytest.raises(ValueError, match="features"):
+        plot_dependence(c, X.iloc[:200], features=["nope"])
+
+
+def test_scoring_path_does_not_import_shap():
+    code = ("import sys, repurchase_ml.explain, repurchase_ml.radar; "
+            "print('shap' in sys.modules, 'mlflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
