@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_features import T, make_log, three_customers
 
 from repurchase_ml.features import (
     TASKS,
@@ -14,7 +15,6 @@ from repurchase_ml.features import (
     make_labels,
     propose_cutoffs,
 )
-from test_features import T, make_log, three_customers
 
 NAN = float("nan")
 

@@ -302,7 +302,8 @@ def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSp
         derived |= {
             "gap_mean_days": pl.when(n >= 2).then((first - last) / (n - 1)),
             "gap_last_days": pl.col("_last2_age") - last,
-            "overdue_ratio": last / pl.max_horizontal(median, pl.lit(1.0)),
+            "overdue_ratio": pl.when(median.is_not_null())
+            .then(last / pl.max_horizontal(median, pl.lit(1.0))),
             "days_until_expected_purchase": median - last,
         }
     if spec.has("engagement") and behaviour:
