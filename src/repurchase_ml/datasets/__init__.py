@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from repurchase_ml.datasets.loaders import (
+    find_data_file,
+    load_cdnow,
+    load_cdnow_sample,
+    load_online_retail,
+    load_taobao,
+)
 from repurchase_ml.datasets.synthetic import make_event_log
 
-__all__ = ["make_event_log"]
+__all__ = [
+    "find_data_file",
+    "load_cdnow",
+    "load_cdnow_sample",
+    "load_online_retail",
+    "load_taobao",
+    "make_event_log",
+]
