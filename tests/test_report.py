@@ -159,6 +159,12 @@ def test_repurchase_curve_ignores_events_at_or_after_as_of():
     )
 
 
+def test_repurchase_curve_purchase_rows_without_order_id_are_orders():
+    rows = [(*r[:4], None) if r[0] == "a" else r for r in CURVE_ROWS]
+    curve = repurchase_curve(_events(rows), as_of=AS_OF, max_days=1).set_index("days")
+    assert curve.loc[1, "repeat_buyers"] == 2  # a's rows five minutes apart are now two orders
+
+
 def test_repurchase_curve_without_order_id_counts_each_purchase_row():
     rows = [r[:4] for r in CURVE_ROWS]
     frame, _ = read_events(

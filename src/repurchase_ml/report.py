@@ -112,8 +112,8 @@ def repurchase_curve(
     that ``N`` instead of being counted as non-repeaters.
 
     An order is a distinct ``order_id`` among a customer's purchase rows (its
-    time is the earliest row); without an ``order_id`` column every purchase
-    row is one order.
+    time is the earliest row); a purchase row without an order id (or a log
+    without the column) is an order of its own, as in the feature code.
 
     Parameters
     ----------
@@ -154,20 +154,21 @@ def repurchase_curve(
     purchases = events.loc[
         (events["event_type"].astype(str) == "purchase") & (events["timestamp"] < cutoff)
     ]
-    if "order_id" in purchases.columns and purchases["order_id"].notna().any():
-        missing = purchases["order_id"].isna()
-        if missing.any():
-            raise SchemaError(
-                "order_id",
-                "purchase rows need an order_id when the column is present",
-                n_rows=int(missing.sum()),
-                examples=purchases.loc[missing, "customer_id"].head().tolist(),
-                fix="fill the missing order ids or drop the order_id column",
-            )
-        orders = purchases.groupby(["customer_id", "order_id"], sort=False, observed=True)[
-            "timestamp"
-        ].min()
-        order_times = orders.reset_index()[["customer_id", "timestamp"]]
+    if "order_id" in purchases.columns:
+        has_id = purchases["order_id"].notna()
+        by_order = (
+            purchases.loc[has_id]
+            .groupby(["customer_id", "order_id"], sort=False, observed=True)["timestamp"]
+            .min()
+            .reset_index()
+        )
+        order_times = pd.concat(
+            [
+                by_order[["customer_id", "timestamp"]],
+                purchases.loc[~has_id, ["customer_id", "timestamp"]],
+            ],
+            ignore_index=True,
+        )
     else:
         order_times = purchases[["customer_id", "timestamp"]]
     order_times = order_times.sort_values(["customer_id", "timestamp"], kind="mergesort")
