@@ -1,0 +1,364 @@
+"""Shared machinery of the LightGBM estimators: settings, schema memory, training.
+
+Every estimator in :mod:`repurchase_ml.models` follows the scikit-learn
+contract: keyword-only settings stored as given in ``__init__``, validation and
+learning in ``fit``, learned state in attributes ending in ``_``, one
+fitted-state guard. The frame a model was fitted on is remembered (names and
+dtypes), and :meth:`LGBMEstimatorBase.check_features` refuses a frame that does
+not match, showing the difference before LightGBM ever sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from repurchase_ml.errors import SchemaError
+
+__all__ = [
+    "DEFAULT_LGBM_PARAMS",
+    "LGBMEstimatorBase",
+    "match_feature_frame",
+    "resolve_lgbm_params",
+    "validate_feature_frame",
+    "validate_target",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Settings every model starts from. ``deterministic``, ``force_row_wise`` and a
+#: fixed ``num_threads`` make the same seed give the same model, bit for bit.
+DEFAULT_LGBM_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 1.0,
+    "bagging_freq": 0,
+    "lambda_l2": 0.0,
+    "max_bin": 255,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "verbosity": -1,
+}
+
+# settings the estimator owns; a user passing them in lgbm_params would be ignored silently
+_RESERVED_PARAMS = ("objective", "seed", "random_state", "num_iterations", "n_estimators")
+
+
+def resolve_lgbm_params(
+    lgbm_params: Mapping[str, Any] | None, *, objective: str, random_state: int
+) -> dict[str, Any]:
+    """Merge user settings over :data:`DEFAULT_LGBM_PARAMS` for one objective.
+
+    Parameters
+    ----------
+    lgbm_params : mapping or None
+        LightGBM parameters that override the defaults.
+    objective : str
+        LightGBM objective owned by the estimator (``"binary"``, ``"poisson"``, ...).
+    random_state : int
+        Seed for every random choice LightGBM makes.
+
+    Returns
+    -------
+    dict
+        Parameters ready for :func:`lightgbm.train`.
+
+    Examples
+    --------
+    >>> p = resolve_lgbm_params({"num_leaves": 7}, objective="poisson", random_state=3)
+    >>> p["num_leaves"], p["objective"], p["seed"], p["deterministic"]
+    (7, 'poisson', 3, True)
+    """
+    params = dict(DEFAULT_LGBM_PARAMS)
+    if lgbm_params is not None:
+        if not isinstance(lgbm_params, Mapping):
+            raise TypeError(
+                f"lgbm_params must be a dict of LightGBM parameters or None, "
+                f"got {type(lgbm_params).__name__}."
+            )
+        reserved = sorted(set(lgbm_params) & set(_RESERVED_PARAMS))
+        if reserved:
+            raise ValueError(
+                f"lgbm_params must not set {reserved}: the objective is chosen by the "
+                "estimator, the seed by random_state and the number of rounds by "
+                "n_estimators. Use those settings instead."
+            )
+        params.update(lgbm_params)
+    if not isinstance(random_state, int | np.integer) or isinstance(random_state, bool):
+        raise TypeError(f"random_state must be an int, got {random_state!r}.")
+    params["objective"] = objective
+    params["seed"] = int(random_state)
+    return params
+
+
+def _is_numeric_dtype(dtype: Any) -> bool:
+    return pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
+    )
+
+
+def validate_feature_frame(X: Any, *, name: str = "X") -> pd.DataFrame:
+    """Check that ``X`` is a DataFrame of uniquely named numeric columns.
+
+    Examples
+    --------
+    >>> validate_feature_frame(pd.DataFrame({"a": [1.0]})).columns.tolist()
+    ['a']
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"{name} must be a pandas DataFrame of feature columns (so that names and "
+            f"dtypes can be checked), got {type(X).__name__}."
+        )
+    if X.shape[1] == 0:
+        raise SchemaError(None, f"{name} has no feature columns", fix="pass the feature columns")
+    dup = X.columns[X.columns.duplicated()].tolist()
+    if dup:
+        raise SchemaError(
+            str(dup[0]), f"{name} has duplicated column names", examples=dup,
+            n_rows=None, fix="give every feature column a unique name",
+        )
+    non_str = [c for c in X.columns if not isinstance(c, str)]
+    if non_str:
+        raise SchemaError(
+            None, f"{name} column names must be strings, got {non_str[:5]!r}",
+            fix="rename the columns, e.g. X.columns = X.columns.astype(str)",
+        )
+    bad = [c for c in X.columns if not _is_numeric_dtype(X[c].dtype)]
+    if bad:
+        raise SchemaError(
+            bad[0],
+            f"{name} feature columns must be numeric or bool; non-numeric: "
+            + ", ".join(f"{c!r} ({X[c].dtype})" for c in bad[:5]),
+            fix="encode them as numbers or drop them before fitting",
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has no rows; fit and predict need at least one row.")
+    return X
+
+
+def validate_target(y: Any, *, n_rows: int, name: str = "y") -> np.ndarray:
+    """Return ``y`` as a finite float array of length ``n_rows`` or raise.
+
+    Examples
+    --------
+    >>> validate_target([0, 1, 1], n_rows=3).tolist()
+    [0.0, 1.0, 1.0]
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
+    if arr.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} values but X has {n_rows} rows; pass one target per row."
+        )
+    try:
+        arr = arr.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}.") from exc
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(
+            f"{name} has {int(bad.sum())} missing or infinite values (e.g. at rows "
+            f"{np.flatnonzero(bad)[:5].tolist()}); keep only rows inside the task's "
+            "population (label not NaN) before fitting."
+        )
+    return arr
+
+
+def match_feature_frame(X: Any, dtypes: Mapping[str, str], *, name: str = "X") -> pd.DataFrame:
+    """Return ``X[list(dtypes)]`` when names and dtypes match ``dtypes``, else raise a diff.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Frame to check.
+    dtypes : mapping
+        Expected column name -> dtype string, in training order.
+    name : str
+        How to call ``X`` in messages.
+
+    Raises
+    ------
+    repurchase_ml.errors.SchemaError
+        Listing the missing, unexpected and wrongly typed columns.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"b": [1.0], "a": [2.0]})
+    >>> match_feature_frame(X, {"a": "float64", "b": "float64"}).columns.tolist()
+    ['a', 'b']
+    >>> match_feature_frame(X, {"a": "float64", "c": "float64"})
+    Traceback (most recent call last):
+    ...
+    repurchase_ml.errors.SchemaError: column 'c': X does not match the frame the model was fitted on (missing 1: ['c']; unexpected 1: ['b']). Fix: build features with the same code and spec as in training, select model.feature_names_in_ and cast with X.astype(model.feature_dtypes_).
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"{name} must be a pandas DataFrame with the training columns, got {type(X).__name__}."
+        )
+    expected = list(dtypes)
+    missing = [c for c in expected if c not in X.columns]
+    unexpected = [c for c in X.columns if c not in dtypes]
+    wrong = [c for c in expected if c in X.columns and str(X[c].dtype) != dtypes[c]]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {missing[:10]!r}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {unexpected[:10]!r}")
+        if wrong:
+            parts.append(
+                f"wrong dtype {len(wrong)}: "
+                + "; ".join(f"{c!r} expected {dtypes[c]}, got {X[c].dtype}" for c in wrong[:10])
+            )
+        first = (missing or unexpected or wrong)[0]
+        raise SchemaError(
+            str(first),
+            f"{name} does not match the frame the model was fitted on (" + "; ".join(parts) + ")",
+            fix="build features with the same code and spec as in training, select "
+            "model.feature_names_in_ and cast with X.astype(model.feature_dtypes_)",
+        )
+    return X.loc[:, expected]
+
+
+class LGBMEstimatorBase(BaseEstimator):
+    """Common base: settings, schema memory, fitted-state guard and booster training.
+
+    Subclasses implement ``fit`` and the prediction methods, calling
+    :meth:`_remember_schema` in ``fit`` and :meth:`check_features` before
+    predicting.
+    """
+
+    def __init__(
+        self,
+        *,
+        lgbm_params: dict[str, Any] | None = None,
+        n_estimators: int = 1000,
+        early_stopping_rounds: int = 50,
+        random_state: int = 0,
+    ) -> None:
+        self.lgbm_params = lgbm_params
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+
+    # -- fitted-state guard -------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "feature_names_in_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(X, y) first."
+            )
+
+    # -- schema ---------------------------------------------------------------
+    def _remember_schema(self, X: pd.DataFrame) -> None:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = int(X.shape[1])
+        self.feature_dtypes_ = {c: str(X[c].dtype) for c in X.columns}
+
+    def check_features(self, X: Any) -> pd.DataFrame:
+        """Return ``X`` with the training columns in training order, or raise.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Feature rows to score. Identifier columns are not allowed: select
+            the feature columns first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``X[feature_names_in_]`` (a reordering only; values untouched).
+
+        Raises
+        ------
+        repurchase_ml.errors.SchemaError
+            When a column is missing, unexpected or of another dtype than in
+            training; the message lists every difference.
+        """
+        self._check_fitted()
+        return match_feature_frame(X, self.feature_dtypes_)
+
+    # -- training -------------------------------------------------------------
+    def _validate_rounds(self) -> None:
+        for name in ("n_estimators", "early_stopping_rounds"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+
+    def _train_booster(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        objective: str,
+        eval_set: tuple[pd.DataFrame, np.ndarray] | None,
+        callbacks: Sequence[Callable[..., Any]] | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> tuple[lgb.Booster, int, dict[str, Any]]:
+        """Train one booster; early-stop on ``eval_set`` when given.
+
+        Returns the booster, the number of rounds kept and the evaluation history.
+        """
+        self._validate_rounds()
+        params = resolve_lgbm_params(
+            self.lgbm_params, objective=objective, random_state=self.random_state
+        )
+        if extra_params:
+            params.update(extra_params)
+        train = lgb.Dataset(X, label=y)
+        history: dict[str, Any] = {}
+        cbs: list[Callable[..., Any]] = [lgb.record_evaluation(history)]
+        valid_sets = []
+        if eval_set is not None:
+            X_valid, y_valid = eval_set
+            valid_sets.append(lgb.Dataset(X_valid, label=y_valid, reference=train))
+            cbs.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
+        cbs.extend(callbacks or ())
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=int(self.n_estimators),
+            valid_sets=valid_sets,
+            valid_names=["valid"] if valid_sets else None,
+            callbacks=cbs,
+        )
+        best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+        if eval_set is not None and best < booster.current_iteration():
+            # keep only the rounds up to the best one, so every consumer (SHAP, pickles,
+            # model_to_string) sees the same model as predict does
+            booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        logger.debug("%s: trained %d rounds (objective=%s)", type(self).__name__, best, objective)
+        return booster, int(best), history
+
+    @staticmethod
+    def _split_eval_set(
+        eval_set: Any,
+        X: pd.DataFrame,
+        *,
+        target_check: Callable[[np.ndarray, str], np.ndarray],
+    ) -> tuple[pd.DataFrame, np.ndarray] | None:
+        if eval_set is None:
+            return None
+        if not isinstance(eval_set, tuple | list) or len(eval_set) != 2:
+            raise TypeError("eval_set must be a pair (X_valid, y_valid) or None.")
+        X_valid = match_feature_frame(
+            validate_feature_frame(eval_set[0], name="eval_set X"),
+            {c: str(X[c].dtype) for c in X.columns},
+            name="eval_set X",
+        )
+        y_valid = validate_target(eval_set[1], n_rows=len(X_valid), name="eval_set y")
+        return X_valid, target_check(y_valid, "eval_set y")

@@ -1,0 +1,371 @@
+"""Baselines scored beside every model, on the same rows.
+
+- :func:`rfm_heuristic_score`: the classic RFM cell score, a rule with no fitting.
+- :func:`run_rate_baseline`: each customer's historical purchase rate carried
+  forward over the horizon (orders and revenue on their own scale).
+- :func:`fit_bgnbd_baseline`: BG/NBD (Fader, Hardie & Lee 2005) with
+  Gamma-Gamma spend, fitted by maximum likelihood (MAP with flat priors) with
+  PyMC-Marketing's ``clv`` module on the purchases before the cutoff.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repurchase_ml.errors import SchemaError
+
+__all__ = [
+    "RFM_FEATURES",
+    "rfm_heuristic_score",
+    "run_rate_baseline",
+    "purchase_summary",
+    "CLVFit",
+    "fit_clv_models",
+    "predict_clv",
+    "fit_bgnbd_baseline",
+]
+
+logger = logging.getLogger(__name__)
+
+#: feature columns the RFM rule and the run-rate baseline read
+RFM_FEATURES = ("days_since_last_purchase", "orders_all", "revenue_all", "days_since_first_purchase")
+
+
+def _require(features: pd.DataFrame, columns: tuple[str, ...], *, what: str) -> None:
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError(f"features must be a pandas DataFrame, got {type(features).__name__}.")
+    for col in columns:
+        if col not in features.columns:
+            raise SchemaError(
+                col, f"{what} needs this feature column",
+                fix="build features with repurchase_ml.build_features (RFM family on)",
+            )
+
+
+def _quintile(values: pd.Series) -> pd.Series:
+    """RFM quintile 1..5 of each value (5 = highest), by percentile rank with ties averaged."""
+    return np.ceil(values.rank(method="average", pct=True) * 5).clip(1, 5)
+
+
+def rfm_heuristic_score(features: pd.DataFrame) -> pd.Series:
+    """Classic RFM score in [0, 1]: higher means more likely to buy again.
+
+    The rule: recency R, frequency F and monetary M quintiles (1..5) are taken
+    within the given rows from ``days_since_last_purchase`` (fewer days score
+    higher), ``orders_all`` and ``revenue_all``; the score is
+    ``(R + F + M - 3) / 12``. A customer with no purchase before the cutoff
+    gets R = F = M = 1 (score 0). Use ``1 - score`` as a churn score. It is a
+    ranking, not a probability.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        Output of ``build_features`` (one cutoff at a time, so quintiles are
+        comparable).
+
+    Returns
+    -------
+    pandas.Series
+        ``rfm_score`` aligned with ``features``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"days_since_last_purchase": [3.0, 40.0, 200.0, np.nan],
+    ...                   "orders_all": [6.0, 2.0, 1.0, 0.0],
+    ...                   "revenue_all": [300.0, 80.0, 20.0, 0.0]})
+    >>> rfm_heuristic_score(f).round(3).tolist()
+    [1.0, 0.75, 0.5, 0.0]
+    """
+    _require(features, RFM_FEATURES[:3], what="rfm_heuristic_score")
+    recency = features["days_since_last_purchase"]
+    no_purchase = recency.isna() | (features["orders_all"].fillna(0) <= 0)
+    r = _quintile(-recency.fillna(np.inf))
+    f = _quintile(features["orders_all"].fillna(0))
+    m = _quintile(features["revenue_all"].fillna(0))
+    score = (r + f + m - 3) / 12
+    return score.where(~no_purchase, 0.0).astype(float).rename("rfm_score")
+
+
+def run_rate_baseline(features: pd.DataFrame, *, horizon_days: float) -> pd.DataFrame:
+    """Carry each customer's historical purchase rate forward over the horizon.
+
+    ``expected_orders = orders_all / tenure * horizon_days`` and
+    ``expected_revenue = revenue_all / tenure * horizon_days``, where
+    ``tenure = max(days_since_first_purchase, 30)`` (a month's floor keeps
+    brand-new customers from extrapolating one order in a day to a daily
+    habit). Customers without purchases get 0.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        Output of ``build_features``.
+    horizon_days : float
+        Length of the prediction window.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``expected_orders``, ``expected_revenue``, aligned with ``features``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"orders_all": [4.0, 1.0], "revenue_all": [200.0, 10.0],
+    ...                   "days_since_first_purchase": [360.0, 5.0]})
+    >>> run_rate_baseline(f, horizon_days=90).round(2).to_dict("list")
+    {'expected_orders': [1.0, 3.0], 'expected_revenue': [50.0, 30.0]}
+    """
+    _require(features, RFM_FEATURES[1:], what="run_rate_baseline")
+    if not np.isfinite(horizon_days) or horizon_days <= 0:
+        raise ValueError(f"horizon_days must be a positive number, got {horizon_days!r}.")
+    tenure = features["days_since_first_purchase"].fillna(np.inf).clip(lower=30.0)
+    return pd.DataFrame(
+        {
+            "expected_orders": features["orders_all"].fillna(0) / tenure * horizon_days,
+            "expected_revenue": features["revenue_all"].fillna(0).clip(lower=0)
+            / tenure * horizon_days,
+        },
+        index=features.index,
+    )
+
+
+def purchase_summary(
+    events: pd.DataFrame, *, cutoff: Any, period_days: float = 7.0
+) -> pd.DataFrame:
+    """Frequency, recency, T and mean repeat value per customer before ``cutoff``.
+
+    Transactions are counted once per customer per calendar day (amounts of
+    the same day summed), as in the BG/NBD literature. The observation period
+    ends on the last day before ``cutoff``; ``recency`` and ``T`` are in
+    periods of ``period_days`` days (7 = weeks).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical event frame; only ``purchase`` rows before ``cutoff`` are read.
+    cutoff : timestamp-like
+        First instant *not* observed.
+    period_days : float, default 7.0
+        Length of one time unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``frequency`` (repeat days), ``recency``, ``T``,
+        ``monetary_value`` (mean amount of the repeat days, 0 without repeats),
+        one row per customer with a purchase before ``cutoff``.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"customer_id": [1, 1, 1, 2],
+    ...     "timestamp": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 18:00",
+    ...                              "2024-01-08 10:00", "2024-01-10 11:00"]),
+    ...     "event_type": pd.Categorical(["purchase"] * 4,
+    ...         categories=["purchase", "refund", "view", "cart", "favorite"]),
+    ...     "amount": [10.0, 5.0, 20.0, 7.0]})
+    >>> purchase_summary(ev, cutoff="2024-01-16").to_dict("list")
+    {'customer_id': [1, 2], 'frequency': [1.0, 0.0], 'recency': [1.0, 0.0], 'T': [2.0, 0.7142857142857143], 'monetary_value': [20.0, 0.0]}
+    """
+    from repurchase_ml.events import check_canonical
+
+    check_canonical(events)
+    if not np.isfinite(period_days) or period_days <= 0:
+        raise ValueError(f"period_days must be a positive number, got {period_days!r}.")
+    cutoff = pd.Timestamp(cutoff)
+    buys = events.loc[
+        (events["event_type"] == "purchase") & (events["timestamp"] < cutoff),
+        ["customer_id", "timestamp", "amount"],
+    ]
+    daily = (
+        buys.assign(day=buys["timestamp"].dt.normalize())
+        .groupby(["customer_id", "day"], sort=True)["amount"]
+        .sum()
+        .reset_index()
+    )
+    if daily.empty:
+        raise ValueError(f"events: no purchase before cutoff {cutoff} to fit a baseline on.")
+    end = cutoff.normalize() - pd.Timedelta(days=1) if cutoff == cutoff.normalize() else cutoff.normalize()
+    grouped = daily.groupby("customer_id", sort=True)
+    first = grouped["day"].min()
+    last = grouped["day"].max()
+    n_days = grouped["day"].size()
+    repeat_total = grouped["amount"].sum() - grouped["amount"].first()
+    unit = pd.Timedelta(days=period_days)
+    out = pd.DataFrame(
+        {
+            "customer_id": first.index,
+            "frequency": (n_days - 1).astype(float).to_numpy(),
+            "recency": ((last - first) / unit).to_numpy(),
+            "T": ((end - first) / unit).to_numpy(),
+            "monetary_value": (repeat_total / (n_days - 1).where(n_days > 1)).fillna(0.0).to_numpy(),
+        }
+    )
+    return out
+
+
+def _import_clv() -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # arviz announces its refactor
+            clv = importlib.import_module("pymc_marketing.clv")
+        prior = importlib.import_module("pymc_extras.prior")
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "The BG/NBD and Gamma-Gamma baselines need PyMC-Marketing. Install the extra: "
+            "pip install 'repurchase_ml[baselines]'."
+        ) from exc
+    return clv, prior
+
+
+def _map_params(model: Any, names: tuple[str, ...]) -> dict[str, float]:
+    return {n: float(model.fit_result[n].values.ravel()[0]) for n in names}
+
+
+@dataclass(frozen=True)
+class CLVFit:
+    """BG/NBD (+ Gamma-Gamma) fitted at one cutoff; predict with :func:`predict_clv`.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        :func:`purchase_summary` at the cutoff.
+    cutoff : pandas.Timestamp
+    period_days : float
+    bgnbd : object
+        Fitted ``pymc_marketing.clv.BetaGeoModel``.
+    gamma_gamma : object or None
+        Fitted ``pymc_marketing.clv.GammaGammaModel``.
+    bgnbd_params, gamma_gamma_params : dict or None
+        MAP (= maximum-likelihood) estimates.
+    """
+
+    summary: pd.DataFrame
+    cutoff: pd.Timestamp
+    period_days: float
+    bgnbd: Any
+    gamma_gamma: Any
+    bgnbd_params: dict[str, float]
+    gamma_gamma_params: dict[str, float] | None
+
+
+def fit_clv_models(
+    events: pd.DataFrame,
+    *,
+    cutoff: Any,
+    period_days: float = 7.0,
+    gamma_gamma: bool = True,
+) -> CLVFit:
+    """Fit BG/NBD and Gamma-Gamma by MAP with flat priors on purchases before ``cutoff``.
+
+    See :func:`fit_bgnbd_baseline` for the method; this is its fitting half,
+    so one fit can predict several horizons. Gamma-Gamma is fitted on repeat
+    customers with a positive mean repeat value; with fewer than 10 of them
+    it is skipped with a warning.
+    """
+    summary = purchase_summary(events, cutoff=cutoff, period_days=period_days)
+    clv, prior = _import_clv()
+    flat = {name: prior.Prior("HalfFlat") for name in ("r", "alpha", "a", "b")}
+    bg = clv.BetaGeoModel(model_config=flat)
+    bg.fit(data=summary[["customer_id", "frequency", "recency", "T"]], method="map",
+           progressbar=False)
+    gg, gg_params = None, None
+    if gamma_gamma:
+        repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+        if len(repeat) < 10:
+            logger.warning("Gamma-Gamma skipped: %d repeat customers with positive spend before %s",
+                           len(repeat), pd.Timestamp(cutoff))
+        else:
+            gg = clv.GammaGammaModel()
+            gg.fit(data=repeat[["customer_id", "frequency", "monetary_value"]], method="map",
+                   progressbar=False)
+            gg_params = _map_params(gg, ("p", "q", "v"))
+    fit = CLVFit(summary=summary, cutoff=pd.Timestamp(cutoff), period_days=float(period_days),
+                 bgnbd=bg, gamma_gamma=gg, bgnbd_params=_map_params(bg, ("r", "alpha", "a", "b")),
+                 gamma_gamma_params=gg_params)
+    logger.info("BG/NBD fitted at %s: %s; Gamma-Gamma: %s", fit.cutoff, fit.bgnbd_params, gg_params)
+    return fit
+
+
+def predict_clv(fit: CLVFit, *, horizon_days: float) -> pd.DataFrame:
+    """Per-customer BG/NBD (+ Gamma-Gamma) predictions for ``[cutoff, cutoff + horizon)``.
+
+    Returns the columns documented in :func:`fit_bgnbd_baseline`.
+    """
+    if not np.isfinite(horizon_days) or horizon_days <= 0:
+        raise ValueError(f"horizon_days must be a positive number, got {horizon_days!r}.")
+    summary = fit.summary
+    data = summary[["customer_id", "frequency", "recency", "T"]]
+    t = horizon_days / fit.period_days
+    out = summary.copy()
+    out["expected_orders"] = fit.bgnbd.expected_purchases(data, future_t=t).values.ravel()
+    out["probability_alive"] = fit.bgnbd.expected_probability_alive(data).values.ravel()
+    out["probability_repurchase"] = 1.0 - fit.bgnbd.expected_probability_no_purchase(
+        t, data=data
+    ).values.ravel()
+    if fit.gamma_gamma is not None:
+        spend = fit.gamma_gamma.expected_customer_spend(
+            summary[["customer_id", "frequency", "monetary_value"]]
+        ).values.ravel()
+        out["expected_spend"] = spend
+        out["expected_revenue"] = out["expected_orders"] * spend
+    out.attrs.update(
+        bgnbd_params=fit.bgnbd_params, gamma_gamma_params=fit.gamma_gamma_params,
+        cutoff=fit.cutoff, horizon_days=float(horizon_days), period_days=fit.period_days,
+    )
+    return out
+
+
+def fit_bgnbd_baseline(
+    events: pd.DataFrame,
+    *,
+    cutoff: Any,
+    horizon_days: float,
+    period_days: float = 7.0,
+    gamma_gamma: bool = True,
+) -> pd.DataFrame:
+    """Fit BG/NBD (+ Gamma-Gamma) on purchases before ``cutoff``; predict the horizon.
+
+    Both models are fitted by MAP with flat (``HalfFlat``) priors, which is
+    maximum likelihood: on the CDNOW 1/10 sample (weeks 1-39) this reproduces
+    the published r = 0.243, alpha = 4.414, a = 0.793, b = 2.426. Each fit
+    takes seconds (graph compilation dominates). Needs the ``baselines``
+    extra (PyMC-Marketing), imported on first call.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical event frame; purchases before ``cutoff`` are summarised by
+        :func:`purchase_summary` (one transaction per customer-day).
+    cutoff : timestamp-like
+        Fit on ``timestamp < cutoff``; predict ``[cutoff, cutoff + horizon)``.
+    horizon_days : float
+        Length of the prediction window.
+    period_days : float, default 7.0
+        Time unit of the fit (7 = weeks, as in the literature); predictions do
+        not depend on it, the scale of ``alpha`` does.
+    gamma_gamma : bool, default True
+        Also fit Gamma-Gamma on the repeat customers with positive mean value
+        and predict revenue.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer with a purchase before ``cutoff``: the summary
+        columns, ``expected_orders`` (transactions, i.e. purchase days, in the
+        horizon), ``probability_alive``, ``probability_repurchase``
+        (P(at least one purchase in the horizon)), and with Gamma-Gamma
+        ``expected_spend`` (per transaction) and ``expected_revenue``
+        (expected_orders x expected_spend, undiscounted). ``attrs`` holds
+        ``bgnbd_params``, ``gamma_gamma_params``, ``cutoff``,
+        ``horizon_days`` and ``period_days``.
+    """
+    if not np.isfinite(horizon_days) or horizon_days <= 0:
+        raise ValueError(f"horizon_days must be a positive number, got {horizon_days!r}.")
+    fit = fit_clv_models(events, cutoff=cutoff, period_days=period_days, gamma_gamma=gamma_gamma)
+    return predict_clv(fit, horizon_days=horizon_days)

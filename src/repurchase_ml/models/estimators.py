@@ -1,0 +1,418 @@
+"""LightGBM estimators for the prediction tasks, on the scikit-learn contract.
+
+- :class:`LGBMTaskClassifier`: churn, repurchase, second purchase (binary),
+  early-stopped on a later cutoff and calibrated there when that helps.
+- :class:`OrderCountRegressor`: number of orders in the horizon (Poisson).
+- :class:`LTVRegressor`: net revenue in the horizon, zero-inflated and heavy
+  tailed (Tweedie, or a two-part model P(buy) x E[revenue | buy]).
+
+All of them take ``fit(X, y, *, eval_set=(X_valid, y_valid))``, remember the
+feature names and dtypes, expose ``booster_`` (a :class:`lightgbm.Booster`, so
+``booster_.predict(X, pred_contrib=True)`` gives contributions on the margin
+scale) and refuse a mismatched frame through ``check_features``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin, RegressorMixin
+
+from repurchase_ml.models._base import (
+    LGBMEstimatorBase,
+    validate_feature_frame,
+    validate_target,
+)
+from repurchase_ml.models.calibration import (
+    CALIBRATION_METHODS,
+    apply_calibrator,
+    choose_calibration,
+    fit_calibrator,
+)
+
+__all__ = ["LGBMTaskClassifier", "OrderCountRegressor", "LTVRegressor"]
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[..., Any]
+
+
+def _binary_target(y: np.ndarray, name: str) -> np.ndarray:
+    values = set(np.unique(y).tolist())
+    if not values <= {0.0, 1.0}:
+        raise ValueError(
+            f"{name} must hold 0/1 (or bool) labels, got values {sorted(values)[:5]}; "
+            "a classification task needs a binary label."
+        )
+    return y
+
+
+def _nonnegative_target(y: np.ndarray, name: str) -> np.ndarray:
+    if (y < 0).any():
+        raise ValueError(
+            f"{name} must be >= 0 for a count model, got {int((y < 0).sum())} negative "
+            f"values (e.g. {y[y < 0][:3].tolist()})."
+        )
+    return y
+
+
+class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
+    """Binary LightGBM classifier for churn, repurchase or second purchase.
+
+    Parameters
+    ----------
+    lgbm_params : dict, optional
+        LightGBM parameters over :data:`repurchase_ml.models._base.DEFAULT_LGBM_PARAMS`
+        (objective, seed and rounds are set by this estimator).
+    n_estimators : int, default 1000
+        Maximum boosting rounds (all of them when no ``eval_set`` is given).
+    early_stopping_rounds : int, default 50
+        Stop when the validation log loss has not improved for this many rounds.
+    calibration : {"auto", "isotonic", "sigmoid", None}, default "auto"
+        Calibration fitted on ``eval_set`` (the validation cutoff). ``"auto"``
+        tries isotonic and sigmoid (Platt); a named method tries only that one.
+        A calibrator is kept only when its out-of-fold log loss on the
+        validation set is lower than the raw model's; without ``eval_set`` no
+        calibration is done (an explicit method then raises).
+    random_state : int, default 0
+        Seed for LightGBM and for the calibration folds.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        The margin (log-odds) model, truncated at the best round.
+        ``booster_.predict(X, pred_contrib=True)`` explains the margin before
+        calibration.
+    best_iteration_ : int
+    calibration_ : str or None
+        The calibration kept.
+    calibrator_ : object or None
+    calibration_log_loss_ : dict
+        Out-of-fold validation log loss of ``"none"`` and each candidate.
+    classes_ : ndarray, ``[0, 1]``
+    feature_names_in_, feature_dtypes_, n_features_in_
+        The fitted frame's schema.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"recency": rng.uniform(0, 100, 300)})
+    >>> y = (rng.uniform(size=300) < np.exp(-X["recency"] / 30)).astype(int)
+    >>> clf = LGBMTaskClassifier(n_estimators=50, calibration=None).fit(X, y)
+    >>> p = clf.predict_proba(pd.DataFrame({"recency": [1.0, 90.0]}))[:, 1]
+    >>> bool(p[0] > p[1])
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        lgbm_params: dict[str, Any] | None = None,
+        n_estimators: int = 1000,
+        early_stopping_rounds: int = 50,
+        calibration: str | None = "auto",
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(
+            lgbm_params=lgbm_params,
+            n_estimators=n_estimators,
+            early_stopping_rounds=early_stopping_rounds,
+            random_state=random_state,
+        )
+        self.calibration = calibration
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        *,
+        eval_set: tuple[pd.DataFrame, Any] | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> LGBMTaskClassifier:
+        """Fit on ``(X, y)``; early-stop and calibrate on ``eval_set``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Numeric feature columns.
+        y : array-like of 0/1
+            One label per row, no missing values.
+        eval_set : (pandas.DataFrame, array-like), optional
+            Validation rows from a later cutoff.
+        callbacks : list of callables, optional
+            Extra LightGBM training callbacks (e.g. an Optuna pruner).
+
+        Returns
+        -------
+        LGBMTaskClassifier
+            ``self``, fitted.
+        """
+        if self.calibration not in (*CALIBRATION_METHODS, "auto", None):
+            raise ValueError(
+                f"calibration must be 'auto', 'isotonic', 'sigmoid' or None, got {self.calibration!r}."
+            )
+        X = validate_feature_frame(X)
+        y_arr = _binary_target(validate_target(y, n_rows=len(X)), "y")
+        if len(np.unique(y_arr)) < 2:
+            raise ValueError(
+                f"y holds only the class {int(y_arr[0])}; a classifier needs both 0 and 1 "
+                "in its training rows (use more cutoffs or a longer horizon)."
+            )
+        valid = self._split_eval_set(eval_set, X, target_check=_binary_target)
+        if valid is None and self.calibration in CALIBRATION_METHODS:
+            raise ValueError(
+                f"calibration={self.calibration!r} is fitted on the validation rows; pass "
+                "eval_set=(X_valid, y_valid) or use calibration='auto' or None."
+            )
+        booster, best, history = self._train_booster(
+            X, y_arr, objective="binary", eval_set=valid, callbacks=callbacks
+        )
+        calibrator, method, losses = None, None, {}
+        if valid is not None and self.calibration is not None:
+            candidates = CALIBRATION_METHODS if self.calibration == "auto" else (self.calibration,)
+            p_valid = booster.predict(valid[0])
+            method, losses = choose_calibration(
+                p_valid, valid[1], candidates=candidates, random_state=self.random_state
+            )
+            if method is not None:
+                calibrator = fit_calibrator(method, p_valid, valid[1].astype(int))
+            logger.info("calibration kept: %s (validation log loss %s)", method, losses)
+        self.booster_ = booster
+        self.best_iteration_ = best
+        self.evals_result_ = history
+        self.calibration_ = method
+        self.calibrator_ = calibrator
+        self.calibration_log_loss_ = losses
+        self.classes_ = np.array([0, 1])
+        self._remember_schema(X)
+        return self
+
+    def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of class 1 before calibration, shape ``(n,)``."""
+        X = self.check_features(X)
+        return self.booster_.predict(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated class probabilities, shape ``(n, 2)``: columns P(0), P(1)."""
+        p = self.predict_raw_proba(X)
+        if self.calibrator_ is not None:
+            p = apply_calibrator(self.calibrator_, p)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class 1 where the calibrated probability is at least 0.5."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
+    """LightGBM Poisson model of the number of orders in the horizon.
+
+    Parameters
+    ----------
+    lgbm_params : dict, optional
+        LightGBM parameters over the defaults.
+    n_estimators : int, default 1000
+        Maximum boosting rounds.
+    early_stopping_rounds : int, default 50
+        Patience on the validation Poisson deviance.
+    random_state : int, default 0
+        Seed.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        Margin is the log of the expected count, so ``pred_contrib`` explains
+        log orders.
+    best_iteration_, evals_result_, feature_names_in_, feature_dtypes_, n_features_in_
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"rate": rng.uniform(0, 3, 400)})
+    >>> y = rng.poisson(X["rate"])
+    >>> m = OrderCountRegressor(n_estimators=60).fit(X, y)
+    >>> bool(abs(m.predict(X).sum() / y.sum() - 1) < 0.05)
+    True
+    """
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        *,
+        eval_set: tuple[pd.DataFrame, Any] | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> OrderCountRegressor:
+        """Fit on non-negative counts; early-stop on ``eval_set`` when given.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+        y : array-like of counts >= 0
+        eval_set : (pandas.DataFrame, array-like), optional
+        callbacks : list of callables, optional
+
+        Returns
+        -------
+        OrderCountRegressor
+        """
+        X = validate_feature_frame(X)
+        y_arr = _nonnegative_target(validate_target(y, n_rows=len(X)), "y")
+        valid = self._split_eval_set(eval_set, X, target_check=_nonnegative_target)
+        self.booster_, self.best_iteration_, self.evals_result_ = self._train_booster(
+            X, y_arr, objective="poisson", eval_set=valid, callbacks=callbacks
+        )
+        self._remember_schema(X)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected number of orders in the horizon."""
+        X = self.check_features(X)
+        return self.booster_.predict(X)
+
+
+class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
+    """LightGBM model of net revenue in the horizon (zero-inflated, heavy tailed).
+
+    Parameters
+    ----------
+    strategy : {"tweedie", "two_part"}, default "tweedie"
+        ``"tweedie"``: one booster with the Tweedie objective (variance power
+        from ``lgbm_params["tweedie_variance_power"]``, default 1.5).
+        ``"two_part"``: a binary booster for P(revenue > 0) times a Gamma
+        booster for E[revenue | revenue > 0], fitted on the buyers only.
+        ``docs/ltv_model_choice.md`` compares the two.
+    lgbm_params : dict, optional
+        LightGBM parameters over the defaults (shared by both parts).
+    n_estimators : int, default 1000
+    early_stopping_rounds : int, default 50
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        Tweedie: the one booster (margin = log expected revenue). Two-part:
+        the purchase booster (margin = log-odds of any revenue), which drives
+        most of the ranking; the spend part is ``amount_booster_``.
+    amount_booster_ : lightgbm.Booster or None
+        Two-part only: Gamma model of revenue among buyers (margin = log spend).
+    n_negative_clipped_ : int
+        Targets below 0 (net refunds) are set to 0 for fitting, which both
+        objectives need; their number is kept here and logged as a warning.
+    best_iteration_, feature_names_in_, feature_dtypes_, n_features_in_
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"value": rng.uniform(0, 1, 500)})
+    >>> buy = rng.uniform(size=500) < X["value"]
+    >>> y = np.where(buy, rng.gamma(2.0, 50 * (1 + X["value"])), 0.0)
+    >>> m = LTVRegressor(strategy="two_part", n_estimators=40).fit(X, y)
+    >>> pred = m.predict(pd.DataFrame({"value": [0.05, 0.95]}))
+    >>> bool(pred[1] > 3 * pred[0])
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: str = "tweedie",
+        lgbm_params: dict[str, Any] | None = None,
+        n_estimators: int = 1000,
+        early_stopping_rounds: int = 50,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(
+            lgbm_params=lgbm_params,
+            n_estimators=n_estimators,
+            early_stopping_rounds=early_stopping_rounds,
+            random_state=random_state,
+        )
+        self.strategy = strategy
+
+    def _clip(self, y: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+        neg = int((y < 0).sum())
+        if neg:
+            logger.warning(
+                "%s: %d negative net revenues (refunds larger than purchases) set to 0 "
+                "for fitting", name, neg,
+            )
+        return np.maximum(y, 0.0), neg
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        *,
+        eval_set: tuple[pd.DataFrame, Any] | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> LTVRegressor:
+        """Fit on net revenue per row; early-stop on ``eval_set`` when given.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+        y : array-like of revenue
+        eval_set : (pandas.DataFrame, array-like), optional
+        callbacks : list of callables, optional
+            Passed to the Tweedie booster, or to the purchase booster of the
+            two-part model.
+
+        Returns
+        -------
+        LTVRegressor
+        """
+        if self.strategy not in ("tweedie", "two_part"):
+            raise ValueError(
+                f"strategy must be 'tweedie' or 'two_part', got {self.strategy!r}."
+            )
+        X = validate_feature_frame(X)
+        y_arr, n_neg = self._clip(validate_target(y, n_rows=len(X)), "y")
+        valid = self._split_eval_set(
+            eval_set, X, target_check=lambda v, name: self._clip(v, name)[0]
+        )
+        if self.strategy == "tweedie":
+            booster, best, history = self._train_booster(
+                X, y_arr, objective="tweedie", eval_set=valid, callbacks=callbacks
+            )
+            amount_booster = None
+        else:
+            buy = (y_arr > 0).astype(float)
+            if buy.min() == buy.max():
+                raise ValueError(
+                    "y: the two-part LTV model needs rows with and without revenue; "
+                    f"all {len(y_arr)} rows have {'some' if buy[0] else 'no'} revenue."
+                )
+            valid_buy = None if valid is None else (valid[0], (valid[1] > 0).astype(float))
+            booster, best, history = self._train_booster(
+                X, buy, objective="binary", eval_set=valid_buy, callbacks=callbacks
+            )
+            pos = y_arr > 0
+            valid_amount = None
+            if valid is not None and (valid[1] > 0).any():
+                vpos = valid[1] > 0
+                valid_amount = (valid[0].loc[vpos], valid[1][vpos])
+            amount_booster, _, amount_history = self._train_booster(
+                X.loc[pos], y_arr[pos], objective="gamma", eval_set=valid_amount
+            )
+            history = {"purchase": history, "amount": amount_history}
+        self.booster_ = booster
+        self.amount_booster_ = amount_booster
+        self.best_iteration_ = best
+        self.evals_result_ = history
+        self.n_negative_clipped_ = n_neg
+        self._remember_schema(X)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected net revenue in the horizon."""
+        X = self.check_features(X)
+        pred = self.booster_.predict(X)
+        if self.amount_booster_ is not None:
+            pred = pred * self.amount_booster_.predict(X)
+        return pred
+

@@ -1,0 +1,269 @@
+"""Scorecards: one tidy set of metrics and tables per (task, scorer) on the same rows.
+
+``evaluate(y_true, y_score, kind=...)`` returns a :class:`Scorecard`: a dict of
+scalar metrics (ready for ``mlflow.log_metrics``) and a dict of small tables
+(calibration or error by decile), ready for a notebook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    mean_absolute_error,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+
+__all__ = [
+    "KINDS",
+    "TOP_FRACTIONS",
+    "Scorecard",
+    "evaluate",
+    "expected_calibration_error",
+    "normalized_gini",
+    "scorecards_to_frame",
+]
+
+KINDS = ("classification", "count", "ltv")
+TOP_FRACTIONS = (0.05, 0.10, 0.20)
+
+# probabilities are clipped to [_EPS, 1 - _EPS] before log loss, so a score of exactly 0 or 1
+# costs a large but finite penalty
+_EPS = 1e-15
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """Metrics of one scorer on one set of rows.
+
+    Attributes
+    ----------
+    kind : str
+        ``"classification"``, ``"count"`` or ``"ltv"``.
+    n_rows : int
+        Rows scored.
+    metrics : dict of str to float
+        Scalar metrics (names are stable; see :func:`evaluate`).
+    tables : dict of str to pandas.DataFrame
+        ``"deciles"``: calibration (classification) or error (count, LTV) by
+        decile of the score, highest scores in decile 1.
+    """
+
+    kind: str
+    n_rows: int
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> float:
+        return self.metrics[name]
+
+
+def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = 10) -> float:
+    """Expected calibration error over equal-width probability bins.
+
+    The row-weighted mean of ``|mean predicted - observed rate|`` across
+    ``n_bins`` bins of width ``1 / n_bins``.
+
+    Examples
+    --------
+    >>> expected_calibration_error([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])
+    0.0
+    >>> round(expected_calibration_error([0, 0, 1, 1], [0.1, 0.1, 0.6, 0.6]), 3)
+    0.25
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_prob, dtype=float)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        mask = bins == b
+        total += mask.sum() * abs(p[mask].mean() - y[mask].mean())
+    return float(total / len(y))
+
+
+def normalized_gini(y_true: Any, y_score: Any) -> float:
+    """Gini of ``y_score`` as a ranking of ``y_true``, divided by the perfect ranking's Gini.
+
+    1 means the score orders rows exactly as the outcome does, 0 means no
+    better than random. Ties in the score are broken by the original order.
+
+    Examples
+    --------
+    >>> normalized_gini([0, 0, 10, 30], [0.1, 0.2, 0.5, 0.9])
+    1.0
+    >>> round(normalized_gini([0, 0, 10, 30], [0.9, 0.5, 0.2, 0.1]), 3)
+    -1.0
+    """
+    y = np.asarray(y_true, dtype=float)
+
+    def gini(score: np.ndarray) -> float:
+        order = np.argsort(-score, kind="stable")
+        cum = np.cumsum(y[order]) / y.sum()
+        n = len(y)
+        return float(cum.sum() / n - (n + 1) / (2 * n))
+
+    perfect = gini(y)
+    if y.sum() == 0 or perfect == 0:
+        return float("nan")
+    return gini(np.asarray(y_score, dtype=float)) / perfect
+
+
+def _deciles(y_score: np.ndarray) -> np.ndarray:
+    """Decile 1..10 of each row, 1 = highest scores; ties broken by row order."""
+    order = np.argsort(-y_score, kind="stable")
+    ranks = np.empty(len(y_score), dtype=int)
+    ranks[order] = np.arange(len(y_score))
+    return (ranks * 10 // len(y_score)) + 1
+
+
+def _classification(y: np.ndarray, p: np.ndarray) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    if not set(np.unique(y).tolist()) <= {0.0, 1.0}:
+        raise ValueError("y_true must hold 0/1 labels for kind='classification'.")
+    if (p < 0).any() or (p > 1).any():
+        raise ValueError(
+            "y_score must be probabilities in [0, 1] for kind='classification' "
+            "(rescale a ranking score, or pass kind='count')."
+        )
+    both = len(np.unique(y)) == 2
+    base = float(y.mean())
+    metrics = {
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
+        "log_loss": float(log_loss(y, np.clip(p, _EPS, 1 - _EPS), labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "base_rate": base,
+        "mean_predicted": float(p.mean()),
+    }
+    order = np.argsort(-p, kind="stable")
+    for frac in TOP_FRACTIONS:
+        k = max(1, int(round(frac * len(y))))
+        precision = float(y[order[:k]].mean())
+        pct = int(round(frac * 100))
+        metrics[f"precision_top{pct}"] = precision
+        metrics[f"lift_top{pct}"] = precision / base if base > 0 else float("nan")
+    frame = pd.DataFrame({"decile": _deciles(p), "p": p, "y": y})
+    table = (
+        frame.groupby("decile")
+        .agg(n=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
+        .reset_index()
+    )
+    table["lift"] = table["observed_rate"] / base if base > 0 else np.nan
+    return metrics, {"deciles": table}
+
+
+def _regression(y: np.ndarray, pred: np.ndarray) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    total_actual = float(y.sum())
+    total_pred = float(pred.sum())
+    spearman = spearmanr(y, pred).statistic if np.ptp(y) > 0 and np.ptp(pred) > 0 else np.nan
+    metrics = {
+        "mae": float(mean_absolute_error(y, pred)),
+        "rmse": float(root_mean_squared_error(y, pred)),
+        "spearman": float(spearman),
+        "normalized_gini": normalized_gini(y, pred),
+        "total_actual": total_actual,
+        "total_predicted": total_pred,
+        "total_error_pct": (
+            100.0 * (total_pred - total_actual) / total_actual if total_actual else float("nan")
+        ),
+        "mean_actual": float(y.mean()),
+        "mean_predicted": float(pred.mean()),
+    }
+    frame = pd.DataFrame({"decile": _deciles(pred), "pred": pred, "y": y})
+    table = (
+        frame.groupby("decile")
+        .agg(
+            n=("y", "size"),
+            mean_predicted=("pred", "mean"),
+            mean_actual=("y", "mean"),
+            total_predicted=("pred", "sum"),
+            total_actual=("y", "sum"),
+        )
+        .reset_index()
+    )
+    table["error_pct"] = np.where(
+        table["total_actual"] != 0,
+        100.0 * (table["total_predicted"] - table["total_actual"])
+        / table["total_actual"].where(table["total_actual"] != 0, np.nan),
+        np.nan,
+    )
+    table["share_of_actual"] = table["total_actual"] / total_actual if total_actual else np.nan
+    return metrics, {"deciles": table}
+
+
+def evaluate(y_true: Any, y_score: Any, *, kind: str) -> Scorecard:
+    """Score predictions against outcomes.
+
+    Parameters
+    ----------
+    y_true : array-like
+        Outcomes: 0/1 for ``kind="classification"``, counts or revenue otherwise.
+    y_score : array-like
+        Predictions on the same rows: probabilities of class 1, expected
+        counts or expected revenue.
+    kind : {"classification", "count", "ltv"}
+        Which metric family.
+
+    Returns
+    -------
+    Scorecard
+        ``classification``: ``roc_auc``, ``pr_auc``, ``log_loss``, ``brier``,
+        ``ece`` (10 equal-width bins), ``base_rate``, ``mean_predicted``,
+        ``precision_top{5,10,20}`` and ``lift_top{5,10,20}`` (precision over
+        base rate), table ``deciles`` (n, mean predicted, observed rate, lift).
+        ``count`` / ``ltv``: ``mae``, ``rmse``, ``spearman``,
+        ``normalized_gini``, ``total_actual``, ``total_predicted``,
+        ``total_error_pct`` (100 x (predicted - actual) / actual),
+        ``mean_actual``, ``mean_predicted``, table ``deciles`` (totals and
+        error by decile of the prediction). Metrics that are undefined on
+        these rows (AUC with one class) are NaN.
+
+    Examples
+    --------
+    >>> card = evaluate([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], kind="classification")
+    >>> card.metrics["roc_auc"], card.n_rows
+    (0.75, 4)
+    >>> evaluate([0, 2, 1], [0.5, 1.5, 1.0], kind="count")["total_error_pct"]
+    0.0
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(y_score, dtype=float)
+    if y.ndim != 1 or s.shape != y.shape:
+        raise ValueError(
+            f"y_true and y_score must be 1-D and of the same length, got shapes {y.shape} "
+            f"and {s.shape}."
+        )
+    if len(y) == 0:
+        raise ValueError("y_true is empty; evaluate needs at least one row.")
+    for name, arr in (("y_true", y), ("y_score", s)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(
+                f"{name} has {int(bad.sum())} missing or infinite values; score only the "
+                "rows where both outcome and prediction exist."
+            )
+    metrics, tables = _classification(y, s) if kind == "classification" else _regression(y, s)
+    return Scorecard(kind=kind, n_rows=len(y), metrics=metrics, tables=tables)
+
+
+def scorecards_to_frame(cards: dict[str, Scorecard]) -> pd.DataFrame:
+    """One wide table: a row per metric, a column per scorer.
+
+    Examples
+    --------
+    >>> a = evaluate([0, 1], [0.2, 0.7], kind="classification")
+    >>> b = evaluate([0, 1], [0.6, 0.4], kind="classification")
+    >>> scorecards_to_frame({"model": a, "rfm": b}).loc["roc_auc"].tolist()
+    [1.0, 0.0]
+    """
+    return pd.DataFrame({name: pd.Series(card.metrics) for name, card in cards.items()})
