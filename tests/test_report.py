@@ -11,6 +11,7 @@ import pytest
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import read_events
 from repurchase_ml.models.evaluate import evaluate, scorecards_to_frame
+from repurchase_ml.radar import radar_from_scores
 from repurchase_ml.report import (
     SECTION_IDS,
     build_report,
@@ -271,6 +272,18 @@ def test_report_radar_rows_and_reasons():
     assert "of 60 customers" in radar_html
 
 
+def test_report_radar_joins_reason_columns():
+    inputs = report_inputs()
+    radar = inputs["radar"].drop(columns="reasons")
+    radar["reason_1"] = "38 days overdue"
+    radar["reason_2"] = None
+    radar["reason_3"] = "spend falling"
+    page = build_report(**{**inputs, "radar": radar})
+    radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
+    assert "<td>38 days overdue; spend falling</td>" in radar_html
+    assert "reason_1" not in radar_html
+
+
 def test_report_segment_table_sums():
     inputs = report_inputs()
     page = build_report(**inputs)
@@ -343,3 +356,34 @@ def test_write_report_is_atomic(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left
     with pytest.raises(ValueError, match=".html suffix"):
         write_report(tmp_path / "report.txt", as_of=AS_OF)
+
+
+def test_report_reads_the_radar_module_output():
+    features = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "cutoff": AS_OF,
+            "days_since_last_purchase": [10.0, 200, 300, 40],
+            "days_since_first_purchase": [300.0, 500, 800, 60],
+            "orders_all": [6.0, 3, 2, 1],
+            "revenue_all": [600.0, 90, 40, 25],
+            "gap_median_days": [40.0, 100, 200, np.nan],
+        }
+    )
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "churn_probability": [0.1, 0.8, 0.9, 0.5],
+            "predicted_ltv": [500.0, 100, 10, 30],
+        }
+    )
+    radar = radar_from_scores(scores, features=features, as_of=AS_OF, cluster_k=1)
+    page = build_report(as_of=AS_OF, radar=radar)
+    radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
+    body = radar_html.split("<tbody>")[1]
+    assert [re.search(r"<td>(\w)</td>", row).group(1) for row in body.split("</tr>")[:-1]] == (
+        radar["customer_id"].tolist()
+    )
+    vr_html = page.split('<section id="value-risk">')[1].split("</section>")[0]
+    assert "Not included" not in vr_html
+    assert sum(int(c) for c in re.findall(r'<td class="num">(\d+)</td>', vr_html)) == len(radar)

@@ -304,9 +304,11 @@ def build_report(
         first; or ``{task: frame}``.
     radar : DataFrame, optional
         The radar list (one row per customer, ranked). Columns used when
-        present: ``customer_id``, ``churn_probability``,
+        present (the output of :func:`repurchase_ml.radar.churn_radar`):
+        ``rank``, ``customer_id``, ``churn_probability``,
         ``repurchase_probability``, ``predicted_ltv``, ``value_at_risk``,
-        ``segment``, ``lifecycle_stage``, ``reasons``, ``action``.
+        ``segment``, ``lifecycle_stage``, ``value_risk``, ``reason_1`` ...
+        (or one ``reasons`` column of lists), ``action``.
     value_risk : DataFrame, optional
         Value x risk matrix: rows = value tiers, columns = risk tiers, cells =
         customer counts. Without it the matrix is counted from the radar's
@@ -672,6 +674,7 @@ def _curve_section(events: pd.DataFrame | None, cutoff: pd.Timestamp, curve_days
 
 
 _RADAR_COLUMNS = (
+    "rank",
     "customer_id",
     "churn_probability",
     "repurchase_probability",
@@ -679,6 +682,7 @@ _RADAR_COLUMNS = (
     "value_at_risk",
     "segment",
     "lifecycle_stage",
+    "value_risk",
     "reasons",
     "action",
 )
@@ -692,6 +696,17 @@ def _radar_section(radar: pd.DataFrame | None, top_n: int) -> str:
     frame = radar
     if "value_at_risk" in frame.columns:
         frame = frame.sort_values("value_at_risk", ascending=False, kind="mergesort")
+    reason_cols = sorted(
+        (c for c in frame.columns if c.startswith("reason_") and c[7:].isdigit()),
+        key=lambda c: int(c[7:]),
+    )
+    if reason_cols and "reasons" not in frame.columns:
+        frame = frame.assign(
+            reasons=[
+                [r for r in row if isinstance(r, str) and r]
+                for row in frame[reason_cols].itertuples(index=False, name=None)
+            ]
+        )
     cols = [c for c in _RADAR_COLUMNS if c in frame.columns]
     if not cols:
         raise SchemaError(
