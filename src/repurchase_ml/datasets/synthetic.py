@@ -94,6 +94,7 @@ _DISCOUNT_P, _DISCOUNT_P_PROMO, _DISCOUNT_FACTOR = 0.12, 0.6, 0.8
 _PRESALE_DAYS = 10
 _MAX_LIFETIME_DAYS = 36_500.0  # keeps latent dropout times inside datetime64[ns]
 _ITEMS_PER_BUCKET = 150
+_ORDER_BASE = 1_000_000_000  # first order number
 
 
 @dataclass(frozen=True)
@@ -187,19 +188,22 @@ def _sample_times(
     rng: np.random.Generator,
     cal: _Calendar,
     cum: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
+    cust: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+    g_bounds: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """One time per row in ``[lo, hi)`` (integer seconds), following the calendar.
+    """One time per row in its customer's ``[lo, hi)`` (integer seconds), following the calendar.
 
-    The day is drawn by inverting the cumulative daily intensity, the time of
-    day from the hour profile; a time of day falling outside ``[lo, hi)`` on a
-    partial first or last day keeps the uniform draw instead.
+    ``bounds`` are the per-customer limits in seconds, ``g_bounds`` the same in
+    cumulative intensity. The day is drawn by inverting the cumulative daily
+    intensity, the time of day from the hour profile; a time of day falling
+    outside ``[lo, hi)`` on a partial first or last day keeps the uniform draw.
     """
-    m = len(lo)
-    g_lo = _exposure(cum, cal.edges, lo)
-    g_hi = _exposure(cum, cal.edges, hi)
+    m = len(cust)
+    g_lo, g_hi = g_bounds[0][cust], g_bounds[1][cust]
     t = np.interp(g_lo + rng.random(m) * (g_hi - g_lo), cum, cal.edges)
+    del g_lo, g_hi
+    lo, hi = bounds[0][cust], bounds[1][cust]
     hour = np.searchsorted(_HOUR_CDF, rng.random(m), side="right")
     shaped = np.floor(t / _DAY) * _DAY + hour * 3600.0 + np.floor(rng.random(m) * 3600.0)
     t = np.where((shaped >= lo) & (shaped < hi), shaped, np.floor(t))
@@ -467,11 +471,12 @@ def _purchases(
 ) -> tuple[dict[str, np.ndarray], int]:
     """Orders (Poisson in calendar time until dropout) split into purchase lines."""
     n = len(pop.rate)
-    x_p = _exposure(cal.cum_purchase, cal.edges, pop.last)
-    x_p -= _exposure(cal.cum_purchase, cal.edges, pop.first)
-    n_orders = rng.poisson(pop.rate * np.maximum(x_p, 0.0))
-    o_cust = np.repeat(np.arange(n), n_orders)
-    o_time = _sample_times(rng, cal, cal.cum_purchase, pop.first[o_cust], pop.last[o_cust])
+    g_first = _exposure(cal.cum_purchase, cal.edges, pop.first)
+    g_last = _exposure(cal.cum_purchase, cal.edges, pop.last)
+    o_cust = np.repeat(np.arange(n), rng.poisson(pop.rate * np.maximum(g_last - g_first, 0.0)))
+    o_time = _sample_times(
+        rng, cal, cal.cum_purchase, o_cust, (pop.first, pop.last), (g_first, g_last)
+    )
     rank = np.empty(len(o_time), dtype=np.int64)  # order numbers follow time
     rank[np.argsort(o_time, kind="stable")] = np.arange(len(o_time))
     n_lines = 1 + rng.poisson(_LINES_EXTRA, len(o_time))
@@ -541,10 +546,10 @@ def _browsing(
 ) -> dict[str, np.ndarray]:
     """Views, carts and favourites at the browsing rate, thinned by the fade before dropout."""
     n = len(pop.rate)
-    x_b = _exposure(cal.cum_browse, cal.edges, pop.last)
-    x_b -= _exposure(cal.cum_browse, cal.edges, pop.first)
-    cust = np.repeat(np.arange(n), rng.poisson(pop.browse_rate * np.maximum(x_b, 0.0)))
-    time = _sample_times(rng, cal, cal.cum_browse, pop.first[cust], pop.last[cust])
+    g_first = _exposure(cal.cum_browse, cal.edges, pop.first)
+    g_last = _exposure(cal.cum_browse, cal.edges, pop.last)
+    cust = np.repeat(np.arange(n), rng.poisson(pop.browse_rate * np.maximum(g_last - g_first, 0.0)))
+    time = _sample_times(rng, cal, cal.cum_browse, cust, (pop.first, pop.last), (g_first, g_last))
     progress = _fade_progress(time, pop.dropout[cust], pop.fade_days)
     keep = rng.random(len(cust)) < 1.0 - (1.0 - _FADE_FLOOR) * progress
     cust, time = cust[keep], time[keep]
@@ -563,29 +568,37 @@ def _assemble(
     blocks.clear()
     t_sec = cols.pop("t")
     perm = np.argsort(cols["cust"].astype(np.int64) * np.int64(2**36) + t_sec, kind="stable")
-    order_names = np.array([f"O{i:09d}" for i in range(n_orders)] + [None], dtype=object)
+    # order numbers as text, "1000000000" upwards; index -1 (behaviour rows) gives None
+    order_names = np.empty(n_orders + 1, dtype=object)
+    order_names[:n_orders] = list(map(str, range(_ORDER_BASE, _ORDER_BASE + n_orders)))
     item = cols.pop("item")[perm]
 
     def take(key: str) -> np.ndarray:
         return cols.pop(key)[perm]
 
-    return pd.DataFrame(
-        {
-            "customer_id": take("cust").astype(np.int64) + 1,
-            "timestamp": (cal.origin.value + t_sec[perm] * np.int64(1_000_000_000)).astype(
-                "datetime64[ns]"
-            ),
-            "event_type": pd.Categorical.from_codes(take("kind"), categories=list(_EVENT_TYPES)),
-            "amount": take("amount").astype(np.float64),
-            "order_id": order_names[take("order")],
-            "item_id": catalog.item_names[item],
-            "category": catalog.category_names[catalog.category[item]],
-            "quantity": take("qty").astype(np.float64),
-            "unit_price": take("price").astype(np.float64),
-            "channel": _CHANNELS[take("channel")],
-            "discount": take("disc").astype(bool),
-        }
-    )
+    columns = {
+        "customer_id": lambda: take("cust").astype(np.int64) + 1,
+        "timestamp": lambda: (cal.origin.value + t_sec[perm] * np.int64(1_000_000_000)).astype(
+            "datetime64[ns]"
+        ),
+        "event_type": lambda: pd.Categorical.from_codes(
+            take("kind"), categories=list(_EVENT_TYPES)
+        ),
+        "amount": lambda: take("amount").astype(np.float64),
+        "order_id": lambda: order_names[take("order")],
+        "item_id": lambda: catalog.item_names[item],
+        "category": lambda: catalog.category_names[catalog.category[item]],
+        "quantity": lambda: take("qty").astype(np.float64),
+        "unit_price": lambda: take("price").astype(np.float64),
+        "channel": lambda: _CHANNELS[take("channel")],
+        "discount": lambda: take("disc").astype(bool),
+    }
+    # one column at a time: each source array is freed once used, and pandas does not
+    # copy the columns into consolidated blocks
+    frame = pd.DataFrame(index=pd.RangeIndex(len(perm)))
+    for name, build in columns.items():
+        frame[name] = build()
+    return frame
 
 
 def make_event_log(
