@@ -57,6 +57,9 @@ _LAZY: dict[str, str] = {
     "scorecards_to_frame": "repurchase_ml.models",
     "train_models": "repurchase_ml.models",
     "tune_estimator": "repurchase_ml.models",
+    "build_report": "repurchase_ml.report",
+    "write_report": "repurchase_ml.report",
+    "repurchase_curve": "repurchase_ml.report",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
