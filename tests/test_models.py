@@ -353,6 +353,20 @@ def test_train_models_refuses_bad_arguments(training_set, kwargs, error, match):
         train_models(training_set, **args)
 
 
+def test_relaxed_validation_lets_training_labels_overlap_validation_not_test(training_set):
+    horizons = {**HORIZONS, "ltv": 100}
+    with pytest.raises(ValueError, match="strict_validation=False"):
+        train_models(training_set, tasks=["ltv"], horizons=horizons, n_estimators=10)
+    bundle = train_models(training_set, tasks=["ltv"], horizons=horizons, n_estimators=10,
+                          strict_validation=False)
+    split = bundle.cutoffs["ltv"]
+    cuts = pd.date_range("2023-01-01", periods=7, freq="MS")
+    assert split["test"] == cuts[-1] and split["valid"] == cuts[-5]
+    assert split["train"] == list(cuts[:2])  # labels end by the test cutoff, all before valid
+    for c in split["train"]:
+        assert c + pd.Timedelta(days=100) <= split["test"]
+
+
 def test_train_models_needs_three_cutoffs():
     ts = _training_set(n_customers=50, n_cutoffs=2)
     with pytest.raises(ValueError, match="at least 3 labelled cutoffs"):

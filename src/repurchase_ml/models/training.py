@@ -8,7 +8,9 @@ Splits are by cutoff, never by row. For each task with horizon ``h``:
   stopping, tuning and calibration;
 - **train**: every cutoff whose label window ends by the validation cutoff
   (``cutoff + h <= valid``), so no training label has seen the validation
-  period and no validation label has seen the test period.
+  period and no validation label has seen the test period. With
+  ``strict_validation=False`` training labels need only end by the test
+  cutoff (for histories short compared with the horizon).
 
 Scorecards compare the model with the RFM rule (classification), the
 run-rate rule (counts and revenue) and, when the event log is passed,
@@ -235,7 +237,8 @@ def _default_horizons() -> dict[str, int]:
 
 
 def _split_cutoffs(
-    labelled: pd.Series, *, task: str, horizon: int, valid_cutoff: Any, test_cutoff: Any
+    labelled: pd.Series, *, task: str, horizon: int, valid_cutoff: Any, test_cutoff: Any,
+    strict_validation: bool = True,
 ) -> dict[str, Any]:
     cutoffs = sorted(pd.to_datetime(labelled.unique()))
     if len(cutoffs) < 3:
@@ -267,11 +270,14 @@ def _split_cutoffs(
                 f"{test.date()}; add earlier cutoffs or shorten the horizon."
             )
         valid = candidates[-1]
-    train = [c for c in cutoffs if c + h <= valid]
+    label_end = valid if strict_validation else test
+    train = [c for c in cutoffs if c < valid and c + h <= label_end]
     if not train:
         raise ValueError(
-            f"task {task!r}: no training cutoff's {horizon}-day label window ends by the "
-            f"validation cutoff {valid.date()}; add cutoffs on or before {(valid - h).date()}."
+            f"task {task!r}: no training cutoff before {valid.date()} has its {horizon}-day "
+            f"label window ending by {label_end.date()}; add cutoffs on or before "
+            f"{(label_end - h).date()}"
+            + (" or pass strict_validation=False." if strict_validation else ".")
         )
     return {"train": train, "valid": valid, "test": test}
 
@@ -367,6 +373,7 @@ def train_models(
     lgbm_params: Mapping[str, dict[str, Any]] | None = None,
     n_estimators: int = 1000,
     ltv_strategy: str = "tweedie",
+    strict_validation: bool = True,
     refit: bool = False,
     random_state: int = 0,
 ) -> ModelBundle:
@@ -400,6 +407,12 @@ def train_models(
     n_estimators : int, default 1000
         Maximum boosting rounds (early stopping picks the number).
     ltv_strategy : {"tweedie", "two_part"}, default "tweedie"
+    strict_validation : bool, default True
+        Training cutoffs need their label windows to end by the validation
+        cutoff. ``False`` lets them end by the test cutoff instead (they may
+        overlap the validation period, which makes early stopping slightly
+        optimistic), for histories short compared with the horizon. The test
+        score is out of time either way.
     refit : bool, default False
         After scoring on the test cutoff, refit each model on the train and
         validation rows with the chosen number of rounds (classifiers keep the
@@ -464,7 +477,8 @@ def train_models(
         label = training_set[f"label_{task}"]
         labelled = label.notna()
         split = _split_cutoffs(cutoff_col[labelled], task=task, horizon=bundle.horizons[task],
-                               valid_cutoff=valid_cutoff, test_cutoff=test_cutoff)
+                               valid_cutoff=valid_cutoff, test_cutoff=test_cutoff,
+                               strict_validation=strict_validation)
         masks = {
             "train": labelled & cutoff_col.isin(split["train"]),
             "valid": labelled & (cutoff_col == split["valid"]),
