@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from repurchase_ml.datasets import make_event_log
 from repurchase_ml.events import CANONICAL_COLUMNS, EVENT_TYPES, check_canonical, validate_events
@@ -256,9 +258,41 @@ def test_start_and_end_need_not_be_midnight():
         ({"promotions": {"11/11": 2.0}}, ValueError, "'MM-DD'"),
         ({"promotions": {"11-11": 0.0}}, ValueError, "must be a positive number"),
         ({"promotions": [("11-11", 2.0)]}, TypeError, "promotions must be a mapping"),
+        ({"behaviour": "no"}, TypeError, "behaviour must be True or False"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, match):
     args = {"n_customers": 10, "start": START, "end": END, "random_state": 0} | kwargs
     with pytest.raises(error, match=match):
         make_event_log(**args)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 60),
+    seed=st.integers(0, 2**32 - 1),
+    start_day=st.integers(0, 2000),
+    length_hours=st.integers(1, 24 * 800),
+    behaviour=st.booleans(),
+    existing_share=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_invariants_hold_for_any_window(
+    n, seed, start_day, length_hours, behaviour, existing_share
+):
+    start = pd.Timestamp("2018-01-01 07:13:00") + pd.Timedelta(days=start_day)
+    end = start + pd.Timedelta(hours=length_hours)
+    events, truth = make_event_log(
+        n, start, end, random_state=seed, behaviour=behaviour, existing_share=existing_share
+    )
+    assert len(truth) == n
+    assert truth["alive_at_end"].equals(truth["dropout_time"] >= end)
+    if len(events) == 0:
+        return
+    check_canonical(events)
+    assert events["timestamp"].min() >= start and events["timestamp"].max() < end
+    dropout = events["customer_id"].map(truth.set_index("customer_id")["dropout_time"])
+    purchases = events["event_type"] == "purchase"
+    assert (events.loc[purchases, "timestamp"] < dropout[purchases]).all()
+    assert behaviour or events["event_type"].isin(["purchase", "refund"]).all()
+    validated, report = validate_events(events)
+    assert report.n_dropped == 0 and len(validated) == len(events)

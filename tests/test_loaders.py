@@ -121,6 +121,19 @@ def test_taobao_purchase_amount_must_be_a_number(bad):
         load_taobao(purchase_amount=bad)
 
 
+def test_taobao_unknown_behaviour_raises_or_is_dropped(tmp_path):
+    path = tmp_path / "ub.csv"
+    path.write_text(
+        "user_id,item_id,category_id,behavior_type,timestamp\n"
+        "1,10,100,pv,1511544070\n1,10,100,clk,1511544080\n2,11,100,buy,1511544090\n"
+    )
+    with pytest.raises(SchemaError, match="'event_type'.*unknown event type.*'clk'"):
+        load_taobao(path)
+    events, report = load_taobao(path, on_invalid="drop")
+    assert events["event_type"].tolist() == ["view", "purchase"]
+    assert report.n_input_rows == 3 and report.n_dropped == 1
+
+
 def test_taobao_missing_column_is_named(tmp_path):
     path = tmp_path / "ub.csv"
     path.write_text("user_id,item_id,category_id,timestamp\n1,2,3,1511544070\n")

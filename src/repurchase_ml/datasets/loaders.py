@@ -272,6 +272,7 @@ def load_taobao(
     path: str | os.PathLike[str] | None = None,
     *,
     purchase_amount: float = 1.0,
+    on_invalid: OnInvalid = "raise",
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Load a Taobao UserBehavior log (Alibaba, Tianchi dataset 649) as a behaviour log.
 
@@ -293,6 +294,10 @@ def load_taobao(
         found by :func:`find_data_file`.
     purchase_amount : float, default 1.0
         Amount given to every purchase (the data has no prices).
+    on_invalid : {"raise", "drop"}, default "raise"
+        Passed to :func:`~repurchase_ml.events.read_events`: stop at the first
+        invalid row (an unknown ``behavior_type``, a repeated line), or drop
+        such rows and count them in the report.
 
     Returns
     -------
@@ -349,7 +354,7 @@ def load_taobao(
         event_type_map=_TAOBAO_TYPES,
         timestamp_unit="s",
     )
-    return read_events(raw, mapping, timezone="Asia/Shanghai")
+    return read_events(raw, mapping, timezone="Asia/Shanghai", on_invalid=on_invalid)
 
 
 def _read_online_retail(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:

@@ -261,7 +261,10 @@ def _check_args(
     mean_lifetime_days: object,
     existing_share: object,
     fade_days: object,
+    behaviour: object,
 ) -> tuple[int, pd.Timestamp, pd.Timestamp]:
+    if not isinstance(behaviour, bool):
+        raise TypeError(f"behaviour must be True or False, got {type(behaviour).__name__}.")
     if isinstance(n_customers, bool) or not isinstance(n_customers, Integral):
         raise TypeError(f"n_customers must be an int, got {type(n_customers).__name__}.")
     if n_customers < 1:
@@ -650,16 +653,22 @@ def make_event_log(
     events : pandas.DataFrame
         The canonical event frame: ``customer_id`` (int64), ``timestamp``,
         ``event_type`` (categorical), ``amount`` (purchase and refund rows),
-        ``order_id``, ``item_id``, ``category``, ``quantity``, ``unit_price``
-        (list price less any discount), ``channel``, ``discount``; sorted by
-        customer and time. Behaviour rows have no ``order_id`` (None), amount
-        and quantity (NaN), and ``discount`` False.
+        ``order_id`` (numbers as text, increasing with time; the lines of an
+        order share it and its timestamp), ``item_id``, ``category``,
+        ``quantity``, ``unit_price`` (list price less any discount),
+        ``channel`` (``app``, ``web`` or ``mini_program``), ``discount``;
+        sorted by customer and time, customer ids 1 to ``n_customers``.
+        Behaviour rows have no ``order_id`` (None), amount and quantity (NaN),
+        and ``discount`` False; their ``unit_price`` is the item's list price.
+        A refund repeats its purchase line's order, item, quantity and amount.
     truth : pandas.DataFrame
         One row per customer: ``customer_id``, ``purchase_rate`` (orders per
         ordinary day), ``spend_level`` (expected order value at list price
         before any drift), ``signup_time`` (before ``start`` for customers
         already active), ``dropout_time`` (may lie after ``end``) and
-        ``alive_at_end`` (``dropout_time >= end``).
+        ``alive_at_end`` (``dropout_time >= end``). Customers whose latent rate
+        is low or who arrive late may have no event at all; they are still in
+        ``truth``.
 
     Examples
     --------
@@ -673,7 +682,7 @@ def make_event_log(
     """
     n, t_start, t_end = _check_args(
         n_customers, start, end, events_per_customer, mean_lifetime_days, existing_share,
-        fade_days,
+        fade_days, behaviour,
     )  # fmt: skip
     promos = _parse_promotions(promotions)
     seeds = _seed_sequence(random_state).spawn(6)
