@@ -14,6 +14,7 @@ holds the project.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -78,6 +79,8 @@ def main(
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # MLflow's download bars would interleave with the CLI's own progress display
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -248,8 +251,6 @@ def serve(
     sets: SetOpt = None,
 ) -> None:
     """Serve the champion over HTTP with `mlflow models serve` (POST /invocations)."""
-    import os
-
     from repurchase_ml.jobs import serve_command
 
     settings = _guard(lambda: _settings(config, project_dir, sets))

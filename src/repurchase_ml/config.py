@@ -84,7 +84,7 @@ class SyntheticSettings(_Section):
     """Parameters of the synthetic log used when ``data.source`` is ``synthetic``."""
 
     n_customers: int = Field(2000, ge=10)
-    start: str = "2022-01-01"
+    start: str = "2021-01-01"
     end: str = "2024-01-01"
     random_state: int = 0
 
@@ -122,10 +122,16 @@ class DataSettings(_Section):
 
 
 class CutoffSettings(_Section):
-    """Cutoff policy: the newest ``n`` usable cutoffs at frequency ``freq`` (``MS`` = monthly)."""
+    """Cutoff policy: the newest ``n`` usable cutoffs at frequency ``freq`` (``MS`` = monthly).
+
+    Out-of-time training needs, per task with horizon ``h``, training cutoffs at
+    least ``h`` before a validation cutoff that is at least ``h`` before the
+    newest (test) cutoff: with a 365-day LTV horizon and monthly cutoffs, ``n``
+    must exceed 24.
+    """
 
     freq: str = "MS"
-    n: int = Field(12, ge=2)
+    n: int = Field(36, ge=3)
 
 
 class TuningSettings(_Section):
@@ -181,6 +187,7 @@ class Settings(_Section):
     horizons: dict[str, int] = Field(default_factory=lambda: dict(_DEFAULT_HORIZONS))
     cutoffs: CutoffSettings = CutoffSettings()
     features: dict[str, Any] = Field(default_factory=dict)
+    baselines: bool = True
     tuning: TuningSettings = TuningSettings()
     tracking: TrackingSettings = TrackingSettings()
     promotion: PromotionSettings = PromotionSettings()

@@ -129,7 +129,7 @@ def retrain_lock(project_dir: str | os.PathLike[str]) -> Iterator[Path]:
     --------
     >>> import tempfile
     >>> d = tempfile.mkdtemp()
-    >>> with retrain_lock(d):
+    >>> with retrain_lock(d):  # doctest: +ELLIPSIS
     ...     with retrain_lock(d):
     ...         pass
     Traceback (most recent call last):
@@ -189,11 +189,15 @@ class RetrainResult:
 
 
 def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
-    """A hash of the event log and the resolved settings (identifies identical inputs)."""
+    """A hash of the event log, the resolved settings and the package version."""
     digest = hashlib.sha256()
     digest.update(pd.util.hash_pandas_object(events, index=False).values.tobytes())
+    from repurchase_ml import __version__
+
     config = settings_to_dict(settings)
+    config.pop("output", None)  # where scores go does not change the model
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    digest.update(__version__.encode())
     return digest.hexdigest()[:16]
 
 
@@ -252,52 +256,179 @@ def decide_promotion(
 def run_retrain(settings: Settings) -> RetrainResult:
     """Train a challenger at the newest cutoffs, compare with the champion, promote if better.
 
-    Steps: hold the project lock; read the log; propose the newest
-    ``settings.cutoffs.n`` usable cutoffs; train on all but the newest; score
-    challenger and champion on the newest (out-of-time) cutoff; log the run,
-    register the challenger as a new version and, only if the rule says so,
-    move the ``champion`` alias to it (the last step, so a crash before it
-    leaves the champion untouched). The decision and why are stored as run
-    tags and as ``decision.json`` in the run.
+    Steps: hold the project lock; read the log; take the newest
+    ``settings.cutoffs.n`` usable cutoffs; train one model per task out of time
+    (the newest cutoff is held out); score challenger and champion with the
+    same code on the same rows of that newest cutoff; decide by the promotion
+    rule; log the run; register the challenger as a new version; and only
+    then, if the rule says so, move the ``champion`` alias to it. A crash at
+    any step before the last leaves the champion untouched. The decision and
+    why are stored as run and version tags and as ``decision.json`` in the run.
+    Safe to re-run: when the log, the settings and the package version hash to
+    the champion's fingerprint, the run records "kept" without retraining, so
+    the same inputs always leave the same champion.
+
+    Raises
+    ------
+    JobLockedError
+        Another run holds the project directory.
     """
+    with retrain_lock(settings.project_path()):
+        return _retrain_locked(settings)
+
+
+def _retrain_locked(settings: Settings) -> RetrainResult:
+    import mlflow
+
     from repurchase_ml import tracking
     from repurchase_ml.features import build_training_set, propose_cutoffs
     from repurchase_ml.models import train_models
 
-    with retrain_lock(settings.project_path()):
-        tracking.configure(settings)
-        events, report = load_event_log(settings)
-        cutoffs = propose_cutoffs(events, horizon_days=settings.max_horizon(),
-                                  freq=settings.cutoffs.freq, n=settings.cutoffs.n)
-        if len(cutoffs) < 2:
-            raise ValueError(
-                f"cutoffs: need at least 2 usable cutoffs (one to train, one to evaluate), "
-                f"got {len(cutoffs)} for a {settings.max_horizon()}-day horizon on data from "
-                f"{report.start} to {report.end}. Fix: use a longer log or shorter horizons."
-            )
-        spec = _feature_spec(settings)
-        training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks, spec=spec,
-                                      horizons=dict(settings.horizons))
-        eval_cutoff = max(cutoffs)
-        train_part = training[training["cutoff"] < eval_cutoff].reset_index(drop=True)
-        eval_part = training[training["cutoff"] == eval_cutoff].reset_index(drop=True)
-        logger.info("training on %d rows (%d cutoffs), evaluating on %d rows at %s",
-                    len(train_part), len(cutoffs) - 1, len(eval_part), eval_cutoff.date())
-        bundle = train_models(train_part, tasks=settings.tasks, **_train_kwargs(settings))
-        fingerprint = _fingerprint(events, settings)
-        return tracking.record_retrain(
-            settings, bundle=bundle, events=events, report=report, cutoffs=cutoffs,
-            train_part=train_part, eval_part=eval_part, fingerprint=fingerprint,
-            decide=lambda chal, champ: decide_promotion(
-                chal, champ, min_improvement=settings.promotion.min_improvement,
-                tolerance=settings.promotion.tolerance),
-        )
-
-
-def _train_kwargs(settings: Settings) -> dict[str, Any]:
+    tracking.configure(settings)
+    events, report = load_event_log(settings)
+    fingerprint = _fingerprint(events, settings)
+    champion = tracking.load_champion(settings, required=False)
+    if champion is not None and champion.tags.get("fingerprint") == fingerprint:
+        return _unchanged(settings, champion, fingerprint)
+    horizons = {task: settings.horizons[task] for task in settings.tasks}
+    cutoffs = propose_cutoffs(events, horizon_days=max(horizons.values()),
+                              freq=settings.cutoffs.freq, n=settings.cutoffs.n)
+    spec = _feature_spec(settings)
+    training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks, spec=spec,
+                                  horizons=horizons)
     tuning = settings.tuning
-    return {"n_trials": tuning.n_trials, "timeout": tuning.timeout_seconds,
-            "n_estimators": tuning.n_estimators, "random_state": tuning.random_state}
+    bundle = train_models(
+        training, tasks=list(settings.tasks), horizons=horizons,
+        events=events if settings.baselines else None,
+        tune=tuning.n_trials > 0, n_trials=max(tuning.n_trials, 1),
+        timeout=tuning.timeout_seconds, n_estimators=tuning.n_estimators,
+        random_state=tuning.random_state,
+    )
+    eval_cutoff = max(cutoffs)
+    eval_rows = training[training["cutoff"] == eval_cutoff].reset_index(drop=True)
+    served = tracking.make_served_model(bundle, training, spec=spec,
+                                        top_reasons=settings.output.top_reasons)
+
+    challenger_cards = evaluate_served(served, eval_rows, tasks=settings.tasks)
+    champion_cards: dict[str, dict[str, float]] | None = None
+    if champion is not None:
+        champion_rows = _rows_for(champion.served, eval_rows, events, eval_cutoff)
+        champion_cards = evaluate_served(champion.served, champion_rows, tasks=settings.tasks)
+    primary = settings.promotion.primary_metric
+    chal_primary = _primary(challenger_cards, primary)
+    champ_primary = None if champion_cards is None else _primary(champion_cards, primary)
+    promoted, reason = decide_promotion(chal_primary, champ_primary,
+                                        min_improvement=settings.promotion.min_improvement,
+                                        tolerance=settings.promotion.tolerance)
+    decision = {
+        "promoted": promoted, "reason": reason, "evaluation_cutoff": str(eval_cutoff.date()),
+        "primary_metric": {t: primary[t] for t in settings.tasks},
+        "challenger": chal_primary, "champion": champ_primary,
+        "champion_version_before": None if champion is None else champion.version,
+        "fingerprint": fingerprint,
+    }
+    logger.info("decision: %s (%s)", "promote" if promoted else "keep the champion", reason)
+
+    with mlflow.start_run(run_name=f"retrain {eval_cutoff.date()}") as run:
+        tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
+                                  cutoffs=cutoffs, training=training, eval_rows=eval_rows,
+                                  challenger=challenger_cards, champion=champion_cards)
+        tracking.set_run_tags({"decision": "promoted" if promoted else "kept",
+                               "decision_reason": reason, "fingerprint": fingerprint,
+                               "evaluation_cutoff": eval_cutoff.date()})
+        info = tracking.log_served_model(served, example=eval_rows)
+        version = tracking.register(settings, info.model_uri, tags={
+            "decision": "promoted" if promoted else "kept", "fingerprint": fingerprint,
+            "evaluation_cutoff": str(eval_cutoff.date()), "run_id": run.info.run_id})
+        decision["challenger_version"] = version
+        mlflow.log_dict(decision, "decision.json")
+        if promoted:
+            tracking.promote(settings, version)
+    return RetrainResult(
+        run_id=run.info.run_id, model_version=version, promoted=promoted, reason=reason,
+        champion_version=version if promoted else (champion.version if champion else ""),
+        evaluation_cutoff=str(eval_cutoff.date()),
+        challenger_metrics=chal_primary, champion_metrics=champ_primary or {},
+    )
+
+
+def _unchanged(settings: Settings, champion: Any, fingerprint: str) -> RetrainResult:
+    """Record a run that keeps the champion because nothing changed since it was trained."""
+    import mlflow
+
+    from repurchase_ml import tracking
+
+    reason = (f"the champion (version {champion.version}) was trained on identical data, "
+              f"settings and code (fingerprint {fingerprint}); nothing to retrain")
+    logger.info("decision: keep the champion (%s)", reason)
+    with mlflow.start_run(run_name="retrain (unchanged)") as run:
+        tracking.log_settings(settings)
+        tracking.set_run_tags({"decision": "kept", "decision_reason": reason,
+                               "fingerprint": fingerprint})
+        mlflow.log_dict({"promoted": False, "reason": reason, "fingerprint": fingerprint,
+                         "champion_version_before": champion.version,
+                         "challenger_version": None}, "decision.json")
+    return RetrainResult(run_id=run.info.run_id, model_version=champion.version, promoted=False,
+                         reason=reason, champion_version=champion.version,
+                         evaluation_cutoff=champion.tags.get("evaluation_cutoff", ""))
+
+
+def evaluate_served(served: Any, rows: pd.DataFrame, *, tasks: tuple[str, ...] | list[str]
+                    ) -> dict[str, dict[str, float]]:
+    """Metrics per task of a served model on labelled rows of one cutoff.
+
+    The same function scores challenger and champion, so both are judged on
+    the same rows with the same code. Tasks the model was not trained on are
+    left out.
+    """
+    from repurchase_ml.models import evaluate
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
+
+    frame = rows[["customer_id", "cutoff", *served.features]]
+    scores = served.bundle.predict(frame)
+    cards: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        column = OUTPUT_COLUMNS[task]
+        label = f"label_{task}"
+        if column not in scores or label not in rows:
+            continue
+        keep = rows[label].notna().to_numpy()
+        if not keep.any():
+            continue
+        card = evaluate(rows.loc[keep, label].to_numpy(dtype=float),
+                        scores.loc[keep, column].to_numpy(dtype=float), kind=TASK_KINDS[task])
+        cards[task] = {k: float(v) for k, v in card.metrics.items()}
+        cards[task]["n_rows"] = float(card.n_rows)
+    return cards
+
+
+def _primary(cards: dict[str, dict[str, float]], primary: dict[str, str]) -> dict[str, float]:
+    """Primary metric per task, sign-flipped where lower is better; NaN tasks left out."""
+    from repurchase_ml.config import METRIC_HIGHER_IS_BETTER
+
+    out = {}
+    for task, metrics in cards.items():
+        value = metrics.get(primary[task], float("nan"))
+        if value == value:  # not NaN
+            out[task] = value if METRIC_HIGHER_IS_BETTER[primary[task]] else -value
+    return out
+
+
+def _rows_for(served: Any, eval_rows: pd.DataFrame, events: pd.DataFrame,
+              cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The evaluation rows in the champion's feature schema (rebuilt if its spec differs)."""
+    same = all(c in eval_rows and str(eval_rows[c].dtype) == d
+               for c, d in served.feature_dtypes.items())
+    if same:
+        return eval_rows
+    from repurchase_ml.features import build_features
+
+    logger.info("the champion uses another feature set; rebuilding its features at %s",
+                cutoff.date())
+    features = build_features(events, cutoffs=[cutoff], spec=served.spec)
+    labels = eval_rows[["customer_id", "cutoff",
+                        *[c for c in eval_rows if str(c).startswith("label_")]]]
+    return labels.merge(features, on=["customer_id", "cutoff"], how="left")
 
 
 # --------------------------------------------------------------------------- score
@@ -333,7 +464,7 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     """
     from repurchase_ml import tracking
     from repurchase_ml.features import build_features
-    from repurchase_ml.radar import radar_from_scores
+    from repurchase_ml.radar import radar_from_scores, write_radar
 
     cutoff = _as_of(as_of)
     tracking.configure(settings)
@@ -344,13 +475,15 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                          f"({report.start}); no customer has history before it")
     features = build_features(events, cutoffs=[cutoff], spec=champion.spec)
     scores = champion.score(features)
-    radar = radar_from_scores(scores, features=features, events=events, as_of=cutoff)
+    radar = radar_from_scores(scores, features=features, as_of=cutoff,
+                              churn_model=champion.served.bundle.models.get("churn"),
+                              random_state=settings.tuning.random_state)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
     paths = []
     for name, frame in (("scores", scores), ("radar", radar)):
-        for suffix in (".parquet", ".csv"):
-            paths.append(str(write_frame_atomic(frame, out / f"{name}_{stamp}{suffix}")))
+        written = write_radar(frame, out / f"{name}_{stamp}")
+        paths += [str(written["csv"]), str(written["parquet"])]
     logger.info("scored %d customers at %s with %s version %s", len(scores), stamp,
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),

@@ -1,0 +1,536 @@
+"""MLflow: tracking store, run logging, the served pyfunc model, registry and champion alias.
+
+This module imports MLflow when it is first imported itself; ``import
+repurchase_ml`` never imports it (the package resolves names lazily and the
+jobs import this module inside their functions).
+
+The served model is :class:`RepurchaseModel`, one ``mlflow.pyfunc`` model
+that takes feature rows (the columns the models trained on, plus
+``customer_id`` and optionally ``cutoff``) and returns every score per
+customer with the top reasons. Its MLflow signature declares the outputs
+only: with a column-based input signature MLflow 3.17 drops unknown columns
+with a warning (``mlflow.models.utils._enforce_schema``), and this model
+refuses them instead. The input schema travels with the model
+(``feature_schema.json``) and :func:`check_request` enforces it: missing,
+unexpected and non-numeric columns are refused with messages that name
+columns and counts, never values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import pickle
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata as _metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from repurchase_ml.config import Settings, settings_to_dict
+from repurchase_ml.errors import SchemaError
+
+__all__ = [
+    "CHAMPION",
+    "Champion",
+    "RepurchaseModel",
+    "ServedModel",
+    "check_request",
+    "configure",
+    "load_champion",
+    "log_served_model",
+    "pip_requirements",
+    "promote",
+    "register",
+]
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+ID_COLUMNS = ("customer_id", "cutoff")
+#: score column of each task in ``ModelBundle.predict``
+SCORE_COLUMNS = {
+    "churn": "churn_probability",
+    "repurchase": "repurchase_probability",
+    "second_purchase": "second_purchase_probability",
+    "order_count": "predicted_orders",
+    "ltv": "predicted_ltv",
+}
+#: third-party distributions the served model imports at load and predict time
+_RUNTIME_DISTRIBUTIONS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy",
+                          "pyarrow", "polars", "pydantic", "pyyaml")
+
+
+# --------------------------------------------------------------------------- store
+def configure(settings: Settings) -> str:
+    """Point MLflow at the settings' tracking store and return the experiment id.
+
+    The URI is always set explicitly: with nothing set, MLflow 3.17 picks the
+    file store whenever a ``./mlruns`` folder exists in the working directory.
+    The embedded default is SQLite at ``<project_dir>/mlflow.db`` with artifacts
+    under ``<project_dir>/mlartifacts``.
+    """
+    uri = settings.tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    name = settings.tracking.experiment
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(name, artifact_location=settings.artifact_location())
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the served model, from the installed versions.
+
+    Given explicitly so MLflow does not infer them (inference imports and runs
+    the model in a subprocess and is about a hundred times slower). The
+    ``repurchase_ml`` package itself is listed: the pickled bundle needs it.
+
+    Examples
+    --------
+    >>> any(r.startswith("lightgbm==") for r in pip_requirements())
+    True
+    """
+    reqs = []
+    for dist in ("repurchase_ml", *_RUNTIME_DISTRIBUTIONS):
+        try:
+            reqs.append(f"{dist}=={_metadata.version(dist)}")
+        except _metadata.PackageNotFoundError:
+            continue
+    return reqs
+
+
+# --------------------------------------------------------------------------- served model
+@dataclass
+class ServedModel:
+    """What the pyfunc carries: the fitted bundle and the schema it was trained on."""
+
+    bundle: Any
+    feature_dtypes: dict[str, str]
+    categories: dict[str, list[Any]] = field(default_factory=dict)
+    typical: dict[str, float] = field(default_factory=dict)
+    spec: Any = None
+    top_reasons: int = 3
+    reason_task: str | None = None
+    trained_cutoffs: list[str] = field(default_factory=list)
+
+    @property
+    def features(self) -> list[str]:
+        """Feature columns in training order."""
+        return list(self.feature_dtypes)
+
+    def schema(self) -> dict[str, Any]:
+        """The input schema as plain data (``feature_schema.json``)."""
+        return {"id_columns": {"customer_id": "required", "cutoff": "optional"},
+                "features": self.feature_dtypes, "categories": self.categories}
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Every score per row of a checked feature frame, plus value at risk and reasons."""
+        X = frame[self.features]
+        scores = self.bundle.predict(frame)
+        out = scores.reset_index(drop=True)
+        if "churn_probability" in out and "predicted_ltv" in out:
+            out["value_at_risk"] = out["churn_probability"] * out["predicted_ltv"]
+        if self.reason_task is not None and self.top_reasons > 0:
+            from repurchase_ml.explain import contributions, reasons
+
+            model = self.bundle.models[self.reason_task]
+            contribs = contributions(model, X.reset_index(drop=True))
+            why = reasons(contribs, X.reset_index(drop=True), top=self.top_reasons,
+                          typical=self.typical or None)
+            out = pd.concat([out, why.reset_index(drop=True)], axis=1)
+        return out
+
+
+def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any = None,
+                      top_reasons: int = 3) -> ServedModel:
+    """Package a fitted bundle with the schema and typical values of its training features."""
+    from repurchase_ml.explain import typical_values
+
+    features = [c for c in training_features.columns
+                if c not in ID_COLUMNS and not c.startswith("label_")]
+    dtypes = {c: str(training_features[c].dtype) for c in features}
+    categories = {c: training_features[c].cat.categories.tolist() for c in features
+                  if isinstance(training_features[c].dtype, pd.CategoricalDtype)}
+    numeric = [c for c in features if c not in categories]
+    typical = {k: float(v) for k, v in typical_values(training_features[numeric]).items()
+               if v is not None and math.isfinite(float(v))}
+    tasks = list(getattr(bundle, "tasks", None) or bundle.models)
+    reason_task = next((t for t in ("churn", "repurchase", "second_purchase") if t in tasks), None)
+    cutoffs = sorted({str(pd.Timestamp(c).date()) for c in training_features["cutoff"].unique()})
+    return ServedModel(bundle=bundle, feature_dtypes=dtypes, categories=categories,
+                       typical=typical, spec=spec, top_reasons=top_reasons,
+                       reason_task=reason_task, trained_cutoffs=cutoffs)
+
+
+def _short(names: Sequence[Any], limit: int = 10) -> str:
+    shown = [str(n)[:40] for n in list(names)[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
+def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
+    """Refuse a request frame that differs from the training schema; return it typed.
+
+    Missing columns, unknown columns, non-numeric feature values and null
+    customer ids are refused with a :class:`~repurchase_ml.errors.SchemaError`
+    naming columns and counts; values are never echoed.
+    """
+    if isinstance(data, Mapping):
+        data = pd.DataFrame(data)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"expected feature rows as a table (DataFrame), got {type(data).__name__}")
+    if len(data) == 0:
+        raise SchemaError(None, "the request holds no rows", fix="send at least one row")
+    columns = [str(c) for c in data.columns]
+    allowed = set(served.features) | set(ID_COLUMNS)
+    unknown = [c for c in columns if c not in allowed]
+    missing = [c for c in ("customer_id", *served.features) if c not in columns]
+    if unknown or missing:
+        parts = ([f"unknown columns: {_short(unknown)}"] if unknown else []) + \
+                ([f"missing columns: {_short(missing)}"] if missing else [])
+        raise SchemaError(None, "request columns differ from the model's input schema ("
+                          + "; ".join(parts) + ")",
+                          fix="send exactly customer_id, optionally cutoff, and the "
+                          "feature columns listed in feature_schema.json")
+    frame = data.copy()
+    frame.columns = columns
+    n_null_ids = int(frame["customer_id"].isna().sum())
+    if n_null_ids:
+        raise SchemaError("customer_id", "customer id is null", n_rows=n_null_ids,
+                          fix="send a customer_id on every row")
+    if "cutoff" in frame:
+        parsed = pd.to_datetime(frame["cutoff"], errors="coerce")
+        bad = int((parsed.isna() & frame["cutoff"].notna()).sum())
+        if bad:
+            raise SchemaError("cutoff", "cutoff is not a date", n_rows=bad,
+                              fix="send ISO dates such as 2024-01-01")
+        frame["cutoff"] = parsed.astype("datetime64[ns]")
+    else:
+        frame["cutoff"] = pd.NaT
+        frame["cutoff"] = frame["cutoff"].astype("datetime64[ns]")
+    for name, dtype in served.feature_dtypes.items():
+        column = frame[name]
+        if name in served.categories:
+            cats = served.categories[name]
+            as_cat = pd.Categorical(column, categories=cats)
+            bad = int((pd.isna(as_cat) & column.notna()).sum())
+            if bad:
+                raise SchemaError(name, "value is not one of the categories seen in training",
+                                  n_rows=bad, fix="send one of the training categories or null")
+            frame[name] = as_cat
+            continue
+        numeric = pd.to_numeric(column, errors="coerce")
+        bad = int((numeric.isna() & column.notna()).sum())
+        if bad:
+            raise SchemaError(name, f"value is not a number (expected {dtype})", n_rows=bad,
+                              fix="send numbers or null")
+        frame[name] = numeric.astype(dtype)
+    return frame[["customer_id", "cutoff", *served.features]]
+
+
+class RepurchaseModel(PythonModel):
+    """The served pyfunc: feature rows in, every score and the top reasons out.
+
+    Output columns (per trained task): ``customer_id``, ``cutoff``,
+    ``churn_probability``, ``repurchase_probability``,
+    ``second_purchase_probability``, ``predicted_orders``, ``predicted_ltv``,
+    ``value_at_risk``, ``expected_next_order_date`` and ``reason_1..k``. Dates
+    are returned as ISO strings so the output is plain JSON.
+    """
+
+    # MLflow 3 wraps predict for type-hint validation (and warns when there are no
+    # hints); hints would make it derive an input schema that trims unknown columns,
+    # which this model refuses instead (see the module notes). This flag, which
+    # MLflow checks in PythonModel.__init_subclass__, keeps predict as written.
+    _skip_type_hint_validation = True
+
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["served_model"], "rb") as fh:
+            self.served = pickle.load(fh)
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        frame = check_request(model_input, self.served)
+        out = self.served.score(frame)
+        for col in out.columns:
+            if pd.api.types.is_datetime64_any_dtype(out[col]):
+                out[col] = out[col].dt.strftime("%Y-%m-%d").where(out[col].notna(), None)
+        return out
+
+
+# --------------------------------------------------------------------------- logging
+def log_served_model(served: ServedModel, *, example: pd.DataFrame,
+                     registered_model_name: str | None = None) -> Any:
+    """Log the pyfunc in the active run (and register it when a name is given).
+
+    Returns MLflow's ``ModelInfo``.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.utils import _infer_schema
+
+    example = example.loc[:, ["customer_id", "cutoff", *served.features]].head(5).copy()
+    for col in example.columns:
+        if pd.api.types.is_datetime64_any_dtype(example[col]):
+            example[col] = example[col].dt.strftime("%Y-%m-%d")
+    model = RepurchaseModel()
+    model.served = served
+    output = model.predict(None, example)
+    signature = ModelSignature(inputs=None, outputs=_infer_schema(output))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # the hints MLflow prints here do not apply: no input signature on purpose
+        # (see the module notes), integer ids in the output, a pickled python_model
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+        pkl = Path(tmp) / "served_model.pkl"
+        with open(pkl, "wb") as fh:
+            pickle.dump(served, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        schema = Path(tmp) / "feature_schema.json"
+        schema.write_text(json.dumps(served.schema(), indent=2), encoding="utf-8")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RepurchaseModel(),
+            artifacts={"served_model": str(pkl), "feature_schema": str(schema)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            registered_model_name=registered_model_name,
+        )
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested settings into dotted keys for ``mlflow.log_params``.
+
+    Examples
+    --------
+    >>> flatten({"a": {"b": 1}, "c": [1, 2]})
+    {'a.b': 1, 'c': '[1, 2]'}
+    """
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(list(value), default=str)
+        else:
+            out[name] = value
+    return out
+
+
+def log_settings(settings: Settings) -> None:
+    """Log the resolved settings as parameters and as ``config.json``."""
+    resolved = settings_to_dict(settings)
+    mlflow.log_params({k: str(v)[:6000] for k, v in flatten(resolved).items()})
+    mlflow.log_dict(resolved, "config.json")
+
+
+def log_figure(fig: Any, path: str) -> None:
+    """Log a matplotlib figure and close it."""
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(fig, path)
+    plt.close(fig)
+
+
+def log_training_run(
+    settings: Settings,
+    *,
+    bundle: Any,
+    served: ServedModel,
+    report: Any,
+    cutoffs: Sequence[pd.Timestamp],
+    training: pd.DataFrame,
+    eval_rows: pd.DataFrame,
+    challenger: Mapping[str, Mapping[str, float]],
+    champion: Mapping[str, Mapping[str, float]] | None,
+) -> None:
+    """Log what a retraining run saw and produced into the active MLflow run.
+
+    Resolved settings (parameters and ``config.json``), the data window and
+    validation report, cutoffs, row counts per task and split, scorecards of
+    every model and baseline, challenger and champion metrics on the
+    evaluation cutoff, gain, calibration and SHAP plots, the feature list and
+    the Optuna study summaries.
+    """
+    log_settings(settings)
+    mlflow.log_params({
+        "data.window_start": str(report.start), "data.window_end": str(report.end),
+        "data.n_events": report.n_rows, "data.n_customers": report.n_customers,
+        "cutoffs.first": str(min(cutoffs).date()), "cutoffs.last": str(max(cutoffs).date()),
+        "n_features": len(served.features),
+    })
+    mlflow.log_dict({"validation": report.to_dict(),
+                     "cutoffs": [str(pd.Timestamp(c).date()) for c in cutoffs],
+                     "splits": {task: {k: ([str(pd.Timestamp(c).date()) for c in v]
+                                           if isinstance(v, list) else str(pd.Timestamp(v).date()))
+                                       for k, v in split.items()}
+                                for task, split in bundle.cutoffs.items()}},
+                    "data.json")
+    mlflow.log_dict({"features": served.feature_dtypes}, "features.json")
+    metrics: dict[str, float] = {"rows.training_set": float(len(training)),
+                                 "rows.evaluation": float(len(eval_rows))}
+    cut = pd.to_datetime(training["cutoff"])
+    for task, split in bundle.cutoffs.items():
+        labelled = training[f"label_{task}"].notna()
+        metrics[f"{task}/rows.train"] = float((labelled & cut.isin(split["train"])).sum())
+        metrics[f"{task}/rows.valid"] = float((labelled & (cut == split["valid"])).sum())
+        metrics[f"{task}/rows.test"] = float((labelled & (cut == split["test"])).sum())
+        for scorer, card in bundle.scorecards.get(task, {}).items():
+            for name, value in card.metrics.items():
+                metrics[f"{task}/{scorer}/{name}"] = float(value)
+    for who, cards in (("challenger", challenger), ("champion", champion or {})):
+        for task, card in cards.items():
+            for name, value in card.items():
+                metrics[f"{task}/{who}/{name}"] = float(value)
+    mlflow.log_metrics(metrics)
+    for task, result in getattr(bundle, "tuning", {}).items():
+        mlflow.log_text(result.study_summary.to_csv(index=False), f"tuning/{task}_trials.csv")
+        mlflow.log_dict({"best_params": result.best_params, "best_value": result.best_value,
+                         "n_trials": result.n_trials, "metric": result.metric},
+                        f"tuning/{task}_best.json")
+    _log_plots(served, eval_rows)
+
+
+def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
+    """Gain and calibration curves per task and a SHAP summary per model, on ``rows``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from repurchase_ml.explain import contributions, plot_drivers
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
+    from repurchase_ml.report import calibration_table, gain_curve
+
+    frame = rows[["customer_id", "cutoff", *served.features]]
+    scores = served.bundle.predict(frame)
+    for task, model in served.bundle.models.items():
+        label = f"label_{task}"
+        if label not in rows:
+            continue
+        keep = rows[label].notna().to_numpy()
+        if keep.sum() < 2:
+            continue
+        y = rows.loc[keep, label].to_numpy(dtype=float)
+        p = scores.loc[keep, OUTPUT_COLUMNS[task]].to_numpy(dtype=float)
+        # net revenue can be negative (refunds); the gain curve counts what was bought
+        gain = gain_curve(np.maximum(y, 0.0), p)
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(gain["population_share"], gain["gain"], label="model")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
+        ax.set(xlabel="share of customers (highest scores first)",
+               ylabel="share of outcome captured", title=f"{task}: cumulative gain")
+        ax.legend()
+        log_figure(fig, f"plots/{task}_gain.png")
+        if TASK_KINDS[task] == "classification":
+            table = calibration_table(y, p)
+            fig, ax = plt.subplots(figsize=(5, 4))
+            ax.plot(table["mean_predicted"], table["mean_actual"], marker="o", label="model")
+            ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
+            ax.set(xlabel="mean predicted probability", ylabel="observed rate",
+                   title=f"{task}: calibration by decile")
+            ax.legend()
+            log_figure(fig, f"plots/{task}_calibration.png")
+        X = frame.loc[keep, served.features].reset_index(drop=True)
+        contribs = contributions(model, X)
+        log_figure(plot_drivers(contribs, X, kind="beeswarm"), f"plots/{task}_shap_summary.png")
+
+
+# --------------------------------------------------------------------------- registry
+def register(settings: Settings, model_uri: str, *, tags: Mapping[str, str] | None = None) -> str:
+    """Register ``model_uri`` as a new version of the configured model name; return the version."""
+    version = mlflow.register_model(model_uri, settings.tracking.model_name,
+                                    tags=dict(tags or {}))
+    return str(version.version)
+
+
+def promote(settings: Settings, version: str) -> None:
+    """Move the ``champion`` alias to ``version`` (one atomic registry update)."""
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(settings.tracking.model_name, CHAMPION, str(version))
+    logger.info("%s version %s is now %s", settings.tracking.model_name, version, CHAMPION)
+
+
+@dataclass
+class Champion:
+    """The model in use: its registry version, run and loaded pyfunc."""
+
+    version: str
+    run_id: str | None
+    model_uri: str
+    served: ServedModel
+    pyfunc: Any
+    tags: dict[str, str]
+
+    @property
+    def spec(self) -> Any:
+        """Feature spec the champion was trained with."""
+        return self.served.spec
+
+    def score(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Scores for a feature table built by ``build_features``; schema drift is refused."""
+        from repurchase_ml.models._base import match_feature_frame
+
+        keys = features[[c for c in ID_COLUMNS if c in features]]
+        X = match_feature_frame(features.drop(columns=list(keys.columns)),
+                                self.served.feature_dtypes, name="features")
+        frame = pd.concat([keys.reset_index(drop=True), X.reset_index(drop=True)], axis=1)
+        return self.served.score(frame)
+
+
+def champion_version(settings: Settings) -> str | None:
+    """The version the ``champion`` alias points at, or None when there is none."""
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        return str(client.get_model_version_by_alias(settings.tracking.model_name,
+                                                     CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_champion(settings: Settings, *, required: bool = True) -> Champion | None:
+    """Load ``models:/<name>@champion``; raise (or return None) when there is none."""
+    client = mlflow.MlflowClient()
+    version = champion_version(settings)
+    if version is None:
+        if not required:
+            return None
+        raise ValueError(
+            f"no champion: model {settings.tracking.model_name!r} has no {CHAMPION!r} alias in "
+            f"{settings.tracking_uri()}. Fix: run `repurchase-ml retrain` first."
+        )
+    mv = client.get_model_version(settings.tracking.model_name, version)
+    uri = f"models:/{settings.tracking.model_name}@{CHAMPION}"
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    served = pyfunc.unwrap_python_model().served
+    return Champion(version=version, run_id=mv.run_id, model_uri=uri, served=served,
+                    pyfunc=pyfunc, tags=dict(mv.tags or {}))
+
+
+def set_run_tags(tags: Mapping[str, Any]) -> None:
+    """Set string tags on the active run."""
+    mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def json_default(value: Any) -> Any:
+    """JSON encoder fallback for numpy and pandas scalars."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
