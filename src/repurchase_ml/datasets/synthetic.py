@@ -253,6 +253,13 @@ def _expected_exposures(
     return float(weights @ xp.mean(axis=1)), float(weights @ (xb - lost).mean(axis=1))
 
 
+def _real(value: object) -> float | None:
+    """``value`` as a float when it is a real number (not a bool, not NaN), else None."""
+    if isinstance(value, bool) or not isinstance(value, Real) or np.isnan(float(value)):
+        return None
+    return float(value)
+
+
 def _check_args(
     n_customers: object,
     start: object,
@@ -288,18 +295,16 @@ def _check_args(
     t0, t1 = stamps
     if not t0 < t1:
         raise ValueError(f"start must be before end, got start={t0} and end={t1}.")
-    for name, value, lo_ok in (
-        ("events_per_customer", events_per_customer, 0.0),
-        ("mean_lifetime_days", mean_lifetime_days, 0.0),
-        ("fade_days", fade_days, 0.0),
+    for name, value in (
+        ("events_per_customer", events_per_customer),
+        ("mean_lifetime_days", mean_lifetime_days),
+        ("fade_days", fade_days),
     ):
-        if isinstance(value, bool) or not isinstance(value, Real) or not value > lo_ok:
+        number = _real(value)
+        if number is None or number <= 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    if (
-        isinstance(existing_share, bool)
-        or not isinstance(existing_share, Real)
-        or not 0.0 <= existing_share <= 1.0
-    ):
+    share = _real(existing_share)
+    if share is None or not 0.0 <= share <= 1.0:
         raise ValueError(f"existing_share must be a number in [0, 1], got {existing_share!r}.")
     return int(n_customers), t0, t1
 
@@ -372,7 +377,6 @@ class _Population:
 def _make_population(
     rng: np.random.Generator,
     n: int,
-    cal: _Calendar,
     catalog: _Catalog,
     window: tuple[float, float],
     *,
@@ -488,15 +492,22 @@ def _purchases(
     order = np.repeat(rank, n_lines)
     channel = np.repeat(_channels(rng, pop, o_cust), n_lines)
     item = _choose_items(rng, pop, catalog, cust, time)
-    qty = 1.0 + rng.poisson(_QTY_EXTRA, len(cust))
+    qty = 1.0 + rng.poisson(_QTY_EXTRA, len(cust)).astype(np.float64)
     # the same item twice in one order is one line with the summed quantity
     _, first_idx, inverse = np.unique(
         order * catalog.n_items + item, return_index=True, return_inverse=True
     )
     if len(first_idx) < len(order):
         keep = np.sort(first_idx)
-        qty = np.bincount(inverse, weights=qty)[inverse[keep]]
-        cust, time, order, item, channel = (a[keep] for a in (cust, time, order, item, channel))
+        summed = np.asarray(np.bincount(inverse, weights=qty), dtype=np.float64)
+        qty = summed[inverse[keep]]
+        cust, time, order, item, channel = (
+            cust[keep],
+            time[keep],
+            order[keep],
+            item[keep],
+            channel[keep],
+        )
     promo = cal.promo_day[cal.day_index(time)]
     disc = rng.random(len(cust)) < np.where(promo, _DISCOUNT_P_PROMO, _DISCOUNT_P)
     price = np.round(catalog.list_price[item] * np.where(disc, _DISCOUNT_FACTOR, 1.0), 2)
@@ -702,7 +713,7 @@ def make_event_log(
 
     catalog = _make_catalog(rng_catalog)
     pop = _make_population(
-        rng_cust, n, cal, catalog, window, mean_rate=mean_rate,
+        rng_cust, n, catalog, window, mean_rate=mean_rate,
         mean_lifetime_days=float(mean_lifetime_days), existing_share=float(existing_share),
         fade_days=float(fade_days),
     )  # fmt: skip
