@@ -61,6 +61,7 @@ def test_cdnow_sample_reproduces_the_published_repeat_counts():
     _check_frame(events)
     assert len(events) == 6_919 and report.n_customers == 2_357
     assert sorted(events["customer_id"].unique()) == list(range(1, 2_358))
+    assert report.ignored_columns == ["master_id"]
     # Fader, Hardie & Lee (2005): weeks 1-39 calibration, 40-78 holdout, one
     # transaction per customer-day. 2,457 repeat days in calibration, 1,882 in holdout.
     calibration = events[events["timestamp"] < "1997-10-01"]
