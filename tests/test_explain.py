@@ -111,10 +111,12 @@ def test_reasons_match_sign_and_size_of_contributions(model_and_data):
     for i in range(len(rows)):
         values = c.iloc[i][features]
         positive = values[values > 0].sort_values(ascending=False, kind="stable")
-        expected = [
-            describe_feature(f, rows.iloc[i][f], typical=typical[f], row=rows.iloc[i].to_dict())
-            for f in positive.index[:3]
-        ]
+        expected: list[str] = []
+        for f in positive.index:  # largest first; a repeated sentence gives way to the next
+            text = describe_feature(f, rows.iloc[i][f], typical=typical[f],
+                                    row=rows.iloc[i].to_dict())
+            if text not in expected and len(expected) < 3:
+                expected.append(text)
         got = [w for w in words.iloc[i].tolist() if w is not None]
         assert got == expected
         # a feature pulling risk down never appears as a reason
@@ -122,6 +124,17 @@ def test_reasons_match_sign_and_size_of_contributions(model_and_data):
             own = describe_feature(f, rows.iloc[i][f], typical=typical[f],
                                    row=rows.iloc[i].to_dict())
             assert own not in got
+
+
+def test_repeated_sentences_give_way_to_the_next_driver():
+    X = pd.DataFrame({"gap_median_days": [np.nan], "gap_mean_days": [np.nan],
+                      "orders_all": [1.0], "orders_90d": [0.0]})
+    c = pd.DataFrame({"gap_median_days": [0.9], "gap_mean_days": [0.8], "orders_all": [0.5],
+                      "orders_90d": [0.1], "bias": [0.0]})
+    words = reasons(c, X, top=3, typical={"orders_all": 3.0, "orders_90d": 1.0})
+    assert words.iloc[0].tolist() == ["only one order so far: no buying rhythm yet",
+                                      "1 orders before the cutoff (typical 3)",
+                                      "no orders in the last 90 days (typical 1)"]
 
 
 def test_reasons_read_as_sentences():

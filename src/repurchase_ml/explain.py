@@ -275,6 +275,11 @@ def _finite(x: Any) -> bool:
         return False
 
 
+# features undefined until a customer's second order
+_RHYTHM = {"gap_mean_days", "gap_median_days", "gap_std_days", "gap_last_days", "overdue_ratio",
+           "days_until_expected_purchase", "first_to_second_gap_days"}
+
+
 def describe_feature(
     name: str,
     value: float,
@@ -302,6 +307,8 @@ def describe_feature(
     row = row or {}
     unit, window, desc = _info(name)
     if not _finite(value):
+        if name in _RHYTHM and _finite(row.get("orders_all")) and float(row["orders_all"]) <= 1:
+            return "only one order so far: no buying rhythm yet"
         return f"{desc}: not known yet"
     v = float(value)
     t = float(typical) if _finite(typical) else None
@@ -356,8 +363,10 @@ def reasons(
     """The top drivers pushing each row's score up, as sentences.
 
     ``reason_1`` renders the feature with the largest positive contribution,
-    ``reason_2`` the next, and so on (see :func:`top_drivers`); slots without a
-    positive driver are missing.
+    ``reason_2`` the next, and so on (see :func:`top_drivers`); a driver whose
+    sentence repeats an earlier one (e.g. several rhythm features undefined
+    for a one-time buyer) is skipped for the next; slots without a positive
+    driver are missing.
 
     Parameters
     ----------
@@ -393,31 +402,34 @@ def reasons(
     if len(X) != len(contribs) or not X.index.equals(contribs.index):
         raise ValueError("contribs and X: expected the same rows (same index, same order); "
                          f"got {len(contribs)} and {len(X)} rows.")
-    drivers = top_drivers(contribs, top=top, min_contribution=min_contribution)
+    # a few spare drivers, so that two features telling the same fact give one reason
+    spare = top + 3
+    drivers = top_drivers(contribs, top=spare, min_contribution=min_contribution)
     typ = typical_values(X, columns=_feature_columns(contribs)) if typical is None else pd.Series(
         typical, dtype=float)
     missing = [c for c in _feature_columns(contribs) if c not in X.columns]
     if missing:
         raise SchemaError(missing[0], f"X lacks features that contribs explains: {missing[:10]}",
                           fix="pass the same rows the contributions were computed on")
-    context_cols = [c for c in ("gap_median_days", "days_since_last_purchase", "views_30d",
-                                "carts_30d", "favorites_30d") if c in X.columns]
-    out = {}
-    values = {c: X[c].to_numpy() for c in X.columns if c not in KEY_COLUMNS}
+    context_cols = [c for c in ("gap_median_days", "days_since_last_purchase", "orders_all",
+                                "views_30d", "carts_30d", "favorites_30d") if c in X.columns]
     names = [c for c in X.columns if c not in KEY_COLUMNS]
-    for j in range(1, top + 1):
-        column = drivers[f"driver_{j}"].to_numpy()
-        texts = np.full(len(X), None, dtype=object)
-        for i, feature in enumerate(column):
-            if feature is None:
-                continue
-            row = {c: values[c][i] for c in context_cols}
-            if "_change_" in feature:
-                row = {c: values[c][i] for c in names}
-            texts[i] = describe_feature(feature, values[feature][i], typical=typ.get(feature),
-                                        row=row)
-        out[f"reason_{j}"] = texts
-    return pd.DataFrame(out, index=contribs.index)
+    values = {c: X[c].to_numpy() for c in names}
+    chosen = drivers[[f"driver_{j}" for j in range(1, spare + 1)]].to_numpy()
+    texts = np.full((len(X), top), None, dtype=object)
+    for i in range(len(X)):
+        context = {c: values[c][i] for c in context_cols}
+        said: list[str] = []
+        for feature in chosen[i]:
+            if feature is None or len(said) == top:
+                break
+            row = {c: values[c][i] for c in names} if "_change_" in feature else context
+            text = describe_feature(feature, values[feature][i], typical=typ.get(feature), row=row)
+            if text not in said:
+                said.append(text)
+        texts[i, : len(said)] = said
+    return pd.DataFrame(texts, columns=[f"reason_{j}" for j in range(1, top + 1)],
+                        index=contribs.index)
 
 
 # ---------------------------------------------------------------------------

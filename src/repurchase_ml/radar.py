@@ -8,6 +8,7 @@ it already has. :func:`write_radar` writes the list as CSV and Parquet.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repurchase_ml._io import write_frame_atomic
+from repurchase_ml._io import atomic_write, write_frame_atomic
 from repurchase_ml.errors import SchemaError, format_examples
 from repurchase_ml.explain import contributions, reasons, typical_values
 from repurchase_ml.segments import (
@@ -68,6 +69,7 @@ def churn_radar(
     explain_top: int = 50_000,
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
+    rank_by: str = "value_at_risk",
     random_state: int | None = 0,
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, ranked by value at risk.
@@ -85,7 +87,7 @@ def churn_radar(
         Canonical event log.
     as_of : str or Timestamp
         The date the list speaks for (required; never guessed from the data).
-    top_k, min_value, segments, explain_top, action_table, cluster_k, random_state
+    top_k, min_value, segments, explain_top, action_table, cluster_k, rank_by, random_state
         See :func:`radar_from_scores`.
 
     Returns
@@ -111,7 +113,8 @@ def churn_radar(
     return radar_from_scores(
         scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
         top_k=top_k, min_value=min_value, segments=segments, explain_top=explain_top,
-        action_table=action_table, cluster_k=cluster_k, random_state=random_state,
+        action_table=action_table, cluster_k=cluster_k, rank_by=rank_by,
+        random_state=random_state,
     )
 
 
@@ -180,6 +183,7 @@ def radar_from_scores(
     explain_top: int = 50_000,
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
+    rank_by: str = "value_at_risk",
     random_state: int | None = 0,
     num_threads: int | None = None,
 ) -> pd.DataFrame:
@@ -217,6 +221,10 @@ def radar_from_scores(
         Action rules; None uses the packaged defaults.
     cluster_k : int, optional
         Number of behaviour clusters; chosen by silhouette when None.
+    rank_by : {"value_at_risk", "churn_probability"}
+        Order of the list (ties by customer id). Value at risk puts valuable
+        customers at moderate risk first; churn probability puts the likeliest
+        leavers first, whatever their value.
     random_state : int or None
         Seed of the clustering.
     num_threads : int, optional
@@ -254,6 +262,9 @@ def radar_from_scores(
     if not isinstance(features, pd.DataFrame):
         raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
     cutoff = _single_cutoff(features, as_of)
+    if rank_by not in ("value_at_risk", "churn_probability"):
+        raise ValueError(f"rank_by: expected 'value_at_risk' or 'churn_probability', "
+                         f"got {rank_by!r}.")
     for name, value in (("top_k", top_k), ("explain_top", explain_top)):
         if value is not None and (not isinstance(value, int | np.integer) or value < 0):
             raise ValueError(f"{name}: expected a non-negative integer or None, got {value!r}.")
@@ -266,14 +277,15 @@ def radar_from_scores(
             raise ValueError(f"segments: unknown {unknown}; choose from {sorted(known)}.")
 
     features = features.reset_index(drop=True)
-    rfm = rfm_scores(features)
-    stage = lifecycle_stage(features)
-    lap("segments")
     alive = alive_mask(features).to_numpy()
-    base = features.loc[alive].copy()
-    base["segment"] = rfm.loc[alive, "segment"].to_numpy()
-    base["rfm_score"] = rfm.loc[alive, "rfm_score"].to_numpy()
-    base["lifecycle_stage"] = stage[alive].to_numpy()
+    base = features.loc[alive].reset_index(drop=True)
+    # RFM quantiles among the customers on the list (alive at the cutoff), so that the
+    # long-gone customers of an old log do not push every listed customer into the top R
+    rfm = rfm_scores(base)
+    base["segment"] = rfm["segment"].to_numpy()
+    base["rfm_score"] = rfm["rfm_score"].to_numpy()
+    base["lifecycle_stage"] = lifecycle_stage(base).to_numpy()
+    lap("segments")
 
     merged = base.merge(scores.drop(columns=["cutoff"], errors="ignore"), on="customer_id",
                         how="left", validate="one_to_one", suffixes=("", "_score"))
@@ -300,7 +312,7 @@ def radar_from_scores(
         merged["cluster_description"] = "too few customers to cluster"
     lap("clusters")
 
-    merged = merged.sort_values(["value_at_risk", "customer_id"], ascending=[False, True],
+    merged = merged.sort_values([rank_by, "customer_id"], ascending=[False, True],
                                 kind="mergesort").reset_index(drop=True)
     if segments is not None:
         merged = merged.loc[merged["segment"].isin(segments)]
@@ -320,8 +332,7 @@ def radar_from_scores(
         head = merged.iloc[:n_explain]
         contribs = contributions(churn_model, head, num_threads=num_threads)
         lap("contributions")
-        typical = typical_values(features.loc[alive], columns=[c for c in contribs.columns
-                                                                 if c != "bias"])
+        typical = typical_values(base, columns=[c for c in contribs.columns if c != "bias"])
         words = reasons(contribs, head, top=N_REASONS, typical=typical)
         merged.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
         lap("reasons")
@@ -362,7 +373,8 @@ def write_radar(radar: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, 
     A ``.csv`` or ``.parquet`` suffix on ``path`` is replaced. In the CSV, text
     cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
     get a leading ``'`` so that a spreadsheet shows them instead of running
-    them; the Parquet file keeps the values as they are.
+    them, and every text cell is quoted (a line break inside one stays
+    inside); the Parquet file keeps the values as they are.
 
     Returns
     -------
@@ -382,6 +394,9 @@ def write_radar(radar: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, 
     base = Path(path)
     if base.suffix.lower() in (".csv", ".parquet"):
         base = base.with_suffix("")
-    csv = write_frame_atomic(_neutralise(radar), base.with_name(base.name + ".csv"))
+    safe = _neutralise(radar)
+    # every text cell quoted, so a tab, newline or carriage return inside one stays in its cell
+    csv_path = atomic_write(base.with_name(base.name + ".csv"), lambda tmp: safe.to_csv(
+        tmp, index=False, quoting=csv.QUOTE_NONNUMERIC))
     parquet = write_frame_atomic(radar, base.with_name(base.name + ".parquet"))
-    return {"csv": csv, "parquet": parquet}
+    return {"csv": csv_path, "parquet": parquet}

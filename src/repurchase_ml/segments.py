@@ -297,7 +297,8 @@ def behaviour_clusters(
     When ``k`` is None it is the value in ``k_range`` with the highest
     silhouette score on a random sample of ``sample_size`` rows. Each cluster
     is described by the two or three features whose cluster median sets it
-    furthest apart from everyone (in standard deviations).
+    furthest apart from everyone (in standard deviations of the scaled
+    feature), quoting the cluster's mean against everyone's mean.
 
     Parameters
     ----------
@@ -390,7 +391,7 @@ def behaviour_clusters(
 
 
 def _describe_clusters(raw: pd.DataFrame, z: np.ndarray, labels: np.ndarray, k: int) -> list[str]:
-    overall = raw.median()
+    overall = raw.mean()
     words = []
     for i in range(k):
         member = labels == i
@@ -401,9 +402,9 @@ def _describe_clusters(raw: pd.DataFrame, z: np.ndarray, labels: np.ndarray, k: 
             if abs(shift[j]) < 0.25:
                 continue
             col = raw.columns[j]
-            med = raw.loc[member, col].median()
+            mean = raw.loc[member, col].mean()
             parts.append(f"{'high' if shift[j] > 0 else 'low'} {col.replace('_', ' ')} "
-                         f"(median {_fmt(med)} vs {_fmt(overall[col])})")
+                         f"(mean {_fmt(mean)} vs {_fmt(overall[col])})")
         share = member.mean()
         words.append(f"{share:.0%} of customers: " + ("; ".join(parts) or "close to typical"))
     return words
