@@ -69,9 +69,22 @@ def _check_quickstart(r: dict[str, float]) -> None:
     assert r["report_bytes"] > 50_000
 
 
+def _check_cdnow(r: dict[str, float]) -> None:
+    # the published maximum-likelihood fit and 39-week holdout on the 1/10 sample
+    assert r["bgnbd_r"] == pytest.approx(0.243, abs=0.002)
+    assert r["bgnbd_alpha"] == pytest.approx(4.414, abs=0.02)
+    assert r["holdout_actual"] == 1882
+    assert r["holdout_forecast"] == pytest.approx(1654, abs=3)
+    # both sides find real signal on the same 90-day test rows
+    assert r["test_rows"] == 2357
+    assert min(r["lgbm_auc"], r["bgnbd_auc"]) > 0.7
+    assert min(r["lgbm_spearman"], r["bgnbd_spearman"]) > 0.25
+
+
 #: notebook -> (public data files it reads, check of its RESULT values)
 CHECKS = {
     "01_quickstart.ipynb": ((), _check_quickstart),
+    "02_cdnow_vs_btyd.ipynb": (("cdnow/CDNOW_sample.txt",), _check_cdnow),
 }
 
 
