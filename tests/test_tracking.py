@@ -1,0 +1,145 @@
+"""The served pyfunc and the registry on a real temporary SQLite store (no MLflow mocks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from repurchase_ml.config import load_settings
+from repurchase_ml.errors import SchemaError
+
+mlflow = pytest.importorskip("mlflow")
+from repurchase_ml import tracking  # noqa: E402  (after the skip: needs mlflow)
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    """A small bundle trained on a synthetic log, logged, registered and made champion."""
+    from repurchase_ml.datasets import make_event_log
+    from repurchase_ml.events import validate_events
+    from repurchase_ml.features import build_training_set, propose_cutoffs
+    from repurchase_ml.models import train_models
+
+    project = tmp_path_factory.mktemp("store")
+    settings = load_settings(overrides={"project_dir": str(project),
+                                        "tracking": {"model_name": "shop"}}, environ={})
+    raw, _ = make_event_log(250, "2022-01-01", "2024-01-01", random_state=5)
+    events, _ = validate_events(raw, on_invalid="drop")
+    horizons = {"churn": 60, "repurchase": 30, "ltv": 90}
+    cutoffs = propose_cutoffs(events, horizon_days=90, n=8)
+    training = build_training_set(events, cutoffs=cutoffs, tasks=list(horizons),
+                                  horizons=horizons)
+    bundle = train_models(training, tasks=list(horizons), horizons=horizons, n_estimators=30)
+    served = tracking.make_served_model(bundle, training, top_reasons=2)
+    rows = training.loc[training["cutoff"] == max(cutoffs),
+                        ["customer_id", "cutoff", *served.features]].reset_index(drop=True)
+    tracking.configure(settings)
+    with mlflow.start_run() as run:
+        info = tracking.log_served_model(served, example=rows)
+    version = tracking.register(settings, info.model_uri, tags={"decision": "promoted"})
+    tracking.promote(settings, version)
+    return settings, served, rows, info, version, run.info.run_id
+
+
+def test_alias_points_at_the_registered_version(registered):
+    settings, _, _, _, version, run_id = registered
+    assert tracking.champion_version(settings) == version == "1"
+    champion = tracking.load_champion(settings)
+    assert champion.model_uri == "models:/shop@champion"
+    assert (champion.version, champion.run_id, champion.tags["decision"]) == ("1", run_id,
+                                                                              "promoted")
+
+
+def test_predictions_identical_after_reload_by_alias(registered):
+    _, served, rows, _, _, _ = registered
+    in_memory = tracking.RepurchaseModel()
+    in_memory.served = served
+    expected = in_memory.predict(None, rows)
+    loaded = mlflow.pyfunc.load_model("models:/shop@champion")
+    got = loaded.predict(rows)
+    pd.testing.assert_frame_equal(got, expected)
+    assert {"churn_probability", "repurchase_probability", "predicted_ltv", "value_at_risk",
+            "reason_1", "reason_2"} <= set(got.columns)
+    assert np.allclose(got["value_at_risk"], got["churn_probability"] * got["predicted_ltv"])
+    assert got["churn_probability"].between(0, 1).all()
+
+
+def test_logged_model_has_explicit_requirements_signature_and_example(registered):
+    from mlflow.models import Model
+
+    _, served, _, _, _, _ = registered
+    local = Path(mlflow.artifacts.download_artifacts("models:/shop@champion"))
+    requirements = (local / "requirements.txt").read_text().split()
+    assert requirements == tracking.pip_requirements()
+    assert any(r.startswith("lightgbm==") for r in requirements)
+    model = Model.load(local)
+    assert model.signature.inputs is None  # inputs are checked by the model, strictly
+    assert "churn_probability" in model.signature.outputs.input_names()
+    example = model.load_input_example(local)
+    assert list(example.columns) == ["customer_id", "cutoff", *served.features]
+    schema = json.loads((local / "artifacts" / "feature_schema.json").read_text())
+    assert list(schema["features"]) == served.features
+
+
+def test_request_with_unknown_columns_is_refused_not_trimmed(registered):
+    _, served, rows, _, _, _ = registered
+    with pytest.raises(SchemaError, match=r"unknown columns: coupon_code"):
+        tracking.check_request(rows.assign(coupon_code="X"), served)
+
+
+def test_request_with_missing_column_names_it(registered):
+    _, served, rows, _, _, _ = registered
+    missing = served.features[3]
+    with pytest.raises(SchemaError, match=rf"missing columns: {missing}"):
+        tracking.check_request(rows.drop(columns=[missing]), served)
+
+
+def test_bad_values_are_counted_never_echoed(registered):
+    _, served, rows, _, _, _ = registered
+    bad = rows.head(3).astype({served.features[0]: object})
+    bad.loc[1, served.features[0]] = "secret-4111"
+    with pytest.raises(SchemaError) as err:
+        tracking.check_request(bad, served)
+    assert f"column '{served.features[0]}': value is not a number" in str(err.value)
+    assert "(1 row)" in str(err.value) and "secret" not in str(err.value)
+    no_id = rows.head(2).astype({"customer_id": object})
+    no_id.loc[0, "customer_id"] = None
+    with pytest.raises(SchemaError, match="customer id is null"):
+        tracking.check_request(no_id, served)
+    with pytest.raises(SchemaError, match="no rows"):
+        tracking.check_request(rows.head(0), served)
+
+
+def test_categorical_features_keep_their_training_categories():
+    served = tracking.ServedModel(bundle=None, feature_dtypes={"x": "float64", "tier": "category"},
+                                  categories={"tier": ["low", "mid", "high"]})
+    request = pd.DataFrame({"customer_id": [1, 2], "x": [1, None], "tier": ["high", None]})
+    frame = tracking.check_request(request, served)
+    assert list(frame["tier"].cat.categories) == ["low", "mid", "high"]
+    assert frame["tier"].cat.codes.tolist() == [2, -1]
+    assert frame["x"].dtype == "float64" and frame["cutoff"].isna().all()
+    with pytest.raises(SchemaError, match="column 'tier': value is not one of the categories"):
+        tracking.check_request(request.assign(tier=["top", "low"]), served)
+
+
+def test_configure_ignores_a_stale_mlruns_folder(tmp_path):
+    (tmp_path / "mlruns").mkdir()
+    code = (
+        "import mlflow\n"
+        "from repurchase_ml.config import load_settings\n"
+        "from repurchase_ml.tracking import configure\n"
+        f"s = load_settings(overrides={{'project_dir': {str(tmp_path / 'p')!r}}}, environ={{}})\n"
+        "configure(s)\n"
+        "print(mlflow.get_tracking_uri())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == f"sqlite:///{tmp_path / 'p' / 'mlflow.db'}"
+    assert (tmp_path / "p" / "mlflow.db").exists()
+    assert list((tmp_path / "mlruns").iterdir()) == []
