@@ -32,12 +32,14 @@ def _child(n_customers: int, seed: int) -> None:
 
     make_event_log(100, START, END, random_state=seed)  # warm-up: first-call overheads
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     events, truth = make_event_log(n_customers, START, END, random_state=seed)
-    seconds = time.perf_counter() - tic
+    seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     result = {
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "load": os.getloadavg()[0],
         "events": len(events),
         "purchases": int((events["event_type"] == "purchase").sum()),
         "peak_rss_gib": peak_rss / 2**20,
@@ -63,19 +65,24 @@ def _table(rows: list[dict[str, float]], repeats: int, command: str) -> str:
         "## Synthetic event log generator",
         "",
         f"`make_event_log(n, '{START}', '{END}', random_state=seed)` with default settings "
-        f"(behaviour on, about 20 events per customer). Median of {repeats} runs, each in a "
+        f"(behaviour on, about 20 events per customer). Median of {repeats} run{'s' if repeats != 1 else ''}, each in a "
         "fresh process after a warm-up call; peak memory is the process's maximum resident "
-        "set, baseline the same before the timed call (Python, numpy, pandas, the warm-up).",
+        "set, baseline the same before the timed call (Python, numpy, pandas, the warm-up). "
+        "The machine is shared: CPU seconds (user + system of the process) do not depend on "
+        "the other load, wall-clock seconds do; the load column is the 1-minute load average "
+        "at the end of the runs.",
         "",
         "| customers | events | events / customer | seconds (median) | seconds (range) "
-        "| events / s | peak memory (GiB) | baseline (GiB) | frame (GiB, without strings) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU seconds | events / s | load | peak memory (GiB) | baseline (GiB) "
+        "| frame (GiB, without strings) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['customers']:,} | {row['events']:,.0f} | {row['events'] / row['customers']:.1f} "
             f"| {row['seconds']:.2f} | {row['seconds_min']:.2f}–{row['seconds_max']:.2f} "
-            f"| {row['events'] / row['seconds']:,.0f} | {row['peak_rss_gib']:.2f} "
+            f"| {row['cpu_seconds']:.2f} | {row['events'] / row['seconds']:,.0f} "
+            f"| {row['load']:.1f} | {row['peak_rss_gib']:.2f} "
             f"| {row['base_rss_gib']:.2f} "
             f"| {row['frame_gib']:.2f} |"
         )
@@ -121,6 +128,8 @@ def main(argv: list[str] | None = None) -> Path | None:
                 "seconds": statistics.median(seconds),
                 "seconds_min": min(seconds),
                 "seconds_max": max(seconds),
+                "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+                "load": statistics.median(r["load"] for r in runs),
                 "peak_rss_gib": statistics.median(r["peak_rss_gib"] for r in runs),
                 "base_rss_gib": statistics.median(r["base_rss_gib"] for r in runs),
                 "frame_gib": statistics.median(r["frame_gib"] for r in runs),
