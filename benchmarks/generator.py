@@ -65,8 +65,8 @@ def _table(rows: list[dict[str, float]], repeats: int, command: str) -> str:
         "## Synthetic event log generator",
         "",
         f"`make_event_log(n, '{START}', '{END}', random_state=seed)` with default settings "
-        f"(behaviour on, about 20 events per customer). Median of {repeats} run{'s' if repeats != 1 else ''}, each in a "
-        "fresh process after a warm-up call; peak memory is the process's maximum resident "
+        f"(behaviour on, about 20 events per customer). Median of {repeats} "
+        f"run{'s' if repeats != 1 else ''}, each in a fresh process after a warm-up call; peak memory is the process's maximum resident "
         "set, baseline the same before the timed call (Python, numpy, pandas, the warm-up). "
         "The machine is shared: CPU seconds (user + system of the process) do not depend on "
         "the other load, wall-clock seconds do; the load column is the 1-minute load average "
