@@ -361,7 +361,10 @@ def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype | pd.CategoricalDtype):
             values = out[col].astype(object)
-            risky = values.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
+            try:
+                risky = values.str.startswith(_FORMULA_START).astype("boolean").fillna(False)
+            except AttributeError:  # no text in this column
+                continue
             if risky.any():
                 out[col] = values.where(~risky, "'" + values.astype(str))
     return out
