@@ -81,10 +81,23 @@ def _check_cdnow(r: dict[str, float]) -> None:
     assert min(r["lgbm_spearman"], r["bgnbd_spearman"]) > 0.25
 
 
+def _check_segments(r: dict[str, float]) -> None:
+    assert r["n_segments"] >= 8
+    # lifecycle stages match the hidden truth: "churned" customers really dropped out
+    assert r["churned_dropped"] > r["active_dropped"] + 0.3
+    assert 2 <= r["n_clusters"] <= 8
+    assert r["migration_row_sum"] == pytest.approx(1.0)
+    assert r["matrix_total"] == r["customers"]
+    # the custom rule reaches exactly the customers it names, before the packaged rules
+    assert r["champion_calls"] == r["champions_at_risk"] > 0
+    assert 0 < r["radar_rows"] <= r["customers"]
+
+
 #: notebook -> (public data files it reads, check of its RESULT values)
 CHECKS = {
     "01_quickstart.ipynb": ((), _check_quickstart),
     "02_cdnow_vs_btyd.ipynb": (("cdnow/CDNOW_sample.txt",), _check_cdnow),
+    "03_segments_and_actions.ipynb": ((), _check_segments),
 }
 
 
