@@ -39,7 +39,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     s = load_settings(cfg, environ={})
     assert s.project_path() == (tmp_path / "sub" / "proj").resolve()
     assert s.data.path == str(tmp_path / "sub" / "data" / "x.txt")
-    assert settings_to_dict(s)["output"]["dir"] == str((tmp_path / "sub" / "proj" / "outputs"))
+    assert settings_to_dict(s)["output"]["dir"] == str(tmp_path / "sub" / "proj" / "outputs")
 
 
 @pytest.mark.parametrize(

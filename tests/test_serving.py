@@ -1,0 +1,147 @@
+"""The champion served by `mlflow models serve` on a free loopback port, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from repurchase_ml import jobs
+from repurchase_ml.config import load_settings
+
+mlflow = pytest.importorskip("mlflow")
+
+SMALL = {
+    "data": {"on_invalid": "drop",
+             "synthetic": {"n_customers": 200, "start": "2022-01-01", "end": "2024-01-01",
+                           "random_state": 11}},
+    "tasks": ["churn", "repurchase", "ltv"],
+    "horizons": {"churn": 60, "repurchase": 30, "ltv": 90},
+    "cutoffs": {"n": 8},
+    "baselines": False,
+    "tuning": {"n_estimators": 20},
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def payload(frame) -> bytes:
+    rows = [[None if isinstance(v, float) and math.isnan(v) else v for v in row]
+            for row in frame.astype(object).itertuples(index=False)]
+    return json.dumps({"dataframe_split": {"columns": list(frame.columns),
+                                           "data": rows}}).encode()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from repurchase_ml import tracking
+    from repurchase_ml.features import build_features
+
+    project = tmp_path_factory.mktemp("serve")
+    settings = load_settings(overrides={**SMALL, "project_dir": str(project)}, environ={})
+    jobs.run_retrain(settings)
+    champion = tracking.load_champion(settings)
+    events, _ = jobs.load_event_log(settings)
+    features = build_features(events, cutoffs=["2024-01-01"], spec=champion.spec)
+    features["cutoff"] = features["cutoff"].dt.strftime("%Y-%m-%d")
+
+    port = free_port()
+    argv, env = jobs.serve_command(settings, port=port)
+    log = open(project / "server.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/ping", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None
+            log.close()
+            pytest.fail("server did not start:\n"
+                        + (project / "server.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
+    try:
+        yield f"{base}/invocations", features, champion
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_good_request_returns_every_score_per_customer(server):
+    url, features, champion = server
+    rows = features.head(5)
+    status, text = post(url, payload(rows))
+    assert status == 200, text
+    predictions = json.loads(text)["predictions"]
+    assert [p["customer_id"] for p in predictions] == rows["customer_id"].tolist()
+    expected = champion.score(features.head(5).assign(
+        cutoff=lambda f: f["cutoff"].astype("datetime64[ns]")))
+    for got, want in zip(predictions, expected.to_dict("records"), strict=True):
+        assert 0 <= got["churn_probability"] <= 1
+        assert got["churn_probability"] == pytest.approx(want["churn_probability"], rel=1e-9)
+        assert got["value_at_risk"] == pytest.approx(
+            got["churn_probability"] * got["predicted_ltv"], rel=1e-9)
+        assert "reason_1" in got
+
+
+def test_malformed_json_is_a_400(server):
+    url, _, _ = server
+    status, text = post(url, b'{"dataframe_split": {"columns": ["customer_id"], "data": [[12')
+    assert status == 400
+    assert "Traceback" not in json.loads(text)["message"]
+
+
+def test_missing_column_is_refused_with_its_name(server):
+    url, features, _ = server
+    dropped = features.columns[5]
+    status, text = post(url, payload(features.head(2).drop(columns=[dropped])))
+    assert status == 400
+    assert f"missing columns: {dropped}" in text
+
+
+def test_extra_column_is_refused_not_trimmed(server):
+    url, features, _ = server
+    status, text = post(url, payload(features.head(2).assign(coupon_code="X")))
+    assert status == 400
+    assert "unknown columns: coupon_code" in text
+
+
+def test_bad_value_is_refused_without_echoing_it(server):
+    url, features, _ = server
+    rows = features.head(2).astype({features.columns[4]: object})
+    rows.iloc[0, 4] = "secret-4111-1111"
+    status, text = post(url, payload(rows))
+    assert status == 400
+    assert "value is not a number" in text
+    assert "secret-4111" not in text
