@@ -371,3 +371,48 @@ def test_train_models_needs_three_cutoffs():
     ts = _training_set(n_customers=50, n_cutoffs=2)
     with pytest.raises(ValueError, match="at least 3 labelled cutoffs"):
         train_models(ts, tasks=["repurchase"], horizons=HORIZONS)
+
+
+def test_tuning_is_reproducible_with_a_trial_budget(data):
+    from repurchase_ml.models import tune_estimator
+
+    (X, y, *_), (Xv, yv, *_) = data
+    runs = [
+        tune_estimator(LGBMTaskClassifier(n_estimators=40), X, y, eval_set=(Xv, yv),
+                       n_trials=4, random_state=5)
+        for _ in range(2)
+    ]
+    assert runs[0].best_params == runs[1].best_params
+    pd.testing.assert_series_equal(runs[0].study_summary["value"], runs[1].study_summary["value"])
+    assert runs[0].metric == "log_loss"
+    assert set(runs[0].study_summary["state"]) <= {"COMPLETE", "PRUNED"}
+    assert runs[0].best_value == pytest.approx(runs[0].study_summary["value"].min())
+
+
+def test_pruning_callback_stops_a_trial_when_optuna_says_so():
+    import optuna
+
+    from repurchase_ml.models.tuning import LightGBMPruningCallback
+
+    class Trial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return len(self.reports) >= 2
+
+    class Env:
+        def __init__(self, iteration):
+            self.iteration = iteration
+            self.evaluation_result_list = [("valid", "binary_logloss", 0.5 - iteration / 1000, False)]
+
+    trial = Trial()
+    callback = LightGBMPruningCallback(trial, report_every=10)
+    for i in range(19):
+        callback(Env(i))
+    assert trial.reports == [(10, pytest.approx(0.491))]
+    with pytest.raises(optuna.TrialPruned, match="round 20"):
+        callback(Env(19))
