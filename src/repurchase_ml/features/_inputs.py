@@ -18,6 +18,7 @@ __all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "CODE"]
 CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_TYPES)}
 
 _ENGINE_COLUMNS = ("order_id", "item_id", "category", "quantity", "unit_price", "discount")
+_CODED_COLUMNS = ("order_id", "item_id", "category")
 
 
 def normalise_cutoffs(cutoffs: object, *, argument: str = "cutoffs") -> list[pd.Timestamp]:
@@ -65,10 +66,24 @@ def has_behaviour_events(events: pd.DataFrame) -> bool:
     return bool(events["event_type"].isin(["view", "cart", "favorite"]).any())
 
 
-def to_polars(events: pd.DataFrame) -> pl.DataFrame:
+def _codes(values: pd.Series) -> tuple[pl.Series, np.ndarray]:
+    """Integer codes of a string column (null stays null) and the values they stand for."""
+    codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=True)
+    series = pl.Series(values.name, codes, dtype=pl.Int64)
+    if (codes < 0).any():
+        series = series.set(pl.Series(codes < 0), None)  # type: ignore[arg-type]
+    return series, np.asarray(uniques, dtype=object)
+
+
+def to_polars(events: pd.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
     """Check a canonical event frame and convert the columns the engine reads.
 
-    ``event_type`` becomes an ``Int8`` code (see :data:`CODE`).
+    ``event_type`` becomes an ``Int8`` code (see :data:`CODE`); ``customer_id``
+    becomes an ``Int64`` code in the sort order of the ids, and the string
+    columns ``order_id``, ``item_id`` and ``category`` become ``Int64`` codes
+    (equality is all the engine needs, and integers are much cheaper to move
+    than strings). Returns the frame and, per coded column, the values its
+    codes stand for.
     """
     check_canonical(events)
     codes = events["event_type"].cat.codes.to_numpy()
@@ -79,8 +94,24 @@ def to_polars(events: pd.DataFrame) -> pl.DataFrame:
         raise SchemaError("customer_id", "missing customer id",
                           n_rows=int(events["customer_id"].isna().sum()),
                           fix="drop or fill those rows with repurchase_ml.read_events")
-    columns = ["customer_id", "timestamp", "amount"]
-    columns += [c for c in _ENGINE_COLUMNS if c in events.columns]
-    frame = pl.from_pandas(events[columns].reset_index(drop=True))
-    return frame.with_columns(pl.Series("event_type", codes, dtype=pl.Int8))
+    ids, id_values = pd.factorize(events["customer_id"].to_numpy(), sort=True)
+    columns: list[pl.Series] = [
+        pl.Series("customer_id", ids, dtype=pl.Int64),
+        pl.Series("timestamp", events["timestamp"].to_numpy()),
+        pl.Series("event_type", codes, dtype=pl.Int8),
+        pl.Series("amount", events["amount"].to_numpy(), dtype=pl.Float64, nan_to_null=True),
+    ]
+    uniques: dict[str, np.ndarray] = {"customer_id": id_values}
+    for name in _ENGINE_COLUMNS:
+        if name not in events.columns:
+            continue
+        if name in _CODED_COLUMNS:
+            series, uniques[name] = _codes(events[name])
+            columns.append(series)
+        elif name == "discount":
+            columns.append(pl.Series(name, events[name].to_numpy(), dtype=pl.Boolean))
+        else:
+            columns.append(pl.Series(name, events[name].to_numpy(), dtype=pl.Float64,
+                                     nan_to_null=True))
+    return pl.DataFrame(columns), uniques
 

@@ -34,7 +34,10 @@ __all__ = ["build_features", "compute_features", "category_price_levels"]
 
 logger = logging.getLogger(__name__)
 
-KEYS = ["customer_id", "cutoff"]
+#: group key of one (customer, cutoff) pair: cutoff index << 32 | customer code, so that
+#: sorting by it sorts by (cutoff, customer_id)
+KEYS = ["_key"]
+_ID_BITS = 32
 _DAY_NS = 86_400 * 10**9
 _MONTH_DAYS = 30
 _PURCHASE, _REFUND = CODE["purchase"], CODE["refund"]
@@ -45,20 +48,43 @@ _value = pl.col("value")
 _etype = pl.col("event_type")
 
 
-def cutoff_frame(cutoffs: Sequence[pd.Timestamp]) -> pl.DataFrame:
-    return pl.DataFrame({"cutoff": pl.Series("cutoff", list(cutoffs), dtype=pl.Datetime("ns"))})
+def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], *,
+                      horizon_days: int | None = None) -> pl.LazyFrame:
+    """Pair each event with every cutoff it precedes; add ``_key``, ``_cut`` and ``age``.
+
+    Without ``horizon_days`` an event is paired with cutoff ``t`` when
+    ``timestamp < t`` (features); with it, when ``t <= timestamp < t + horizon``
+    (labels). One filtered copy per cutoff, run in parallel: only pairs that
+    exist are built (no cross product). ``customer_id`` must be the integer
+    code of :func:`~repurchase_ml.features._inputs.to_polars`. ``age`` is in
+    days before the cutoff.
+    """
+    parts = []
+    for index, cutoff in enumerate(cutoffs):
+        at = pl.lit(cutoff).cast(pl.Datetime("ns"))
+        ts = pl.col("timestamp")
+        if horizon_days is None:
+            keep = ts < at
+        else:
+            keep = (ts >= at) & (ts < pl.lit(cutoff + pd.Timedelta(days=horizon_days))
+                                 .cast(pl.Datetime("ns")))
+        parts.append(events.filter(keep).with_columns(
+            (pl.col("customer_id") + (index << _ID_BITS)).alias("_key"),
+            pl.lit(index, dtype=pl.Int32).alias("_cut"),
+            ((at - ts).dt.total_nanoseconds() / _DAY_NS).alias("age"),
+        ))
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
 
 
-def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp]) -> pl.LazyFrame:
-    """Pair each event with every cutoff it precedes; add its age in days."""
-    if len(cutoffs) == 1:
-        only = pl.lit(cutoffs[0]).cast(pl.Datetime("ns"))
-        paired = events.filter(pl.col("timestamp") < only).with_columns(only.alias("cutoff"))
-    else:
-        paired = events.join_where(cutoff_frame(cutoffs).lazy(),
-                                   pl.col("timestamp") < pl.col("cutoff"))
-    age = (pl.col("cutoff") - pl.col("timestamp")).dt.total_nanoseconds() / _DAY_NS
-    return paired.with_columns(age.alias("age"))
+def split_keys(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp],
+               customer_ids: np.ndarray) -> pd.DataFrame:
+    """Turn ``_key`` back into ``customer_id`` and ``cutoff`` columns of a pandas frame."""
+    key = frame["_key"].to_numpy()
+    out = frame.drop("_key").to_pandas()
+    out.insert(0, "cutoff", np.asarray(cutoffs, dtype="datetime64[ns]")[key >> _ID_BITS])
+    ids = customer_ids[key & ((1 << _ID_BITS) - 1)]
+    out.insert(0, "customer_id", pd.Series(ids, dtype=customer_ids.dtype))
+    return out
 
 
 def _unit_price(columns: set[str]) -> pl.Expr:
@@ -73,11 +99,29 @@ def _unit_price(columns: set[str]) -> pl.Expr:
     return pl.col("amount")
 
 
-def _price_levels(purchases: pl.LazyFrame) -> pl.LazyFrame:
+def _category_sums(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (customer, cutoff, category): purchase rows, and sum and count of known unit prices."""
+    price = pl.col("price")
+    recent = _age <= VALUE_WINDOW_DAYS
     return (
-        purchases.filter(pl.col("category").is_not_null() & pl.col("price").is_not_null())
-        .group_by(["cutoff", "category"])
-        .agg(pl.col("price").mean().alias("category_price"))
+        rows.filter(pl.col("category").is_not_null())
+        .group_by([*KEYS, "_cut", "category"])
+        .agg(
+            pl.len().alias("_n"),
+            price.sum().alias("_price_sum"),
+            price.count().alias("_price_n"),
+            pl.when(recent).then(price).sum().alias("_recent_sum"),
+            (recent & price.is_not_null()).sum().alias("_recent_n"),
+        )
+    )
+
+
+def _price_levels(sums: pl.LazyFrame) -> pl.LazyFrame:
+    """Average unit price per (cutoff, category) over every customer's purchases before it."""
+    return (
+        sums.group_by(["_cut", "category"])
+        .agg((pl.col("_price_sum").sum() / pl.col("_price_n").sum()).alias("category_price"))
+        .filter(pl.col("category_price").is_not_nan())
     )
 
 
@@ -99,46 +143,110 @@ def category_price_levels(events: pd.DataFrame, *, cutoffs: object) -> pd.DataFr
     0 2024-02-01        a            20.0
     """
     cuts = normalise_cutoffs(cutoffs)
-    frame = to_polars(events)
+    frame, uniques = to_polars(events)
     if "category" not in frame.columns:
-        raise ValueError("events: has no 'category' column, so there are no category prices.")
-    purchases = (
-        pair_with_cutoffs(frame.lazy().filter(_etype == _PURCHASE), cuts)
-        .with_columns(_unit_price(set(frame.columns)).alias("price"))
+        raise ValueError("events: has no 'category' column, so there are no category prices. "
+                         "Fix: map a category column when reading the log.")
+    purchases = pair_with_cutoffs(_purchase_rows(frame.lazy(), set(frame.columns)), cuts)
+    levels = _price_levels(_category_sums(purchases)).sort(["_cut", "category"]).collect()
+    out = pd.DataFrame({
+        "cutoff": np.asarray(cuts, dtype="datetime64[ns]")[levels["_cut"].to_numpy()],
+        "category": uniques["category"][levels["category"].to_numpy()],
+        "category_price": levels["category_price"].to_numpy(),
+    })
+    return out.sort_values(["cutoff", "category"], ignore_index=True)
+
+
+def _purchase_rows(events: pl.LazyFrame, columns: set[str]) -> pl.LazyFrame:
+    """Purchase rows with what the breadth and price-tier features read."""
+    keep = ["customer_id", "timestamp"] + [c for c in ("category", "item_id") if c in columns]
+    return events.filter(_etype == _PURCHASE).select(*keep, _unit_price(columns).alias("price"))
+
+
+def _order_flags(orders: pl.LazyFrame, spec: FeatureSpec) -> pl.LazyFrame:
+    """Hour-of-day, weekend, night and promotion-day flags of each order."""
+    if not spec.has("habits"):
+        return orders
+    ts = pl.col("timestamp")
+    hour = ts.dt.hour().cast(pl.Int32)
+    start, end = spec.night_hours
+    night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
+    month_day = ts.dt.month().cast(pl.Int32) * 100 + ts.dt.day().cast(pl.Int32)
+    return orders.with_columns(
+        hour.alias("_hour"),
+        night.cast(pl.Float64).alias("_night"),
+        (ts.dt.weekday() >= 6).cast(pl.Float64).alias("_weekend"),
+        month_day.is_in([m * 100 + d for m, d in spec.promo_days]).cast(pl.Float64)
+        .alias("_promo"),
     )
-    out = _price_levels(purchases).sort(["cutoff", "category"]).collect()
-    return out.to_pandas()
 
 
-def _orders(paired: pl.LazyFrame, columns: set[str]) -> pl.LazyFrame:
-    """One row per (customer, cutoff, order): age, timestamp, value, items, discount.
+def _paired_orders(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
+                   columns: set[str]) -> pl.LazyFrame:
+    """One row per (customer, cutoff, order) before the cutoff: age, timestamp, value, items.
 
     An order is a distinct ``order_id`` among purchase rows; a purchase row
     without an ``order_id`` (or every row, when the column is absent) is an
-    order of its own.
+    order of its own. Orders whose rows share one timestamp (almost all) are
+    aggregated once, before pairing with the cutoffs; the rare order with rows
+    at different times is aggregated per cutoff from its rows before it.
     """
-    purchases = paired.filter(_etype == _PURCHASE)
+    purchases = events.filter(_etype == _PURCHASE)
     items = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
-    select = [*KEYS, "age", "timestamp", pl.col("amount").alias("value"), items.alias("items")]
+    select = ["customer_id", "timestamp", pl.col("amount").alias("value"), items.alias("items")]
+    aggs = [pl.col("amount").sum().alias("value"), items.sum().alias("items")]
     if "discount" in columns:
         select.append(pl.col("discount").fill_null(False))
-    if "order_id" not in columns:
-        return purchases.select(select)
-    aggs = [
-        _age.max().alias("age"),
-        pl.col("timestamp").min().alias("timestamp"),
-        pl.col("amount").sum().alias("value"),
-        items.sum().alias("items"),
-    ]
-    if "discount" in columns:
         aggs.append(pl.col("discount").fill_null(False).any().alias("discount"))
-    keyed = (purchases.filter(pl.col("order_id").is_not_null())
-             .group_by([*KEYS, "order_id"]).agg(aggs).drop("order_id"))
+    if "order_id" not in columns:
+        return pair_with_cutoffs(_order_flags(purchases.select(select), spec), cutoffs)
+    keyed = purchases.filter(pl.col("order_id").is_not_null())
+    order = ["customer_id", "order_id"]
+    bounds = keyed.group_by(order).agg(pl.col("timestamp").min(),
+                                       pl.col("timestamp").max().alias("_until"), *aggs)
+    whole = bounds.filter(pl.col("timestamp") == pl.col("_until")).drop("order_id", "_until")
     single = purchases.filter(pl.col("order_id").is_null()).select(select)
-    return pl.concat([keyed, single], how="vertical_relaxed")
+    once = pl.concat([whole, single], how="vertical_relaxed")
+    spanning = keyed.join(bounds.filter(pl.col("timestamp") != pl.col("_until")), on=order,
+                          how="semi")
+    if len(cutoffs) > 1:  # computed once, read once per cutoff
+        once, spanning = (frame.lazy() for frame in pl.collect_all([once, spanning]))
+    per_cutoff = (
+        pair_with_cutoffs(spanning, cutoffs)
+        .group_by([*KEYS, "customer_id", "_cut", "order_id"])
+        .agg(pl.col("timestamp").min(), _age.max(), *aggs)
+        .drop("order_id")
+    )
+    paired = pair_with_cutoffs(_order_flags(once, spec), cutoffs)
+    return pl.concat([paired, _order_flags(per_cutoff, spec)], how="diagonal_relaxed")
+
+
+def _within(days: float, value: pl.Expr | None = None) -> pl.Expr:
+    """Group sum of ``value`` (or count of rows) in the last ``days`` days.
+
+    Written as element-wise work followed by a plain sum, which keeps polars on
+    its fast group-by path (a ``filter`` inside an aggregation does not).
+    """
+    if value is None:
+        return (_age <= days).sum()
+    return pl.when(_age <= days).then(value).sum()
 
 
 def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]) -> pl.LazyFrame:
+    """Order-level features per (customer, cutoff).
+
+    Every aggregation is a plain column aggregation (sum, mean, min, max,
+    median, std, first/last) over columns prepared element-wise beforehand,
+    which keeps polars on its fast group-by path.
+    """
+    # each (customer, cutoff) group contiguous and in time order; ties: larger value first
+    ordered = orders.sort(["_key", "timestamp", "value"], descending=[False, False, True])
+    first = (pl.col("_key") != pl.col("_key").shift(1)).fill_null(True)
+    ordered = ordered.with_columns(first.alias("_is_first"))
+    ordered = ordered.with_columns(
+        (pl.col("_is_first").shift(1).fill_null(False) & ~pl.col("_is_first")).alias("_is_second"),
+        pl.when(~pl.col("_is_first")).then(_age.shift(1) - _age).alias("_gap"),
+    )
     n = pl.len()
     aggs: list[pl.Expr] = [
         n.cast(pl.Float64).alias("orders_all"),
@@ -146,122 +254,155 @@ def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]
         pl.col("items").sum().alias("items_all"),
         _age.min().alias("_last_age"),
         _age.max().alias("_first_age"),
-        pl.when(n >= 2).then(_age.bottom_k(2).max()).alias("_last2_age"),
-        pl.when(n >= 2).then(_age.top_k(2).min()).alias("_first2_age"),
     ]
     for w in spec.windows:
         aggs += [
-            (_age <= w).sum().cast(pl.Float64).alias(f"orders_{w}d"),
-            _value.filter(_age <= w).sum().alias(f"revenue_{w}d"),
-            pl.col("items").filter(_age <= w).sum().alias(f"items_{w}d"),
+            _within(w).alias(f"orders_{w}d"),
+            _within(w, _value).alias(f"revenue_{w}d"),
+            _within(w, pl.col("items")).alias(f"items_{w}d"),
         ]
     if spec.has("rhythm"):
-        gaps = _age.sort().diff()
-        aggs += [gaps.median().alias("gap_median_days"), gaps.std().alias("gap_std_days")]
+        gap = pl.col("_gap")
+        aggs += [gap.median().alias("gap_median_days"), gap.std().alias("gap_std_days"),
+                 gap.last().alias("gap_last_days")]
     if spec.has("trend"):
         for w in spec.trend_windows:
-            recent, before = _age <= w, (_age > w) & (_age <= 2 * w)
+            before = (_age > w) & (_age <= 2 * w)
             aggs += [
-                (recent.sum().cast(pl.Int64) - before.sum().cast(pl.Int64))
-                .cast(pl.Float64).alias(f"orders_change_{w}d"),
-                (_value.filter(recent).sum() - _value.filter(before).sum()).alias(f"revenue_change_{w}d"),
+                (_within(w).cast(pl.Int64) - before.sum().cast(pl.Int64))
+                .alias(f"orders_change_{w}d"),
+                (_within(w, _value) - pl.when(before).then(_value).sum())
+                .alias(f"revenue_change_{w}d"),
             ]
         # least-squares slope of monthly order counts, written as a weighted count:
         # month k = 0 (latest) .. m-1 sits at x = -k; slope = sum_k (x_k - mean x) c_k / Sxx
         m = spec.slope_months
         month = (_age / _MONTH_DAYS).ceil() - 1
-        sxx = m * (m * m - 1) / 12.0
-        weight = ((m - 1) / 2.0 - month) / sxx
-        aggs.append(weight.filter(_age <= m * _MONTH_DAYS).sum().alias("monthly_order_slope"))
+        weight = ((m - 1) / 2.0 - month) / (m * (m * m - 1) / 12.0)
+        aggs.append(_within(m * _MONTH_DAYS, weight).alias("monthly_order_slope"))
     if spec.has("value"):
         vw = VALUE_WINDOW_DAYS
         aggs += [
-            _value.filter(_age <= vw).mean().alias(f"aov_{vw}d"),
-            _value.filter(_age > vw).mean().alias("_aov_before"),
+            pl.when(_age <= vw).then(_value).mean().alias(f"aov_{vw}d"),
+            pl.when(_age > vw).then(_value).mean().alias("_aov_before"),
         ]
         if "discount" in columns:
             aggs.append(pl.col("discount").cast(pl.Float64).mean().alias("discount_share"))
     if spec.has("habits"):
-        hour = pl.col("timestamp").dt.hour()
-        start, end = spec.night_hours
-        night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
-        month_day = (pl.col("timestamp").dt.month().cast(pl.Int32) * 100
-                     + pl.col("timestamp").dt.day().cast(pl.Int32))
-        promo = month_day.is_in([mm * 100 + dd for mm, dd in spec.promo_days])
         aggs += [
-            night.cast(pl.Float64).mean().alias("night_share"),
-            (pl.col("timestamp").dt.weekday() >= 6).cast(pl.Float64).mean().alias("weekend_share"),
-            hour.mode().min().cast(pl.Float64).alias("peak_hour"),
-            promo.cast(pl.Float64).mean().alias("promo_day_share"),
+            pl.col("_night").mean().alias("night_share"),
+            pl.col("_weekend").mean().alias("weekend_share"),
+            pl.col("_promo").mean().alias("promo_day_share"),
         ]
     if spec.has("lifecycle"):
-        first_value = _value.sort_by([_age, _value], descending=[True, True]).first()
-        aggs.append(first_value.alias("first_order_value"))
-    return orders.group_by(KEYS).agg(aggs)
+        aggs += [
+            pl.when(pl.col("_is_first")).then(_value).max().alias("first_order_value"),
+            pl.when(pl.col("_is_second")).then(pl.col("_gap")).max()
+            .alias("first_to_second_gap_days"),
+        ]
+    if spec.has("habits"):
+        # most frequent hour of day (ties: the earliest), from 24 counts in the same pass
+        hourly = pl.concat_list([(pl.col("_hour") == h).sum() for h in range(24)])
+        aggs.append(hourly.list.arg_max().cast(pl.Float64).alias("peak_hour"))
+    return ordered.group_by(KEYS).agg(aggs)
 
 
-def _event_aggregates(paired: pl.LazyFrame, spec: FeatureSpec, columns: set[str],
+def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
                       behaviour: bool) -> pl.LazyFrame:
+    """Activity, refund and engagement features per (customer, cutoff)."""
+    def count(mask: pl.Expr) -> pl.Expr:
+        return mask.sum().cast(pl.Int64)
+
+    activity = events.select("customer_id", "timestamp", "event_type", "amount")
     aggs: list[pl.Expr] = [_age.min().alias("_last_activity_age"), _age.max().alias("tenure_days")]
     if spec.has("value"):
         aggs += [
-            (_etype == _REFUND).sum().cast(pl.Float64).alias("refunds_all"),
-            pl.col("amount").filter(_etype == _REFUND).sum().alias("refund_amount_all"),
+            count(_etype == _REFUND).alias("refunds_all"),
+            pl.when(_etype == _REFUND).then(pl.col("amount")).sum()
+            .alias("refund_amount_all"),
         ]
-    if spec.has("engagement") and behaviour:
-        names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
-        for w in spec.windows:
-            for code, name in names.items():
-                aggs.append(((_etype == code) & (_age <= w)).sum().cast(pl.Float64).alias(f"{name}_{w}d"))
-        r = ENGAGEMENT_RECENT_DAYS
-        interaction = _etype.is_in([_VIEW, _CART, _FAVORITE])
-        last_purchase = _age.filter(_etype == _PURCHASE).min().fill_null(float("inf"))
-        aggs += [
-            (_etype == _VIEW).sum().cast(pl.Float64).alias("_views_all"),
-            ((_etype == _CART) & (_age <= r) & (_age < last_purchase)).sum().cast(pl.Float64)
-            .alias(f"carts_without_purchase_{r}d"),
-            ((interaction & (_age <= r)).sum().cast(pl.Int64)
-             - (interaction & (_age > r) & (_age <= 2 * r)).sum().cast(pl.Int64))
-            .cast(pl.Float64).alias(f"interactions_change_{r}d"),
-        ]
-    if spec.has("breadth") and "item_id" in columns:
-        aggs.append(pl.col("item_id").filter(_etype == _PURCHASE).drop_nulls().n_unique()
-                    .cast(pl.Float64).alias("distinct_items"))
-    return paired.group_by(KEYS).agg(aggs)
+    if not (spec.has("engagement") and behaviour):
+        return pair_with_cutoffs(activity, cutoffs).group_by(KEYS).agg(aggs)
+    names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
+    for w in spec.windows:
+        for code, name in names.items():
+            aggs.append(count((_etype == code) & (_age <= w)).alias(f"{name}_{w}d"))
+    r = ENGAGEMENT_RECENT_DAYS
+    interaction = _etype.is_in([_VIEW, _CART, _FAVORITE])
+    aggs += [
+        count(_etype == _VIEW).alias("_views_all"),
+        (count(interaction & (_age <= r)) - count(interaction & (_age > r) & (_age <= 2 * r)))
+        .alias(f"interactions_change_{r}d"),
+    ]
+    out = pair_with_cutoffs(activity, cutoffs).group_by(KEYS).agg(aggs)
+    # carts in the recent window placed after the customer's last order
+    moments = events.filter(_etype.is_in([_CART, _PURCHASE])).select(
+        "customer_id", "timestamp", "event_type")
+    abandoned = (
+        pair_with_cutoffs(moments, cutoffs)
+        .group_by(KEYS)
+        .agg(((_etype == _CART) & (_age <= r)
+              & (_age < pl.when(_etype == _PURCHASE).then(_age).min().fill_null(float("inf"))))
+             .sum().cast(pl.Float64).alias(f"carts_without_purchase_{r}d"))
+    )
+    return (out.join(abandoned, on=KEYS, how="left")
+            .with_columns(pl.col(f"carts_without_purchase_{r}d").fill_null(0.0)))
 
 
-def _category_aggregates(purchases: pl.LazyFrame, spec: FeatureSpec,
-                         prices: pl.LazyFrame | None) -> pl.LazyFrame | None:
+def _first_purchases(events: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """Time each customer first bought each value of ``column`` (an item, say)."""
+    return (events.filter((_etype == _PURCHASE) & pl.col(column).is_not_null())
+            .group_by(["customer_id", column]).agg(pl.col("timestamp").min()))
+
+
+def _purchase_row_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp],
+                             spec: FeatureSpec, columns: set[str],
+                             prices: pl.LazyFrame | None) -> list[pl.LazyFrame]:
+    """Breadth and price-tier features from purchase rows.
+
+    Distinct items are counted from each item's first purchase; categories and
+    price tiers from one table of per (customer, cutoff, category) sums, which
+    also yields the category price levels when none are given.
+    """
     frames: list[pl.LazyFrame] = []
-    with_category = purchases.filter(pl.col("category").is_not_null())
+    if spec.has("breadth") and "item_id" in columns:
+        firsts = _first_purchases(events, "item_id")
+        if len(cutoffs) > 1:
+            firsts = firsts.collect().lazy()
+        frames.append(pair_with_cutoffs(firsts, cutoffs).group_by(KEYS).agg(
+            pl.len().cast(pl.Float64).alias("distinct_items")))
+    if "category" not in columns:
+        return frames
+    sums = _category_sums(pair_with_cutoffs(_purchase_rows(events, columns), cutoffs))
+    if spec.has("value") and prices is None:
+        sums = sums.collect().lazy()  # read twice: for the price levels and per customer
     if spec.has("breadth"):
-        counts = with_category.group_by([*KEYS, "category"]).agg(pl.len().alias("_n"))
         share = pl.col("_n") / pl.col("_n").sum()
-        frames.append(counts.group_by(KEYS).agg(
+        frames.append(sums.group_by(KEYS).agg(
             pl.len().cast(pl.Float64).alias("distinct_categories"),
             (-(share * share.log()).sum()).alias("category_entropy"),
             share.max().alias("top_category_share"),
         ))
     if spec.has("value"):
-        assert prices is not None
         vw = VALUE_WINDOW_DAYS
-        relative = pl.col("price") / pl.col("category_price")
-        relative = pl.when(pl.col("category_price") > 0).then(relative)
-        tiers = (
-            with_category.join(prices, on=["cutoff", "category"], how="left")
+        levels = prices if prices is not None else _price_levels(sums)
+        level = pl.col("category_price")
+        known = level > 0
+        tier_all = (pl.when(known).then(pl.col("_price_sum") / level).sum()
+                    / pl.when(known).then(pl.col("_price_n")).sum())
+        tier_recent = (pl.when(known).then(pl.col("_recent_sum") / level).sum()
+                       / pl.when(known).then(pl.col("_recent_n")).sum())
+        frames.append(
+            sums.join(levels, on=["_cut", "category"], how="left")
             .group_by(KEYS)
-            .agg(relative.mean().alias("price_tier_all"),
-                 relative.filter(_age <= vw).mean().alias(f"price_tier_{vw}d"))
+            .agg(tier_all.alias("price_tier_all"), tier_recent.alias(f"price_tier_{vw}d"))
+            .with_columns(
+                pl.col("price_tier_all", f"price_tier_{vw}d").fill_nan(None),
+            )
             .with_columns((pl.col(f"price_tier_{vw}d") - pl.col("price_tier_all"))
                           .alias(f"price_tier_drift_{vw}d"))
         )
-        frames.append(tiers)
-    if not frames:
-        return None
-    out = frames[0]
-    for other in frames[1:]:
-        out = out.join(other, on=KEYS, how="full", coalesce=True)
-    return out
+    return frames
 
 
 def _when_positive(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
@@ -271,19 +412,12 @@ def _when_positive(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
 def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
           columns: set[str], behaviour: bool,
           category_prices: pl.LazyFrame | None) -> pl.LazyFrame:
-    paired = pair_with_cutoffs(events, cutoffs)
-    out = _event_aggregates(paired, spec, columns, behaviour)
-    out = out.join(_order_aggregates(_orders(paired, columns), spec, columns), on=KEYS,
-                   how="left")
-    if "category" in columns:
-        purchases = paired.filter(_etype == _PURCHASE).with_columns(
-            _unit_price(columns).alias("price"))
-        prices = category_prices
-        if prices is None and spec.has("value"):
-            prices = _price_levels(purchases)
-        by_category = _category_aggregates(purchases, spec, prices)
-        if by_category is not None:
-            out = out.join(by_category, on=KEYS, how="left")
+    out = _event_aggregates(events, cutoffs, spec, behaviour)
+    orders = _paired_orders(events, cutoffs, spec, columns)
+    out = out.join(_order_aggregates(orders, spec, columns), on=KEYS, how="left")
+    if spec.has("breadth") or spec.has("value"):
+        for frame in _purchase_row_aggregates(events, cutoffs, spec, columns, category_prices):
+            out = out.join(frame, on=KEYS, how="left")
 
     n, last, first = pl.col("orders_all"), pl.col("_last_age"), pl.col("_first_age")
     zero_fill = [f"{k}_{w}d" for k in ("orders", "revenue", "items") for w in spec.windows]
@@ -301,7 +435,6 @@ def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSp
         median = pl.col("gap_median_days")
         derived |= {
             "gap_mean_days": pl.when(n >= 2).then((first - last) / (n - 1)),
-            "gap_last_days": pl.col("_last2_age") - last,
             "overdue_ratio": pl.when(median.is_not_null())
             .then(last / pl.max_horizontal(median, pl.lit(1.0))),
             "days_until_expected_purchase": median - last,
@@ -321,12 +454,10 @@ def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSp
     if spec.has("lifecycle"):
         derived |= {
             "days_since_first_purchase": first,
-            "first_to_second_gap_days": first - pl.col("_first2_age"),
         }
     out = out.with_columns(**derived)
     names = feature_names(spec, has_behaviour=behaviour, columns=columns)
-    return out.select(pl.col(KEYS), pl.col(names).cast(pl.Float64)).sort(["cutoff",
-                                                                          "customer_id"])
+    return out.select(pl.col(KEYS), pl.col(names).cast(pl.Float64)).sort(KEYS)
 
 
 def _empty(events: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -375,7 +506,7 @@ def compute_features(
     if not isinstance(spec, FeatureSpec):
         raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
     cuts = normalise_cutoffs(cutoffs)
-    frame = to_polars(events_partition)
+    frame, uniques = to_polars(events_partition)
     behaviour = spec.behaviour if spec.behaviour is not None \
         else has_behaviour_events(events_partition)
     columns = set(frame.columns)
@@ -383,18 +514,20 @@ def compute_features(
     if frame.height == 0:
         return _empty(events_partition, names)
     prices = None
-    if category_prices is not None:
-        prices = pl.from_pandas(category_prices[["cutoff", "category", "category_price"]]).lazy()
-        prices = prices.with_columns(pl.col("cutoff").cast(pl.Datetime("ns")),
-                                     pl.col("category").cast(pl.String),
-                                     pl.col("category_price").cast(pl.Float64))
+    if category_prices is not None and "category" in uniques:
+        codes = pd.Index(uniques["category"]).get_indexer(category_prices["category"])
+        cut = pd.Index(cuts).get_indexer(pd.to_datetime(category_prices["cutoff"]))
+        known = (codes >= 0) & (cut >= 0)
+        prices = pl.DataFrame({
+            "_cut": pl.Series(cut[known], dtype=pl.Int32),
+            "category": pl.Series(codes[known], dtype=pl.Int64),
+            "category_price": pl.Series(category_prices["category_price"].to_numpy()[known],
+                                        dtype=pl.Float64),
+        }).lazy()
     result = _plan(frame.lazy(), cuts, spec, columns, behaviour, prices).collect()
-    out = result.to_pandas()
-    if out.empty:
+    if result.height == 0:
         return _empty(events_partition, names)
-    out["cutoff"] = out["cutoff"].astype("datetime64[ns]")
-    out[names] = out[names].astype(np.float64)
-    return out
+    return split_keys(result, cuts, uniques["customer_id"])
 
 
 def build_features(

@@ -17,7 +17,7 @@ import polars as pl
 
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._inputs import CODE, normalise_cutoffs, to_polars
-from repurchase_ml.features.engine import KEYS, build_features, cutoff_frame, pair_with_cutoffs
+from repurchase_ml.features.engine import KEYS, build_features, pair_with_cutoffs, split_keys
 from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = [
@@ -177,7 +177,7 @@ def make_labels(
     horizon = _horizon(spec.horizon_days if horizon_days is None else horizon_days,
                        "horizon_days")
     cuts = normalise_cutoffs(cutoffs)
-    frame = to_polars(events)
+    frame, uniques = to_polars(events)
     if frame.height == 0:
         return pd.DataFrame({"customer_id": pd.Series([], dtype=events["customer_id"].dtype),
                              "cutoff": pd.Series([], dtype="datetime64[ns]"),
@@ -206,12 +206,9 @@ def make_labels(
     else:
         population = history.filter((pl.col("_n_before") == 1)
                                     & (pl.col("_recency") <= spec.population_days))
-    windows = cutoff_frame(cuts).with_columns(
-        (pl.col("cutoff") + pl.duration(days=horizon)).alias("_end"))
     money = events_lf.filter(pl.col("event_type").is_in([_PURCHASE, _REFUND]))
     future = (
-        money.join_where(windows.lazy(), pl.col("timestamp") >= pl.col("cutoff"),
-                         pl.col("timestamp") < pl.col("_end"))
+        pair_with_cutoffs(money, cuts, horizon_days=horizon)
         .group_by(KEYS)
         .agg(
             _count_orders(columns, pl.col("event_type") == _PURCHASE).alias("_n_after"),
@@ -227,15 +224,13 @@ def make_labels(
         "churn": (n_after == 0).cast(pl.Float64),
         "ltv": pl.col("_net").fill_null(0.0),
     }[spec.name]
-    out = (
+    result = (
         population.join(future, on=KEYS, how="left")
         .select(pl.col(KEYS), target.cast(pl.Float64).alias(spec.name))
-        .sort(["cutoff", "customer_id"])
+        .sort(KEYS)
         .collect()
-        .to_pandas()
     )
-    out["cutoff"] = out["cutoff"].astype("datetime64[ns]")
-    return out
+    return split_keys(result, cuts, uniques["customer_id"])
 
 
 def build_training_set(
@@ -294,7 +289,8 @@ def build_training_set(
     for name in names:
         labels = make_labels(events, cutoffs=cutoffs, task=name,
                              horizon_days=horizons.get(name))
-        out = out.merge(labels.rename(columns={name: f"label_{name}"}), on=KEYS, how="left",
+        out = out.merge(labels.rename(columns={name: f"label_{name}"}),
+                        on=["customer_id", "cutoff"], how="left",
                         validate="one_to_one")
     logger.debug("training set: %d rows, tasks %s", len(out), names)
     return out
