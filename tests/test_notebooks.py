@@ -93,11 +93,26 @@ def _check_segments(r: dict[str, float]) -> None:
     assert 0 < r["radar_rows"] <= r["customers"]
 
 
+def _check_behaviour(r: dict[str, float]) -> None:
+    # the published sample: 814 users, 1,749 purchases, 75,693 page views
+    assert (r["users"], r["purchases"], r["views"]) == (814, 1749, 75693)
+    assert 0 < r["after_touch"] < 1
+    assert r["n_behaviour_features"] >= 10
+    assert r["test_rows"] == 814
+    # both feature sets find signal; the bootstrap interval brackets the observed difference
+    assert min(r["auc_orders"], r["auc_behaviour"]) > 0.53
+    assert r["diff_low"] < r["auc_behaviour"] - r["auc_orders"] < r["diff_high"]
+
+
 #: notebook -> (public data files it reads, check of its RESULT values)
 CHECKS = {
     "01_quickstart.ipynb": ((), _check_quickstart),
     "02_cdnow_vs_btyd.ipynb": (("cdnow/CDNOW_sample.txt",), _check_cdnow),
     "03_segments_and_actions.ipynb": ((), _check_segments),
+    "04_behaviour_log.ipynb": (
+        ("taobao_userbehavior_sample/userbehavior_sample.csv",),
+        _check_behaviour,
+    ),
 }
 
 
