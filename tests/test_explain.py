@@ -154,6 +154,7 @@ def test_reasons_read_as_sentences():
         "3.2x the usual gap since the last order (38 days against a usual 12)"
     assert describe_feature("gap_median_days", np.nan) == \
         "usual (median) gap between orders: not known yet"
+    assert describe_feature("price_tier_90d", np.nan) == "no orders in the last 90 days"
     # a column the feature engine does not know still gets a sentence
     assert describe_feature("my_custom_score", 0.1234, typical=0.5) == \
         "my custom score: 0.123 (typical 0.5)"

@@ -10,6 +10,7 @@ a positive value pushes the score (e.g. churn risk) up.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -225,6 +226,7 @@ def typical_values(features: pd.DataFrame, *, columns: Sequence[str] | None = No
 # reasons in words
 
 
+@functools.lru_cache(maxsize=4096)
 def _info(name: str) -> tuple[str, int | None, str]:
     """(unit, window_days, description) of a feature; a readable guess for unknown names."""
     from repurchase_ml.features import feature_info
@@ -309,6 +311,9 @@ def describe_feature(
     if not _finite(value):
         if name in _RHYTHM and _finite(row.get("orders_all")) and float(row["orders_all"]) <= 1:
             return "only one order so far: no buying rhythm yet"
+        if window is not None and unit in ("currency", "ratio", "tier", "share"):
+            # value-mix features of a window are undefined when nothing was bought in it
+            return f"no orders in the last {window} days"
         return f"{desc}: not known yet"
     v = float(value)
     t = float(typical) if _finite(typical) else None

@@ -8,7 +8,6 @@ it already has. :func:`write_radar` writes the list as CSV and Parquet.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import time
@@ -370,14 +369,28 @@ def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV through Arrow (fast); text with a quote, comma or line break is quoted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):  # "2024-06-01 00:00:00", not nanoseconds
+            seconds = pc.cast(table.column(i), pa.timestamp("s"), safe=False)
+            table = table.set_column(i, field.name, pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"))
+    pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
+
+
 def write_radar(radar: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the radar atomically as ``<path>.csv`` and ``<path>.parquet``.
 
     A ``.csv`` or ``.parquet`` suffix on ``path`` is replaced. In the CSV, text
     cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
     get a leading ``'`` so that a spreadsheet shows them instead of running
-    them, and every text cell is quoted (a line break inside one stays
-    inside); the Parquet file keeps the values as they are.
+    them, and text holding a quote, comma or line break is quoted (it stays
+    in its cell); the Parquet file keeps the values as they are.
 
     Returns
     -------
@@ -397,9 +410,7 @@ def write_radar(radar: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, 
     base = Path(path)
     if base.suffix.lower() in (".csv", ".parquet"):
         base = base.with_suffix("")
-    safe = _neutralise(radar)
-    # every text cell quoted, so a tab, newline or carriage return inside one stays in its cell
-    csv_path = atomic_write(base.with_name(base.name + ".csv"), lambda tmp: safe.to_csv(
-        tmp, index=False, quoting=csv.QUOTE_NONNUMERIC))
+    csv_path = atomic_write(base.with_name(base.name + ".csv"),
+                            lambda tmp: _write_csv(_neutralise(radar), tmp))
     parquet = write_frame_atomic(radar, base.with_name(base.name + ".parquet"))
     return {"csv": csv_path, "parquet": parquet}

@@ -151,10 +151,8 @@ def rfm_scores(
                            ("m_score", monetary, True)):
         values = features[col].astype(float).where(buyer)
         out[name] = _quantile_score(values, groups, bins=bins, ascending=asc)
-    out["rfm_score"] = [
-        "no purchase" if pd.isna(r) else f"{int(r)}{int(f)}{int(m)}"
-        for r, f, m in zip(out["r_score"], out["f_score"], out["m_score"], strict=True)
-    ]
+    code = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).astype("Int64")
+    out["rfm_score"] = code.astype(str).where(code.notna(), "no purchase").astype(object)
     out["segment"] = _name_segments(out["r_score"], out["f_score"], bins=bins, rules=rules)
     return out
 
