@@ -79,8 +79,10 @@ def main(
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # MLflow's download bars would interleave with the CLI's own progress display
+    # MLflow's download bars would interleave with the CLI's own progress display, and its
+    # logging-time notes (pickled python_model, signature checks) are for library authors
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

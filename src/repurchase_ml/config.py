@@ -84,7 +84,7 @@ class SyntheticSettings(_Section):
     """Parameters of the synthetic log used when ``data.source`` is ``synthetic``."""
 
     n_customers: int = Field(2000, ge=10)
-    start: str = "2021-01-01"
+    start: str = "2020-01-01"
     end: str = "2024-01-01"
     random_state: int = 0
 

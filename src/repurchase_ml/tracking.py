@@ -167,7 +167,11 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
     categories = {c: training_features[c].cat.categories.tolist() for c in features
                   if isinstance(training_features[c].dtype, pd.CategoricalDtype)}
     numeric = [c for c in features if c not in categories]
-    typical = {k: float(v) for k, v in typical_values(training_features[numeric]).items()
+    with warnings.catch_warnings():
+        # a feature that is NaN on every row has no typical value; it is left out below
+        warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
+        medians = typical_values(training_features[numeric])
+    typical = {k: float(v) for k, v in medians.items()
                if v is not None and math.isfinite(float(v))}
     tasks = list(getattr(bundle, "tasks", None) or bundle.models)
     reason_task = next((t for t in ("churn", "repurchase", "second_purchase") if t in tasks), None)
@@ -280,7 +284,6 @@ def log_served_model(served: ServedModel, *, example: pd.DataFrame,
     Returns MLflow's ``ModelInfo``.
     """
     from mlflow.models import ModelSignature
-    from mlflow.types.utils import _infer_schema
 
     example = example.loc[:, ["customer_id", "cutoff", *served.features]].head(5).copy()
     for col in example.columns:
@@ -289,7 +292,7 @@ def log_served_model(served: ServedModel, *, example: pd.DataFrame,
     model = RepurchaseModel()
     model.served = served
     output = model.predict(None, example)
-    signature = ModelSignature(inputs=None, outputs=_infer_schema(output))
+    signature = ModelSignature(inputs=None, outputs=_output_schema(output))
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         # the hints MLflow prints here do not apply: no input signature on purpose
         # (see the module notes), integer ids in the output, a pickled python_model
@@ -308,6 +311,23 @@ def log_served_model(served: ServedModel, *, example: pd.DataFrame,
             pip_requirements=pip_requirements(),
             registered_model_name=registered_model_name,
         )
+
+
+def _output_schema(output: pd.DataFrame) -> Any:
+    """Column schema of the model's output (ids keep their type; scores are doubles)."""
+    from mlflow.types import ColSpec, Schema
+
+    def kind(series: pd.Series) -> str:
+        if pd.api.types.is_bool_dtype(series):
+            return "boolean"
+        if pd.api.types.is_integer_dtype(series):
+            return "long"
+        if pd.api.types.is_float_dtype(series):
+            return "double"
+        return "string"
+
+    return Schema([ColSpec(kind(output[c]), str(c), required=not output[c].isna().any())
+                   for c in output.columns])
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
