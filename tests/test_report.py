@@ -8,13 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from repurchase_ml.datasets import make_event_log
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import read_events
+from repurchase_ml.features import build_training_set, make_labels, propose_cutoffs
+from repurchase_ml.models import train_models
 from repurchase_ml.models.evaluate import evaluate, scorecards_to_frame
 from repurchase_ml.radar import radar_from_scores
 from repurchase_ml.report import (
     SECTION_IDS,
     build_report,
+    bundle_report_inputs,
     calibration_table,
     gain_curve,
     repurchase_curve,
@@ -387,3 +391,45 @@ def test_report_reads_the_radar_module_output():
     vr_html = page.split('<section id="value-risk">')[1].split("</section>")[0]
     assert "Not included" not in vr_html
     assert sum(int(c) for c in re.findall(r'<td class="num">(\d+)</td>', vr_html)) == len(radar)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    events, _truth = make_event_log(800, "2022-01-01", "2024-01-01", random_state=3)
+    horizons = {"churn": 90, "ltv": 90}
+    cutoffs = propose_cutoffs(events, horizon_days=90, n=10)
+    training = build_training_set(events, cutoffs=cutoffs, tasks=list(horizons), horizons=horizons)
+    bundle = train_models(
+        training, tasks=list(horizons), horizons=horizons, n_estimators=60, random_state=0
+    )
+    return events, bundle
+
+
+def test_bundle_report_inputs_rebuild_the_test_rows(trained):
+    events, bundle = trained
+    inputs = bundle_report_inputs(bundle, events, as_of="2024-01-01")
+    assert set(inputs["predictions"]) == {"churn", "ltv"}
+    churn = inputs["predictions"]["churn"]
+    test_cutoff = bundle.cutoffs["churn"]["test"]
+    labels = make_labels(events, cutoffs=[test_cutoff], task="churn", horizon_days=90)
+    assert len(churn) == len(labels)
+    assert churn["y_true"].sum() == labels["churn"].sum()
+    assert list(churn.columns) == ["y_true", "model", "rfm"]
+    # the same rows and scores the bundle's own scorecard was computed on
+    card = evaluate(churn["y_true"], churn["model"], kind="classification")
+    assert card["roc_auc"] == pytest.approx(bundle.scorecards["churn"]["model"]["roc_auc"])
+    assert list(inputs["predictions"]["ltv"].columns) == ["y_true", "model", "run_rate"]
+    assert set(inputs["drivers"]) == {"churn", "ltv"}
+    assert inputs["drivers"]["churn"]["feature"].isin(bundle.feature_names).all()
+    assert inputs["radar"]["cutoff"].eq(pd.Timestamp("2024-01-01")).all()
+
+    page = build_report(**inputs)
+    assert "Not included" not in page
+    assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
+    assert 'id="plot-calibration-ltv"' in page and 'id="plot-drivers-churn"' in page
+
+
+def test_bundle_report_inputs_refuses_other_objects(trained):
+    events, _bundle = trained
+    with pytest.raises(TypeError, match="expected a ModelBundle"):
+        bundle_report_inputs(object(), events, as_of="2024-01-01")

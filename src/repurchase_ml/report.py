@@ -36,6 +36,8 @@ from repurchase_ml.features._inputs import normalise_cutoffs
 __all__ = [
     "SECTION_IDS",
     "build_report",
+    "bundle_report_inputs",
+    "run_report",
     "gain_curve",
     "calibration_table",
     "repurchase_curve",
@@ -77,7 +79,7 @@ header h1{margin:0;font-size:1.5em}header p{margin:4px 0 0;opacity:.85}
 nav{padding:8px 32px;background:#d9e2ec;font-size:.9em}nav a{margin-right:14px;color:#243b53}
 main{padding:8px 32px 40px;max-width:1200px}
 section{background:#fff;border-radius:6px;padding:12px 20px 18px;margin:16px 0;
-box-shadow:0 1px 3px rgba(0,0,0,.12)}
+box-shadow:0 1px 3px rgba(0,0,0,.12);overflow-x:auto}
 h2{font-size:1.2em;border-bottom:1px solid #d9e2ec;padding-bottom:6px}
 h3{font-size:1em;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:.85em;margin:6px 0}
@@ -88,6 +90,8 @@ p.note{color:#627d98;font-style:italic}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#f0f4f8;border-radius:6px;padding:10px 14px;min-width:150px}
 .card b{display:block;font-size:1.3em}
+.grid{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+.cell{flex:0 1 auto;max-width:100%}
 """
 
 
@@ -388,6 +392,142 @@ def write_report(path: str | os.PathLike[str], **kwargs: Any) -> Path:
     return written
 
 
+def bundle_report_inputs(
+    bundle: Any,
+    events: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp | str,
+    radar: pd.DataFrame | None = None,
+    spec: Any = None,
+) -> dict[str, Any]:
+    """Every input of :func:`build_report` from a trained ``ModelBundle`` and its event log.
+
+    - ``scorecards``: the bundle's own (model beside its baselines, on each
+      task's out-of-time test cutoff);
+    - ``predictions``: the same test rows rebuilt from ``events`` (features and
+      labels at each task's test cutoff), scored by the model and by the RFM
+      or run-rate baseline;
+    - ``drivers``: mean absolute contributions of each task's model over the
+      customers with history before ``as_of``;
+    - ``radar``: as given, or :func:`repurchase_ml.radar.churn_radar` at
+      ``as_of`` (needs the churn and LTV models);
+    - ``events`` and ``as_of``.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Output of :func:`repurchase_ml.models.train_models` (or a champion's).
+    events : pandas.DataFrame
+        The canonical event log the bundle was trained on (or its extension).
+    as_of : pandas.Timestamp or str
+        The report's date.
+    radar : pandas.DataFrame, optional
+        An existing radar list for ``as_of``.
+    spec : FeatureSpec, optional
+        The feature spec the bundle was trained with (default features when None).
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`build_report` / :func:`write_report`.
+    """
+    from repurchase_ml.explain import contributions, driver_ranking
+    from repurchase_ml.features import build_features, build_training_set
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, _baseline_scores
+
+    cutoff = _as_timestamp(as_of, name="as_of")
+    check_canonical(events, argument="events")
+    if not callable(getattr(bundle, "predict", None)) or not hasattr(bundle, "models"):
+        raise TypeError(f"bundle: expected a ModelBundle, got {type(bundle).__name__}.")
+    predictions: dict[str, pd.DataFrame] = {}
+    by_test: dict[pd.Timestamp, list[str]] = {}
+    for task in bundle.models:
+        by_test.setdefault(pd.Timestamp(bundle.cutoffs[task]["test"]), []).append(task)
+    for test_cutoff, tasks in by_test.items():
+        rows = build_training_set(
+            events,
+            cutoffs=[test_cutoff],
+            tasks=tasks,
+            spec=spec,
+            horizons={t: bundle.horizons[t] for t in tasks},
+        )
+        scores = bundle.predict(rows[["customer_id", "cutoff", *bundle.feature_names]])
+        for task in tasks:
+            keep = rows[f"label_{task}"].notna().to_numpy()
+            frame = pd.DataFrame({"y_true": rows.loc[keep, f"label_{task}"].to_numpy()})
+            frame["model"] = scores.loc[keep, OUTPUT_COLUMNS[task]].to_numpy()
+            baselines = _baseline_scores(
+                task, rows.loc[keep], horizon=bundle.horizons[task], clv=None
+            )
+            for name, (score, _is_probability) in baselines.items():
+                frame[name] = np.asarray(score, dtype=float)
+            # a net revenue below zero (refunds) has no place in a gain curve
+            frame["y_true"] = frame["y_true"].clip(lower=0.0)
+            predictions[task] = frame.dropna().reset_index(drop=True)
+    features = build_features(events, cutoffs=[cutoff], spec=spec)
+    X = features[bundle.feature_names]
+    drivers = {
+        task: driver_ranking(contributions(model, X), X)[["feature", "mean_abs_contribution"]]
+        for task, model in bundle.models.items()
+    }
+    if radar is None:
+        from repurchase_ml.radar import churn_radar
+
+        radar = churn_radar(bundle, events, as_of=cutoff)
+    return {
+        "as_of": cutoff,
+        "scorecards": dict(bundle.scorecards),
+        "predictions": predictions,
+        "drivers": drivers,
+        "radar": radar,
+        "events": events,
+    }
+
+
+def run_report(
+    settings: Any, *, as_of: pd.Timestamp | str, path: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write the report of the champion model at ``as_of`` (the job behind ``repurchase-ml report``).
+
+    The radar is the one the score job wrote for that date
+    (``radar_<date>.parquet`` in the output folder); when it is not there yet
+    the score job runs first, so the report always shows the list CRM gets.
+
+    Parameters
+    ----------
+    settings : repurchase_ml.config.Settings
+        Resolved settings (data source, tracking store, output folder).
+    as_of : pandas.Timestamp or str
+        The scoring date.
+    path : path-like, optional
+        Where to write; default ``<output folder>/report_<date>.html``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from repurchase_ml import tracking
+    from repurchase_ml.jobs import load_event_log, run_score
+
+    cutoff = _as_timestamp(as_of, name="as_of")
+    stamp = cutoff.strftime("%Y-%m-%d")
+    tracking.configure(settings)
+    champion = tracking.load_champion(settings)
+    radar_path = settings.output_path() / f"radar_{stamp}.parquet"
+    if not radar_path.exists():
+        logger.info("no radar for %s yet; running the score job first", stamp)
+        run_score(settings, cutoff)
+    radar = pd.read_parquet(radar_path)
+    events, _report = load_event_log(settings)
+    inputs = bundle_report_inputs(
+        champion.served.bundle, events, as_of=cutoff, radar=radar, spec=champion.spec
+    )
+    target = Path(path) if path is not None else settings.output_path() / f"report_{stamp}.html"
+    title = f"{settings.tracking.model_name} version {champion.version}: customers at {stamp}"
+    return write_report(target, title=title, **inputs)
+
+
 # ---------------------------------------------------------------------------
 # sections
 # ---------------------------------------------------------------------------
@@ -426,7 +566,7 @@ def _scorecard_section(scorecards: Mapping[str, Any] | None) -> str:
     for task, table in scorecards.items():
         frame = _scorecard_frame(task, table)
         parts.append(f"<h3>{_e(task)}</h3>" + _table(frame, index_name="metric"))
-    return "\n".join(parts)
+    return _grid(parts)
 
 
 def _scorecard_frame(task: str, table: Any) -> pd.DataFrame:
@@ -481,7 +621,7 @@ def _lift_section(predictions: Mapping[str, pd.DataFrame] | None) -> str:
             + _img(fig, f"lift-{task}", f"Cumulative gain for {task}")
             + _table(pd.DataFrame(rows).set_index("model"), index_name="model")
         )
-    return "\n".join(parts)
+    return _grid(parts)
 
 
 def _calibration_section(predictions: Mapping[str, pd.DataFrame] | None) -> str:
@@ -509,7 +649,7 @@ def _calibration_section(predictions: Mapping[str, pd.DataFrame] | None) -> str:
             + _img(fig, f"calibration-{task}", f"Calibration by decile for {task}")
             + _table(table.set_index("bin"), index_name="decile")
         )
-    return "\n".join(parts)
+    return _grid(parts)
 
 
 def _drivers_section(drivers: pd.DataFrame | Mapping[str, pd.DataFrame] | None) -> str:
@@ -538,7 +678,7 @@ def _drivers_section(drivers: pd.DataFrame | Mapping[str, pd.DataFrame] | None) 
             + _img(fig, slug, f"Driver ranking {task}".strip())
             + _table(top.reset_index(drop=True), index=False)
         )
-    return "\n".join(parts)
+    return _grid(parts)
 
 
 def _segments_section(radar: pd.DataFrame | None) -> str:
@@ -729,6 +869,11 @@ def _radar_section(radar: pd.DataFrame | None, top_n: int) -> str:
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _grid(parts: Sequence[str]) -> str:
+    """Blocks side by side, wrapping on narrow screens."""
+    return '<div class="grid">' + "".join(f'<div class="cell">{p}</div>' for p in parts) + "</div>"
 
 
 def _missing(argument: str, what: str) -> str:
