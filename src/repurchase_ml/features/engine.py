@@ -300,11 +300,17 @@ def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]
             pl.when(pl.col("_is_second")).then(pl.col("_gap")).max()
             .alias("first_to_second_gap_days"),
         ]
-    if spec.has("habits"):
-        # most frequent hour of day (ties: the earliest), from 24 counts in the same pass
-        hourly = pl.concat_list([(pl.col("_hour") == h).sum() for h in range(24)])
-        aggs.append(hourly.list.arg_max().cast(pl.Float64).alias("peak_hour"))
-    return ordered.group_by(KEYS).agg(aggs)
+    ordered = ordered.collect().lazy()  # sorted once, read by two group-bys
+    out = ordered.group_by(KEYS).agg(aggs)
+    if not spec.has("habits"):
+        return out
+    # most frequent hour of day; ties go to the earliest hour
+    peak = (
+        ordered.group_by([*KEYS, "_hour"]).agg(pl.len().alias("_n"))
+        .sort([*KEYS, "_n", "_hour"], descending=[False, True, False])
+        .group_by(KEYS).agg(pl.col("_hour").first().cast(pl.Float64).alias("peak_hour"))
+    )
+    return out.join(peak, on=KEYS, how="left")
 
 
 def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
