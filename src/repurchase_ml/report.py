@@ -184,11 +184,15 @@ def repurchase_curve(
     gap = (second.reindex(first.index) - first) / pd.Timedelta(days=1)
     gap_days = gap.to_numpy(dtype=float)  # NaN: no second order yet
 
+    # a buyer counts for every N in [0, floor(observed)] (eligible) and, once the second
+    # order is in, for every N in [ceil(gap), floor(observed)] (repeat): count the
+    # intervals with a difference array, O(customers + max_days) in time and memory
     days = np.arange(max_days + 1)
-    eligible = (observed_days[None, :] >= days[:, None]).sum(axis=1)
-    repeat = ((observed_days[None, :] >= days[:, None]) & (gap_days[None, :] <= days[:, None])).sum(
-        axis=1
-    )
+    last = np.minimum(np.floor(observed_days), max_days).astype(np.int64)
+    eligible = _interval_counts(np.zeros_like(last), last, size=max_days + 1)
+    has_gap = ~np.isnan(gap_days)
+    start = np.ceil(gap_days[has_gap]).astype(np.int64)
+    repeat = _interval_counts(start, last[has_gap], size=max_days + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(eligible > 0, repeat / np.maximum(eligible, 1), np.nan)
     return pd.DataFrame(
@@ -199,6 +203,14 @@ def repurchase_curve(
             "share": share.astype("float64"),
         }
     )
+
+
+def _interval_counts(start: np.ndarray, end: np.ndarray, *, size: int) -> np.ndarray:
+    """How many closed intervals ``[start, end]`` cover each of ``0 .. size - 1``."""
+    keep = start <= end
+    delta = np.bincount(start[keep], minlength=size + 1)[: size + 1]
+    delta = delta - np.bincount(end[keep] + 1, minlength=size + 1)[: size + 1]
+    return np.cumsum(delta)[:size]
 
 
 def gain_curve(y_true: Sequence[float], y_score: Sequence[float]) -> pd.DataFrame:
