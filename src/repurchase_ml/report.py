@@ -442,6 +442,19 @@ def bundle_report_inputs(
     -------
     dict
         Keyword arguments for :func:`build_report` / :func:`write_report`.
+
+    Examples
+    --------
+    >>> from repurchase_ml import (build_training_set, make_event_log, propose_cutoffs,
+    ...                            train_models)
+    >>> events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=0)
+    >>> h = {"churn": 90, "ltv": 90}
+    >>> cuts = propose_cutoffs(events, horizon_days=90, n=10)
+    >>> ts = build_training_set(events, cutoffs=cuts, tasks=list(h), horizons=h)
+    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20)
+    >>> inputs = bundle_report_inputs(bundle, events, as_of="2024-01-01")
+    >>> sorted(inputs["predictions"]), list(inputs["predictions"]["churn"].columns)
+    (['churn', 'ltv'], ['y_true', 'model', 'rfm'])
     """
     from repurchase_ml.explain import contributions, driver_ranking
     from repurchase_ml.features import build_features, build_training_set
