@@ -9,6 +9,7 @@ from test_features import T, make_log, three_customers
 
 from repurchase_ml.features import (
     TASKS,
+    FeatureSpec,
     build_features,
     build_training_set,
     data_end,
@@ -124,3 +125,34 @@ def test_propose_cutoffs_fit_their_horizon() -> None:
     assert weekly[-1] == T and all(c.weekday() == 0 for c in weekly)
     with pytest.raises(ValueError, match=r"no cutoff fits.*\(192 days\).*365-day horizon"):
         propose_cutoffs(log, horizon_days=365)
+
+
+def test_cdnow_sample_matches_the_published_counts() -> None:
+    """Calibration repeat days (2,457) and holdout repeat transactions (1,882) of the
+    CDNOW 1/10 sample, weeks 1-39 and 40-78 (Fader, Hardie & Lee 2005)."""
+    from repurchase_ml.datasets import load_cdnow_sample
+
+    try:
+        events, _ = load_cdnow_sample()
+    except FileNotFoundError as exc:
+        pytest.skip(f"CDNOW sample not available: {exc}")
+    cutoff = pd.Timestamp("1997-10-01")
+    features = build_features(events, cutoffs=cutoff)
+    assert len(features) == 2357
+    assert (features["orders_all"] - 1).sum() == 2457
+    holdout = make_labels(events, cutoffs=cutoff, task="order_count", horizon_days=273)
+    assert len(holdout) == 2357
+    assert holdout["order_count"].sum() == 1882
+    assert data_end(events) == cutoff + pd.Timedelta(days=273)
+
+
+def test_pinned_behaviour_and_orders_without_ids() -> None:
+    log = three_customers()
+    orders_only = log[log["event_type"] == "purchase"].reset_index(drop=True)
+    spec = FeatureSpec(windows=(30,), behaviour=True)
+    got = build_features(orders_only, cutoffs=T, spec=spec)
+    assert got["views_30d"].tolist() == [0.0, 0.0]
+    assert np.isnan(got["view_to_purchase_rate"]).all()
+    # customer 2's orders have no order id: each purchase row is an order
+    counts = make_labels(orders_only, cutoffs="2024-03-01", task="order_count", horizon_days=120)
+    assert counts.set_index("customer_id")["order_count"].to_dict() == {2: 2.0}
