@@ -16,7 +16,6 @@ import json
 import math
 import os
 import platform
-import signal
 import socket
 import statistics
 import subprocess
@@ -59,30 +58,9 @@ def post(url: str, data: bytes) -> int:
 
 
 def start(settings, port: int, log: Path) -> tuple[subprocess.Popen, float]:
-    argv, env = jobs.serve_command(settings, port=port)
     t0 = time.perf_counter()
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                if r.status == 200:
-                    return proc, time.perf_counter() - t0
-        except OSError:
-            pass
-        if proc.poll() is not None or time.perf_counter() - t0 > 300:
-            raise RuntimeError(f"server did not start; see {log}")
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = jobs.start_server(settings, port=port, log_path=log)
+    return proc, time.perf_counter() - t0
 
 
 def timed(url: str, data: bytes, n: int) -> tuple[list[float], int]:
@@ -129,7 +107,7 @@ def main() -> Path:
     for _ in range(n_starts - 1):
         proc, seconds = start(settings, free_port(), log)
         starts.append(seconds)
-        stop(proc)
+        jobs.stop_server(proc)
     port = free_port()
     proc, seconds = start(settings, port, log)
     starts.append(seconds)
@@ -139,7 +117,7 @@ def main() -> Path:
         seq, seq_errors = timed(url, one, 1000)
         big, big_errors = timed(url, large, n_large)
     finally:
-        stop(proc)
+        jobs.stop_server(proc)
 
     n_features = len(champion.served.features)
     text = f"""## Serving the champion over HTTP

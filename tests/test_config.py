@@ -51,7 +51,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ("tasks: [churn, ltvv]\n", r"unknown task 'ltvv'.*did you mean 'ltv'"),
         ("horizons: {churn: 0}\n", r"horizons.churn must be >= 1"),
         ("promotion: {primary_metric: {churn: auc}}\n", r"unknown metric 'auc'.*roc_auc"),
-        ("data: {source: cdnow}\n", r"data.path is required when data.source is 'cdnow'"),
+        ("data: {source: path}\n", r"data.path is required when data.source is 'path'"),
         ("cutoffs: {n: 1}\n", r"cutoffs.n: Input should be greater than or equal to 3"),
         ("- a\n- b\n", r"must hold a mapping"),
         ("data: [\n", r"not valid YAML"),

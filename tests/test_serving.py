@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -67,35 +63,12 @@ def server(tmp_path_factory):
     features["cutoff"] = features["cutoff"].dt.strftime("%Y-%m-%d")
 
     port = free_port()
-    argv, env = jobs.serve_command(settings, port=port)
-    log = open(project / "server.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/ping", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None
-            log.close()
-            pytest.fail("server did not start:\n"
-                        + (project / "server.log").read_text(errors="replace")[-3000:])
-        time.sleep(0.5)
+    proc = jobs.start_server(settings, port=port, log_path=project / "server.log", timeout=180)
     try:
-        yield f"{base}/invocations", features, champion
+        yield f"http://127.0.0.1:{port}/invocations", features, champion
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        code = jobs.stop_server(proc)
+        assert proc.poll() is not None, f"server {proc.pid} still running (exit {code})"
 
 
 def test_good_request_returns_every_score_per_customer(server):

@@ -83,6 +83,23 @@ _LAZY: dict[str, str] = {
     "churn_radar": "repurchase_ml.radar",
     "radar_from_scores": "repurchase_ml.radar",
     "write_radar": "repurchase_ml.radar",
+    "ConfigError": "repurchase_ml.config",
+    "Settings": "repurchase_ml.config",
+    "load_settings": "repurchase_ml.config",
+    "JobLockedError": "repurchase_ml.jobs",
+    "RetrainResult": "repurchase_ml.jobs",
+    "ScoreResult": "repurchase_ml.jobs",
+    "decide_promotion": "repurchase_ml.jobs",
+    "load_event_log": "repurchase_ml.jobs",
+    "run_demo": "repurchase_ml.jobs",
+    "run_retrain": "repurchase_ml.jobs",
+    "run_score": "repurchase_ml.jobs",
+    "run_validate": "repurchase_ml.jobs",
+    "serve_command": "repurchase_ml.jobs",
+    "RepurchaseModel": "repurchase_ml.tracking",
+    "ServedModel": "repurchase_ml.tracking",
+    "check_request": "repurchase_ml.tracking",
+    "load_champion": "repurchase_ml.tracking",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -82,7 +82,7 @@ def main(
     # MLflow's download bars would interleave with the CLI's own progress display, and its
     # logging-time notes (pickled python_model, signature checks) are for library authors
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "ERROR")
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

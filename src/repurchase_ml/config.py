@@ -95,7 +95,7 @@ class DataSettings(_Section):
     ``source`` is ``synthetic`` (generated), ``path`` (a CSV/Parquet file read
     with ``mapping``, the fields of ``repurchase_ml.events.ColumnMapping``), or
     a named public format (``cdnow``, ``taobao``, ``online_retail``) read from
-    ``path``. ``on_invalid: drop`` removes rows that break the contract and
+    ``path`` (CDNOW and Taobao default to the copies in the shared data folder). ``on_invalid: drop`` removes rows that break the contract and
     counts them in the validation report instead of failing.
     """
 
@@ -108,7 +108,7 @@ class DataSettings(_Section):
 
     @model_validator(mode="after")
     def _path_needed(self) -> DataSettings:
-        if self.source != "synthetic" and not self.path:
+        if self.source in ("path", "online_retail") and not self.path:
             raise ValueError(
                 f"data.path is required when data.source is {self.source!r}; "
                 "set it to the log file to read"

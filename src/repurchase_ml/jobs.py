@@ -12,7 +12,9 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +40,11 @@ __all__ = [
     "run_score",
     "run_demo",
     "serve_command",
+    "start_server",
+    "stop_server",
     "retrain_lock",
+    "decide_promotion",
+    "evaluate_served",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,11 +82,16 @@ def load_event_log(settings: Settings) -> tuple[pd.DataFrame, ValidationReport]:
     if data.source == "path":
         return read_events(data.path, data.mapping, timezone=data.timezone,
                            on_invalid=data.on_invalid)
-    loader = getattr(datasets, f"load_{data.source}")
-    loaded = loader(data.path)
-    if isinstance(loaded, tuple):
-        return loaded
-    return validate_events(loaded, on_invalid=data.on_invalid)
+    if data.source == "cdnow":
+        if data.on_invalid != "raise":
+            raise ValueError("data.on_invalid: the CDNOW loader always validates strictly; "
+                             "remove on_invalid or set it to 'raise'")
+        return datasets.load_cdnow(data.path)
+    if data.source == "taobao":
+        return datasets.load_taobao(data.path, on_invalid=data.on_invalid)
+    if data.path is None:
+        raise ValueError("data.path: the online_retail source needs the file of order lines")
+    return datasets.load_online_retail(data.path, on_invalid=data.on_invalid)
 
 
 def run_validate(
@@ -520,6 +531,52 @@ def serve_command(settings: Settings, *, port: int = 5001, host: str = "127.0.0.
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri()
     env["MLFLOW_REGISTRY_URI"] = settings.tracking_uri()
     return argv, env
+
+
+def start_server(settings: Settings, *, port: int, host: str = "127.0.0.1",
+                 log_path: str | os.PathLike[str] | None = None,
+                 timeout: float = 300.0) -> subprocess.Popen[bytes]:
+    """Start ``serve_command`` in its own process group and wait until ``/ping`` answers.
+
+    Output goes to ``log_path`` (default: discarded). Stop it with
+    :func:`stop_server`. Raises ``RuntimeError`` (with the end of the log) when
+    the server exits or does not answer within ``timeout`` seconds.
+    """
+    import time
+    import urllib.request
+
+    argv, env = serve_command(settings, port=port, host=host)
+    sink = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    finally:
+        if log_path is not None:
+            sink.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/ping", timeout=2) as reply:
+                if reply.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(proc)
+            tail = Path(log_path).read_text(errors="replace")[-2000:] if log_path else ""
+            raise RuntimeError(f"the model server did not start on {host}:{port}:\n{tail}")
+        time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen[bytes], *, timeout: float = 30.0) -> int:
+    """Stop a server from :func:`start_server` by its process group; return its exit code."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
 
 
 # --------------------------------------------------------------------------- demo

@@ -46,7 +46,11 @@ __all__ = [
     "check_request",
     "configure",
     "load_champion",
+    "champion_version",
     "log_served_model",
+    "log_settings",
+    "log_training_run",
+    "make_served_model",
     "pip_requirements",
     "promote",
     "register",
@@ -56,14 +60,6 @@ logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 ID_COLUMNS = ("customer_id", "cutoff")
-#: score column of each task in ``ModelBundle.predict``
-SCORE_COLUMNS = {
-    "churn": "churn_probability",
-    "repurchase": "repurchase_probability",
-    "second_purchase": "second_purchase_probability",
-    "order_count": "predicted_orders",
-    "ltv": "predicted_ltv",
-}
 #: third-party distributions the served model imports at load and predict time
 _RUNTIME_DISTRIBUTIONS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy",
                           "pyarrow", "polars", "pydantic", "pyyaml")
