@@ -22,6 +22,7 @@ from repurchase_ml.report import (
     calibration_table,
     gain_curve,
     repurchase_curve,
+    run_report,
     write_report,
 )
 from repurchase_ml.segments import value_risk_matrix
@@ -453,3 +454,41 @@ def test_bundle_report_inputs_refuses_other_objects(trained):
     events, _bundle = trained
     with pytest.raises(TypeError, match="expected a ModelBundle"):
         bundle_report_inputs(object(), events, as_of="2024-01-01")
+
+
+@pytest.mark.slow
+def test_run_report_for_the_champion(tmp_path):
+    from repurchase_ml.config import load_settings
+    from repurchase_ml.jobs import run_retrain
+
+    settings = load_settings(
+        overrides={
+            "project_dir": str(tmp_path / "project"),
+            "data": {
+                "on_invalid": "drop",
+                "synthetic": {"n_customers": 400, "start": "2022-01-01", "end": "2024-01-01"},
+            },
+            "tasks": ["churn", "ltv"],
+            "horizons": {"ltv": 90},
+            "cutoffs": {"n": 10},
+            "baselines": False,
+            "tuning": {"n_estimators": 50},
+        },
+        environ={},
+    )
+    assert run_retrain(settings).promoted
+    path = run_report(settings, as_of="2024-01-01")
+    assert path == settings.output_path() / "report_2024-01-01.html"
+    radar_file = settings.output_path() / "radar_2024-01-01.parquet"
+    assert radar_file.exists()  # the score job ran first
+    page = path.read_text(encoding="utf-8")
+    assert "repurchase_ml version 1: customers at 2024-01-01" in page
+    assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
+    assert "Not included" not in page
+    radar = pd.read_parquet(radar_file)
+    assert f"of {len(radar):,} customers" in page  # the list the score job wrote
+
+    stamp = radar_file.stat().st_mtime_ns
+    again = run_report(settings, as_of="2024-01-01", path=tmp_path / "copy.html")
+    assert again == tmp_path / "copy.html" and again.exists()
+    assert radar_file.stat().st_mtime_ns == stamp  # an existing radar is reused, not rescored
