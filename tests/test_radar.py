@@ -111,6 +111,8 @@ def test_radar_input_errors():
         radar_from_scores(pd.concat([scores, scores]), features=features)
     with pytest.raises(SchemaError, match=r"\[0, 1\]"):
         radar_from_scores(scores.assign(churn_probability=1.5), features=features)
+    with pytest.raises(ValueError, match="another cutoff"):
+        radar_from_scores(scores.assign(cutoff=pd.Timestamp("2024-05-01")), features=features)
     with pytest.raises(ValueError, match="differs from the features' cutoff"):
         radar_from_scores(scores, features=features, as_of="2024-07-01")
     two = pd.concat([features, features.assign(cutoff=pd.Timestamp("2024-07-01"))])

@@ -315,8 +315,8 @@ def describe_feature(
             # value-mix features of a window are undefined when nothing was bought in it
             return f"no orders in the last {window} days"
         return f"{desc}: not known yet"
-    v = float(value)
-    t = float(typical) if _finite(typical) else None
+    v = float(value) + 0.0  # no "-0"
+    t = float(typical) + 0.0 if _finite(typical) else None
     gap = row.get("gap_median_days")
     if name == "days_since_last_purchase":
         if _finite(gap):

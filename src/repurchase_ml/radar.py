@@ -26,7 +26,6 @@ from repurchase_ml.segments import (
     ActionTable,
     behaviour_clusters,
     lifecycle_stage,
-    recommend_actions,
     rfm_scores,
     value_risk_matrix,
 )
@@ -62,6 +61,7 @@ def churn_radar(
     events: pd.DataFrame,
     *,
     as_of: str | pd.Timestamp,
+    spec: Any = None,
     top_k: int | None = None,
     min_value: float | None = None,
     segments: Sequence[str] | None = None,
@@ -86,6 +86,8 @@ def churn_radar(
         Canonical event log.
     as_of : str or Timestamp
         The date the list speaks for (required; never guessed from the data).
+    spec : FeatureSpec, optional
+        The feature spec the bundle was trained with (default ``FeatureSpec()``).
     top_k, min_value, segments, explain_top, action_table, cluster_k, rank_by, random_state
         See :func:`radar_from_scores`.
 
@@ -105,7 +107,7 @@ def churn_radar(
         raise TypeError(f"bundle: expected a ModelBundle with predict(features), "
                         f"got {type(bundle).__name__}.")
     t0 = time.perf_counter()
-    features = build_features(events, cutoffs=[cutoff], spec=getattr(bundle, "spec", None))
+    features = build_features(events, cutoffs=[cutoff], spec=spec)
     logger.info("churn_radar: features for %d customers in %.1fs", len(features),
                 time.perf_counter() - t0)
     scores = bundle.predict(features)
@@ -277,74 +279,84 @@ def radar_from_scores(
 
     features = features.reset_index(drop=True)
     alive = alive_mask(features).to_numpy()
-    base = features.loc[alive].reset_index(drop=True)
-    # RFM quantiles among the customers on the list (alive at the cutoff), so that the
-    # long-gone customers of an old log do not push every listed customer into the top R
-    rfm = rfm_scores(base)
-    base["segment"] = rfm["segment"].to_numpy()
-    base["rfm_score"] = rfm["rfm_score"].to_numpy()
-    base["lifecycle_stage"] = lifecycle_stage(base).to_numpy()
-    lap("segments")
-
-    merged = base.merge(scores.drop(columns=["cutoff"], errors="ignore"), on="customer_id",
-                        how="left", validate="one_to_one", suffixes=("", "_score"))
-    unscored = merged["churn_probability"].isna() | merged["predicted_ltv"].isna()
+    base = features.loc[alive].reset_index(drop=True)  # feature rows of the listed customers
+    if "cutoff" in scores.columns and not (pd.to_datetime(scores["cutoff"]) == cutoff).all():
+        raise ValueError(f"scores: rows scored at another cutoff than the features' {cutoff}; "
+                         "score the features of the as-of date.")
+    aligned = scores.set_index("customer_id").reindex(base["customer_id"])
+    unscored = (aligned["churn_probability"].isna() | aligned["predicted_ltv"].isna()).to_numpy()
     if unscored.any():
         raise SchemaError("customer_id", "alive customers without churn_probability or "
                           "predicted_ltv in scores", n_rows=int(unscored.sum()),
-                          examples=merged.loc[unscored, "customer_id"].tolist(),
+                          examples=base.loc[unscored, "customer_id"].tolist(),
                           fix="score every row of the feature table")
-    if "repurchase_probability" not in merged.columns:
+    # the list is built on a narrow frame; feature rows are looked up only where needed
+    radar = pd.DataFrame({"customer_id": base["customer_id"].to_numpy()})
+    for col in ("churn_probability", "repurchase_probability", "predicted_ltv"):
+        radar[col] = aligned[col].to_numpy(dtype=float) if col in aligned.columns else np.nan
+    if "repurchase_probability" not in aligned.columns:
         logger.warning("radar: scores have no repurchase_probability; the column is left empty")
-        merged["repurchase_probability"] = np.nan
-    merged["value_at_risk"] = merged["churn_probability"] * merged["predicted_ltv"]
-    tiers = value_risk_matrix(merged["predicted_ltv"], merged["churn_probability"])
-    merged = pd.concat([merged, tiers], axis=1)
+    radar["value_at_risk"] = radar["churn_probability"] * radar["predicted_ltv"]
     lap("scores")
 
-    if len(merged) >= 3:
-        clusters = behaviour_clusters(merged, k=cluster_k, random_state=random_state)
-        merged["cluster"] = clusters["cluster"].to_numpy()
-        merged["cluster_description"] = clusters["cluster_description"].to_numpy()
+    # RFM quantiles among the customers on the list (alive at the cutoff), so that the
+    # long-gone customers of an old log do not push every listed customer into the top R
+    rfm = rfm_scores(base)
+    radar["segment"] = rfm["segment"].to_numpy()
+    radar["rfm_score"] = rfm["rfm_score"].to_numpy()
+    radar["lifecycle_stage"] = lifecycle_stage(base).to_numpy()
+    tiers = value_risk_matrix(radar["predicted_ltv"], radar["churn_probability"])
+    for col in tiers.columns:
+        radar[col] = tiers[col].to_numpy()
+    for col in ("days_since_last_purchase", "orders_all", "revenue_all"):
+        radar[col] = base[col].to_numpy() if col in base.columns else np.nan
+    lap("segments")
+
+    if len(base) >= 3:
+        clusters = behaviour_clusters(base, k=cluster_k, random_state=random_state)
+        radar["cluster"] = clusters["cluster"].to_numpy()
+        radar["cluster_description"] = clusters["cluster_description"].to_numpy()
     else:
-        merged["cluster"] = 0
-        merged["cluster_description"] = "too few customers to cluster"
+        radar["cluster"] = 0
+        radar["cluster_description"] = "too few customers to cluster"
     lap("clusters")
 
-    merged = merged.sort_values([rank_by, "customer_id"], ascending=[False, True],
-                                kind="mergesort").reset_index(drop=True)
+    ranked = radar.sort_values([rank_by, "customer_id"], ascending=[False, True],
+                               kind="mergesort")
+    keep = np.ones(len(ranked), dtype=bool)
     if segments is not None:
-        merged = merged.loc[merged["segment"].isin(segments)]
+        keep &= ranked["segment"].isin(segments).to_numpy()
     if min_value is not None:
-        merged = merged.loc[merged["value_at_risk"] >= float(min_value)]
+        keep &= (ranked["value_at_risk"] >= float(min_value)).to_numpy()
+    order = ranked.index.to_numpy()[keep]
     if top_k is not None:
-        merged = merged.head(int(top_k))
-    merged = merged.reset_index(drop=True)
-    merged["rank"] = np.arange(1, len(merged) + 1)
+        order = order[: int(top_k)]
+    radar = radar.take(order).reset_index(drop=True)
+    radar["rank"] = np.arange(1, len(radar) + 1)
     lap("rank")
 
     reason_cols = [f"reason_{i}" for i in range(1, N_REASONS + 1)]
     for col in reason_cols:
-        merged[col] = None
-    n_explain = min(len(merged), explain_top)
+        radar[col] = None
+    n_explain = min(len(radar), explain_top)
     if churn_model is not None and n_explain > 0:
-        head = merged.iloc[:n_explain]
+        head = base.take(order[:n_explain]).reset_index(drop=True)
         contribs = contributions(churn_model, head, num_threads=num_threads)
         lap("contributions")
         typical = typical_values(base, columns=[c for c in contribs.columns if c != "bias"])
         words = reasons(contribs, head, top=N_REASONS, typical=typical)
-        merged.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
+        radar.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
         lap("reasons")
     elif churn_model is None:
         logger.info("radar: no churn model given; reasons are left empty")
 
-    merged[["action_id", "action"]] = recommend_actions(merged, action_table=action_table)
+    table = ActionTable.resolve(action_table)
+    extra = [c for c in table.columns if c not in radar.columns and c in base.columns]
+    facts = radar.assign(**{c: base[c].to_numpy()[order] for c in extra})
+    radar[["action_id", "action"]] = table.recommend(facts)
     lap("actions")
-    merged["cutoff"] = cutoff
-    for col in RADAR_COLUMNS:
-        if col not in merged.columns:
-            merged[col] = np.nan
-    radar = merged[list(RADAR_COLUMNS)].copy()
+    radar["cutoff"] = cutoff
+    radar = radar[list(RADAR_COLUMNS)]
     radar.attrs["timings"] = timings
     logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
                 {k: round(v, 2) for k, v in timings.items()})

@@ -301,7 +301,8 @@ def behaviour_clusters(
     fitted on ``sample_size`` rows and every row is assigned to the nearest. Each cluster
     is described by the two or three features whose cluster median sets it
     furthest apart from everyone (in standard deviations of the scaled
-    feature), quoting the cluster's mean against everyone's mean.
+    feature), quoting the cluster's mean against everyone's mean, e.g.
+    ``"high orders 365d (8 vs 3); low days since last purchase (12 vs 90)"``.
 
     Parameters
     ----------
@@ -420,9 +421,8 @@ def _describe_clusters(raw: pd.DataFrame, z: np.ndarray, labels: np.ndarray, k: 
             col = raw.columns[j]
             mean = raw.loc[member, col].mean()
             parts.append(f"{'high' if shift[j] > 0 else 'low'} {col.replace('_', ' ')} "
-                         f"(mean {_fmt(mean)} vs {_fmt(overall[col])})")
-        share = member.mean()
-        words.append(f"{share:.0%} of customers: " + ("; ".join(parts) or "close to typical"))
+                         f"({_fmt(mean)} vs {_fmt(overall[col])})")
+        words.append("; ".join(parts) or "close to typical")
     return words
 
 
@@ -567,6 +567,8 @@ def plot_segment_migration(before: pd.DataFrame, after: pd.DataFrame, *, column:
 
 
 _ANY = "*"
+#: keys of a rule that describe it rather than test a column
+_RULE_FIELDS = ("action_id", "action", "priority", "channel", "description")
 
 
 @dataclass(frozen=True)
@@ -654,6 +656,35 @@ class ActionTable:
                     raise ValueError(f"{source}: rule {i} '{key}' must be a number, got {value!r}.")
         return cls(rules=tuple(rules))
 
+    @classmethod
+    def resolve(cls, table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None) -> ActionTable:
+        """An ActionTable from any accepted form: itself, a DataFrame, a YAML path, or None."""
+        if table is None:
+            return cls.default()
+        if isinstance(table, ActionTable):
+            return table
+        if isinstance(table, pd.DataFrame):
+            return cls.from_frame(table)
+        if isinstance(table, str | os.PathLike):
+            return cls.from_yaml(table)
+        raise TypeError(
+            "action_table: expected an ActionTable, a DataFrame, a YAML path or None, "
+            f"got {type(table).__name__}."
+        )
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns the rules look at, in first-use order."""
+        out: list[str] = []
+        for rule in self.rules:
+            for key in rule:
+                if key in _RULE_FIELDS:
+                    continue
+                col = key[:-4] if key.endswith(("_min", "_max")) else key
+                if col not in out:
+                    out.append(col)
+        return out
+
     def to_frame(self) -> pd.DataFrame:
         """The rules as a DataFrame (lists joined with ``|``), ready for :meth:`from_frame`."""
         rows = [{k: "|".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()}
@@ -671,7 +702,7 @@ class ActionTable:
         for i, rule in enumerate(self.rules):
             mask = chosen < 0
             for key, value in rule.items():
-                if key in ("action_id", "action", "priority", "channel", "description"):
+                if key in _RULE_FIELDS:
                     continue
                 col = key[:-4] if key.endswith(("_min", "_max")) else key
                 if col not in frame.columns:
@@ -715,17 +746,5 @@ def recommend_actions(frame: pd.DataFrame, *, action_table: ActionTable | pd.Dat
     >>> recommend_actions(r)["action_id"].tolist()
     ['early_access']
     """
-    if action_table is None:
-        table = ActionTable.default()
-    elif isinstance(action_table, ActionTable):
-        table = action_table
-    elif isinstance(action_table, pd.DataFrame):
-        table = ActionTable.from_frame(action_table)
-    elif isinstance(action_table, str | os.PathLike):
-        table = ActionTable.from_yaml(action_table)
-    else:
-        raise TypeError(
-            "action_table: expected an ActionTable, a DataFrame, a YAML path or None, "
-            f"got {type(action_table).__name__}."
-        )
+    table = ActionTable.resolve(action_table)
     return table.recommend(frame)
