@@ -68,9 +68,9 @@ def setup(n_train_customers: int, n_scored: int, seed: int = 0):  # -> (bundle, 
 
 def shap_cost(model, X, n: int) -> dict[str, float]:
     """Seconds per customer of TreeSHAP on ``n`` rows, one thread and both cores."""
-    from repurchase_ml.explain import contributions
-
     import statistics
+
+    from repurchase_ml.explain import contributions
 
     rows = X.iloc[:n]
     out = {}
