@@ -214,7 +214,7 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
         raise SchemaError("customer_id", "customer id is null", n_rows=n_null_ids,
                           fix="send a customer_id on every row")
     if "cutoff" in frame:
-        parsed = pd.to_datetime(frame["cutoff"], errors="coerce")
+        parsed = pd.to_datetime(frame["cutoff"], errors="coerce", format="ISO8601")
         bad = int((parsed.isna() & frame["cutoff"].notna()).sum())
         if bad:
             raise SchemaError("cutoff", "cutoff is not a date", n_rows=bad,
@@ -223,24 +223,36 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
     else:
         frame["cutoff"] = pd.NaT
         frame["cutoff"] = frame["cutoff"].astype("datetime64[ns]")
-    for name, dtype in served.feature_dtypes.items():
+    columns_out: dict[str, Any] = {}
+    for name in served.categories:
         column = frame[name]
-        if name in served.categories:
-            cats = served.categories[name]
-            as_cat = pd.Categorical(column, categories=cats)
-            bad = int((pd.isna(as_cat) & column.notna()).sum())
-            if bad:
-                raise SchemaError(name, "value is not one of the categories seen in training",
-                                  n_rows=bad, fix="send one of the training categories or null")
-            frame[name] = as_cat
-            continue
-        numeric = pd.to_numeric(column, errors="coerce")
-        bad = int((numeric.isna() & column.notna()).sum())
+        as_cat = pd.Categorical(column, categories=served.categories[name])
+        bad = int((pd.isna(as_cat) & column.notna()).sum())
         if bad:
-            raise SchemaError(name, f"value is not a number (expected {dtype})", n_rows=bad,
-                              fix="send numbers or null")
-        frame[name] = numeric.astype(dtype)
-    return frame[["customer_id", "cutoff", *served.features]]
+            raise SchemaError(name, "value is not one of the categories seen in training",
+                              n_rows=bad, fix="send one of the training categories or null")
+        columns_out[name] = as_cat
+    numeric = {c: d for c, d in served.feature_dtypes.items() if c not in served.categories}
+    block = frame[list(numeric)]
+    for name in block.columns:  # JSON gives numbers already; only other columns are parsed
+        column = block[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            continue
+        parsed = pd.to_numeric(column, errors="coerce")
+        bad = int((parsed.isna() & column.notna()).sum())
+        if bad:
+            raise SchemaError(name, f"value is not a number (expected {numeric[name]})",
+                              n_rows=bad, fix="send numbers or null")
+        block[name] = parsed
+    by_dtype: dict[str, list[str]] = {}
+    for name, dtype in numeric.items():
+        by_dtype.setdefault(dtype, []).append(name)
+    # one conversion per dtype (all float64 under the feature contract), not per column
+    parts = [pd.DataFrame(block[cols].to_numpy(dtype=dtype), columns=cols, index=frame.index)
+             for dtype, cols in by_dtype.items()]
+    typed = pd.concat([frame[["customer_id", "cutoff"]], *parts,
+                       pd.DataFrame(columns_out, index=frame.index)], axis=1)
+    return typed[["customer_id", "cutoff", *served.features]]
 
 
 class RepurchaseModel(PythonModel):
