@@ -171,10 +171,11 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
         booster, best, history = self._train_booster(
             X, y_arr, objective="binary", eval_set=valid, callbacks=callbacks
         )
-        calibrator, method, losses = None, None, {}
+        calibrator, method = None, None
+        losses: dict[str, float] = {}
         if valid is not None and self.calibration is not None:
             candidates = CALIBRATION_METHODS if self.calibration == "auto" else (self.calibration,)
-            p_valid = booster.predict(valid[0])
+            p_valid = np.asarray(booster.predict(valid[0]), dtype=float)
             method, losses = choose_calibration(
                 p_valid, valid[1], candidates=candidates, random_state=self.random_state
             )
@@ -194,7 +195,7 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
     def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 before calibration, shape ``(n,)``."""
         X = self.check_features(X)
-        return self.booster_.predict(X)
+        return np.asarray(self.booster_.predict(X), dtype=float)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated class probabilities, shape ``(n, 2)``: columns P(0), P(1)."""
@@ -272,7 +273,7 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Expected number of orders in the horizon."""
         X = self.check_features(X)
-        return self.booster_.predict(X)
+        return np.asarray(self.booster_.predict(X), dtype=float)
 
 
 class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
@@ -411,8 +412,8 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Expected net revenue in the horizon."""
         X = self.check_features(X)
-        pred = self.booster_.predict(X)
+        pred = np.asarray(self.booster_.predict(X), dtype=float)
         if self.amount_booster_ is not None:
-            pred = pred * self.amount_booster_.predict(X)
+            pred = pred * np.asarray(self.amount_booster_.predict(X), dtype=float)
         return pred
 

@@ -222,7 +222,7 @@ def _label_columns(frame: pd.DataFrame) -> list[str]:
 
 def _make_estimator(task: str, *, params: dict[str, Any] | None, n_estimators: int,
                     ltv_strategy: str, random_state: int) -> Any:
-    common = {"lgbm_params": params, "n_estimators": n_estimators, "random_state": random_state}
+    common: dict[str, Any] = {"lgbm_params": params, "n_estimators": n_estimators, "random_state": random_state}
     if TASK_KINDS[task] == "classification":
         return LGBMTaskClassifier(**common)
     if task == "order_count":
