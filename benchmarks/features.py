@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from repurchase_ml._io import write_text_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "2022-01-01", "2024-01-01"
 CUTOFF = "2023-07-01"
@@ -255,7 +257,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--runs: use at least 3 runs (the table reports medians)")
     sizes = args.customers or ([5_000] if args.quick else [100_000, 1_000_000])
     data_dir = args.data_dir or Path(tempfile.gettempdir()) / "repurchase_ml_bench"
-    rows = []
+    command = "python benchmarks/features.py"
+    command += " --quick" if args.quick else ""
+    command += f" --customers {' '.join(map(str, args.customers))}" if args.customers else ""
+    command += f" --runs {args.runs}" if args.runs != 3 else ""
+    rows: list[dict] = []
     for n in sizes:
         path = data_dir / f"events_{n}.parquet"
         if not path.exists():
@@ -267,11 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         row["features_12"] = measure("features", path, 12, args.runs)
         row["pandas"] = measure("pandas", path, 1, args.runs)
         rows.append(row)
-    flags = " ".join(sys.argv[1:])
-    command = f"python benchmarks/features.py {flags}".strip()
-    from repurchase_ml._io import write_text_atomic
-
-    write_text_atomic(args.out, render(rows, command))
+        write_text_atomic(args.out, render(rows, command))  # each size as soon as it is done
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ _etype = pl.col("event_type")
 
 
 def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], *,
-                      horizon_days: int | None = None) -> pl.LazyFrame:
+                      horizon_days: int | None = None, start: int = 0) -> pl.LazyFrame:
     """Pair each event with every cutoff it precedes; add ``_key``, ``_cut`` and ``age``.
 
     Without ``horizon_days`` an event is paired with cutoff ``t`` when
@@ -66,10 +66,11 @@ def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], *,
     (labels). One filtered copy per cutoff, run in parallel: only pairs that
     exist are built (no cross product). ``customer_id`` must be the integer
     code of :func:`~repurchase_ml.features._inputs.to_polars`. ``age`` is in
-    days before the cutoff.
+    days before the cutoff. ``start`` is the index of the first cutoff in the
+    full list (cutoffs may be processed in chunks).
     """
     parts = []
-    for index, cutoff in enumerate(cutoffs):
+    for index, cutoff in enumerate(cutoffs, start=start):
         at = pl.lit(cutoff).cast(pl.Datetime("ns"))
         ts = pl.col("timestamp")
         if horizon_days is None:
@@ -190,43 +191,65 @@ def _order_flags(orders: pl.LazyFrame, spec: FeatureSpec) -> pl.LazyFrame:
     )
 
 
-def _paired_orders(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
-                   columns: set[str]) -> pl.LazyFrame:
-    """One row per (customer, cutoff, order) before the cutoff: age, timestamp, value, items.
-
-    An order is a distinct ``order_id`` among purchase rows; a purchase row
-    without an ``order_id`` (or every row, when the column is absent) is an
-    order of its own. Orders whose rows share one timestamp (almost all) are
-    aggregated once, before pairing with the cutoffs; the rare order with rows
-    at different times is aggregated per cutoff from its rows before it.
-    """
-    purchases = events.filter(_etype == _PURCHASE)
+def _order_sums(columns: set[str]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """Per-row columns of a one-row order, and the aggregations of a many-row order."""
     items = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
-    select = ["customer_id", "timestamp", pl.col("amount").alias("value"), items.alias("items")]
+    select = [pl.col("amount").alias("value"), items.alias("items")]
     aggs = [pl.col("amount").sum().alias("value"), items.sum().alias("items")]
     if "discount" in columns:
         select.append(pl.col("discount").fill_null(False))
         aggs.append(pl.col("discount").fill_null(False).any().alias("discount"))
+    return select, aggs
+
+
+def _prepare(events: pl.LazyFrame, spec: FeatureSpec, columns: set[str]) -> dict[str, pl.LazyFrame]:
+    """Tables that do not depend on the cutoff, computed once for every cutoff.
+
+    ``orders``: purchase rows grouped into orders. An order is a distinct
+    ``order_id`` among purchase rows; a purchase row without an ``order_id``
+    (or every row, when the column is absent) is an order of its own. Orders
+    whose rows share one timestamp (almost all) are complete here; the rows of
+    an order spread over several timestamps go to ``spanning`` and are grouped
+    per cutoff from the rows before it. ``first_items``: when each customer
+    first bought each item.
+    """
+    purchases = events.filter(_etype == _PURCHASE)
+    select, aggs = _order_sums(columns)
+    frames: dict[str, pl.LazyFrame] = {}
     if "order_id" not in columns:
-        return pair_with_cutoffs(_order_flags(purchases.select(select), spec), cutoffs)
-    keyed = purchases.filter(pl.col("order_id").is_not_null())
-    order = ["customer_id", "order_id"]
-    bounds = keyed.group_by(order).agg(pl.col("timestamp").min(),
-                                       pl.col("timestamp").max().alias("_until"), *aggs)
-    whole = bounds.filter(pl.col("timestamp") == pl.col("_until")).drop("order_id", "_until")
-    single = purchases.filter(pl.col("order_id").is_null()).select(select)
-    once = pl.concat([whole, single], how="vertical_relaxed")
-    spanning = keyed.join(bounds.filter(pl.col("timestamp") != pl.col("_until")), on=order,
-                          how="semi")
-    if len(cutoffs) > 1:  # computed once, read once per cutoff
-        once, spanning = (frame.lazy() for frame in pl.collect_all([once, spanning]))
+        frames["orders"] = _order_flags(purchases.select("customer_id", "timestamp", *select),
+                                        spec)
+    else:
+        keyed = purchases.filter(pl.col("order_id").is_not_null())
+        order = ["customer_id", "order_id"]
+        bounds = keyed.group_by(order).agg(pl.col("timestamp").min(),
+                                           pl.col("timestamp").max().alias("_until"), *aggs)
+        whole = bounds.filter(pl.col("timestamp") == pl.col("_until")).drop("order_id", "_until")
+        single = purchases.filter(pl.col("order_id").is_null()).select(
+            "customer_id", "timestamp", *select)
+        frames["orders"] = _order_flags(pl.concat([whole, single], how="vertical_relaxed"), spec)
+        frames["spanning"] = keyed.join(
+            bounds.filter(pl.col("timestamp") != pl.col("_until")), on=order, how="semi")
+    if spec.has("breadth") and "item_id" in columns:
+        frames["first_items"] = _first_purchases(events, "item_id")
+    names = list(frames)
+    return {name: frame.lazy() for name, frame in zip(names, pl.collect_all(list(frames.values())),
+                                                        strict=True)}
+
+
+def _paired_orders(prepared: dict[str, pl.LazyFrame], cutoffs: Sequence[pd.Timestamp],
+                   start: int, spec: FeatureSpec, columns: set[str]) -> pl.LazyFrame:
+    """One row per (customer, cutoff, order) before the cutoff: age, timestamp, value, items."""
+    paired = pair_with_cutoffs(prepared["orders"], cutoffs, start=start)
+    if "spanning" not in prepared:
+        return paired
+    _, aggs = _order_sums(columns)
     per_cutoff = (
-        pair_with_cutoffs(spanning, cutoffs)
+        pair_with_cutoffs(prepared["spanning"], cutoffs, start=start)
         .group_by([*KEYS, "customer_id", "_cut", "order_id"])
         .agg(pl.col("timestamp").min(), _age.max(), *aggs)
         .drop("order_id")
     )
-    paired = pair_with_cutoffs(_order_flags(once, spec), cutoffs)
     return pl.concat([paired, _order_flags(per_cutoff, spec)], how="diagonal_relaxed")
 
 
@@ -322,8 +345,8 @@ def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]
     return out.join(peak, on=KEYS, how="left")
 
 
-def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
-                      behaviour: bool) -> pl.LazyFrame:
+def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], start: int,
+                      spec: FeatureSpec, behaviour: bool) -> pl.LazyFrame:
     """Activity, refund and engagement features per (customer, cutoff)."""
     def count(mask: pl.Expr) -> pl.Expr:
         return mask.sum().cast(pl.Int64)
@@ -337,7 +360,7 @@ def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spe
             .alias("refund_amount_all"),
         ]
     if not (spec.has("engagement") and behaviour):
-        return pair_with_cutoffs(activity, cutoffs).group_by(KEYS).agg(aggs)
+        return pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
     names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
     for w in spec.windows:
         for code, name in names.items():
@@ -349,12 +372,12 @@ def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spe
         (count(interaction & (_age <= r)) - count(interaction & (_age > r) & (_age <= 2 * r)))
         .alias(f"interactions_change_{r}d"),
     ]
-    out = pair_with_cutoffs(activity, cutoffs).group_by(KEYS).agg(aggs)
+    out = pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
     # carts in the recent window placed after the customer's last order
     moments = events.filter(_etype.is_in([_CART, _PURCHASE])).select(
         "customer_id", "timestamp", "event_type")
     abandoned = (
-        pair_with_cutoffs(moments, cutoffs)
+        pair_with_cutoffs(moments, cutoffs, start=start)
         .group_by(KEYS)
         .agg(((_etype == _CART) & (_age <= r)
               & (_age < pl.when(_etype == _PURCHASE).then(_age).min().fill_null(float("inf"))))
@@ -370,8 +393,9 @@ def _first_purchases(events: pl.LazyFrame, column: str) -> pl.LazyFrame:
             .group_by(["customer_id", column]).agg(pl.col("timestamp").min()))
 
 
-def _purchase_row_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp],
-                             spec: FeatureSpec, columns: set[str],
+def _purchase_row_aggregates(events: pl.LazyFrame, prepared: dict[str, pl.LazyFrame],
+                             cutoffs: Sequence[pd.Timestamp], start: int, spec: FeatureSpec,
+                             columns: set[str],
                              prices: pl.LazyFrame | None) -> list[pl.LazyFrame]:
     """Breadth and price-tier features from purchase rows.
 
@@ -380,15 +404,14 @@ def _purchase_row_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestam
     also yields the category price levels when none are given.
     """
     frames: list[pl.LazyFrame] = []
-    if spec.has("breadth") and "item_id" in columns:
-        firsts = _first_purchases(events, "item_id")
-        if len(cutoffs) > 1:
-            firsts = firsts.collect().lazy()
-        frames.append(pair_with_cutoffs(firsts, cutoffs).group_by(KEYS).agg(
+    if "first_items" in prepared:
+        firsts = pair_with_cutoffs(prepared["first_items"], cutoffs, start=start)
+        frames.append(firsts.group_by(KEYS).agg(
             pl.len().cast(pl.Float64).alias("distinct_items")))
     if "category" not in columns:
         return frames
-    sums = _category_sums(pair_with_cutoffs(_purchase_rows(events, columns), cutoffs))
+    sums = _category_sums(pair_with_cutoffs(_purchase_rows(events, columns), cutoffs,
+                                            start=start))
     if spec.has("value") and prices is None:
         sums = sums.collect().lazy()  # read twice: for the price levels and per customer
     if spec.has("breadth"):
@@ -424,14 +447,15 @@ def _when_positive(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     return pl.when(denominator > 0).then(numerator / denominator)
 
 
-def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
-          columns: set[str], behaviour: bool,
-          category_prices: pl.LazyFrame | None) -> pl.LazyFrame:
-    out = _event_aggregates(events, cutoffs, spec, behaviour)
-    orders = _paired_orders(events, cutoffs, spec, columns)
+def _plan(events: pl.LazyFrame, prepared: dict[str, pl.LazyFrame],
+          cutoffs: Sequence[pd.Timestamp], start: int, spec: FeatureSpec, columns: set[str],
+          behaviour: bool, category_prices: pl.LazyFrame | None) -> pl.LazyFrame:
+    out = _event_aggregates(events, cutoffs, start, spec, behaviour)
+    orders = _paired_orders(prepared, cutoffs, start, spec, columns)
     out = out.join(_order_aggregates(orders, spec, columns), on=KEYS, how="left")
     if spec.has("breadth") or spec.has("value"):
-        for frame in _purchase_row_aggregates(events, cutoffs, spec, columns, category_prices):
+        for frame in _purchase_row_aggregates(events, prepared, cutoffs, start, spec, columns,
+                                              category_prices):
             out = out.join(frame, on=KEYS, how="left")
 
     n, last, first = pl.col("orders_all"), pl.col("_last_age"), pl.col("_first_age")
@@ -473,6 +497,27 @@ def _plan(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], spec: FeatureSp
     out = out.with_columns(**derived)
     names = feature_names(spec, has_behaviour=behaviour, columns=columns)
     return out.select(pl.col(KEYS), pl.col(names).cast(pl.Float64)).sort(KEYS)
+
+
+def _chunks(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp]) -> list[tuple[int, int]]:
+    """Consecutive runs of cutoffs whose paired events add up to about one log each.
+
+    Pairing is linear in the number of (event, cutoff) pairs whatever the
+    chunking, so chunks cost no extra time but bound the memory to about that
+    of one cutoff over the whole log.
+    """
+    counts = frame.select(
+        [(pl.col("timestamp") < pl.lit(c).cast(pl.Datetime("ns"))).sum().alias(str(i))
+         for i, c in enumerate(cutoffs)]).row(0)
+    budget = max(frame.height, 1)
+    spans, first, load = [], 0, 0
+    for i, n in enumerate(counts):
+        if i > first and load + n > budget:
+            spans.append((first, i))
+            first, load = i, 0
+        load += n
+    spans.append((first, len(cutoffs)))
+    return spans
 
 
 def _empty(events: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -539,7 +584,14 @@ def compute_features(
             "category_price": pl.Series(category_prices["category_price"].to_numpy()[known],
                                         dtype=pl.Float64),
         }).lazy()
-    result = _plan(frame.lazy(), cuts, spec, columns, behaviour, prices).collect()
+    events = frame.lazy()
+    prepared = _prepare(events, spec, columns)
+    results = [
+        _plan(events, prepared, cuts[first:last], first, spec, columns, behaviour,
+              prices).collect()
+        for first, last in _chunks(frame, cuts)
+    ]
+    result = pl.concat(results) if len(results) > 1 else results[0]
     if result.height == 0:
         return _empty(events_partition, names)
     return split_keys(result, cuts, uniques["customer_id"])
