@@ -231,3 +231,21 @@ def test_bad_spec() -> None:
         FeatureSpec(night_hours=(6, 6))
     with pytest.raises(TypeError, match="spec"):
         build_features(three_customers(), cutoffs=T, spec={"windows": (30,)})
+
+
+def test_category_price_levels_by_hand() -> None:
+    levels = category_price_levels(three_customers(), cutoffs=[pd.Timestamp("2024-05-10"), T])
+    got = {(str(c.date()), k): v for c, k, v in levels.itertuples(index=False)}
+    # before 05-10 only x at 20, 30 (customer 2) and 10 (customer 1)
+    assert got == {("2024-05-10", "x"): 20.0, ("2024-07-01", "x"): 22.5,
+                   ("2024-07-01", "y"): 20.0, ("2024-07-01", "z"): 10.0}
+
+
+def test_families_can_be_switched_off() -> None:
+    spec = FeatureSpec(windows=(30,), families=("lifecycle", "rfm"))
+    got = build_features(three_customers(), cutoffs=T, spec=spec)
+    assert list(got.columns[2:]) == [
+        "orders_30d", "revenue_30d", "items_30d", "orders_all", "revenue_all", "items_all",
+        "days_since_last_purchase", "days_since_first_purchase", "tenure_days",
+        "first_order_value", "first_to_second_gap_days"]
+    assert got["first_to_second_gap_days"].tolist()[:2] == [46.5, 91.0]
