@@ -53,6 +53,8 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ("promotion: {primary_metric: {churn: auc}}\n", r"unknown metric 'auc'.*roc_auc"),
         ("data: {source: path}\n", r"data.path is required when data.source is 'path'"),
         ("cutoffs: {n: 1}\n", r"cutoffs.n: Input should be greater than or equal to 3"),
+        ("features: {window: [30]}\n", r"features: .*unknown key 'window'.*'windows'"),
+        ("features: {windows: [0]}\n", r"features: .*FeatureSpec.windows: expected a tuple"),
         ("- a\n- b\n", r"must hold a mapping"),
         ("data: [\n", r"not valid YAML"),
     ],
@@ -78,4 +80,5 @@ def test_explicit_tracking_uri_wins_over_the_embedded_default(tmp_path):
     s = load_settings(overrides={"project_dir": str(tmp_path),
                                  "tracking": {"uri": "http://127.0.0.1:5000"}}, environ={})
     assert s.tracking_uri() == "http://127.0.0.1:5000"
+    assert s.artifact_location() is None  # a tracking server keeps its own artifact store
     assert s.max_horizon() == 365

@@ -204,6 +204,24 @@ class Settings(_Section):
             raise ValueError("at least one task is required")
         return value
 
+    @field_validator("features")
+    @classmethod
+    def _feature_spec_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        import dataclasses
+
+        from repurchase_ml.features.spec import FeatureSpec
+
+        fields = [f.name for f in dataclasses.fields(FeatureSpec)]
+        for key in value:
+            if key not in fields:
+                raise ValueError(f"unknown key {key!r}{_suggest(key, fields)}; "
+                                 f"valid keys: {', '.join(fields)}")
+        try:
+            FeatureSpec(**value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("horizons")
     @classmethod
     def _merge_horizons(cls, value: dict[str, int]) -> dict[str, int]:
@@ -239,10 +257,16 @@ class Settings(_Section):
             return self.tracking.uri
         return f"sqlite:///{self.project_path() / 'mlflow.db'}"
 
-    def artifact_location(self) -> str:
-        """Artifact root for a new experiment (``<project_dir>/mlartifacts`` unless set)."""
+    def artifact_location(self) -> str | None:
+        """Artifact root for a new experiment.
+
+        ``tracking.artifact_location`` when set; else ``<project_dir>/mlartifacts``
+        for the embedded store, and None (the server decides) for a tracking server.
+        """
         if self.tracking.artifact_location:
             return self.tracking.artifact_location
+        if self.tracking.uri:
+            return None
         return (self.project_path() / "mlartifacts").as_uri()
 
     def output_path(self) -> Path:

@@ -213,13 +213,10 @@ def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
 
 
 def _feature_spec(settings: Settings) -> Any:
+    """The FeatureSpec of the settings (keys were checked when the settings were loaded)."""
     from repurchase_ml.features import FeatureSpec
 
-    try:
-        return FeatureSpec(**settings.features) if settings.features else None
-    except TypeError as exc:
-        raise ValueError(f"features: {exc}. Fix: use the fields of FeatureSpec "
-                         "(windows, families, trend_windows, ...).") from None
+    return FeatureSpec(**settings.features) if settings.features else None
 
 
 def decide_promotion(

@@ -82,7 +82,8 @@ def configure(settings: Settings) -> str:
     name = settings.tracking.experiment
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        experiment_id = mlflow.create_experiment(name, artifact_location=settings.artifact_location())
+        experiment_id = mlflow.create_experiment(name,
+                                                 artifact_location=settings.artifact_location())
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
