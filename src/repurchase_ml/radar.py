@@ -30,7 +30,7 @@ from repurchase_ml.segments import (
     value_risk_matrix,
 )
 
-__all__ = ["RADAR_COLUMNS", "churn_radar", "radar_from_scores", "write_radar"]
+__all__ = ["RADAR_COLUMNS", "alive_mask", "churn_radar", "radar_from_scores", "write_radar"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def churn_radar(
     top_k: int | None = None,
     min_value: float | None = None,
     segments: Sequence[str] | None = None,
-    explain_top: int = 50_000,
+    explain_top: int | None = 50_000,
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
     rank_by: str = "value_at_risk",
@@ -160,7 +160,15 @@ def _single_cutoff(features: pd.DataFrame, as_of: str | pd.Timestamp | None) -> 
 
 
 def alive_mask(features: pd.DataFrame, *, days: int = ALIVE_DAYS) -> pd.Series:
-    """Customers with at least one purchase in the ``days`` before the cutoff."""
+    """Customers with at least one purchase in the ``days`` before the cutoff.
+
+    Uses ``orders_{days}d`` when the table has it, else ``days_since_last_purchase``.
+
+    Examples
+    --------
+    >>> alive_mask(pd.DataFrame({"orders_365d": [0.0, 2.0]})).tolist()
+    [False, True]
+    """
     window = f"orders_{days}d"
     if window in features.columns:
         return features[window].fillna(0) > 0
@@ -181,7 +189,7 @@ def radar_from_scores(
     top_k: int | None = None,
     min_value: float | None = None,
     segments: Sequence[str] | None = None,
-    explain_top: int = 50_000,
+    explain_top: int | None = 50_000,
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
     rank_by: str = "value_at_risk",
@@ -216,8 +224,8 @@ def radar_from_scores(
         Keep customers with ``value_at_risk >= min_value``.
     segments : sequence of str, optional
         Keep these RFM segments (names of :data:`RFM_SEGMENT_RULES`).
-    explain_top : int, default 50_000
-        Rows (from the top of the filtered list) that get reasons.
+    explain_top : int or None, default 50_000
+        Rows (from the top of the filtered list) that get reasons; None: all.
     action_table : ActionTable, DataFrame, YAML path or None
         Action rules; None uses the packaged defaults.
     cluster_k : int, optional
@@ -338,7 +346,7 @@ def radar_from_scores(
     reason_cols = [f"reason_{i}" for i in range(1, N_REASONS + 1)]
     for col in reason_cols:
         radar[col] = None
-    n_explain = min(len(radar), explain_top)
+    n_explain = len(radar) if explain_top is None else min(len(radar), explain_top)
     if churn_model is not None and n_explain > 0:
         head = base.take(order[:n_explain]).reset_index(drop=True)
         contribs = contributions(churn_model, head, num_threads=num_threads)
