@@ -213,3 +213,4 @@ def test_promotion_rule_table():
                                   **rule)
     assert worse == (False, "ltv is worse by 0.0300 (> tolerance 0.02)")
     assert jobs.decide_promotion({"churn": 0.8, "ltv": 0.5}, {"churn": 0.8}, **rule)[0] is True
+    assert jobs.decide_promotion({}, {"churn": 0.8}, **rule)[0] is False

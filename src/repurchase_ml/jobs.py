@@ -248,6 +248,9 @@ def decide_promotion(
         return True, (f"champion has no score for task(s) {', '.join(missing)}; "
                       "the challenger covers more tasks")
     deltas = {task: challenger[task] - champion[task] for task in challenger}
+    if not deltas:
+        return False, ("no task has a defined primary metric on the evaluation rows "
+                       "(e.g. a single class); the champion stays")
     worst_task = min(deltas, key=lambda t: deltas[t])
     if deltas[worst_task] < -tolerance:
         return False, (f"{worst_task} is worse by {-deltas[worst_task]:.4f} "
