@@ -297,6 +297,17 @@ def test_report_radar_rows_and_reasons():
     assert "of 60 customers" in radar_html
 
 
+def test_report_radar_keeps_the_radar_rank():
+    inputs = report_inputs()
+    radar = inputs["radar"].sort_values("churn_probability", ascending=False, ignore_index=True)
+    radar["rank"] = range(1, len(radar) + 1)  # ranked by churn probability, not value at risk
+    page = build_report(**{**inputs, "radar": radar.sample(frac=1, random_state=0), "top_n": 3})
+    body = page.split('<section id="radar">')[1].split("<tbody>")[1].split("</tbody>")[0]
+    shown = re.findall(r"<td>(c\d{3})</td>", body)
+    assert shown == radar["customer_id"].head(3).tolist()
+    assert "in the radar's order" in page
+
+
 def test_report_radar_joins_reason_columns():
     inputs = report_inputs()
     radar = inputs["radar"].drop(columns="reasons")

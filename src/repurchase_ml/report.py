@@ -859,8 +859,14 @@ def _radar_section(radar: pd.DataFrame | None, top_n: int) -> str:
     if not isinstance(radar, pd.DataFrame):
         raise TypeError(f"radar must be a DataFrame, got {type(radar).__name__}.")
     frame = radar
-    if "value_at_risk" in frame.columns:
+    if "rank" in frame.columns:  # the radar's own order (by value at risk or churn probability)
+        frame = frame.sort_values("rank", kind="mergesort")
+        order = "in the radar's order"
+    elif "value_at_risk" in frame.columns:
         frame = frame.sort_values("value_at_risk", ascending=False, kind="mergesort")
+        order = "ranked by value at risk"
+    else:
+        order = "in the order given"
     reason_cols = sorted(
         (c for c in frame.columns if c.startswith("reason_") and c[7:].isdigit()),
         key=lambda c: int(c[7:]),
@@ -882,9 +888,7 @@ def _radar_section(radar: pd.DataFrame | None, top_n: int) -> str:
     top = frame.head(top_n)[cols].copy()
     if "reasons" in top.columns:
         top["reasons"] = top["reasons"].map(_join_reasons)
-    return f"<p>Top {len(top)} of {len(frame):,} customers, ranked by value at risk.</p>" + _table(
-        top, index=False
-    )
+    return f"<p>Top {len(top)} of {len(frame):,} customers, {order}.</p>" + _table(top, index=False)
 
 
 # ---------------------------------------------------------------------------
