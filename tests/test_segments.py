@@ -199,6 +199,13 @@ def test_segment_plots_render():
     assert fig.axes[0].get_xlabel() == "after"
 
 
+def test_slipping_champions_are_won_back_not_offered_early_access():
+    radar = pd.DataFrame({"segment": ["champions", "champions"],
+                          "lifecycle_stage": ["churned", "active"],
+                          "value_tier": ["medium", "medium"], "risk_tier": ["low", "low"]})
+    assert recommend_actions(radar)["action_id"].tolist() == ["win_back_coupon", "early_access"]
+
+
 def test_default_actions_follow_practice():
     radar = pd.DataFrame({
         "segment": ["at risk", "new", "champions", "at risk", "potential loyalists",
