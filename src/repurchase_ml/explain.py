@@ -195,7 +195,9 @@ def top_drivers(contribs: pd.DataFrame, *, top: int = 3, min_contribution: float
     out: dict[str, Any] = {}
     for j in range(top):
         if j < k:
-            out[f"driver_{j + 1}"] = np.where(keep[:, j], names[:, j], None)
+            driver = names[:, j].copy()
+            driver[~keep[:, j]] = None
+            out[f"driver_{j + 1}"] = driver
             out[f"contribution_{j + 1}"] = np.where(keep[:, j], chosen[:, j], np.nan)
         else:
             out[f"driver_{j + 1}"] = np.full(len(values), None, dtype=object)
@@ -256,25 +258,28 @@ def _change(name: str, v: float, window: int, row: Mapping[str, Any], *, money: 
     base = name.split("_change_")[0]
     noun = _NOUNS.get(base, base.replace("_", " "))
     fmt: Callable[[float], str] = (lambda x: f"{x:,.2f}") if money else _num
+    current: float | None
     if base == "interactions":
-        parts = [row.get(f"{p}_{window}d") for p in ("views", "carts", "favorites")]
-        current = float(sum(parts)) if all(_finite(p) for p in parts) else None
+        parts = [_as_float(row.get(f"{p}_{window}d")) for p in ("views", "carts", "favorites")]
+        current = None if None in parts else sum(p for p in parts if p is not None)
     else:
-        current = row.get(f"{base}_{window}d")
-    if _finite(current):
-        before = float(current) - v
-        now = f"no {noun}" if current == 0 else f"{noun} {fmt(float(current))}" if money \
-            else f"{fmt(float(current))} {noun}"
+        current = _as_float(row.get(f"{base}_{window}d"))
+    if current is not None:
+        before = current - v
+        now = f"no {noun}" if current == 0 else f"{noun} {fmt(current)}" if money \
+            else f"{fmt(current)} {noun}"
         return f"{now} in the last {window} days after {fmt(before)} in the {window} before"
     return f"{noun} {v:+,.2f} in the last {window} days against the {window} before" if money \
         else f"{v:+,.0f} {noun} in the last {window} days against the {window} before"
 
 
-def _finite(x: Any) -> bool:
+def _as_float(x: Any) -> float | None:
+    """``x`` as a finite float, or None (missing, NaN, infinite or not a number)."""
     try:
-        return x is not None and math.isfinite(float(x))
+        f = float(x)
     except (TypeError, ValueError):
-        return False
+        return None
+    return f if math.isfinite(f) else None
 
 
 # features undefined until a customer's second order
@@ -308,25 +313,28 @@ def describe_feature(
     """
     row = row or {}
     unit, window, desc = _info(name)
-    if not _finite(value):
-        if name in _RHYTHM and _finite(row.get("orders_all")) and float(row["orders_all"]) <= 1:
+    raw = _as_float(value)
+    if raw is None:
+        orders = _as_float(row.get("orders_all"))
+        if name in _RHYTHM and orders is not None and orders <= 1:
             return "only one order so far: no buying rhythm yet"
         if window is not None and unit in ("currency", "ratio", "tier", "share"):
             # value-mix features of a window are undefined when nothing was bought in it
             return f"no orders in the last {window} days"
         return f"{desc}: not known yet"
-    v = float(value) + 0.0  # no "-0"
-    t = float(typical) + 0.0 if _finite(typical) else None
-    gap = row.get("gap_median_days")
+    v = raw + 0.0  # no "-0"
+    t = _as_float(typical)
+    t = None if t is None else t + 0.0
+    gap = _as_float(row.get("gap_median_days"))
     if name == "days_since_last_purchase":
-        if _finite(gap):
-            return f"{v:.0f} days since the last order; usually buys every {float(gap):.0f} days"
+        if gap is not None:
+            return f"{v:.0f} days since the last order; usually buys every {gap:.0f} days"
         return f"{v:.0f} days since the last order" + _typical(t, lambda x: f"{x:.0f} days")
     if name == "overdue_ratio":
         text = f"{v:.1f}x the usual gap since the last order"
-        since = row.get("days_since_last_purchase")
-        if _finite(gap) and _finite(since):
-            text += f" ({float(since):.0f} days against a usual {float(gap):.0f})"
+        since = _as_float(row.get("days_since_last_purchase"))
+        if gap is not None and since is not None:
+            text += f" ({since:.0f} days against a usual {gap:.0f})"
         return text
     if name == "days_until_expected_purchase":
         if v < 0:
