@@ -101,6 +101,14 @@ def test_radar_reasons_only_for_the_explained_top():
         assert word in text
 
 
+def test_radar_with_nobody_alive_is_empty_with_every_column():
+    features, scores = _table()
+    for frame in (features.assign(days_since_last_purchase=500.0), features.iloc[:0]):
+        radar = radar_from_scores(scores, features=frame, as_of=CUTOFF)
+        assert len(radar) == 0
+        assert list(radar.columns) == list(RADAR_COLUMNS)
+
+
 def test_radar_input_errors():
     features, scores = _table()
     with pytest.raises(SchemaError, match="without churn_probability"):

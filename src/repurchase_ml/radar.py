@@ -146,6 +146,8 @@ def _single_cutoff(features: pd.DataFrame, as_of: str | pd.Timestamp | None) -> 
         raise SchemaError("cutoff", "features need a 'cutoff' column",
                           fix="pass the table returned by build_features")
     cutoffs = pd.unique(features["cutoff"])
+    if len(cutoffs) == 0 and as_of is not None:  # nobody had history before as_of
+        return pd.Timestamp(as_of)
     if len(cutoffs) != 1:
         raise ValueError(
             f"features: expected one cutoff, got {len(cutoffs)} "
