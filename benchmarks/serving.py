@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -142,6 +143,7 @@ Latency is client-side wall clock per sequential request on the same machine.
 Python {platform.python_version()}, {os.cpu_count()} cores (shared), measured
 {time.strftime('%Y-%m-%d')}. Reproduce with `python benchmarks/serving.py{' --quick' if args.quick else ''}`.
 """
+    shutil.rmtree(tmp, ignore_errors=True)
     return write_text_atomic(ROOT / "benchmarks" / "results" / "serving.md", text)
 
 
