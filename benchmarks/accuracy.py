@@ -61,7 +61,7 @@ PAPER_CUTOFF = pd.Timestamp("1997-10-01")
 PAPER_HORIZON = 273
 OOT_TEST = pd.Timestamp("1998-01-01")
 OOT_HORIZON = 180
-#: shallow trees, the best hand-picked setting (see the results: they extrapolate better in tenure)
+#: shallower trees with bigger leaves than the defaults: the best hand-picked setting on CDNOW
 SHALLOW = {"num_leaves": 4, "min_child_samples": 100}
 
 
