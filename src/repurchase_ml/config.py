@@ -19,7 +19,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -83,7 +83,7 @@ class _Section(BaseModel):
 class SyntheticSettings(_Section):
     """Parameters of the synthetic log used when ``data.source`` is ``synthetic``."""
 
-    n_customers: int = Field(2000, ge=10)
+    n_customers: int = Field(default=2000, ge=10)
     start: str = "2020-01-01"
     end: str = "2024-01-01"
     random_state: int = 0
@@ -104,7 +104,7 @@ class DataSettings(_Section):
     mapping: dict[str, Any] | None = None
     timezone: str = "UTC"
     on_invalid: Literal["raise", "drop"] = "raise"
-    synthetic: SyntheticSettings = SyntheticSettings()
+    synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
 
     @model_validator(mode="after")
     def _path_needed(self) -> DataSettings:
@@ -131,15 +131,15 @@ class CutoffSettings(_Section):
     """
 
     freq: str = "MS"
-    n: int = Field(36, ge=3)
+    n: int = Field(default=36, ge=3)
 
 
 class TuningSettings(_Section):
     """Training and tuning budget (``n_trials: 0`` trains with fixed parameters)."""
 
-    n_trials: int = Field(0, ge=0)
-    timeout_seconds: float | None = Field(None, gt=0)
-    n_estimators: int = Field(300, ge=1)
+    n_trials: int = Field(default=0, ge=0)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    n_estimators: int = Field(default=300, ge=1)
     random_state: int = 0
 
 
@@ -161,15 +161,15 @@ class PromotionSettings(_Section):
     """
 
     primary_metric: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_PRIMARY))
-    min_improvement: float = Field(0.0, ge=0)
-    tolerance: float = Field(0.01, ge=0)
+    min_improvement: float = Field(default=0.0, ge=0)
+    tolerance: float = Field(default=0.01, ge=0)
 
 
 class OutputSettings(_Section):
     """Where the score job writes (default ``<project_dir>/outputs``) and how many reasons."""
 
     dir: str | None = None
-    top_reasons: int = Field(3, ge=0)
+    top_reasons: int = Field(default=3, ge=0)
 
 
 class Settings(_Section):
@@ -182,16 +182,16 @@ class Settings(_Section):
     """
 
     project_dir: str = "models"
-    data: DataSettings = DataSettings()
+    data: DataSettings = Field(default_factory=DataSettings)
     tasks: tuple[str, ...] = DEFAULT_TASKS
     horizons: dict[str, int] = Field(default_factory=lambda: dict(_DEFAULT_HORIZONS))
-    cutoffs: CutoffSettings = CutoffSettings()
+    cutoffs: CutoffSettings = Field(default_factory=CutoffSettings)
     features: dict[str, Any] = Field(default_factory=dict)
     baselines: bool = True
-    tuning: TuningSettings = TuningSettings()
-    tracking: TrackingSettings = TrackingSettings()
-    promotion: PromotionSettings = PromotionSettings()
-    output: OutputSettings = OutputSettings()
+    tuning: TuningSettings = Field(default_factory=TuningSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
 
     @field_validator("tasks")
     @classmethod
@@ -301,7 +301,7 @@ def _check_keys(data: Mapping[str, Any], model: type[BaseModel], where: str, sou
         # sections are pydantic models; plain-dict fields (mapping, horizons) take any key
         is_section = isinstance(ann, type) and issubclass(ann, BaseModel)
         if is_section and isinstance(value, Mapping):
-            _check_keys(value, ann, f"{where}{key}.", source)
+            _check_keys(value, cast(type[BaseModel], ann), f"{where}{key}.", source)
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

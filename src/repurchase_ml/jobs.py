@@ -298,7 +298,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     tracking.configure(settings)
     events, report = load_event_log(settings)
     fingerprint = _fingerprint(events, settings)
-    champion = tracking.load_champion(settings, required=False)
+    champion = tracking.find_champion(settings)
     if champion is not None and champion.tags.get("fingerprint") == fingerprint:
         return _unchanged(settings, champion, fingerprint)
     horizons = {task: settings.horizons[task] for task in settings.tasks}

@@ -45,6 +45,7 @@ __all__ = [
     "ServedModel",
     "check_request",
     "configure",
+    "find_champion",
     "load_champion",
     "champion_version",
     "log_served_model",
@@ -532,23 +533,28 @@ def champion_version(settings: Settings) -> str | None:
         return None
 
 
-def load_champion(settings: Settings, *, required: bool = True) -> Champion | None:
-    """Load ``models:/<name>@champion``; raise (or return None) when there is none."""
-    client = mlflow.MlflowClient()
+def find_champion(settings: Settings) -> Champion | None:
+    """Load ``models:/<name>@champion``, or return None when no version has the alias."""
     version = champion_version(settings)
     if version is None:
-        if not required:
-            return None
-        raise ValueError(
-            f"no champion: model {settings.tracking.model_name!r} has no {CHAMPION!r} alias in "
-            f"{settings.tracking_uri()}. Fix: run `repurchase-ml retrain` first."
-        )
-    mv = client.get_model_version(settings.tracking.model_name, version)
+        return None
+    mv = mlflow.MlflowClient().get_model_version(settings.tracking.model_name, version)
     uri = f"models:/{settings.tracking.model_name}@{CHAMPION}"
     pyfunc = mlflow.pyfunc.load_model(uri)
     served = pyfunc.unwrap_python_model().served
     return Champion(version=version, run_id=mv.run_id, model_uri=uri, served=served,
                     pyfunc=pyfunc, tags=dict(mv.tags or {}))
+
+
+def load_champion(settings: Settings) -> Champion:
+    """Load ``models:/<name>@champion``; a clear error when there is none."""
+    champion = find_champion(settings)
+    if champion is None:
+        raise ValueError(
+            f"no champion: model {settings.tracking.model_name!r} has no {CHAMPION!r} alias in "
+            f"{settings.tracking_uri()}. Fix: run `repurchase-ml retrain` first."
+        )
+    return champion
 
 
 def set_run_tags(tags: Mapping[str, Any]) -> None:
