@@ -166,10 +166,12 @@ class PromotionSettings(_Section):
 
 
 class OutputSettings(_Section):
-    """Where the score job writes (default ``<project_dir>/outputs``) and how many reasons."""
+    """Where the score job writes (default ``<project_dir>/outputs``), how many reasons,
+    and whether it also writes the self-contained HTML report."""
 
     dir: str | None = None
     top_reasons: int = Field(default=3, ge=0)
+    report: bool = True
 
 
 class Settings(_Section):

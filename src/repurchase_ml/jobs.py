@@ -471,7 +471,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     columns or types differ from the champion's is refused with a diff
     (:class:`~repurchase_ml.errors.SchemaError`). Outputs go to
     ``settings.output_path()`` as ``scores_<date>`` and ``radar_<date>``, CSV
-    and Parquet, each written atomically.
+    and Parquet, and (with ``output.report``) the HTML report
+    ``report_<date>.html``, each written atomically.
     """
     from repurchase_ml import tracking
     from repurchase_ml.features import build_features
@@ -495,6 +496,12 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     for name, frame in (("scores", scores), ("radar", radar)):
         written = write_radar(frame, out / f"{name}_{stamp}")
         paths += [str(written["csv"]), str(written["parquet"])]
+    if settings.output.report:
+        from repurchase_ml.report import bundle_report_inputs, write_report
+
+        inputs = bundle_report_inputs(champion.served.bundle, events, as_of=cutoff, radar=radar,
+                                      spec=champion.spec)
+        paths.append(str(write_report(out / f"report_{stamp}.html", **inputs)))
     logger.info("scored %d customers at %s with %s version %s", len(scores), stamp,
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),
