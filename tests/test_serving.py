@@ -92,7 +92,20 @@ def test_malformed_json_is_a_400(server):
     url, _, _ = server
     status, text = post(url, b'{"dataframe_split": {"columns": ["customer_id"], "data": [[12')
     assert status == 400
-    assert "Traceback" not in json.loads(text)["message"]
+    assert json.loads(text)["error_code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("body", [
+    b'{"dataframe_split": {"columns": ["customer_id", "orders_7d"], "data": [["secret-1"]]}}',
+    b'{"records": [{"customer_id": "secret-2"}]}',
+    b'{"dataframe_records": [{"customer_id": "secret-3"}, 5]}',
+    b'[1, "secret-4"]',
+])
+def test_malformed_tables_are_400s_that_do_not_echo_the_data(server, body):
+    url, _, _ = server
+    status, text = post(url, body)
+    assert status == 400
+    assert "secret" not in text
 
 
 def test_missing_column_is_refused_with_its_name(server):
