@@ -470,7 +470,7 @@ def test_bundle_report_inputs_refuses_other_objects(trained):
 @pytest.mark.slow
 def test_run_report_for_the_champion(tmp_path):
     from repurchase_ml.config import load_settings
-    from repurchase_ml.jobs import run_retrain
+    from repurchase_ml.jobs import run_retrain, run_score
 
     settings = load_settings(
         overrides={
@@ -488,18 +488,22 @@ def test_run_report_for_the_champion(tmp_path):
         environ={},
     )
     assert run_retrain(settings).promoted
-    path = run_report(settings, as_of="2024-01-01")
-    assert path == settings.output_path() / "report_2024-01-01.html"
+    with pytest.raises(FileNotFoundError, match="repurchase-ml score --as-of 2024-01-01"):
+        run_report(settings, as_of="2024-01-01")
+    result = run_score(settings, "2024-01-01")
+    scored_report = settings.output_path() / "report_2024-01-01.html"
+    assert str(scored_report) in result.paths  # the score job writes the report too
     radar_file = settings.output_path() / "radar_2024-01-01.parquet"
-    assert radar_file.exists()  # the score job ran first
+    stamp = radar_file.stat().st_mtime_ns
+
+    path = run_report(settings, as_of="2024-01-01", path=tmp_path / "copy.html")
+    assert path == tmp_path / "copy.html"
     page = path.read_text(encoding="utf-8")
     assert "repurchase_ml version 1: customers at 2024-01-01" in page
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
     assert "Not included" not in page
     radar = pd.read_parquet(radar_file)
     assert f"of {len(radar):,} customers" in page  # the list the score job wrote
-
-    stamp = radar_file.stat().st_mtime_ns
-    again = run_report(settings, as_of="2024-01-01", path=tmp_path / "copy.html")
-    assert again == tmp_path / "copy.html" and again.exists()
-    assert radar_file.stat().st_mtime_ns == stamp  # an existing radar is reused, not rescored
+    assert radar_file.stat().st_mtime_ns == stamp  # the radar is read, not rescored
+    assert run_report(settings, as_of="2024-01-01") == scored_report
+    assert "repurchase_ml version 1" in scored_report.read_text(encoding="utf-8")

@@ -512,18 +512,20 @@ def bundle_report_inputs(
 def run_report(
     settings: Any, *, as_of: pd.Timestamp | str, path: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Write the report of the champion model at ``as_of`` (the job behind ``repurchase-ml report``).
+    """Write the champion's report for a date already scored (``repurchase-ml report``).
 
-    The radar is the one the score job wrote for that date
-    (``radar_<date>.parquet`` in the output folder); when it is not there yet
-    the score job runs first, so the report always shows the list CRM gets.
+    The score job writes the report beside the scores when ``output.report``
+    is on; this rebuilds it on its own (another path, a newer champion's
+    scorecards, or with ``output.report`` off), around the radar the score
+    job wrote for that date (``radar_<date>.parquet`` in the output folder),
+    so the report always shows the list CRM got.
 
     Parameters
     ----------
     settings : repurchase_ml.config.Settings
         Resolved settings (data source, tracking store, output folder).
     as_of : pandas.Timestamp or str
-        The scoring date.
+        A date the score job has run for.
     path : path-like, optional
         Where to write; default ``<output folder>/report_<date>.html``.
 
@@ -531,19 +533,26 @@ def run_report(
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no radar for ``as_of`` yet.
     """
     from repurchase_ml import tracking
-    from repurchase_ml.jobs import load_event_log, run_score
+    from repurchase_ml.jobs import load_event_log
 
     cutoff = _as_timestamp(as_of, name="as_of")
     stamp = cutoff.strftime("%Y-%m-%d")
-    tracking.configure(settings)
-    champion = tracking.load_champion(settings)
     radar_path = settings.output_path() / f"radar_{stamp}.parquet"
     if not radar_path.exists():
-        logger.info("no radar for %s yet; running the score job first", stamp)
-        run_score(settings, cutoff)
+        raise FileNotFoundError(
+            f"as_of {stamp}: no radar at {radar_path}. Fix: run `repurchase-ml score --as-of "
+            f"{stamp}` first (with output.report on it writes this report too)."
+        )
     radar = pd.read_parquet(radar_path)
+    tracking.configure(settings)
+    champion = tracking.load_champion(settings)
     events, _report = load_event_log(settings)
     inputs = bundle_report_inputs(
         champion.served.bundle, events, as_of=cutoff, radar=radar, spec=champion.spec
