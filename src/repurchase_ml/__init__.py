@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
     "build_report": "repurchase_ml.report",
     "write_report": "repurchase_ml.report",
     "repurchase_curve": "repurchase_ml.report",
+    "bundle_report_inputs": "repurchase_ml.report",
     "contributions": "repurchase_ml.explain",
     "driver_ranking": "repurchase_ml.explain",
     "top_drivers": "repurchase_ml.explain",
