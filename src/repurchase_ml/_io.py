@@ -17,6 +17,12 @@ import pandas as pd
 __all__ = ["atomic_write", "write_text_atomic", "write_frame_atomic"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then move the result onto ``path`` atomically.
 
@@ -27,6 +33,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     >>> p = atomic_write(d / "x.txt", lambda tmp: tmp.write_text("hi"))
     >>> p.read_text()
     'hi'
+    >>> oct(p.stat().st_mode & 0o777) == oct(0o666 & ~_current_umask())
+    True
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +45,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates owner-only files; give the output the usual umask-based mode
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
