@@ -372,6 +372,29 @@ def main(argv: list[str] | None = None) -> int:
         *_headline(paper_master, "Paper's split, CDNOW master"),
         *_headline(paper_sample, "Paper's split, CDNOW 1/10 sample"),
         *_headline(oot, "Out-of-time, CDNOW master"),
+        "What was tried, and what it shows:",
+        "",
+        "- *Tuning* (Optuna, 25 trials per task on the early-stopping rows) and *smaller "
+        "trees* both help; the tuned runs chose 4-8 leaves, which is why the library's "
+        "defaults are now 7 leaves and 50 rows per leaf. CDNOW's signal is a few monotone "
+        "effects of recency and frequency, which small trees capture without memorising noise.",
+        "- *Stacking BG/NBD's outputs as features* barely changes the cross-sectional "
+        "results; out of time it lifts the ranking a little but makes the total forecast much "
+        "worse: the BG/NBD fitted at young training cutoffs (one to six months of history) is "
+        "not comparable with the one fitted at the test cutoff, so the model learns the wrong "
+        "scale.",
+        "- *Out of time*, CDNOW is one acquisition cohort: training cutoffs see customers at "
+        "most six months old, the test cutoff sees them a year old, and trees cannot "
+        "extrapolate in recency or tenure; BG/NBD's parametric form can. This is where "
+        "BG/NBD is strongest and the model's total forecasts are weakest; on logs with "
+        "customers of every age the model sees the test-time ranges in training.",
+        "- On the 1/10 sample the model trains on under a thousand customers and BG/NBD, with "
+        "four parameters, wins.",
+        "- Where LightGBM is ahead on the master file: cross-sectionally, calibration (ECE, "
+        "log loss, Brier), the total orders forecast and the ranking of buyers, order counts "
+        "and revenue; out of time, the ranking of order counts and revenue (Spearman, Gini). "
+        "The synthetic ablation shows what behaviour data adds when a log has it.",
+        "",
         "## Paper's split (cross-sectional comparison)",
         "",
         f"Cutoff {PAPER_CUTOFF.date()} (end of week 39), labels from weeks 40-78 "
