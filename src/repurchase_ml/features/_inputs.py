@@ -63,13 +63,20 @@ def normalise_cutoffs(cutoffs: object, *, argument: str = "cutoffs") -> list[pd.
 
 def has_behaviour_events(events: pd.DataFrame) -> bool:
     """Whether the canonical log holds any view, cart or favourite event."""
-    return bool(events["event_type"].isin(["view", "cart", "favorite"]).any())
+    behaviour = [CODE[name] for name in ("view", "cart", "favorite")]
+    codes = events["event_type"].cat.codes.to_numpy()
+    return bool(np.isin(codes, behaviour).any())
 
 
-def _codes(values: pd.Series) -> tuple[pl.Series, np.ndarray]:
-    """Integer codes of a string column (null stays null) and the values they stand for."""
-    codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=True)
-    series = pl.Series(values.name, codes, dtype=pl.Int64)
+def _codes(values: pd.Series, rows: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+    """Integer codes of a string column on ``rows`` (null elsewhere, and where null).
+
+    Only purchase rows are coded: nothing reads these columns on other rows,
+    and hashing Python strings is the slow part of the conversion.
+    """
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[rows], uniques = pd.factorize(values.to_numpy()[rows], use_na_sentinel=True)
+    series = pl.Series(str(values.name), codes, dtype=pl.Int64)
     if (codes < 0).any():
         series = series.set(pl.Series(codes < 0), None)  # type: ignore[arg-type]
     return series, np.asarray(uniques, dtype=object)
@@ -81,8 +88,8 @@ def to_polars(events: pd.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]
     ``event_type`` becomes an ``Int8`` code (see :data:`CODE`); ``customer_id``
     becomes an ``Int64`` code in the sort order of the ids, and the string
     columns ``order_id``, ``item_id`` and ``category`` become ``Int64`` codes
-    (equality is all the engine needs, and integers are much cheaper to move
-    than strings). Returns the frame and, per coded column, the values its
+    on purchase rows and null on other rows (equality on purchase rows is all
+    the engine needs, and integers are much cheaper to move than strings). Returns the frame and, per coded column, the values its
     codes stand for.
     """
     check_canonical(events)
@@ -102,11 +109,12 @@ def to_polars(events: pd.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]
         pl.Series("amount", events["amount"].to_numpy(), dtype=pl.Float64, nan_to_null=True),
     ]
     uniques: dict[str, np.ndarray] = {"customer_id": id_values}
+    purchases = codes == CODE["purchase"]
     for name in _ENGINE_COLUMNS:
         if name not in events.columns:
             continue
         if name in _CODED_COLUMNS:
-            series, uniques[name] = _codes(events[name])
+            series, uniques[name] = _codes(events[name], purchases)
             columns.append(series)
         elif name == "discount":
             columns.append(pl.Series(name, events[name].to_numpy(), dtype=pl.Boolean))
