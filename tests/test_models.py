@@ -416,3 +416,14 @@ def test_pruning_callback_stops_a_trial_when_optuna_says_so():
     assert trial.reports == [(10, pytest.approx(0.491))]
     with pytest.raises(optuna.TrialPruned, match="round 20"):
         callback(Env(19))
+
+
+def test_models_import_no_heavy_integrations():
+    import subprocess
+    import sys
+
+    code = ("import sys, repurchase_ml.models; "
+            "print(sorted(m for m in ('mlflow', 'shap', 'pymc_marketing', 'pymc') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
