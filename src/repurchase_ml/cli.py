@@ -245,6 +245,26 @@ def score(
 
 
 @app.command()
+def report(
+    as_of: Annotated[str, typer.Option("--as-of", help="A date the score job has run for.",
+                     show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file to write "
+                      "(default: report_<date>.html in the outputs folder).",
+                      show_default=False)] = None,
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Write the champion's self-contained HTML report around the radar of --as-of."""
+    from repurchase_ml.report import run_report
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status(f"building the report for {as_of} ..."):
+        path = _guard(lambda: run_report(settings, as_of=as_of, path=output))
+    console.print(f"[bold]report[/] at {as_of}: {path}", highlight=False)
+
+
+@app.command()
 def serve(
     config: ConfigOpt = None,
     project_dir: ProjectOpt = None,
