@@ -507,3 +507,16 @@ def test_run_report_for_the_champion(tmp_path):
     assert radar_file.stat().st_mtime_ns == stamp  # the radar is read, not rescored
     assert run_report(settings, as_of="2024-01-01") == scored_report
     assert "repurchase_ml version 1" in scored_report.read_text(encoding="utf-8")
+
+
+def test_cli_report_without_a_scored_date_says_to_score_first(tmp_path):
+    from typer.testing import CliRunner
+
+    from repurchase_ml.cli import app
+
+    result = CliRunner().invoke(
+        app, ["report", "--as-of", "2024-01-01", "--project-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "repurchase-ml score --as-of 2024-01-01" in " ".join(result.output.split())
+    assert not (tmp_path / "outputs" / "report_2024-01-01.html").exists()
