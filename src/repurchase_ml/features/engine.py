@@ -503,8 +503,9 @@ def _chunks(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp]) -> list[tuple[
     """Consecutive runs of cutoffs whose paired events add up to about one log each.
 
     Pairing is linear in the number of (event, cutoff) pairs whatever the
-    chunking, so chunks cost no extra time but bound the memory to about that
-    of one cutoff over the whole log.
+    chunking, so chunks cost no extra time but keep the paired rows held at
+    once to about one log (the result, one row per customer and cutoff, still
+    grows with the number of cutoffs).
     """
     counts = frame.select(
         [(pl.col("timestamp") < pl.lit(c).cast(pl.Datetime("ns"))).sum().alias(str(i))
