@@ -155,7 +155,8 @@ def driver_ranking(contribs: pd.DataFrame, X: pd.DataFrame | None = None) -> pd.
         directions = []
         for c in cols:
             pair = pd.DataFrame({"x": X[c].to_numpy(dtype=float), "s": values[c].to_numpy()}).dropna()
-            rho = pair["x"].corr(pair["s"], method="spearman") if len(pair) > 2 else np.nan
+            varies = len(pair) > 2 and pair["x"].nunique() > 1 and pair["s"].nunique() > 1
+            rho = pair["x"].corr(pair["s"], method="spearman") if varies else np.nan
             directions.append("higher raises score" if rho > 0.05 else
                               "lower raises score" if rho < -0.05 else "mixed")
         out["direction"] = directions
