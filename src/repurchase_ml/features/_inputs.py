@@ -12,10 +12,15 @@ import polars as pl
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 
-__all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "CODE"]
+__all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "CODE", "fixed",
+           "unfixed", "FIXED_SCALE"]
 
 #: integer code of each event type inside the engine (position in EVENT_TYPES)
 CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_TYPES)}
+
+#: money and quantities are summed as int64 multiples of 1 / FIXED_SCALE (1e-4 units), so
+#: sums do not depend on row order or thread scheduling and repeat bit for bit
+FIXED_SCALE = 10_000
 
 _ENGINE_COLUMNS = ("order_id", "item_id", "category", "quantity", "unit_price", "discount")
 _CODED_COLUMNS = ("order_id", "item_id", "category")
@@ -61,6 +66,16 @@ def normalise_cutoffs(cutoffs: object, *, argument: str = "cutoffs") -> list[pd.
     return sorted(set(out))
 
 
+def fixed(value: pl.Expr) -> pl.Expr:
+    """``value`` as an ``Int64`` count of 1e-4 units (rounded), for exact, order-free sums."""
+    return (value * FIXED_SCALE).round().cast(pl.Int64)
+
+
+def unfixed(value: pl.Expr) -> pl.Expr:
+    """Back from 1e-4 units (see :func:`fixed`) to a ``Float64`` amount."""
+    return value.cast(pl.Float64) / FIXED_SCALE
+
+
 def has_behaviour_events(events: pd.DataFrame) -> bool:
     """Whether the canonical log holds any view, cart or favourite event."""
     behaviour = [CODE[name] for name in ("view", "cart", "favorite")]
@@ -68,14 +83,17 @@ def has_behaviour_events(events: pd.DataFrame) -> bool:
     return bool(np.isin(codes, behaviour).any())
 
 
-def _codes(values: pd.Series, rows: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+def _codes(values: pd.Series, rows: np.ndarray, *,
+           sort: bool = False) -> tuple[pl.Series, np.ndarray]:
     """Integer codes of a string column on ``rows`` (null elsewhere, and where null).
 
     Only purchase rows are coded: nothing reads these columns on other rows,
-    and hashing Python strings is the slow part of the conversion.
+    and hashing Python strings is the slow part of the conversion. With
+    ``sort`` the codes follow the sorted values, so they do not depend on row
+    order (needed where codes order a float sum).
     """
     codes = np.full(len(values), -1, dtype=np.int64)
-    codes[rows], uniques = pd.factorize(values.to_numpy()[rows], use_na_sentinel=True)
+    codes[rows], uniques = pd.factorize(values.to_numpy()[rows], use_na_sentinel=True, sort=sort)
     series = pl.Series(str(values.name), codes, dtype=pl.Int64)
     if (codes < 0).any():
         series = series.set(pl.Series(codes < 0), None)  # type: ignore[arg-type]
@@ -114,7 +132,7 @@ def to_polars(events: pd.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]
         if name not in events.columns:
             continue
         if name in _CODED_COLUMNS:
-            series, uniques[name] = _codes(events[name], purchases)
+            series, uniques[name] = _codes(events[name], purchases, sort=name == "category")
             columns.append(series)
         elif name == "discount":
             columns.append(pl.Series(name, events[name].to_numpy(), dtype=pl.Boolean))

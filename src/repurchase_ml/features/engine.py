@@ -28,9 +28,11 @@ import polars as pl
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._inputs import (
     CODE,
+    fixed,
     has_behaviour_events,
     normalise_cutoffs,
     to_polars,
+    unfixed,
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
@@ -110,8 +112,11 @@ def _unit_price(columns: set[str]) -> pl.Expr:
 
 
 def _category_sums(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (customer, cutoff, category): purchase rows, and sum and count of known unit prices."""
-    price = pl.col("price")
+    """Per (customer, cutoff, category): purchase rows, and sum and count of known unit prices.
+
+    Price sums are in fixed-point units (see :func:`~repurchase_ml.features._inputs.fixed`).
+    """
+    price = fixed(pl.col("price"))
     recent = _age <= VALUE_WINDOW_DAYS
     return (
         rows.filter(pl.col("category").is_not_null())
@@ -130,7 +135,8 @@ def _price_levels(sums: pl.LazyFrame) -> pl.LazyFrame:
     """Average unit price per (cutoff, category) over every customer's purchases before it."""
     return (
         sums.group_by(["_cut", "category"])
-        .agg((pl.col("_price_sum").sum() / pl.col("_price_n").sum()).alias("category_price"))
+        .agg((unfixed(pl.col("_price_sum").sum()) / pl.col("_price_n").sum())
+             .alias("category_price"))
         .filter(pl.col("category_price").is_not_nan())
     )
 
@@ -193,9 +199,11 @@ def _order_flags(orders: pl.LazyFrame, spec: FeatureSpec) -> pl.LazyFrame:
 
 def _order_sums(columns: set[str]) -> tuple[list[pl.Expr], list[pl.Expr]]:
     """Per-row columns of a one-row order, and the aggregations of a many-row order."""
-    items = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
-    select = [pl.col("amount").alias("value"), items.alias("items")]
-    aggs = [pl.col("amount").sum().alias("value"), items.sum().alias("items")]
+    items = fixed(pl.col("quantity").fill_null(1.0)) if "quantity" in columns \
+        else fixed(pl.lit(1.0))
+    value = fixed(pl.col("amount"))
+    select = [value.alias("value"), items.alias("items")]
+    aggs = [value.sum().alias("value"), items.sum().alias("items")]
     if "discount" in columns:
         select.append(pl.col("discount").fill_null(False))
         aggs.append(pl.col("discount").fill_null(False).any().alias("discount"))
@@ -264,6 +272,13 @@ def _within(days: float, value: pl.Expr | None = None) -> pl.Expr:
     return pl.when(_age <= days).then(value).sum()
 
 
+def _unfixed_money(aggs: list[pl.Expr]) -> pl.Expr:
+    """Money and item sums of ``aggs`` (fixed-point, see ``fixed``) back to floats."""
+    prefixes = ("revenue", "items", "aov_", "_aov", "first_order_value", "refund_amount")
+    names = [e.meta.output_name() for e in aggs]
+    return unfixed(pl.col([n for n in names if n.startswith(prefixes)]))
+
+
 def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]) -> pl.LazyFrame:
     """Order-level features per (customer, cutoff).
 
@@ -309,9 +324,11 @@ def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]
         # least-squares slope of monthly order counts, written as a weighted count:
         # month k = 0 (latest) .. m-1 sits at x = -k; slope = sum_k (x_k - mean x) c_k / Sxx
         m = spec.slope_months
-        month = (_age / _MONTH_DAYS).ceil() - 1
-        weight = ((m - 1) / 2.0 - month) / (m * (m * m - 1) / 12.0)
-        aggs.append(_within(m * _MONTH_DAYS, weight).alias("monthly_order_slope"))
+        # summed as the integers 2 * (x_k - mean x), divided once: exact and order-free
+        month = ((_age / _MONTH_DAYS).ceil() - 1).cast(pl.Int64)
+        twice = (m - 1) - 2 * month
+        aggs.append((_within(m * _MONTH_DAYS, twice).cast(pl.Float64)
+                     / (m * (m * m - 1) / 6.0)).alias("monthly_order_slope"))
     if spec.has("value"):
         vw = VALUE_WINDOW_DAYS
         aggs += [
@@ -333,7 +350,7 @@ def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]
             .alias("first_to_second_gap_days"),
         ]
     ordered = ordered.collect().lazy()  # sorted once, read by two group-bys
-    out = ordered.group_by(KEYS).agg(aggs)
+    out = ordered.group_by(KEYS).agg(aggs).with_columns(_unfixed_money(aggs))
     if not spec.has("habits"):
         return out
     # most frequent hour of day; ties go to the earliest hour
@@ -356,11 +373,12 @@ def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], sta
     if spec.has("value"):
         aggs += [
             count(_etype == _REFUND).alias("refunds_all"),
-            pl.when(_etype == _REFUND).then(pl.col("amount")).sum()
+            pl.when(_etype == _REFUND).then(fixed(pl.col("amount"))).sum()
             .alias("refund_amount_all"),
         ]
     if not (spec.has("engagement") and behaviour):
-        return pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
+        return (pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
+                .with_columns(_unfixed_money(aggs)))
     names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
     for w in spec.windows:
         for code, name in names.items():
@@ -372,7 +390,8 @@ def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], sta
         (count(interaction & (_age <= r)) - count(interaction & (_age > r) & (_age <= 2 * r)))
         .alias(f"interactions_change_{r}d"),
     ]
-    out = pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
+    out = (pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
+           .with_columns(_unfixed_money(aggs)))
     # carts in the recent window placed after the customer's last order
     moments = events.filter(_etype.is_in([_CART, _PURCHASE])).select(
         "customer_id", "timestamp", "event_type")
@@ -410,8 +429,10 @@ def _purchase_row_aggregates(events: pl.LazyFrame, prepared: dict[str, pl.LazyFr
             pl.len().cast(pl.Float64).alias("distinct_items")))
     if "category" not in columns:
         return frames
+    # sorted by (customer, cutoff, category): the float sums over categories below then
+    # add up in one fixed order (category codes follow the sorted category names)
     sums = _category_sums(pair_with_cutoffs(_purchase_rows(events, columns), cutoffs,
-                                            start=start))
+                                            start=start)).sort([*KEYS, "category"])
     if spec.has("value") and prices is None:
         sums = sums.collect().lazy()  # read twice: for the price levels and per customer
     if spec.has("breadth"):
@@ -426,12 +447,12 @@ def _purchase_row_aggregates(events: pl.LazyFrame, prepared: dict[str, pl.LazyFr
         levels = prices if prices is not None else _price_levels(sums)
         level = pl.col("category_price")
         known = level > 0
-        tier_all = (pl.when(known).then(pl.col("_price_sum") / level).sum()
+        tier_all = (pl.when(known).then(unfixed(pl.col("_price_sum")) / level).sum()
                     / pl.when(known).then(pl.col("_price_n")).sum())
-        tier_recent = (pl.when(known).then(pl.col("_recent_sum") / level).sum()
+        tier_recent = (pl.when(known).then(unfixed(pl.col("_recent_sum")) / level).sum()
                        / pl.when(known).then(pl.col("_recent_n")).sum())
         frames.append(
-            sums.join(levels, on=["_cut", "category"], how="left")
+            sums.join(levels, on=["_cut", "category"], how="left", maintain_order="left")
             .group_by(KEYS)
             .agg(tier_all.alias("price_tier_all"), tier_recent.alias(f"price_tier_{vw}d"))
             .with_columns(

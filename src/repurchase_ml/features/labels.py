@@ -16,7 +16,7 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
-from repurchase_ml.features._inputs import CODE, normalise_cutoffs, to_polars
+from repurchase_ml.features._inputs import CODE, fixed, normalise_cutoffs, to_polars, unfixed
 from repurchase_ml.features.engine import KEYS, build_features, pair_with_cutoffs, split_keys
 from repurchase_ml.features.spec import FeatureSpec
 
@@ -212,8 +212,9 @@ def make_labels(
         .group_by(KEYS)
         .agg(
             _count_orders(columns, pl.col("event_type") == _PURCHASE).alias("_n_after"),
-            (pl.col("amount") * pl.when(pl.col("event_type") == _PURCHASE).then(1.0)
-             .otherwise(-1.0)).sum().alias("_net"),
+            # fixed-point: the net sum is exact whatever the row order
+            (fixed(pl.col("amount")) * pl.when(pl.col("event_type") == _PURCHASE).then(1)
+             .otherwise(-1)).sum().alias("_net"),
         )
     )
     n_after = pl.col("_n_after").fill_null(0).cast(pl.Float64)
@@ -222,7 +223,7 @@ def make_labels(
         "second_purchase": (n_after >= 1).cast(pl.Float64),
         "order_count": n_after,
         "churn": (n_after == 0).cast(pl.Float64),
-        "ltv": pl.col("_net").fill_null(0.0),
+        "ltv": unfixed(pl.col("_net")).fill_null(0.0),
     }[spec.name]
     result = (
         population.join(future, on=KEYS, how="left")
