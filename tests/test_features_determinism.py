@@ -1,11 +1,14 @@
-"""Identical inputs give bit-identical features, whatever the row order of the log."""
+"""Identical inputs give bit-identical features, whatever the row order or frame library."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import polars as pl
+import pytest
 
 from repurchase_ml.datasets import make_event_log
+from repurchase_ml.errors import SchemaError
 from repurchase_ml.features import build_features, make_labels
 
 CUTOFFS = ["2023-04-01", "2023-07-01"]
@@ -28,3 +31,25 @@ def test_labels_are_bit_identical_across_row_orders() -> None:
     second = make_labels(shuffled, cutoffs=["2023-01-01"], task="ltv", horizon_days=90)
     assert first["ltv"].gt(0).sum() > 100
     pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+
+def test_polars_input_gives_the_same_features_as_pandas() -> None:
+    events, _ = make_event_log(2_000, "2022-01-01", "2023-07-01", random_state=9)
+    from_pandas = build_features(events, cutoffs=CUTOFFS)
+    from_polars = build_features(pl.from_pandas(events), cutoffs=CUTOFFS)
+    assert len(from_pandas) > 1_000
+    pd.testing.assert_frame_equal(from_pandas, from_polars, check_exact=True)
+
+
+def test_polars_input_with_string_ids_and_an_unknown_event_type() -> None:
+    events, _ = make_event_log(300, "2022-01-01", "2023-07-01", random_state=10)
+    frame = pl.from_pandas(events).with_columns(
+        ("c" + pl.col("customer_id").cast(pl.String)).alias("customer_id"))
+    got = build_features(frame, cutoffs=CUTOFFS)
+    expected = build_features(events.assign(customer_id="c" + events["customer_id"].astype(str)),
+                              cutoffs=CUTOFFS)
+    assert got["customer_id"].dtype == object
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    bad = frame.with_columns(pl.lit("click").alias("event_type"))
+    with pytest.raises(SchemaError, match="event_type.*unknown event type.*click"):
+        build_features(bad, cutoffs=CUTOFFS)

@@ -10,7 +10,7 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.errors import SchemaError
-from repurchase_ml.events import EVENT_TYPES, check_canonical
+from repurchase_ml.events import EVENT_TYPES, REQUIRED_COLUMNS, check_canonical
 
 __all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "CODE", "fixed",
            "unfixed", "FIXED_SCALE"]
@@ -76,11 +76,13 @@ def unfixed(value: pl.Expr) -> pl.Expr:
     return value.cast(pl.Float64) / FIXED_SCALE
 
 
-def has_behaviour_events(events: pd.DataFrame) -> bool:
-    """Whether the canonical log holds any view, cart or favourite event."""
-    behaviour = [CODE[name] for name in ("view", "cart", "favorite")]
+def has_behaviour_events(events: pd.DataFrame | pl.DataFrame) -> bool:
+    """Whether the log (pandas canonical, or polars, see :func:`to_polars`) holds any view, cart or favourite event."""
+    behaviour = ["view", "cart", "favorite"]
+    if isinstance(events, pl.DataFrame):
+        return bool(events["event_type"].cast(pl.String).is_in(behaviour).any())
     codes = events["event_type"].cat.codes.to_numpy()
-    return bool(np.isin(codes, behaviour).any())
+    return bool(np.isin(codes, [CODE[name] for name in behaviour]).any())
 
 
 def _codes(values: pd.Series, rows: np.ndarray, *,
@@ -100,8 +102,88 @@ def _codes(values: pd.Series, rows: np.ndarray, *,
     return series, np.asarray(uniques, dtype=object)
 
 
-def to_polars(events: pd.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
-    """Check a canonical event frame and convert the columns the engine reads.
+def _check_polars(events: pl.DataFrame, argument: str = "events") -> None:
+    """Refuse a polars frame whose columns cannot be read as a canonical event log."""
+    fix = ("give it the canonical columns and types (see repurchase_ml.read_events), e.g. "
+           "pl.from_pandas(read_events(...))")
+    for column in REQUIRED_COLUMNS:
+        if column not in events.columns:
+            raise SchemaError(column, f"{argument}: required column is missing", fix=fix)
+    schema = events.schema
+    expectations = {
+        "timestamp": lambda d: isinstance(d, pl.Datetime) and d.time_zone is None,
+        "event_type": lambda d: d in (pl.String, pl.Categorical) or isinstance(d, pl.Enum),
+        "amount": lambda d: d.is_numeric(),
+        "customer_id": lambda d: d.is_integer() or d == pl.String,
+    }
+    for column, ok in expectations.items():
+        if not ok(schema[column]):
+            raise SchemaError(column, f"{argument}: unexpected dtype {schema[column]}", fix=fix)
+    for column in _CODED_COLUMNS:
+        if column in schema and schema[column] not in (pl.String, pl.Categorical, pl.Null):
+            raise SchemaError(column, f"{argument}: unexpected dtype {schema[column]}", fix=fix)
+
+
+def _from_polars(events: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """:func:`to_polars` for a polars frame: no Python objects, one pass per column.
+
+    ``order_id`` and ``item_id`` stay strings (null off purchase rows): the
+    engine only groups by them. ``category`` and ``customer_id`` become codes
+    in the sorted order of their values.
+    """
+    _check_polars(events)
+    try:
+        codes = events["event_type"].cast(pl.Enum(list(EVENT_TYPES))).to_physical().cast(pl.Int8)
+    except pl.exceptions.InvalidOperationError:  # an unknown type: reported below
+        codes = events["event_type"].cast(pl.String).replace_strict(
+            list(EVENT_TYPES), list(range(len(EVENT_TYPES))), default=None, return_dtype=pl.Int8)
+    if codes.null_count():
+        bad = events["event_type"].cast(pl.String).filter(codes.is_null())
+        raise SchemaError("event_type", "missing or unknown event type", n_rows=len(bad),
+                          examples=bad.unique().head(5).to_list(),
+                          fix=f"give every row one of {list(EVENT_TYPES)}")
+    ids = events["customer_id"]
+    if ids.null_count():
+        raise SchemaError("customer_id", "missing customer id", n_rows=ids.null_count(),
+                          fix="drop or fill those rows with repurchase_ml.read_events")
+    id_values = ids.unique().sort()
+    purchases = codes == CODE["purchase"]
+    columns: list[pl.Series] = [
+        (ids.rank("dense").cast(pl.Int64) - 1).alias("customer_id"),  # position in id_values
+        events["timestamp"].cast(pl.Datetime("ns")),
+        codes.alias("event_type"),
+        events["amount"].cast(pl.Float64).fill_nan(None),
+    ]
+    uniques: dict[str, np.ndarray] = {
+        "customer_id": id_values.to_numpy() if ids.dtype.is_integer()
+        else np.asarray(id_values.to_list(), dtype=object)}
+    if ids.dtype.is_integer():
+        uniques["customer_id"] = uniques["customer_id"].astype(np.int64)
+    for name in _ENGINE_COLUMNS:
+        if name not in events.columns:
+            continue
+        column = events[name]
+        if name in _CODED_COLUMNS:
+            bought = pl.select(pl.when(purchases).then(column.cast(pl.String))).to_series()
+            if name == "category":
+                values = bought.drop_nulls().unique().sort()
+                uniques[name] = np.asarray(values.to_list(), dtype=object)
+                bought = pl.select(pl.when(bought.is_not_null())
+                                   .then(values.search_sorted(bought).cast(pl.Int64))).to_series()
+            columns.append(bought.alias(name))
+        elif name == "discount":
+            columns.append(column.cast(pl.Boolean).fill_null(False))
+        else:
+            columns.append(column.cast(pl.Float64).fill_nan(None))
+    return pl.DataFrame(columns), uniques
+
+
+def to_polars(events: pd.DataFrame | pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """Check an event frame and convert the columns the engine reads.
+
+    ``events`` is a canonical pandas event frame, or a polars frame with the
+    same columns (strings as ``String`` or ``Categorical``; read straight from
+    Parquet this skips Python objects altogether).
 
     ``event_type`` becomes an ``Int8`` code (see :data:`CODE`); ``customer_id``
     becomes an ``Int64`` code in the sort order of the ids, and the string
@@ -110,6 +192,8 @@ def to_polars(events: pd.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]
     the engine needs, and integers are much cheaper to move than strings). Returns the frame and, per coded column, the values its
     codes stand for.
     """
+    if isinstance(events, pl.DataFrame):
+        return _from_polars(events)
     check_canonical(events)
     codes = events["event_type"].cat.codes.to_numpy()
     if (codes < 0).any():

@@ -141,7 +141,7 @@ def _price_levels(sums: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def category_price_levels(events: pd.DataFrame, *, cutoffs: object) -> pd.DataFrame:
+def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: object) -> pd.DataFrame:
     """Average unit price of each category from purchases before each cutoff.
 
     The only cross-customer input of the features (for ``price_tier_*``). To
@@ -542,9 +542,9 @@ def _chunks(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp]) -> list[tuple[
     return spans
 
 
-def _empty(events: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+def _empty(ids: np.ndarray, names: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame({
-        "customer_id": pd.Series([], dtype=events["customer_id"].dtype),
+        "customer_id": pd.Series([], dtype=ids.dtype),
         "cutoff": pd.Series([], dtype="datetime64[ns]"),
     })
     for name in names:
@@ -553,7 +553,7 @@ def _empty(events: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 
 def compute_features(
-    events_partition: pd.DataFrame,
+    events_partition: pd.DataFrame | pl.DataFrame,
     cutoffs: object,
     spec: FeatureSpec | None = None,
     *,
@@ -594,7 +594,7 @@ def compute_features(
     columns = set(frame.columns)
     names = feature_names(spec, has_behaviour=behaviour, columns=columns)
     if frame.height == 0:
-        return _empty(events_partition, names)
+        return _empty(uniques["customer_id"], names)
     prices = None
     if category_prices is not None and "category" in uniques:
         codes = pd.Index(uniques["category"]).get_indexer(category_prices["category"])
@@ -615,12 +615,12 @@ def compute_features(
     ]
     result = pl.concat(results) if len(results) > 1 else results[0]
     if result.height == 0:
-        return _empty(events_partition, names)
+        return _empty(uniques["customer_id"], names)
     return split_keys(result, cuts, uniques["customer_id"])
 
 
 def build_features(
-    events: pd.DataFrame,
+    events: pd.DataFrame | pl.DataFrame,
     *,
     cutoffs: object,
     spec: FeatureSpec | None = None,
@@ -629,8 +629,11 @@ def build_features(
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        A canonical event log (see :func:`repurchase_ml.read_events`).
+    events : pandas.DataFrame or polars.DataFrame
+        A canonical event log (see :func:`repurchase_ml.read_events`), or a
+        polars frame with the same columns (strings as ``String`` or
+        ``Categorical``), e.g. ``pl.read_parquet`` of a saved canonical log:
+        the fast, low-memory path for large logs (no Python string objects).
     cutoffs : timestamp or sequence of timestamps
         Naive timestamps; required, never defaulted. Features at cutoff ``t``
         read only events with ``timestamp < t``.
@@ -677,7 +680,8 @@ def build_features(
     if not isinstance(spec, FeatureSpec):
         raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
     cuts = normalise_cutoffs(cutoffs)
-    check_canonical(events)
+    if not isinstance(events, pl.DataFrame):
+        check_canonical(events)
     if spec.behaviour is None:
         spec = dataclasses.replace(spec, behaviour=has_behaviour_events(events))
     out = compute_features(events, cuts, spec)
