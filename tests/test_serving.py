@@ -88,11 +88,13 @@ def test_good_request_returns_every_score_per_customer(server):
         assert "reason_1" in got
 
 
-def test_malformed_json_is_a_400(server):
+def test_malformed_json_is_a_400_that_does_not_echo_the_body(server):
     url, _, _ = server
-    status, text = post(url, b'{"dataframe_split": {"columns": ["customer_id"], "data": [[12')
+    status, text = post(url, b'{"dataframe_split": {"columns": ["customer_id"], "data": [["secret-0"')
     assert status == 400
     assert json.loads(text)["error_code"] == "BAD_REQUEST"
+    assert "not valid JSON" in json.loads(text)["message"]
+    assert "secret" not in text
 
 
 @pytest.mark.parametrize("body", [

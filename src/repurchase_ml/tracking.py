@@ -276,6 +276,7 @@ class RepurchaseModel(PythonModel):
     def load_context(self, context: Any) -> None:
         with open(context.artifacts["served_model"], "rb") as fh:
             self.served = pickle.load(fh)
+        _stop_scoring_server_echo()
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         frame = check_request(model_input, self.served)
@@ -284,6 +285,45 @@ class RepurchaseModel(PythonModel):
             if pd.api.types.is_datetime64_any_dtype(out[col]):
                 out[col] = out[col].dt.strftime("%Y-%m-%d").where(out[col].notna(), None)
         return out
+
+
+def _stop_scoring_server_echo() -> None:
+    """Keep MLflow's scoring server from echoing an undecodable request body.
+
+    MLflow 3.17 answers a body that is not valid JSON (or CSV) with a 400 whose
+    message repeats the whole body, which may hold customer data. The body is
+    parsed before our ``predict`` runs, so, inside the server process only (it
+    sets ``_SERVER_MODEL_PATH``), the two parsers are wrapped to raise the same
+    400 with a message that names the problem and not the data.
+    """
+    import os
+
+    try:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import BAD_REQUEST
+        from mlflow.pyfunc import scoring_server
+    except ImportError:  # pragma: no cover - mlflow is a dependency
+        return
+    model_path_var = getattr(scoring_server, "_SERVER_MODEL_PATH", None)
+    if model_path_var is None or model_path_var not in os.environ:
+        return
+    for name, what in (("_decode_json_input", "valid JSON"), ("parse_csv_input", "valid CSV")):
+        original = getattr(scoring_server, name, None)
+        if original is None or getattr(original, "_no_echo", False):
+            continue
+
+        def quiet(*args: Any, _original: Any = original, _what: str = what, **kwargs: Any) -> Any:
+            try:
+                return _original(*args, **kwargs)
+            except MlflowException:
+                raise MlflowException(
+                    f"the request body is not {_what}; send a JSON object with "
+                    "'dataframe_split' or 'dataframe_records' (the body is not repeated here)",
+                    error_code=BAD_REQUEST,
+                ) from None
+
+        quiet._no_echo = True  # type: ignore[attr-defined]
+        setattr(scoring_server, name, quiet)
 
 
 # --------------------------------------------------------------------------- logging
