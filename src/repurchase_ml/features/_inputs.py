@@ -80,7 +80,11 @@ def has_behaviour_events(events: pd.DataFrame | pl.DataFrame) -> bool:
     """Whether the log (pandas canonical, or polars, see :func:`to_polars`) holds any view, cart or favourite event."""
     behaviour = ["view", "cart", "favorite"]
     if isinstance(events, pl.DataFrame):
-        return bool(events["event_type"].cast(pl.String).is_in(behaviour).any())
+        column = events["event_type"]
+        if column.dtype not in (pl.String, pl.Categorical) and not isinstance(column.dtype,
+                                                                              pl.Enum):
+            _check_polars(events)  # raises: names the column and the expected types
+        return bool(column.is_in(behaviour).any())
     codes = events["event_type"].cat.codes.to_numpy()
     return bool(np.isin(codes, [CODE[name] for name in behaviour]).any())
 

@@ -387,20 +387,22 @@ def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], sta
     interaction = _etype.is_in([_VIEW, _CART, _FAVORITE])
     aggs += [
         count(_etype == _VIEW).alias("_views_all"),
+        pl.when(_etype == _PURCHASE).then(_age).min().alias("_last_buy_age"),
         (count(interaction & (_age <= r)) - count(interaction & (_age > r) & (_age <= 2 * r)))
         .alias(f"interactions_change_{r}d"),
     ]
     out = (pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
            .with_columns(_unfixed_money(aggs)))
-    # carts in the recent window placed after the customer's last order
-    moments = events.filter(_etype.is_in([_CART, _PURCHASE])).select(
-        "customer_id", "timestamp", "event_type")
+    # carts in the recent window placed after the customer's last purchase: the few recent
+    # carts meet their customer's last purchase age in a join (comparing each row with a
+    # group aggregate inside the group-by would leave polars' fast path)
+    out = out.collect().lazy()  # read twice: joined with the carts, and returned
+    carts = pair_with_cutoffs(events.filter(_etype == _CART).select("customer_id", "timestamp"),
+                              cutoffs, start=start).filter(_age <= r)
     abandoned = (
-        pair_with_cutoffs(moments, cutoffs, start=start)
-        .group_by(KEYS)
-        .agg(((_etype == _CART) & (_age <= r)
-              & (_age < pl.when(_etype == _PURCHASE).then(_age).min().fill_null(float("inf"))))
-             .sum().cast(pl.Float64).alias(f"carts_without_purchase_{r}d"))
+        carts.join(out.select(*KEYS, "_last_buy_age"), on=KEYS, how="inner")
+        .filter(_age < pl.col("_last_buy_age").fill_null(float("inf")))
+        .group_by(KEYS).agg(pl.len().cast(pl.Float64).alias(f"carts_without_purchase_{r}d"))
     )
     return (out.join(abandoned, on=KEYS, how="left")
             .with_columns(pl.col(f"carts_without_purchase_{r}d").fill_null(0.0)))
@@ -436,12 +438,22 @@ def _purchase_row_aggregates(events: pl.LazyFrame, prepared: dict[str, pl.LazyFr
     if spec.has("value") and prices is None:
         sums = sums.collect().lazy()  # read twice: for the price levels and per customer
     if spec.has("breadth"):
-        share = pl.col("_n") / pl.col("_n").sum()
-        frames.append(sums.group_by(KEYS).agg(
-            pl.len().cast(pl.Float64).alias("distinct_categories"),
-            (-(share * share.log()).sum()).alias("category_entropy"),
-            share.max().alias("top_category_share"),
-        ))
+        # entropy of the shares n_c / N as log N - sum(n_c log n_c) / N: plain sums only
+        # (a group total inside an aggregation would leave polars' fast group-by path)
+        n = pl.col("_n").cast(pl.Float64)
+        total = pl.col("_total")
+        frames.append(
+            sums.group_by(KEYS).agg(
+                pl.len().cast(pl.Float64).alias("distinct_categories"),
+                n.sum().alias("_total"),
+                (n * n.log()).sum().alias("_n_log_n"),
+                n.max().alias("_top"),
+            ).select(
+                *KEYS, "distinct_categories",
+                (total.log() - pl.col("_n_log_n") / total).clip(lower_bound=0.0)
+                .alias("category_entropy"),
+                (pl.col("_top") / total).alias("top_category_share"),
+            ))
     if spec.has("value"):
         vw = VALUE_WINDOW_DAYS
         levels = prices if prices is not None else _price_levels(sums)
