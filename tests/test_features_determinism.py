@@ -37,8 +37,11 @@ def test_polars_input_gives_the_same_features_as_pandas() -> None:
     events, _ = make_event_log(2_000, "2022-01-01", "2023-07-01", random_state=9)
     from_pandas = build_features(events, cutoffs=CUTOFFS)
     from_polars = build_features(pl.from_pandas(events), cutoffs=CUTOFFS)
+    shuffled = build_features(pl.from_pandas(events).sample(fraction=1.0, shuffle=True, seed=1),
+                              cutoffs=CUTOFFS)
     assert len(from_pandas) > 1_000
     pd.testing.assert_frame_equal(from_pandas, from_polars, check_exact=True)
+    pd.testing.assert_frame_equal(from_pandas, shuffled, check_exact=True)
 
 
 def test_polars_input_with_string_ids_and_an_unknown_event_type() -> None:

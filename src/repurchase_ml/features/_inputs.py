@@ -152,8 +152,12 @@ def _from_polars(events: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarr
                           fix="drop or fill those rows with repurchase_ml.read_events")
     id_values = ids.unique().sort()
     purchases = codes == CODE["purchase"]
+    if ids.is_sorted():  # common (logs kept by customer): codes from a running count
+        id_codes = (ids != ids.shift(1)).fill_null(True).cum_sum().cast(pl.Int64) - 1
+    else:
+        id_codes = ids.rank("dense").cast(pl.Int64) - 1
     columns: list[pl.Series] = [
-        (ids.rank("dense").cast(pl.Int64) - 1).alias("customer_id"),  # position in id_values
+        id_codes.alias("customer_id"),  # position in id_values
         events["timestamp"].cast(pl.Datetime("ns")),
         codes.alias("event_type"),
         events["amount"].cast(pl.Float64).fill_nan(None),
@@ -172,8 +176,7 @@ def _from_polars(events: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarr
             if name == "category":
                 values = bought.drop_nulls().unique().sort()
                 uniques[name] = np.asarray(values.to_list(), dtype=object)
-                bought = pl.select(pl.when(bought.is_not_null())
-                                   .then(values.search_sorted(bought).cast(pl.Int64))).to_series()
+                bought = bought.cast(pl.Enum(values)).to_physical().cast(pl.Int64)
             columns.append(bought.alias(name))
         elif name == "discount":
             columns.append(column.cast(pl.Boolean).fill_null(False))
