@@ -86,7 +86,7 @@ def has_behaviour_events(events: pd.DataFrame | pl.DataFrame) -> bool:
             _check_polars(events)  # raises: names the column and the expected types
         return bool(column.is_in(behaviour).any())
     codes = events["event_type"].cat.codes.to_numpy()
-    return bool(np.isin(codes, [CODE[name] for name in behaviour]).any())
+    return any(bool((codes == CODE[name]).any()) for name in behaviour)
 
 
 def _codes(values: pd.Series, rows: np.ndarray, *,
