@@ -56,3 +56,10 @@ def test_polars_input_with_string_ids_and_an_unknown_event_type() -> None:
     bad = frame.with_columns(pl.lit("click").alias("event_type"))
     with pytest.raises(SchemaError, match="event_type.*unknown event type.*click"):
         build_features(bad, cutoffs=CUTOFFS)
+
+
+def test_polars_input_with_a_timezone_names_the_column() -> None:
+    events, _ = make_event_log(20, "2022-01-01", "2023-01-01", random_state=11)
+    frame = pl.from_pandas(events).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    with pytest.raises(SchemaError, match="timestamp.*time_zone='UTC'"):
+        build_features(frame, cutoffs=CUTOFFS)
