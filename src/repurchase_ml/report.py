@@ -973,7 +973,7 @@ def _fmt_cell(v: Any) -> str:
     if isinstance(v, pd.Timestamp):
         return _fmt_date(v)
     if isinstance(v, float | np.floating):
-        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return f"{v:,.4g}" if abs(float(v)) < 1e4 else f"{v:,.0f}"
     return str(v)
 
 
