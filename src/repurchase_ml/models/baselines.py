@@ -267,6 +267,22 @@ def fit_clv_models(
     so one fit can predict several horizons. Gamma-Gamma is fitted on repeat
     customers with a positive mean repeat value; with fewer than 10 of them
     it is skipped with a warning.
+
+    Examples
+    --------
+    One fit, two horizons: a longer window expects more orders, and the
+    probability of being alive at the cutoff does not depend on the window.
+
+    >>> from repurchase_ml import make_event_log
+    >>> events, _ = make_event_log(200, "2023-01-01", "2024-01-01", random_state=0)
+    >>> fit = fit_clv_models(events, cutoff="2023-10-01", gamma_gamma=False)
+    >>> sorted(fit.bgnbd_params), fit.gamma_gamma is None
+    (['a', 'alpha', 'b', 'r'], True)
+    >>> month, quarter = (predict_clv(fit, horizon_days=d) for d in (30, 90))
+    >>> bool((quarter["expected_orders"] > month["expected_orders"]).all())
+    True
+    >>> bool(quarter["probability_alive"].equals(month["probability_alive"]))
+    True
     """
     summary = purchase_summary(events, cutoff=cutoff, period_days=period_days)
     clv, prior = _import_clv()
@@ -296,6 +312,17 @@ def predict_clv(fit: CLVFit, *, horizon_days: float) -> pd.DataFrame:
     """Per-customer BG/NBD (+ Gamma-Gamma) predictions for ``[cutoff, cutoff + horizon)``.
 
     Returns the columns documented in :func:`fit_bgnbd_baseline`.
+
+    Examples
+    --------
+    >>> from repurchase_ml import make_event_log
+    >>> events, _ = make_event_log(200, "2023-01-01", "2024-01-01", random_state=0)
+    >>> fit = fit_clv_models(events, cutoff="2023-10-01", gamma_gamma=False)
+    >>> pred = predict_clv(fit, horizon_days=60)
+    >>> len(pred) == len(fit.summary), pred.attrs["horizon_days"]
+    (True, 60.0)
+    >>> bool(pred["probability_repurchase"].between(0, 1).all())
+    True
     """
     if not np.isfinite(horizon_days) or horizon_days <= 0:
         raise ValueError(f"horizon_days must be a positive number, got {horizon_days!r}.")
@@ -364,6 +391,26 @@ def fit_bgnbd_baseline(
         (expected_orders x expected_spend, undiscounted). ``attrs`` holds
         ``bgnbd_params``, ``gamma_gamma_params``, ``cutoff``,
         ``horizon_days`` and ``period_days``.
+
+    Examples
+    --------
+    Only customers who bought before the cutoff are scored; the first fit in
+    a process compiles the model graph and takes a few seconds.
+
+    >>> from repurchase_ml import make_event_log
+    >>> events, _ = make_event_log(200, "2023-01-01", "2024-01-01", random_state=0)
+    >>> pred = fit_bgnbd_baseline(events, cutoff="2023-10-01", horizon_days=90,
+    ...                           gamma_gamma=False)
+    >>> buyers = events.loc[(events["event_type"] == "purchase")
+    ...                     & (events["timestamp"] < "2023-10-01"), "customer_id"].nunique()
+    >>> len(pred) == buyers, list(pred.columns[-3:])
+    (True, ['expected_orders', 'probability_alive', 'probability_repurchase'])
+    >>> bool(pred["probability_alive"].between(0, 1).all())
+    True
+    >>> bool((pred["expected_orders"] > 0).all())
+    True
+    >>> sorted(pred.attrs["bgnbd_params"]), pred.attrs["gamma_gamma_params"]
+    (['a', 'alpha', 'b', 'r'], None)
     """
     if not np.isfinite(horizon_days) or horizon_days <= 0:
         raise ValueError(f"horizon_days must be a positive number, got {horizon_days!r}.")
