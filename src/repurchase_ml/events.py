@@ -416,6 +416,25 @@ def validate_events(
 
     :func:`read_events` maps a source table and calls this; loaders call it too.
     Arguments are those of :func:`read_events`.
+
+    Examples
+    --------
+    An unknown event type is refused; with ``on_invalid="drop"`` the row is
+    removed and counted in the report.
+
+    >>> frame = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                       "timestamp": ["2024-01-02 10:00", "2024-01-05 08:00",
+    ...                                     "2024-01-03 12:00"],
+    ...                       "event_type": ["purchase", "click", "purchase"],
+    ...                       "amount": [20.0, None, 15.0]})
+    >>> try:
+    ...     validate_events(frame)
+    ... except SchemaError as error:
+    ...     print(str(error)[:41])
+    column 'event_type': unknown event type (
+    >>> events, report = validate_events(frame, on_invalid="drop")
+    >>> events["event_type"].tolist(), report.n_dropped, report.n_customers
+    (['purchase', 'purchase'], 1, 2)
     """
     mapping = mapping or ColumnMapping()
     if on_invalid not in ("raise", "drop"):

@@ -471,6 +471,14 @@ def plot_drivers(
 
     Returns a matplotlib Figure (closed, so a notebook shows it once and a run
     can ``fig.savefig(...)`` it).
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"a": np.arange(40.0), "b": np.tile([0.0, 1.0], 20)})
+    >>> c = pd.DataFrame({"a": X["a"] / 40 - 0.5, "b": 0.1 * X["b"], "bias": 0.0})
+    >>> fig = plot_drivers(c, X, kind="beeswarm")
+    >>> type(fig).__name__, fig.axes[0].get_xlabel()[:5]
+    ('Figure', 'SHAP ')
     """
     import matplotlib.pyplot as plt
 
@@ -497,6 +505,14 @@ def plot_dependence(
 
     ``features`` defaults to the ``top`` drivers of :func:`driver_ranking`.
     Returns a closed matplotlib Figure.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"a": np.arange(40.0), "b": np.tile([0.0, 1.0], 20)})
+    >>> c = pd.DataFrame({"a": X["a"] / 40 - 0.5, "b": 0.1 * X["b"], "bias": 0.0})
+    >>> fig = plot_dependence(c, X, top=2)
+    >>> type(fig).__name__, [ax.get_xlabel() for ax in fig.axes[:2]]
+    ('Figure', ['a', 'b'])
     """
     import matplotlib.pyplot as plt
     import shap

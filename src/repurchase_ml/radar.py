@@ -95,6 +95,26 @@ def churn_radar(
     -------
     DataFrame
         The radar (:data:`RADAR_COLUMNS`).
+
+    Examples
+    --------
+    >>> from repurchase_ml import (build_training_set, make_event_log, propose_cutoffs,
+    ...                            train_models)
+    >>> events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=0)
+    >>> h = {"churn": 90, "ltv": 90}
+    >>> cuts = propose_cutoffs(events, horizon_days=90, n=10)
+    >>> ts = build_training_set(events, cutoffs=cuts, tasks=list(h), horizons=h)
+    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20)
+    >>> radar = churn_radar(bundle, events, as_of="2024-01-01", top_k=5)
+    >>> len(radar), radar["rank"].tolist(), str(radar["cutoff"].iloc[0].date())
+    (5, [1, 2, 3, 4, 5], '2024-01-01')
+    >>> bool(radar["value_at_risk"].is_monotonic_decreasing)
+    True
+    >>> bool(np.allclose(radar["value_at_risk"],
+    ...                  radar["churn_probability"] * radar["predicted_ltv"]))
+    True
+    >>> bool(radar["reason_1"].notna().all())
+    True
     """
     from repurchase_ml.features import build_features
 

@@ -521,6 +521,15 @@ def plot_segment_sizes(
     """Bar chart of customers per segment and, when ``value`` is given, value per segment.
 
     Returns a matplotlib Figure (closed, so a notebook shows it once).
+
+    Examples
+    --------
+    >>> seg = pd.Series(["loyal", "new", "new", "lost"])
+    >>> fig = plot_segment_sizes(seg, value=pd.Series([90.0, 10, 20, 5], name="revenue"))
+    >>> type(fig).__name__, [ax.get_xlabel() for ax in fig.axes]
+    ('Figure', ['customers', 'revenue'])
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['new', 'loyal', 'lost']
     """
     import matplotlib.pyplot as plt
 
@@ -543,7 +552,16 @@ def plot_segment_sizes(
 
 
 def plot_segment_migration(before: pd.DataFrame, after: pd.DataFrame, *, column: str = "segment") -> Any:
-    """Heatmap of :func:`segment_migration` (share of each row's customers); a matplotlib Figure."""
+    """Heatmap of :func:`segment_migration` (share of each row's customers); a matplotlib Figure.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"customer_id": [1, 2, 3], "segment": ["new", "new", "loyal"]})
+    >>> b = pd.DataFrame({"customer_id": [1, 2, 3], "segment": ["loyal", "lost", "loyal"]})
+    >>> fig = plot_segment_migration(a, b)
+    >>> type(fig).__name__, [t.get_text() for t in fig.axes[0].texts]
+    ('Figure', ['0%', '100%', '50%', '50%'])
+    """
     import matplotlib.pyplot as plt
 
     table = segment_migration(before, after, column=column, normalize=True)

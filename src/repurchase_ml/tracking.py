@@ -191,6 +191,20 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
     Missing columns, unknown columns, non-numeric feature values and null
     customer ids are refused with a :class:`~repurchase_ml.errors.SchemaError`
     naming columns and counts; values are never echoed.
+
+    Examples
+    --------
+    >>> served = ServedModel(bundle=None, feature_dtypes={"orders_90d": "float64",
+    ...                                                   "revenue_90d": "float64"})
+    >>> typed = check_request({"customer_id": ["a"], "revenue_90d": ["12.5"],
+    ...                        "orders_90d": [2]}, served)
+    >>> list(typed.columns), typed["revenue_90d"].tolist(), str(typed["orders_90d"].dtype)
+    (['customer_id', 'cutoff', 'orders_90d', 'revenue_90d'], [12.5], 'float64')
+    >>> try:
+    ...     check_request({"customer_id": ["a"], "orders_90d": [2], "coupon": [1]}, served)
+    ... except SchemaError as error:
+    ...     print(error)
+    request columns differ from the model's input schema (unknown columns: coupon; missing columns: revenue_90d). Fix: send exactly customer_id, optionally cutoff, and the feature columns listed in feature_schema.json.
     """
     if isinstance(data, Mapping):
         data = pd.DataFrame(data)
