@@ -107,6 +107,20 @@ def run_validate(
     Raises :class:`~repurchase_ml.errors.SchemaError` on the first broken rule
     unless ``drop_invalid`` is set, in which case offending rows are counted in
     the report.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "events.csv"
+    >>> _ = log.write_text("customer_id,timestamp,event_type,amount\\n"
+    ...                    "a,2024-01-02 10:00,purchase,20.0\\n"
+    ...                    "a,2024-01-05 08:00,click,\\n"
+    ...                    "b,2024-01-03 12:00,purchase,15.0\\n")
+    >>> report = run_validate(log, drop_invalid=True)
+    >>> report.n_input_rows, report.n_rows, report.n_customers, report.event_counts["purchase"]
+    (3, 2, 2, 2)
+    >>> list(report.dropped.values())
+    [1]
     """
     from repurchase_ml.events import ColumnMapping, read_events
 
@@ -283,6 +297,40 @@ def run_retrain(settings: Settings) -> RetrainResult:
     ------
     JobLockedError
         Another run holds the project directory.
+
+    Examples
+    --------
+    The whole flow on a small synthetic log in a fresh project: the first run
+    becomes champion, an identical re-run keeps it without a new version, and
+    the score job and :func:`~repurchase_ml.tracking.load_champion` use it.
+
+    >>> import tempfile
+    >>> from repurchase_ml.config import load_settings
+    >>> from repurchase_ml.tracking import load_champion
+    >>> settings = load_settings(overrides={
+    ...     "project_dir": tempfile.mkdtemp(), "baselines": False,
+    ...     "data": {"synthetic": {"n_customers": 300, "start": "2022-01-01",
+    ...                            "end": "2024-01-01", "random_state": 3}},
+    ...     "tasks": ["churn", "ltv"], "horizons": {"churn": 30, "ltv": 30},
+    ...     "cutoffs": {"n": 5}, "tuning": {"n_estimators": 10},
+    ...     "output": {"report": False}}, environ={})
+    >>> first = run_retrain(settings)
+    >>> first.promoted, first.model_version, first.champion_version
+    (True, '1', '1')
+    >>> sorted(first.challenger_metrics)
+    ['churn', 'ltv']
+    >>> again = run_retrain(settings)
+    >>> again.promoted, again.champion_version, "identical data, settings and code" in again.reason
+    (False, '1', True)
+    >>> scored = run_score(settings, "2024-01-01")
+    >>> scored.model_version, scored.n_scored >= scored.n_radar > 0
+    ('1', True)
+    >>> sorted(Path(p).name for p in scored.paths)
+    ['radar_2024-01-01.csv', 'radar_2024-01-01.parquet', 'scores_2024-01-01.csv',
+     'scores_2024-01-01.parquet']
+    >>> champion = load_champion(settings)
+    >>> champion.version, champion.run_id == first.run_id
+    ('1', True)
     """
     with retrain_lock(settings.project_path()):
         return _retrain_locked(settings)
@@ -473,6 +521,18 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     ``settings.output_path()`` as ``scores_<date>`` and ``radar_<date>``, CSV
     and Parquet, and (with ``output.report``) the HTML report
     ``report_<date>.html``, each written atomically.
+
+    Examples
+    --------
+    See :func:`run_retrain` for a retrain-then-score flow. ``as_of`` must be a
+    plain date; it is checked before anything is read:
+
+    >>> from repurchase_ml.config import load_settings
+    >>> try:
+    ...     run_score(load_settings(environ={}), "next monday")
+    ... except ValueError as error:
+    ...     print(str(error)[:50])
+    as_of: expected a date such as 2024-01-01, got 'ne
     """
     from repurchase_ml import tracking
     from repurchase_ml.features import build_features
@@ -592,6 +652,23 @@ def run_demo(settings: Settings, *, stages: tuple[str, ...] = ("retrain", "score
 
     Returns a summary with the validation report, the retrain decision and the
     output paths. The generated log is kept as ``<project_dir>/demo/events.parquet``.
+
+    Examples
+    --------
+    The retrain and score stages run as in :func:`run_retrain`; with no stages
+    the demo only generates, validates and stores the log:
+
+    >>> import tempfile
+    >>> from repurchase_ml.config import load_settings
+    >>> settings = load_settings(overrides={"project_dir": tempfile.mkdtemp(), "data": {
+    ...     "synthetic": {"n_customers": 50, "start": "2023-01-01", "end": "2023-07-01"}}},
+    ...     environ={})
+    >>> summary = run_demo(settings, stages=())
+    >>> events = pd.read_parquet(summary["events_path"])
+    >>> summary["validation"]["n_rows"] == len(events), sorted(summary)
+    (True, ['events_path', 'report_text', 'validation'])
+    >>> (settings.project_path() / "demo" / "summary.json").exists()
+    True
     """
     events, report = load_event_log(settings)
     log_path = write_frame_atomic(events, settings.project_path() / "demo" / "events.parquet")

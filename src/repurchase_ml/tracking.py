@@ -601,7 +601,23 @@ def find_champion(settings: Settings) -> Champion | None:
 
 
 def load_champion(settings: Settings) -> Champion:
-    """Load ``models:/<name>@champion``; a clear error when there is none."""
+    """Load ``models:/<name>@champion``; a clear error when there is none.
+
+    Examples
+    --------
+    :func:`repurchase_ml.jobs.run_retrain` shows a champion being trained and
+    loaded. A fresh project has none, and says how to get one:
+
+    >>> import tempfile
+    >>> from repurchase_ml.config import load_settings
+    >>> settings = load_settings(overrides={"project_dir": tempfile.mkdtemp()}, environ={})
+    >>> _ = configure(settings)
+    >>> try:
+    ...     load_champion(settings)
+    ... except ValueError as error:
+    ...     print(str(error)[:54], "...", str(error)[-42:])
+    no champion: model 'repurchase_ml' has no 'champion' a ... Fix: run `repurchase-ml retrain` first.
+    """
     champion = find_champion(settings)
     if champion is None:
         raise ValueError(
