@@ -249,7 +249,7 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
                               n_rows=bad, fix="send one of the training categories or null")
         columns_out[name] = as_cat
     numeric = {c: d for c, d in served.feature_dtypes.items() if c not in served.categories}
-    block = frame[list(numeric)]
+    block = frame[list(numeric)].copy()
     for name in block.columns:  # JSON gives numbers already; only other columns are parsed
         column = block[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
