@@ -29,6 +29,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "OPTIONAL_COLUMNS",
     "CANONICAL_COLUMNS",
+    "KEY_COLUMNS",
     "ColumnMapping",
     "ValidationReport",
     "read_events",
@@ -51,6 +52,8 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "discount",
 )
 CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+#: key of every per-customer, per-cutoff table (features, training sets, scores, the radar)
+KEY_COLUMNS: tuple[str, ...] = ("customer_id", "cutoff")
 _STRING_COLUMNS = ("order_id", "item_id", "category", "channel")
 _NUMERIC_COLUMNS = ("amount", "quantity", "unit_price")
 _TRUE = {"1", "true", "t", "yes", "y"}

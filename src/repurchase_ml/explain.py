@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import KEY_COLUMNS
 
 __all__ = [
     "contributions",
@@ -35,7 +36,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BIAS = "bias"
-KEY_COLUMNS = ("customer_id", "cutoff")
 
 
 def _booster(model: Any) -> Any:

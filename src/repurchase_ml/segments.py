@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import KEY_COLUMNS
 
 __all__ = [
     "RFM_SEGMENT_RULES",
@@ -39,7 +40,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-KEYS = ["customer_id", "cutoff"]
 
 #: Named RFM segments on the 5-point recency (R) x frequency (F) grid. Rules are
 #: checked top to bottom and the first match wins; together they cover all 25
@@ -146,7 +146,7 @@ def rfm_scores(
         raise ValueError(f"bins: expected an integer >= 2, got {bins!r}.")
     groups = _group_keys(features)
     buyer = features[frequency].fillna(0) > 0
-    out = features[[c for c in KEYS if c in features.columns]].copy()
+    out = features[[c for c in KEY_COLUMNS if c in features.columns]].copy()
     for name, col, asc in (("r_score", recency, False), ("f_score", frequency, True),
                            ("m_score", monetary, True)):
         values = features[col].astype(float).where(buyer)

@@ -37,6 +37,7 @@ from mlflow.pyfunc import PythonModel
 
 from repurchase_ml.config import Settings, settings_to_dict
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import KEY_COLUMNS
 
 __all__ = [
     "CHAMPION",
@@ -60,7 +61,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
-ID_COLUMNS = ("customer_id", "cutoff")
 #: third-party distributions the served model imports at load and predict time
 _RUNTIME_DISTRIBUTIONS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy",
                           "pyarrow", "polars", "pydantic", "pyyaml")
@@ -160,7 +160,7 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
     from repurchase_ml.explain import typical_values
 
     features = [c for c in training_features.columns
-                if c not in ID_COLUMNS and not c.startswith("label_")]
+                if c not in KEY_COLUMNS and not c.startswith("label_")]
     dtypes = {c: str(training_features[c].dtype) for c in features}
     categories = {c: training_features[c].cat.categories.tolist() for c in features
                   if isinstance(training_features[c].dtype, pd.CategoricalDtype)}
@@ -213,7 +213,7 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
     if len(data) == 0:
         raise SchemaError(None, "the request holds no rows", fix="send at least one row")
     columns = [str(c) for c in data.columns]
-    allowed = set(served.features) | set(ID_COLUMNS)
+    allowed = set(served.features) | set(KEY_COLUMNS)
     unknown = [c for c in columns if c not in allowed]
     missing = [c for c in ("customer_id", *served.features) if c not in columns]
     if unknown or missing:
@@ -568,7 +568,7 @@ class Champion:
         """Scores for a feature table built by ``build_features``; schema drift is refused."""
         from repurchase_ml.models._base import match_feature_frame
 
-        keys = features[[c for c in ID_COLUMNS if c in features]]
+        keys = features[[c for c in KEY_COLUMNS if c in features]]
         X = match_feature_frame(features.drop(columns=list(keys.columns)),
                                 self.served.feature_dtypes, name="features")
         frame = pd.concat([keys.reset_index(drop=True), X.reset_index(drop=True)], axis=1)

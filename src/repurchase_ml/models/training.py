@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import KEY_COLUMNS
 from repurchase_ml.models._base import match_feature_frame, validate_feature_frame
 from repurchase_ml.models.baselines import (
     RFM_FEATURES,
@@ -64,7 +65,6 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "ltv": "predicted_ltv",
 }
 
-_ID_COLUMNS = ("customer_id", "cutoff")
 _PROBABILITY_METRICS = ("log_loss", "brier", "ece", "mean_predicted")
 
 
@@ -176,16 +176,16 @@ class ModelBundle:
         """
         if not isinstance(features, pd.DataFrame):
             raise TypeError(f"features must be a pandas DataFrame, got {type(features).__name__}.")
-        for col in _ID_COLUMNS:
+        for col in KEY_COLUMNS:
             if col not in features.columns:
                 raise SchemaError(col, "features: identifier column is missing",
                                   fix="pass the output of build_features")
         X = match_feature_frame(
-            features.drop(columns=[*_ID_COLUMNS, *_label_columns(features)]),
+            features.drop(columns=[*KEY_COLUMNS, *_label_columns(features)]),
             self.feature_dtypes,
             name="features",
         )
-        out = features.loc[:, list(_ID_COLUMNS)].copy()
+        out = features.loc[:, list(KEY_COLUMNS)].copy()
         for name in OUTPUT_COLUMNS:
             if name not in self.models:
                 continue
@@ -444,7 +444,7 @@ def train_models(
         raise TypeError(
             f"training_set must be a pandas DataFrame, got {type(training_set).__name__}."
         )
-    for col in _ID_COLUMNS:
+    for col in KEY_COLUMNS:
         if col not in training_set.columns:
             raise SchemaError(col, "training_set: identifier column is missing",
                               fix="pass the output of build_training_set")
@@ -464,7 +464,7 @@ def train_models(
     resolved = {**_default_horizons(), **dict(training_set.attrs.get("horizons", {})),
                 **dict(horizons or {})}
     feature_cols = [c for c in training_set.columns
-                    if c not in _ID_COLUMNS and c not in _label_columns(training_set)]
+                    if c not in KEY_COLUMNS and c not in _label_columns(training_set)]
     X_all = validate_feature_frame(training_set[feature_cols], name="training_set features")
     cutoff_col = pd.to_datetime(training_set["cutoff"])
     clv_cache: dict[pd.Timestamp, Any] = {}
