@@ -458,7 +458,7 @@ def bundle_report_inputs(
     """
     from repurchase_ml.explain import contributions, driver_ranking
     from repurchase_ml.features import build_features, build_training_set
-    from repurchase_ml.models.training import OUTPUT_COLUMNS, _baseline_scores
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, baseline_scores
 
     cutoff = _as_timestamp(as_of, name="as_of")
     check_canonical(events, argument="events")
@@ -481,7 +481,7 @@ def bundle_report_inputs(
             keep = rows[f"label_{task}"].notna().to_numpy()
             frame = pd.DataFrame({"y_true": rows.loc[keep, f"label_{task}"].to_numpy()})
             frame["model"] = scores.loc[keep, OUTPUT_COLUMNS[task]].to_numpy()
-            baselines = _baseline_scores(
+            baselines = baseline_scores(
                 task, rows.loc[keep], horizon=bundle.horizons[task], clv=None
             )
             for name, (score, _is_probability) in baselines.items():

@@ -43,7 +43,8 @@ from repurchase_ml.models.estimators import LGBMTaskClassifier, LTVRegressor, Or
 from repurchase_ml.models.evaluate import Scorecard, evaluate
 from repurchase_ml.models.tuning import TuningResult, tune_estimator
 
-__all__ = ["TASK_KINDS", "OUTPUT_COLUMNS", "ModelBundle", "train_models", "expected_next_order_date"]
+__all__ = ["TASK_KINDS", "OUTPUT_COLUMNS", "ModelBundle", "train_models", "expected_next_order_date",
+           "baseline_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def _rank_only(card: Scorecard) -> Scorecard:
     return Scorecard(kind=card.kind, n_rows=card.n_rows, metrics=metrics, tables=card.tables)
 
 
-def _baseline_scores(
+def baseline_scores(
     task: str, rows: pd.DataFrame, *, horizon: int, clv: Any | None
 ) -> dict[str, tuple[np.ndarray, bool]]:
     """Baseline scores for the test rows: name -> (score, is_probability)."""
@@ -326,7 +327,7 @@ def _score_test(task: str, model: Any, X: pd.DataFrame, y: np.ndarray, rows: pd.
                 *, horizon: int, clv: Any | None) -> dict[str, Scorecard]:
     kind = TASK_KINDS[task]
     pred = model.predict_proba(X)[:, 1] if kind == "classification" else model.predict(X)
-    scores = {"model": (pred, True), **_baseline_scores(task, rows, horizon=horizon, clv=clv)}
+    scores = {"model": (pred, True), **baseline_scores(task, rows, horizon=horizon, clv=clv)}
     keep = np.logical_and.reduce([np.isfinite(s) for s, _ in scores.values()])
     if not keep.all():
         logger.warning(
