@@ -13,7 +13,7 @@ from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, REQUIRED_COLUMNS, check_canonical
 
 __all__ = ["normalise_cutoffs", "to_polars", "has_behaviour_events", "CODE", "fixed",
-           "unfixed", "FIXED_SCALE"]
+           "unfixed", "FIXED_SCALE", "check_polars", "event_type_codes"]
 
 #: integer code of each event type inside the engine (position in EVENT_TYPES)
 CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_TYPES)}
@@ -83,7 +83,7 @@ def has_behaviour_events(events: pd.DataFrame | pl.DataFrame) -> bool:
         column = events["event_type"]
         if column.dtype not in (pl.String, pl.Categorical) and not isinstance(column.dtype,
                                                                               pl.Enum):
-            _check_polars(events)  # raises: names the column and the expected types
+            check_polars(events)  # raises: names the column and the expected types
         return bool(column.is_in(behaviour).any())
     codes = events["event_type"].cat.codes.to_numpy()
     return any(bool((codes == CODE[name]).any()) for name in behaviour)
@@ -106,7 +106,7 @@ def _codes(values: pd.Series, rows: np.ndarray, *,
     return series, np.asarray(uniques, dtype=object)
 
 
-def _check_polars(events: pl.DataFrame, argument: str = "events") -> None:
+def check_polars(events: pl.DataFrame, argument: str = "events") -> None:
     """Refuse a polars frame whose columns cannot be read as a canonical event log."""
     fix = ("give it the canonical columns and types (see repurchase_ml.read_events), e.g. "
            "pl.from_pandas(read_events(...))")
@@ -128,6 +128,21 @@ def _check_polars(events: pl.DataFrame, argument: str = "events") -> None:
             raise SchemaError(column, f"{argument}: unexpected dtype {schema[column]}", fix=fix)
 
 
+def event_type_codes(event_type: pl.Series) -> np.ndarray:
+    """Int8 codes (see :data:`CODE`) of a polars ``event_type`` column; unknown types refused."""
+    try:
+        codes = event_type.cast(pl.Enum(list(EVENT_TYPES))).to_physical().cast(pl.Int8)
+    except pl.exceptions.InvalidOperationError:  # an unknown type: reported below
+        codes = event_type.cast(pl.String).replace_strict(
+            list(EVENT_TYPES), list(range(len(EVENT_TYPES))), default=None, return_dtype=pl.Int8)
+    if codes.null_count():
+        bad = event_type.cast(pl.String).filter(codes.is_null())
+        raise SchemaError("event_type", "missing or unknown event type", n_rows=len(bad),
+                          examples=bad.unique().head(5).to_list(),
+                          fix=f"give every row one of {list(EVENT_TYPES)}")
+    return codes.to_numpy()
+
+
 def _from_polars(events: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
     """:func:`to_polars` for a polars frame: no Python objects, one pass per column.
 
@@ -135,17 +150,8 @@ def _from_polars(events: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarr
     engine only groups by them. ``category`` and ``customer_id`` become codes
     in the sorted order of their values.
     """
-    _check_polars(events)
-    try:
-        codes = events["event_type"].cast(pl.Enum(list(EVENT_TYPES))).to_physical().cast(pl.Int8)
-    except pl.exceptions.InvalidOperationError:  # an unknown type: reported below
-        codes = events["event_type"].cast(pl.String).replace_strict(
-            list(EVENT_TYPES), list(range(len(EVENT_TYPES))), default=None, return_dtype=pl.Int8)
-    if codes.null_count():
-        bad = events["event_type"].cast(pl.String).filter(codes.is_null())
-        raise SchemaError("event_type", "missing or unknown event type", n_rows=len(bad),
-                          examples=bad.unique().head(5).to_list(),
-                          fix=f"give every row one of {list(EVENT_TYPES)}")
+    check_polars(events)
+    codes = pl.Series("event_type", event_type_codes(events["event_type"]))
     ids = events["customer_id"]
     if ids.null_count():
         raise SchemaError("customer_id", "missing customer id", n_rows=ids.null_count(),

@@ -1,46 +1,51 @@
-"""Point-in-time behaviour features: one row per (customer, cutoff), one pass for many cutoffs.
+"""Point-in-time behaviour features: one row per (customer, cutoff), from a few passes per cutoff.
 
-The engine is a polars lazy plan over integer-coded columns. Each event is
-paired with every cutoff it precedes (``timestamp < cutoff``; one filtered copy
-per cutoff, no cross product), and all cutoffs are aggregated together in one
-group-by per feature family, keyed by a single integer per (customer, cutoff).
-Work that does not depend on the cutoff (grouping purchase rows into orders,
-each item's first purchase) is done once, before pairing. Nothing at or after a
-cutoff is ever read for that cutoff.
+The log is split once into flat arrays (see :mod:`._arrays`): customers are
+dense integer codes, so every per-customer result is an array indexed by code
+and every aggregation is an ``np.bincount`` (one sequential pass, no hashing,
+no sort). Work that does not depend on the cutoff is done once: grouping
+purchase rows into orders (sorted by customer and time), each customer's first
+event and first purchase of each item, the (customer, category) pairs.
 
-Results repeat bit for bit, whatever the row order of the log or the thread
-scheduling: money and quantities are summed as int64 fixed-point (1e-4 units),
-float sums over categories run in sorted category order, and everything else
-is a count, a min/max, or a statistic over rows in one fixed sort order. The
-log may be a pandas frame or a polars frame (no Python string objects: the
-fast, low-memory path for large logs).
+Per cutoff, each row is put in the bucket between consecutive *edges* (the
+cutoff, and the cutoff minus every window length), sums per (customer,
+bucket) are accumulated in one pass and turned into running sums; the sum
+over any window is then one subtraction. Several cutoffs share one pass over
+the events when their buckets fit the memory budget. Because the orders are
+sorted once, a customer's orders before a cutoff are a prefix of its orders:
+first, second and last order are index lookups.
 
-Measured alternatives (see ``benchmarks/features.py``): an inequality
-``join_where`` built the full cross product before filtering (several times
-slower at 12 cutoffs); ``filter`` inside aggregations and per-group sorts fall
-off polars' fast group-by path, so windows are written as element-wise masks
-followed by plain sums, gaps come from one global sort, and no aggregation
-compares a row with a group total.
+Nothing at or after a cutoff is ever read for that cutoff: every row enters a
+sum only through its bucket, and buckets end at the cutoff (``timestamp <
+cutoff``). Results repeat bit for bit, whatever the row order of the log:
+money and quantities are summed as int64 fixed-point (1e-4 units), float
+sums run in a fixed order (customer, then time or category name), and
+everything else is a count, a min/max or a lookup.
+
+Measured alternatives (see ``benchmarks/features.py`` and
+``docs/benchmarks.md``): a polars lazy plan with one group-by per family (and
+an earlier inequality join) was 4x slower at one cutoff; the plain-pandas
+reference in the benchmark is slower still.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
+from repurchase_ml.features._arrays import DAY_NS, LogArrays, dense_codes, log_arrays
 from repurchase_ml.features._inputs import (
     CODE,
+    FIXED_SCALE,
     fixed,
     has_behaviour_events,
     normalise_cutoffs,
-    to_polars,
-    unfixed,
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
@@ -53,100 +58,596 @@ __all__ = ["build_features", "compute_features", "category_price_levels"]
 
 logger = logging.getLogger(__name__)
 
-#: group key of one (customer, cutoff) pair: cutoff index << 32 | customer code, so that
-#: sorting by it sorts by (cutoff, customer_id)
-KEYS = ["_key"]
-_ID_BITS = 32
-_DAY_NS = 86_400 * 10**9
 _MONTH_DAYS = 30
+_N_TYPES = len(CODE)
 _PURCHASE, _REFUND = CODE["purchase"], CODE["refund"]
 _VIEW, _CART, _FAVORITE = CODE["view"], CODE["cart"], CODE["favorite"]
+_I64_MIN = np.iinfo(np.int64).min
+#: largest per-customer bucket table (customers x slots x buckets) one pass over the events
+#: may fill; cutoffs are grouped into passes under it (one cutoff always gets its own pass)
+_CELL_BUDGET = 48_000_000
 
-_age = pl.col("age")  # days between the event and the cutoff, > 0
-_value = pl.col("value")
-_etype = pl.col("event_type")
+
+# ---------------------------------------------------------------- windowed sums
 
 
-def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], *,
-                      horizon_days: int | None = None, start: int = 0) -> pl.LazyFrame:
-    """Pair each event with every cutoff it precedes; add ``_key``, ``_cut`` and ``age``.
+class _Windows:
+    """Per-customer sums over time windows that end at cutoffs, from one pass over the rows.
 
-    Without ``horizon_days`` an event is paired with cutoff ``t`` when
-    ``timestamp < t`` (features); with it, when ``t <= timestamp < t + horizon``
-    (labels). One filtered copy per cutoff, run in parallel: only pairs that
-    exist are built (no cross product). ``customer_id`` must be the integer
-    code of :func:`~repurchase_ml.features._inputs.to_polars`. ``age`` is in
-    days before the cutoff. ``start`` is the index of the first cutoff in the
-    full list (cutoffs may be processed in chunks).
+    Each row falls in the bucket between consecutive edges (the cutoffs, and
+    each cutoff minus each window length in ``days``). Sums per (customer,
+    slot, bucket) are accumulated with ``np.bincount`` and turned, in place,
+    into running sums over buckets; the sum over a window is then one
+    subtraction. ``weights`` maps a name to the per-row values to sum
+    (``None``: count rows).
     """
-    parts = []
-    for index, cutoff in enumerate(cutoffs, start=start):
-        at = pl.lit(cutoff).cast(pl.Datetime("ns"))
-        ts = pl.col("timestamp")
-        if horizon_days is None:
-            keep = ts < at
-        else:
-            keep = (ts >= at) & (ts < pl.lit(cutoff + pd.Timedelta(days=horizon_days))
-                                 .cast(pl.Datetime("ns")))
-        parts.append(events.filter(keep).with_columns(
-            (pl.col("customer_id") + (index << _ID_BITS)).alias("_key"),
-            pl.lit(index, dtype=pl.Int32).alias("_cut"),
-            ((at - ts).dt.total_nanoseconds() / _DAY_NS).alias("age"),
-        ))
-    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+
+    def __init__(self, customer: np.ndarray, timestamp: np.ndarray, n_customers: int,
+                 cutoffs: Sequence[int], days: Iterable[int],
+                 weights: Mapping[str, np.ndarray | None], *,
+                 slot: np.ndarray | None = None, n_slots: int = 1) -> None:
+        edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
+        self.edges = np.array(sorted(edges), dtype=np.int64)
+        self._position = {int(e): i for i, e in enumerate(self.edges)}
+        n_buckets = len(self.edges) + 1
+        # bucket b holds edges[b - 1] <= timestamp < edges[b]
+        index = np.searchsorted(self.edges, timestamp, side="right")
+        index += customer.astype(np.int64) * (n_slots * n_buckets)
+        if slot is not None:
+            index += slot.astype(np.int64) * n_buckets
+        size = n_customers * n_slots * n_buckets
+        self.sums: dict[str, np.ndarray] = {}
+        for name, values in weights.items():
+            sums = np.bincount(index, weights=values, minlength=size)
+            sums = sums.reshape(n_customers, n_slots, n_buckets)
+            np.cumsum(sums, axis=2, out=sums)  # [.., k]: rows with timestamp < edges[k]
+            self.sums[name] = sums
+
+    def between(self, name: str, cutoff: int, newer: float, older: float | None = None,
+                slot: int = 0) -> np.ndarray:
+        """Per customer: sum over rows with ``newer < age <= older`` days before ``cutoff``.
+
+        ``older=None`` means every row before ``cutoff - newer`` days.
+        """
+        sums = self.sums[name][:, slot, :]
+        upper = sums[:, self._position[cutoff - int(newer * DAY_NS)]]
+        if older is None:
+            return upper
+        return upper - sums[:, self._position[cutoff - int(older * DAY_NS)]]
+
+    @staticmethod
+    def cells(n_customers: int, n_slots: int, cutoffs: Sequence[int], days: Iterable[int]) -> int:
+        days = list(days)
+        edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
+        return n_customers * n_slots * (len(edges) + 1)
 
 
-def split_keys(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp],
-               customer_ids: np.ndarray) -> pd.DataFrame:
-    """Turn ``_key`` back into ``customer_id`` and ``cutoff`` columns of a pandas frame."""
-    key = frame["_key"].to_numpy()
-    out = frame.drop("_key").to_pandas()
-    out.insert(0, "cutoff", np.asarray(cutoffs, dtype="datetime64[ns]")[key >> _ID_BITS])
-    ids = customer_ids[key & ((1 << _ID_BITS) - 1)]
-    out.insert(0, "customer_id", pd.Series(ids, dtype=customer_ids.dtype))
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` where the denominator is positive, NaN elsewhere."""
+    out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
     return out
 
 
+def _pick(values: np.ndarray, index: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``values[index]`` as float64 where ``where`` holds, NaN elsewhere (index may be out of range there)."""
+    out = np.full(len(index), np.nan)
+    out[where] = values[index[where]]
+    return out
+
+
+def _days(cutoff: int, timestamp: np.ndarray) -> np.ndarray:
+    """Age in days of ``timestamp`` (int64 ns) before ``cutoff``."""
+    return (cutoff - timestamp).astype(np.float64) / DAY_NS
+
+
+# ---------------------------------------------------------------- once per log
+
+
+@dataclasses.dataclass
+class _Orders:
+    """Orders sorted by (customer, time, larger value first): one row per order."""
+
+    customer: np.ndarray
+    timestamp: np.ndarray
+    value: np.ndarray  # fixed point, as float64 (exact integers)
+    items: np.ndarray  # fixed point, as float64
+    flags: dict[str, np.ndarray]  # per-order 0/1 floats: discount, night, weekend, promo
+    hour: np.ndarray | None
+
+    def before(self, cutoff: int) -> _Orders:
+        keep = self.timestamp < cutoff
+        return _Orders(self.customer[keep], self.timestamp[keep], self.value[keep],
+                       self.items[keep], {k: v[keep] for k, v in self.flags.items()},
+                       None if self.hour is None else self.hour[keep])
+
+
+def _order_parts(columns: set[str]) -> dict[str, pl.Expr]:
+    """What an order adds up from its purchase rows: value, items, and discount (any row)."""
+    quantity = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
+    parts = {"value": fixed(pl.col("amount")).fill_null(0), "items": fixed(quantity)}
+    if "discount" in columns:
+        parts["discount"] = pl.col("discount").fill_null(False)
+    return parts
+
+
+def _sum_parts(rows: pl.DataFrame, columns: set[str], keys: list[str]) -> pl.DataFrame:
+    """Group purchase rows (with :func:`_order_parts` columns) into orders by ``keys``."""
+    aggs = [pl.col("timestamp").min(), pl.col("timestamp").max().alias("_until"),
+            pl.col("value").sum(), pl.col("items").sum()]
+    if "discount" in columns:
+        aggs.append(pl.col("discount").any())
+    return rows.group_by(keys).agg(aggs)
+
+
+def _habit_flags(orders: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
+    """Hour of day and night, weekend and promotion-day flags of each order."""
+    ts = pl.col("timestamp").cast(pl.Datetime("ns"))
+    hour = ts.dt.hour().cast(pl.Int64)
+    start, end = spec.night_hours
+    night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
+    month_day = ts.dt.month().cast(pl.Int32) * 100 + ts.dt.day().cast(pl.Int32)
+    return orders.with_columns(
+        hour.alias("hour"),
+        night.cast(pl.Float64).alias("night"),
+        (ts.dt.weekday() >= 6).cast(pl.Float64).alias("weekend"),
+        month_day.is_in([m * 100 + d for m, d in spec.promo_days]).cast(pl.Float64)
+        .alias("promo"),
+    )
+
+
+def _to_orders(frame: pl.DataFrame, spec: FeatureSpec, columns: set[str]) -> _Orders:
+    """Sort orders (customer, time, larger value first) and turn them into arrays."""
+    if spec.has("habits"):
+        frame = _habit_flags(frame, spec)
+    frame = frame.sort(["customer_id", "timestamp", "value"], descending=[False, False, True])
+    flags = {name: frame[name].cast(pl.Float64).to_numpy()
+             for name in ("discount", "night", "weekend", "promo") if name in frame.columns}
+    return _Orders(
+        customer=frame["customer_id"].to_numpy(),
+        timestamp=frame["timestamp"].to_numpy().view(np.int64) if frame.height
+        else np.zeros(0, dtype=np.int64),
+        value=frame["value"].cast(pl.Float64).to_numpy(),
+        items=frame["items"].cast(pl.Float64).to_numpy(),
+        flags=flags,
+        hour=frame["hour"].to_numpy() if "hour" in frame.columns else None,
+    )
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """What every cutoff reads, computed once per log."""
+
+    first_event: np.ndarray  # per customer
+    orders: _Orders  # orders complete at their first row
+    spanning: pl.DataFrame | None  # rows of orders spread over several timestamps
+    buy_customer: np.ndarray  # purchase rows
+    buy_timestamp: np.ndarray
+    cart_customer: np.ndarray  # cart events
+    cart_timestamp: np.ndarray
+    first_items: tuple[np.ndarray, np.ndarray] | None  # customer, time of first purchase
+    pairs: _Pairs | None
+
+
+@dataclasses.dataclass
+class _Pairs:
+    """Purchase rows with a category, indexed by their (customer, category) pair."""
+
+    pair: np.ndarray  # per row
+    timestamp: np.ndarray  # per row
+    price: np.ndarray  # per row, fixed point as float64, 0 where unknown
+    known: np.ndarray  # per row, 1.0 where the unit price is known
+    customer: np.ndarray  # per pair
+    category: np.ndarray  # per pair
+    n_categories: int
+
+
 def _unit_price(columns: set[str]) -> pl.Expr:
+    """Unit price: ``unit_price``, else ``amount / quantity``, else ``amount``."""
+    by_quantity = pl.when(pl.col("quantity") > 0).then(pl.col("amount") / pl.col("quantity"))
     if "unit_price" in columns:
         price = pl.col("unit_price")
-        if "quantity" in columns:
-            fallback = pl.when(pl.col("quantity") > 0).then(pl.col("amount") / pl.col("quantity"))
-            price = price.fill_null(fallback)
-        return price
-    if "quantity" in columns:
-        return pl.when(pl.col("quantity") > 0).then(pl.col("amount") / pl.col("quantity"))
-    return pl.col("amount")
+        return price.fill_null(by_quantity) if "quantity" in columns else price
+    return by_quantity if "quantity" in columns else pl.col("amount")
 
 
-def _category_sums(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (customer, cutoff, category): purchase rows, and sum and count of known unit prices.
+def _category_pairs(log: LogArrays, columns: set[str]) -> _Pairs:
+    rows = log.purchases.filter(pl.col("category").is_not_null()).select(
+        "customer_id", "timestamp", "category", fixed(_unit_price(columns)).alias("price"))
+    n_categories = len(log.categories) if log.categories is not None else 0
+    key = rows["customer_id"].to_numpy().astype(np.int64) * max(n_categories, 1) \
+        + rows["category"].to_numpy()
+    pair, keys = dense_codes(key)
+    price = rows["price"]
+    return _Pairs(
+        pair=pair, timestamp=rows["timestamp"].to_numpy().view(np.int64) if rows.height
+        else np.zeros(0, dtype=np.int64),
+        price=price.fill_null(0).cast(pl.Float64).to_numpy(),
+        known=price.is_not_null().cast(pl.Float64).to_numpy(),
+        customer=keys // max(n_categories, 1), category=keys % max(n_categories, 1),
+        n_categories=n_categories,
+    )
 
-    Price sums are in fixed-point units (see :func:`~repurchase_ml.features._inputs.fixed`).
+
+def _prepare(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Prepared:
+    columns = log.columns
+    rows = log.purchases.with_columns(**_order_parts(columns))
+    spanning = None
+    if "order_id" in columns:
+        keyed = rows.filter(pl.col("order_id").is_not_null())
+        grouped = _sum_parts(keyed, columns, ["customer_id", "order_id"])
+        whole = grouped.filter(pl.col("timestamp") == pl.col("_until"))
+        split = grouped.filter(pl.col("timestamp") != pl.col("_until"))
+        if split.height:
+            spanning = keyed.join(split.select("customer_id", "order_id"),
+                                  on=["customer_id", "order_id"], how="semi")
+        single = rows.filter(pl.col("order_id").is_null())
+        orders = pl.concat([whole.drop("order_id", "_until"),
+                            single.select(whole.drop("order_id", "_until").columns)],
+                           how="vertical_relaxed")
+    else:
+        orders = rows.select("customer_id", "timestamp", *_order_parts(columns))
+    first_items = None
+    if spec.has("breadth") and "item_id" in columns:
+        firsts = (log.purchases.filter(pl.col("item_id").is_not_null())
+                  .group_by(["customer_id", "item_id"]).agg(pl.col("timestamp").min()))
+        first_items = (firsts["customer_id"].to_numpy(),
+                       firsts["timestamp"].to_numpy().view(np.int64) if firsts.height
+                       else np.zeros(0, dtype=np.int64))
+    pairs = None
+    if "category" in columns and (spec.has("breadth") or spec.has("value")):
+        pairs = _category_pairs(log, columns)
+    carts = log.event_type == _CART if spec.has("engagement") and behaviour \
+        else np.zeros(0, dtype=bool)
+    buy_timestamp = log.purchases["timestamp"].to_numpy()
+    return _Prepared(
+        first_event=log.first_timestamp(),
+        orders=_to_orders(orders, spec, columns),
+        spanning=spanning,
+        buy_customer=log.purchases["customer_id"].to_numpy(),
+        buy_timestamp=buy_timestamp.view(np.int64) if len(buy_timestamp)
+        else np.zeros(0, dtype=np.int64),
+        cart_customer=log.customer[carts] if len(carts) else np.zeros(0, dtype=np.int64),
+        cart_timestamp=log.timestamp[carts] if len(carts) else np.zeros(0, dtype=np.int64),
+        first_items=first_items,
+        pairs=pairs,
+    )
+
+
+# ---------------------------------------------------------------- per cutoff
+
+
+def _orders_at(prepared: _Prepared, cutoff: int, spec: FeatureSpec,
+               columns: set[str]) -> _Orders:
+    """Orders before ``cutoff``; an order spread over several timestamps counts its rows before it."""
+    orders = prepared.orders.before(cutoff)
+    if prepared.spanning is None:
+        return orders
+    rows = prepared.spanning.filter(pl.col("timestamp") < cutoff)
+    if rows.height == 0:
+        return orders
+    partial = _to_orders(_sum_parts(rows, columns, ["customer_id", "order_id"])
+                         .drop("order_id", "_until"), spec, columns)
+    merged = {
+        "customer_id": np.concatenate([orders.customer, partial.customer]),
+        "timestamp": np.concatenate([orders.timestamp, partial.timestamp]),
+        "value": np.concatenate([orders.value, partial.value]),
+        "items": np.concatenate([orders.items, partial.items]),
+    }
+    if "discount" in orders.flags:
+        merged["discount"] = np.concatenate([orders.flags["discount"],
+                                             partial.flags["discount"]])
+    return _to_orders(pl.DataFrame(merged), spec, columns)
+
+
+def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
+                    out: dict[str, np.ndarray]) -> np.ndarray:
+    """Order-level features of every customer at ``cutoff`` into ``out``; returns order counts."""
+    c = orders.customer
+    scale = float(FIXED_SCALE)
+    windows = set(spec.windows)
+    if spec.has("trend"):
+        windows |= {d for w in spec.trend_windows for d in (w, 2 * w)}
+        windows |= {_MONTH_DAYS * (k + 1) for k in range(spec.slope_months)}
+    if spec.has("value"):
+        windows.add(VALUE_WINDOW_DAYS)
+    sums = _Windows(c, orders.timestamp, n, [cutoff], windows,
+                    {"n": None, "value": orders.value, "items": orders.items})
+
+    def between(name: str, newer: float, older: float | None = None) -> np.ndarray:
+        return sums.between(name, cutoff, newer, older)
+
+    count = between("n", 0).astype(np.float64)
+    revenue = between("value", 0)
+    for w in spec.windows:
+        out[f"orders_{w}d"] = between("n", 0, w).astype(np.float64)
+        out[f"revenue_{w}d"] = between("value", 0, w) / scale
+        out[f"items_{w}d"] = between("items", 0, w) / scale
+    out["orders_all"] = count
+    out["revenue_all"] = revenue / scale
+    out["items_all"] = between("items", 0) / scale
+
+    # the orders of each customer are contiguous and in time order
+    has = count > 0
+    start = np.cumsum(count, dtype=np.int64) - count.astype(np.int64)
+    first, last = start, start + count.astype(np.int64) - 1
+    age = _days(cutoff, orders.timestamp)
+    last_age, first_age = _pick(age, last, has), _pick(age, first, has)
+    out["days_since_last_purchase"] = last_age
+    out["days_since_first_purchase"] = first_age
+
+    # gap before each order (NaN for a customer's first order)
+    gap = np.full(len(c), np.nan)
+    follows = c[1:] == c[:-1]
+    gap[1:][follows] = (orders.timestamp[1:][follows] - orders.timestamp[:-1][follows]) / DAY_NS
+    several = count >= 2
+    if spec.has("rhythm"):
+        median, std = _gap_median_std(c[1:][follows], gap[1:][follows], n)
+        out["gap_mean_days"] = np.where(several, (first_age - last_age)
+                                        / np.maximum(count - 1, 1), np.nan)
+        out["gap_median_days"] = median
+        out["gap_std_days"] = std
+        out["gap_last_days"] = _pick(gap, last, several)
+        out["overdue_ratio"] = last_age / np.maximum(median, 1.0)
+        out["days_until_expected_purchase"] = median - last_age
+    if spec.has("trend"):
+        for w in spec.trend_windows:
+            out[f"orders_change_{w}d"] = (between("n", 0, w) - between("n", w, 2 * w)) \
+                .astype(np.float64)
+            out[f"revenue_change_{w}d"] = (between("value", 0, w)
+                                           - between("value", w, 2 * w)) / scale
+        # least-squares slope of monthly order counts: month k = 0 (latest) .. m-1 sits at
+        # x = -k; slope = sum_k (x_k - mean x) c_k / Sxx, summed as the integers 2 (x_k - mean x)
+        m = spec.slope_months
+        twice = np.zeros(n, dtype=np.int64)
+        for k in range(m):
+            twice += ((m - 1) - 2 * k) * between("n", _MONTH_DAYS * k, _MONTH_DAYS * (k + 1))
+        out["monthly_order_slope"] = twice.astype(np.float64) / (m * (m * m - 1) / 6.0)
+    if spec.has("value"):
+        vw = VALUE_WINDOW_DAYS
+        recent_n, recent_value = between("n", 0, vw), between("value", 0, vw)
+        aov_recent = _safe_divide(recent_value, recent_n.astype(np.float64)) / scale
+        aov_before = _safe_divide(revenue - recent_value,
+                                  (count - recent_n).astype(np.float64)) / scale
+        out["aov_all"] = _safe_divide(revenue, count) / scale
+        out[f"aov_{vw}d"] = aov_recent
+        out[f"aov_ratio_{vw}d"] = _safe_divide(aov_recent, aov_before)
+        if "discount" in orders.flags:
+            out["discount_share"] = _safe_divide(
+                np.bincount(c, weights=orders.flags["discount"], minlength=n), count)
+    if spec.has("habits"):
+        for flag, name in (("night", "night_share"), ("weekend", "weekend_share"),
+                           ("promo", "promo_day_share")):
+            out[name] = _safe_divide(np.bincount(c, weights=orders.flags[flag], minlength=n),
+                                     count)
+        assert orders.hour is not None
+        by_hour = np.bincount(c.astype(np.int64) * 24 + orders.hour, minlength=n * 24)
+        # most frequent hour of day; ties go to the earliest hour (argmax takes the first)
+        out["peak_hour"] = np.where(has, by_hour.reshape(n, 24).argmax(axis=1), np.nan)
+    if spec.has("lifecycle"):
+        out["first_order_value"] = _pick(orders.value, first, has) / scale
+        out["first_to_second_gap_days"] = _pick(gap, first + 1, several)
+    return count
+
+
+def _gap_median_std(customer: np.ndarray, gap: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer: median and sample standard deviation of its gaps (NaN without gaps)."""
+    median, std = np.full(n, np.nan), np.full(n, np.nan)
+    if len(gap) == 0:
+        return median, std
+    stats = (pl.DataFrame({"c": customer, "gap": gap})
+             .group_by("c").agg(pl.col("gap").median().alias("median"),
+                                pl.col("gap").std().alias("std")))
+    index = stats["c"].to_numpy()
+    median[index] = stats["median"].to_numpy()
+    std[index] = stats["std"].fill_null(np.nan).to_numpy()
+    return median, std
+
+
+def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
+                    spec: FeatureSpec, behaviour: bool) -> list[dict[str, np.ndarray]]:
+    """Activity, refund and engagement features of every customer at each cutoff of a group."""
+    n = log.n_customers
+    outs: list[dict[str, np.ndarray]] = [{} for _ in cutoffs]
+    for out, cutoff in zip(outs, cutoffs, strict=True):
+        if spec.has("lifecycle"):
+            out["tenure_days"] = np.where(prepared.first_event < cutoff,
+                                          _days(cutoff, prepared.first_event), np.nan)
+        if spec.has("value"):
+            before = log.refund_timestamp < cutoff
+            out["refunds_all"] = np.bincount(log.refund_customer[before],
+                                             minlength=n).astype(np.float64)
+            out["refund_amount_all"] = np.bincount(
+                log.refund_customer[before], weights=log.refund_amount[before].astype(np.float64),
+                minlength=n) / FIXED_SCALE
+    if not (spec.has("engagement") and behaviour):
+        return outs
+    r = ENGAGEMENT_RECENT_DAYS
+    counts = _Windows(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
+                      {"n": None}, slot=log.event_type, n_slots=_N_TYPES)
+    # last event of any kind before each cutoff: the latest per (customer, span between
+    # consecutive cutoffs), then a running maximum over the spans
+    cuts = np.asarray(cutoffs, dtype=np.int64)
+    span = np.searchsorted(cuts, log.timestamp, side="right")
+    latest = np.full(n * (len(cuts) + 1), _I64_MIN, dtype=np.int64)
+    np.maximum.at(latest, log.customer.astype(np.int64) * (len(cuts) + 1) + span, log.timestamp)
+    latest = np.maximum.accumulate(latest.reshape(n, len(cuts) + 1), axis=1)
+    buy_span = np.searchsorted(cuts, prepared.buy_timestamp, side="right")
+    last_buy = np.full(n * (len(cuts) + 1), _I64_MIN, dtype=np.int64)
+    np.maximum.at(last_buy, prepared.buy_customer.astype(np.int64) * (len(cuts) + 1) + buy_span,
+                  prepared.buy_timestamp)
+    last_buy = np.maximum.accumulate(last_buy.reshape(n, len(cuts) + 1), axis=1)
+    names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
+    for i, (out, cutoff) in enumerate(zip(outs, cutoffs, strict=True)):
+        for w in spec.windows:
+            for code, name in names.items():
+                out[f"{name}_{w}d"] = counts.between("n", cutoff, 0, w, slot=code) \
+                    .astype(np.float64)
+        change = np.zeros(n, dtype=np.int64)
+        for code in names:
+            change += counts.between("n", cutoff, 0, r, slot=code)
+            change -= counts.between("n", cutoff, r, 2 * r, slot=code)
+        out[f"interactions_change_{r}d"] = change.astype(np.float64)
+        out["_views_all"] = counts.between("n", cutoff, 0, slot=_VIEW).astype(np.float64)
+        seen = latest[:, i]
+        out["days_since_last_activity"] = np.where(seen > _I64_MIN, _days(cutoff, seen), np.nan)
+        # carts in the recent window placed after the customer's last purchase
+        cart_c, cart_t = prepared.cart_customer, prepared.cart_timestamp
+        recent = (cart_t < cutoff) & (cart_t >= cutoff - r * DAY_NS)
+        recent &= cart_t > last_buy[:, i][cart_c]
+        out[f"carts_without_purchase_{r}d"] = np.bincount(
+            cart_c[recent], minlength=n).astype(np.float64)
+    return outs
+
+
+def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, np.ndarray] | None,
+                           cutoff: int, n: int, spec: FeatureSpec,
+                           levels: np.ndarray | None, out: dict[str, np.ndarray]) -> None:
+    """Breadth and price-tier features from purchase rows before ``cutoff``.
+
+    ``levels`` are the category price levels at this cutoff (NaN where
+    unknown); ``None`` computes them from ``pairs`` (every customer's rows).
     """
-    price = fixed(pl.col("price"))
-    recent = _age <= VALUE_WINDOW_DAYS
-    return (
-        rows.filter(pl.col("category").is_not_null())
-        .group_by([*KEYS, "_cut", "category"])
-        .agg(
-            pl.len().alias("_n"),
-            price.sum().alias("_price_sum"),
-            price.count().alias("_price_n"),
-            pl.when(recent).then(price).sum().alias("_recent_sum"),
-            (recent & price.is_not_null()).sum().alias("_recent_n"),
-        )
-    )
+    if first_items is not None:
+        customer, first = first_items
+        out["distinct_items"] = np.bincount(customer[first < cutoff],
+                                            minlength=n).astype(np.float64)
+    if pairs is None:
+        return
+    before = pairs.timestamp < cutoff
+    n_pairs = len(pairs.customer)
+    pair = pairs.pair[before]
+    rows = np.bincount(pair, minlength=n_pairs).astype(np.float64)
+    bought = rows > 0
+    if spec.has("breadth"):
+        total = np.bincount(pairs.customer, weights=rows, minlength=n)
+        n_log_n = np.zeros(n_pairs)
+        np.multiply(rows, np.log(rows, where=bought, out=np.zeros(n_pairs)), out=n_log_n)
+        # entropy of the shares n_c / N as log N - sum(n_c log n_c) / N
+        entropy = np.log(total, where=total > 0, out=np.zeros(n)) \
+            - _safe_divide(np.bincount(pairs.customer, weights=n_log_n, minlength=n), total)
+        top = np.zeros(n)
+        np.maximum.at(top, pairs.customer, rows)
+        out["distinct_categories"] = np.bincount(pairs.customer, weights=bought,
+                                                 minlength=n).astype(np.float64)
+        out["category_entropy"] = np.where(total > 0, np.maximum(entropy, 0.0), np.nan)
+        out["top_category_share"] = _safe_divide(top, total)
+    if spec.has("value"):
+        vw = VALUE_WINDOW_DAYS
+        recent = before & (pairs.timestamp >= cutoff - vw * DAY_NS)
+        price_sum = np.bincount(pair, weights=pairs.price[before], minlength=n_pairs)
+        price_n = np.bincount(pair, weights=pairs.known[before], minlength=n_pairs)
+        recent_sum = np.bincount(pairs.pair[recent], weights=pairs.price[recent],
+                                 minlength=n_pairs)
+        recent_n = np.bincount(pairs.pair[recent], weights=pairs.known[recent],
+                               minlength=n_pairs)
+        if levels is None:
+            levels = _levels(pairs, price_sum, price_n)
+        level = levels[pairs.category] if n_pairs else np.zeros(0)
+        known = level > 0  # NaN compares False
+
+        def tier(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+            relative = np.divide(sums / FIXED_SCALE, level, out=np.zeros(n_pairs), where=known)
+            return _safe_divide(
+                np.bincount(pairs.customer, weights=relative, minlength=n),
+                np.bincount(pairs.customer, weights=np.where(known, counts, 0.0), minlength=n))
+
+        tier_all, tier_recent = tier(price_sum, price_n), tier(recent_sum, recent_n)
+        out["price_tier_all"] = tier_all
+        out[f"price_tier_{vw}d"] = tier_recent
+        out[f"price_tier_drift_{vw}d"] = tier_recent - tier_all
 
 
-def _price_levels(sums: pl.LazyFrame) -> pl.LazyFrame:
-    """Average unit price per (cutoff, category) over every customer's purchases before it."""
-    return (
-        sums.group_by(["_cut", "category"])
-        .agg((unfixed(pl.col("_price_sum").sum()) / pl.col("_price_n").sum())
-             .alias("category_price"))
-        .filter(pl.col("category_price").is_not_nan())
-    )
+def _levels(pairs: _Pairs, price_sum: np.ndarray, price_n: np.ndarray) -> np.ndarray:
+    """Average unit price per category over every pair's sums (NaN where none is known)."""
+    sums = np.bincount(pairs.category, weights=price_sum, minlength=pairs.n_categories)
+    counts = np.bincount(pairs.category, weights=price_n, minlength=pairs.n_categories)
+    return _safe_divide(sums / FIXED_SCALE, counts)
+
+
+# ---------------------------------------------------------------- drivers
+
+
+def _cutoff_groups(n: int, cutoffs: Sequence[int], days: list[int]) -> list[list[int]]:
+    """Consecutive cutoffs whose event buckets fit :data:`_CELL_BUDGET` in one pass."""
+    groups: list[list[int]] = []
+    for cutoff in cutoffs:
+        if groups and _Windows.cells(n, _N_TYPES, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
+            groups[-1].append(cutoff)
+        else:
+            groups.append([cutoff])
+    return groups
+
+
+def _given_levels(table: pd.DataFrame, log: LogArrays,
+                  cutoffs: Sequence[pd.Timestamp]) -> dict[int, np.ndarray]:
+    """Category price levels of a broadcast table, per cutoff, indexed by category code."""
+    n_categories = 0 if log.categories is None else len(log.categories)
+    codes = pd.Index(log.categories if log.categories is not None else []) \
+        .get_indexer(table["category"])
+    cut = pd.Index(cutoffs).get_indexer(pd.to_datetime(table["cutoff"]))
+    prices = table["category_price"].to_numpy(dtype=np.float64)
+    out: dict[int, np.ndarray] = {}
+    for i, cutoff in enumerate(cutoffs):
+        levels = np.full(n_categories, np.nan)
+        rows = (cut == i) & (codes >= 0)
+        levels[codes[rows]] = prices[rows]
+        out[int(cutoff.value)] = levels
+    return out
+
+
+def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
+             behaviour: bool, given_levels: dict[int, np.ndarray] | None) -> pl.DataFrame | None:
+    """Feature columns of every (customer, cutoff) with an event before the cutoff."""
+    n = log.n_customers
+    columns = log.columns
+    names = feature_names(spec, has_behaviour=behaviour, columns=columns)
+    prepared = _prepare(log, spec, behaviour)
+    cuts = [int(c.value) for c in cutoffs]
+    days = [*spec.windows, ENGAGEMENT_RECENT_DAYS, 2 * ENGAGEMENT_RECENT_DAYS]
+    parts: list[pl.DataFrame] = []
+    for group in _cutoff_groups(n, cuts, days):
+        for cutoff, out in zip(group, _event_features(log, prepared, group, spec, behaviour),
+                               strict=True):
+            orders = _orders_at(prepared, cutoff, spec, columns)
+            count = _order_features(orders, cutoff, n, spec, out)
+            if spec.has("breadth") or spec.has("value"):
+                _purchase_row_features(
+                    prepared.pairs, prepared.first_items, cutoff, n, spec,
+                    None if given_levels is None else given_levels[cutoff], out)
+            if "_views_all" in out:
+                out["view_to_purchase_rate"] = _safe_divide(count, out["_views_all"])
+            out["refund_rate"] = _safe_divide(out.get("refund_amount_all", np.zeros(n)),
+                                              out["revenue_all"]) if spec.has("value") \
+                else np.zeros(0)
+            rows = np.flatnonzero(prepared.first_event < cutoff)
+            if len(rows) == 0:
+                continue
+            frame = {"_customer": rows, "_cutoff": np.full(len(rows), cutoff, dtype=np.int64)}
+            frame |= {name: out[name][rows].astype(np.float64, copy=False) for name in names}
+            parts.append(pl.DataFrame(frame))
+    if not parts:
+        return None
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def _empty(ids: np.ndarray, names: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "customer_id": pd.Series([], dtype=ids.dtype),
+        "cutoff": pd.Series([], dtype="datetime64[ns]"),
+    })
+    for name in names:
+        frame[name] = pd.Series([], dtype="float64")
+    return frame
+
+
+def _to_pandas(result: pl.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """``_customer`` codes and ``_cutoff`` ns back to ``customer_id`` and ``cutoff`` columns."""
+    out = result.drop("_customer", "_cutoff").to_pandas()
+    out.insert(0, "cutoff", result["_cutoff"].to_numpy().astype("datetime64[ns]"))
+    out.insert(0, "customer_id", pd.Series(ids[result["_customer"].to_numpy()], dtype=ids.dtype))
+    return out
 
 
 def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: object) -> pd.DataFrame:
@@ -167,409 +668,26 @@ def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: objec
     0 2024-02-01        a            20.0
     """
     cuts = normalise_cutoffs(cutoffs)
-    frame, uniques = to_polars(events)
-    if "category" not in frame.columns:
+    log = log_arrays(events)
+    if log.categories is None:
         raise ValueError("events: has no 'category' column, so there are no category prices. "
                          "Fix: map a category column when reading the log.")
-    purchases = pair_with_cutoffs(_purchase_rows(frame.lazy(), set(frame.columns)), cuts)
-    levels = _price_levels(_category_sums(purchases)).sort(["_cut", "category"]).collect()
-    out = pd.DataFrame({
-        "cutoff": np.asarray(cuts, dtype="datetime64[ns]")[levels["_cut"].to_numpy()],
-        "category": uniques["category"][levels["category"].to_numpy()],
-        "category_price": levels["category_price"].to_numpy(),
-    })
+    pairs = _category_pairs(log, log.columns)
+    frames = []
+    for cutoff in cuts:
+        before = pairs.timestamp < cutoff.value
+        price_sum = np.bincount(pairs.pair[before], weights=pairs.price[before],
+                                minlength=len(pairs.customer))
+        price_n = np.bincount(pairs.pair[before], weights=pairs.known[before],
+                              minlength=len(pairs.customer))
+        levels = _levels(pairs, price_sum, price_n)
+        known = np.flatnonzero(~np.isnan(levels))
+        frames.append(pd.DataFrame({"cutoff": np.full(len(known), cutoff.to_datetime64()),
+                                    "category": log.categories[known],
+                                    "category_price": levels[known]}))
+    out = pd.concat(frames, ignore_index=True)
+    out["cutoff"] = out["cutoff"].astype("datetime64[ns]")
     return out.sort_values(["cutoff", "category"], ignore_index=True)
-
-
-def _purchase_rows(events: pl.LazyFrame, columns: set[str]) -> pl.LazyFrame:
-    """Purchase rows with what the breadth and price-tier features read."""
-    keep = ["customer_id", "timestamp"] + [c for c in ("category", "item_id") if c in columns]
-    return events.filter(_etype == _PURCHASE).select(*keep, _unit_price(columns).alias("price"))
-
-
-def _order_flags(orders: pl.LazyFrame, spec: FeatureSpec) -> pl.LazyFrame:
-    """Hour-of-day, weekend, night and promotion-day flags of each order."""
-    if not spec.has("habits"):
-        return orders
-    ts = pl.col("timestamp")
-    hour = ts.dt.hour().cast(pl.Int32)
-    start, end = spec.night_hours
-    night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
-    month_day = ts.dt.month().cast(pl.Int32) * 100 + ts.dt.day().cast(pl.Int32)
-    return orders.with_columns(
-        hour.alias("_hour"),
-        night.cast(pl.Float64).alias("_night"),
-        (ts.dt.weekday() >= 6).cast(pl.Float64).alias("_weekend"),
-        month_day.is_in([m * 100 + d for m, d in spec.promo_days]).cast(pl.Float64)
-        .alias("_promo"),
-    )
-
-
-def _order_sums(columns: set[str]) -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """Per-row columns of a one-row order, and the aggregations of a many-row order."""
-    items = fixed(pl.col("quantity").fill_null(1.0)) if "quantity" in columns \
-        else fixed(pl.lit(1.0))
-    value = fixed(pl.col("amount"))
-    select = [value.alias("value"), items.alias("items")]
-    aggs = [value.sum().alias("value"), items.sum().alias("items")]
-    if "discount" in columns:
-        select.append(pl.col("discount").fill_null(False))
-        aggs.append(pl.col("discount").fill_null(False).any().alias("discount"))
-    return select, aggs
-
-
-def _prepare(events: pl.LazyFrame, spec: FeatureSpec, columns: set[str]) -> dict[str, pl.LazyFrame]:
-    """Tables that do not depend on the cutoff, computed once for every cutoff.
-
-    ``orders``: purchase rows grouped into orders. An order is a distinct
-    ``order_id`` among purchase rows; a purchase row without an ``order_id``
-    (or every row, when the column is absent) is an order of its own. Orders
-    whose rows share one timestamp (almost all) are complete here; the rows of
-    an order spread over several timestamps go to ``spanning`` and are grouped
-    per cutoff from the rows before it. ``first_items``: when each customer
-    first bought each item.
-    """
-    purchases = events.filter(_etype == _PURCHASE)
-    select, aggs = _order_sums(columns)
-    frames: dict[str, pl.LazyFrame] = {}
-    if "order_id" not in columns:
-        frames["orders"] = _order_flags(purchases.select("customer_id", "timestamp", *select),
-                                        spec)
-    else:
-        keyed = purchases.filter(pl.col("order_id").is_not_null())
-        order = ["customer_id", "order_id"]
-        bounds = keyed.group_by(order).agg(pl.col("timestamp").min(),
-                                           pl.col("timestamp").max().alias("_until"), *aggs)
-        whole = bounds.filter(pl.col("timestamp") == pl.col("_until")).drop("order_id", "_until")
-        single = purchases.filter(pl.col("order_id").is_null()).select(
-            "customer_id", "timestamp", *select)
-        frames["orders"] = _order_flags(pl.concat([whole, single], how="vertical_relaxed"), spec)
-        frames["spanning"] = keyed.join(
-            bounds.filter(pl.col("timestamp") != pl.col("_until")), on=order, how="semi")
-    if spec.has("breadth") and "item_id" in columns:
-        frames["first_items"] = _first_purchases(events, "item_id")
-    names = list(frames)
-    return {name: frame.lazy() for name, frame in zip(names, pl.collect_all(list(frames.values())),
-                                                        strict=True)}
-
-
-def _paired_orders(prepared: dict[str, pl.LazyFrame], cutoffs: Sequence[pd.Timestamp],
-                   start: int, spec: FeatureSpec, columns: set[str]) -> pl.LazyFrame:
-    """One row per (customer, cutoff, order) before the cutoff: age, timestamp, value, items."""
-    paired = pair_with_cutoffs(prepared["orders"], cutoffs, start=start)
-    if "spanning" not in prepared:
-        return paired
-    _, aggs = _order_sums(columns)
-    per_cutoff = (
-        pair_with_cutoffs(prepared["spanning"], cutoffs, start=start)
-        .group_by([*KEYS, "customer_id", "_cut", "order_id"])
-        .agg(pl.col("timestamp").min(), _age.max(), *aggs)
-        .drop("order_id")
-    )
-    return pl.concat([paired, _order_flags(per_cutoff, spec)], how="diagonal_relaxed")
-
-
-def _within(days: float, value: pl.Expr | None = None) -> pl.Expr:
-    """Group sum of ``value`` (or count of rows) in the last ``days`` days.
-
-    Written as element-wise work followed by a plain sum, which keeps polars on
-    its fast group-by path (a ``filter`` inside an aggregation does not).
-    """
-    if value is None:
-        return (_age <= days).sum()
-    return pl.when(_age <= days).then(value).sum()
-
-
-def _unfixed_money(aggs: list[pl.Expr]) -> pl.Expr:
-    """Money and item sums of ``aggs`` (fixed-point, see ``fixed``) back to floats."""
-    prefixes = ("revenue", "items", "aov_", "_aov", "first_order_value", "refund_amount")
-    names = [e.meta.output_name() for e in aggs]
-    return unfixed(pl.col([n for n in names if n.startswith(prefixes)]))
-
-
-def _order_aggregates(orders: pl.LazyFrame, spec: FeatureSpec, columns: set[str]) -> pl.LazyFrame:
-    """Order-level features per (customer, cutoff).
-
-    Every aggregation is a plain column aggregation (sum, mean, min, max,
-    median, std, first/last) over columns prepared element-wise beforehand,
-    which keeps polars on its fast group-by path.
-    """
-    # each (customer, cutoff) group contiguous and in time order; ties: larger value first
-    ordered = orders.sort(["_key", "timestamp", "value"], descending=[False, False, True])
-    first = (pl.col("_key") != pl.col("_key").shift(1)).fill_null(True)
-    ordered = ordered.with_columns(first.alias("_is_first"))
-    ordered = ordered.with_columns(
-        (pl.col("_is_first").shift(1).fill_null(False) & ~pl.col("_is_first")).alias("_is_second"),
-        pl.when(~pl.col("_is_first")).then(_age.shift(1) - _age).alias("_gap"),
-    )
-    n = pl.len()
-    aggs: list[pl.Expr] = [
-        n.cast(pl.Float64).alias("orders_all"),
-        _value.sum().alias("revenue_all"),
-        pl.col("items").sum().alias("items_all"),
-        _age.min().alias("_last_age"),
-        _age.max().alias("_first_age"),
-    ]
-    for w in spec.windows:
-        aggs += [
-            _within(w).alias(f"orders_{w}d"),
-            _within(w, _value).alias(f"revenue_{w}d"),
-            _within(w, pl.col("items")).alias(f"items_{w}d"),
-        ]
-    if spec.has("rhythm"):
-        gap = pl.col("_gap")
-        aggs += [gap.median().alias("gap_median_days"), gap.std().alias("gap_std_days"),
-                 gap.last().alias("gap_last_days")]
-    if spec.has("trend"):
-        for w in spec.trend_windows:
-            before = (_age > w) & (_age <= 2 * w)
-            aggs += [
-                (_within(w).cast(pl.Int64) - before.sum().cast(pl.Int64))
-                .alias(f"orders_change_{w}d"),
-                (_within(w, _value) - pl.when(before).then(_value).sum())
-                .alias(f"revenue_change_{w}d"),
-            ]
-        # least-squares slope of monthly order counts, written as a weighted count:
-        # month k = 0 (latest) .. m-1 sits at x = -k; slope = sum_k (x_k - mean x) c_k / Sxx
-        m = spec.slope_months
-        # summed as the integers 2 * (x_k - mean x), divided once: exact and order-free
-        month = ((_age / _MONTH_DAYS).ceil() - 1).cast(pl.Int64)
-        twice = (m - 1) - 2 * month
-        aggs.append((_within(m * _MONTH_DAYS, twice).cast(pl.Float64)
-                     / (m * (m * m - 1) / 6.0)).alias("monthly_order_slope"))
-    if spec.has("value"):
-        vw = VALUE_WINDOW_DAYS
-        aggs += [
-            pl.when(_age <= vw).then(_value).mean().alias(f"aov_{vw}d"),
-            pl.when(_age > vw).then(_value).mean().alias("_aov_before"),
-        ]
-        if "discount" in columns:
-            aggs.append(pl.col("discount").cast(pl.Float64).mean().alias("discount_share"))
-    if spec.has("habits"):
-        aggs += [
-            pl.col("_night").mean().alias("night_share"),
-            pl.col("_weekend").mean().alias("weekend_share"),
-            pl.col("_promo").mean().alias("promo_day_share"),
-        ]
-    if spec.has("lifecycle"):
-        aggs += [
-            pl.when(pl.col("_is_first")).then(_value).max().alias("first_order_value"),
-            pl.when(pl.col("_is_second")).then(pl.col("_gap")).max()
-            .alias("first_to_second_gap_days"),
-        ]
-    ordered = ordered.collect().lazy()  # sorted once, read by two group-bys
-    out = ordered.group_by(KEYS).agg(aggs).with_columns(_unfixed_money(aggs))
-    if not spec.has("habits"):
-        return out
-    # most frequent hour of day; ties go to the earliest hour
-    peak = (
-        ordered.group_by([*KEYS, "_hour"]).agg(pl.len().alias("_n"))
-        .sort([*KEYS, "_n", "_hour"], descending=[False, True, False])
-        .group_by(KEYS).agg(pl.col("_hour").first().cast(pl.Float64).alias("peak_hour"))
-    )
-    return out.join(peak, on=KEYS, how="left")
-
-
-def _event_aggregates(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], start: int,
-                      spec: FeatureSpec, behaviour: bool) -> pl.LazyFrame:
-    """Activity, refund and engagement features per (customer, cutoff)."""
-    def count(mask: pl.Expr) -> pl.Expr:
-        return mask.sum().cast(pl.Int64)
-
-    activity = events.select("customer_id", "timestamp", "event_type", "amount")
-    aggs: list[pl.Expr] = [_age.min().alias("_last_activity_age"), _age.max().alias("tenure_days")]
-    if spec.has("value"):
-        aggs += [
-            count(_etype == _REFUND).alias("refunds_all"),
-            pl.when(_etype == _REFUND).then(fixed(pl.col("amount"))).sum()
-            .alias("refund_amount_all"),
-        ]
-    if not (spec.has("engagement") and behaviour):
-        return (pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
-                .with_columns(_unfixed_money(aggs)))
-    names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
-    for w in spec.windows:
-        for code, name in names.items():
-            aggs.append(count((_etype == code) & (_age <= w)).alias(f"{name}_{w}d"))
-    r = ENGAGEMENT_RECENT_DAYS
-    interaction = _etype.is_in([_VIEW, _CART, _FAVORITE])
-    aggs += [
-        count(_etype == _VIEW).alias("_views_all"),
-        pl.when(_etype == _PURCHASE).then(_age).min().alias("_last_buy_age"),
-        (count(interaction & (_age <= r)) - count(interaction & (_age > r) & (_age <= 2 * r)))
-        .alias(f"interactions_change_{r}d"),
-    ]
-    out = (pair_with_cutoffs(activity, cutoffs, start=start).group_by(KEYS).agg(aggs)
-           .with_columns(_unfixed_money(aggs)))
-    # carts in the recent window placed after the customer's last purchase: the few recent
-    # carts meet their customer's last purchase age in a join (comparing each row with a
-    # group aggregate inside the group-by would leave polars' fast path)
-    out = out.collect().lazy()  # read twice: joined with the carts, and returned
-    carts = pair_with_cutoffs(events.filter(_etype == _CART).select("customer_id", "timestamp"),
-                              cutoffs, start=start).filter(_age <= r)
-    abandoned = (
-        carts.join(out.select(*KEYS, "_last_buy_age"), on=KEYS, how="inner")
-        .filter(_age < pl.col("_last_buy_age").fill_null(float("inf")))
-        .group_by(KEYS).agg(pl.len().cast(pl.Float64).alias(f"carts_without_purchase_{r}d"))
-    )
-    return (out.join(abandoned, on=KEYS, how="left")
-            .with_columns(pl.col(f"carts_without_purchase_{r}d").fill_null(0.0)))
-
-
-def _first_purchases(events: pl.LazyFrame, column: str) -> pl.LazyFrame:
-    """Time each customer first bought each value of ``column`` (an item, say)."""
-    return (events.filter((_etype == _PURCHASE) & pl.col(column).is_not_null())
-            .group_by(["customer_id", column]).agg(pl.col("timestamp").min()))
-
-
-def _purchase_row_aggregates(events: pl.LazyFrame, prepared: dict[str, pl.LazyFrame],
-                             cutoffs: Sequence[pd.Timestamp], start: int, spec: FeatureSpec,
-                             columns: set[str],
-                             prices: pl.LazyFrame | None) -> list[pl.LazyFrame]:
-    """Breadth and price-tier features from purchase rows.
-
-    Distinct items are counted from each item's first purchase; categories and
-    price tiers from one table of per (customer, cutoff, category) sums, which
-    also yields the category price levels when none are given.
-    """
-    frames: list[pl.LazyFrame] = []
-    if "first_items" in prepared:
-        firsts = pair_with_cutoffs(prepared["first_items"], cutoffs, start=start)
-        frames.append(firsts.group_by(KEYS).agg(
-            pl.len().cast(pl.Float64).alias("distinct_items")))
-    if "category" not in columns:
-        return frames
-    # sorted by (customer, cutoff, category): the float sums over categories below then
-    # add up in one fixed order (category codes follow the sorted category names)
-    sums = _category_sums(pair_with_cutoffs(_purchase_rows(events, columns), cutoffs,
-                                            start=start)).sort([*KEYS, "category"])
-    if spec.has("value") and prices is None:
-        sums = sums.collect().lazy()  # read twice: for the price levels and per customer
-    if spec.has("breadth"):
-        # entropy of the shares n_c / N as log N - sum(n_c log n_c) / N: plain sums only
-        # (a group total inside an aggregation would leave polars' fast group-by path)
-        n = pl.col("_n").cast(pl.Float64)
-        total = pl.col("_total")
-        frames.append(
-            sums.group_by(KEYS).agg(
-                pl.len().cast(pl.Float64).alias("distinct_categories"),
-                n.sum().alias("_total"),
-                (n * n.log()).sum().alias("_n_log_n"),
-                n.max().alias("_top"),
-            ).select(
-                *KEYS, "distinct_categories",
-                (total.log() - pl.col("_n_log_n") / total).clip(lower_bound=0.0)
-                .alias("category_entropy"),
-                (pl.col("_top") / total).alias("top_category_share"),
-            ))
-    if spec.has("value"):
-        vw = VALUE_WINDOW_DAYS
-        levels = prices if prices is not None else _price_levels(sums)
-        level = pl.col("category_price")
-        known = level > 0
-        tier_all = (pl.when(known).then(unfixed(pl.col("_price_sum")) / level).sum()
-                    / pl.when(known).then(pl.col("_price_n")).sum())
-        tier_recent = (pl.when(known).then(unfixed(pl.col("_recent_sum")) / level).sum()
-                       / pl.when(known).then(pl.col("_recent_n")).sum())
-        frames.append(
-            sums.join(levels, on=["_cut", "category"], how="left", maintain_order="left")
-            .group_by(KEYS)
-            .agg(tier_all.alias("price_tier_all"), tier_recent.alias(f"price_tier_{vw}d"))
-            .with_columns(
-                pl.col("price_tier_all", f"price_tier_{vw}d").fill_nan(None),
-            )
-            .with_columns((pl.col(f"price_tier_{vw}d") - pl.col("price_tier_all"))
-                          .alias(f"price_tier_drift_{vw}d"))
-        )
-    return frames
-
-
-def _when_positive(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
-    return pl.when(denominator > 0).then(numerator / denominator)
-
-
-def _plan(events: pl.LazyFrame, prepared: dict[str, pl.LazyFrame],
-          cutoffs: Sequence[pd.Timestamp], start: int, spec: FeatureSpec, columns: set[str],
-          behaviour: bool, category_prices: pl.LazyFrame | None) -> pl.LazyFrame:
-    out = _event_aggregates(events, cutoffs, start, spec, behaviour)
-    orders = _paired_orders(prepared, cutoffs, start, spec, columns)
-    out = out.join(_order_aggregates(orders, spec, columns), on=KEYS, how="left")
-    if spec.has("breadth") or spec.has("value"):
-        for frame in _purchase_row_aggregates(events, prepared, cutoffs, start, spec, columns,
-                                              category_prices):
-            out = out.join(frame, on=KEYS, how="left")
-
-    n, last, first = pl.col("orders_all"), pl.col("_last_age"), pl.col("_first_age")
-    zero_fill = [f"{k}_{w}d" for k in ("orders", "revenue", "items") for w in spec.windows]
-    zero_fill += ["orders_all", "revenue_all", "items_all"]
-    if spec.has("trend"):
-        zero_fill += [f"{k}_change_{w}d" for k in ("orders", "revenue")
-                      for w in spec.trend_windows] + ["monthly_order_slope"]
-    if "category" in columns and spec.has("breadth"):
-        zero_fill.append("distinct_categories")
-    if "item_id" in columns and spec.has("breadth"):
-        zero_fill.append("distinct_items")
-    out = out.with_columns(pl.col(zero_fill).fill_null(0.0))
-    derived: dict[str, pl.Expr] = {"days_since_last_purchase": last}
-    if spec.has("rhythm"):
-        median = pl.col("gap_median_days")
-        derived |= {
-            "gap_mean_days": pl.when(n >= 2).then((first - last) / (n - 1)),
-            "overdue_ratio": pl.when(median.is_not_null())
-            .then(last / pl.max_horizontal(median, pl.lit(1.0))),
-            "days_until_expected_purchase": median - last,
-        }
-    if spec.has("engagement") and behaviour:
-        derived |= {
-            "view_to_purchase_rate": _when_positive(n, pl.col("_views_all")),
-            "days_since_last_activity": pl.col("_last_activity_age"),
-        }
-    if spec.has("value"):
-        derived |= {
-            "aov_all": _when_positive(pl.col("revenue_all"), n),
-            f"aov_ratio_{VALUE_WINDOW_DAYS}d": _when_positive(pl.col(f"aov_{VALUE_WINDOW_DAYS}d"),
-                                                              pl.col("_aov_before")),
-            "refund_rate": _when_positive(pl.col("refund_amount_all"), pl.col("revenue_all")),
-        }
-    if spec.has("lifecycle"):
-        derived |= {
-            "days_since_first_purchase": first,
-        }
-    out = out.with_columns(**derived)
-    names = feature_names(spec, has_behaviour=behaviour, columns=columns)
-    return out.select(pl.col(KEYS), pl.col(names).cast(pl.Float64)).sort(KEYS)
-
-
-def _chunks(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp]) -> list[tuple[int, int]]:
-    """Consecutive runs of cutoffs whose paired events add up to about one log each.
-
-    Pairing is linear in the number of (event, cutoff) pairs whatever the
-    chunking, so chunks cost no extra time but keep the paired rows held at
-    once to about one log (the result, one row per customer and cutoff, still
-    grows with the number of cutoffs).
-    """
-    counts = frame.select(
-        [(pl.col("timestamp") < pl.lit(c).cast(pl.Datetime("ns"))).sum().alias(str(i))
-         for i, c in enumerate(cutoffs)]).row(0)
-    budget = max(frame.height, 1)
-    spans, first, load = [], 0, 0
-    for i, n in enumerate(counts):
-        if i > first and load + n > budget:
-            spans.append((first, i))
-            first, load = i, 0
-        load += n
-    spans.append((first, len(cutoffs)))
-    return spans
-
-
-def _empty(ids: np.ndarray, names: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "customer_id": pd.Series([], dtype=ids.dtype),
-        "cutoff": pd.Series([], dtype="datetime64[ns]"),
-    })
-    for name in names:
-        frame[name] = pd.Series([], dtype="float64")
-    return frame
 
 
 def compute_features(
@@ -608,35 +726,19 @@ def compute_features(
     if not isinstance(spec, FeatureSpec):
         raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
     cuts = normalise_cutoffs(cutoffs)
-    frame, uniques = to_polars(events_partition)
+    log = log_arrays(events_partition)
     behaviour = spec.behaviour if spec.behaviour is not None \
         else has_behaviour_events(events_partition)
-    columns = set(frame.columns)
-    names = feature_names(spec, has_behaviour=behaviour, columns=columns)
-    if frame.height == 0:
-        return _empty(uniques["customer_id"], names)
-    prices = None
-    if category_prices is not None and "category" in uniques:
-        codes = pd.Index(uniques["category"]).get_indexer(category_prices["category"])
-        cut = pd.Index(cuts).get_indexer(pd.to_datetime(category_prices["cutoff"]))
-        known = (codes >= 0) & (cut >= 0)
-        prices = pl.DataFrame({
-            "_cut": pl.Series(cut[known], dtype=pl.Int32),
-            "category": pl.Series(codes[known], dtype=pl.Int64),
-            "category_price": pl.Series(category_prices["category_price"].to_numpy()[known],
-                                        dtype=pl.Float64),
-        }).lazy()
-    events = frame.lazy()
-    prepared = _prepare(events, spec, columns)
-    results = [
-        _plan(events, prepared, cuts[first:last], first, spec, columns, behaviour,
-              prices).collect()
-        for first, last in _chunks(frame, cuts)
-    ]
-    result = pl.concat(results) if len(results) > 1 else results[0]
-    if result.height == 0:
-        return _empty(uniques["customer_id"], names)
-    return split_keys(result, cuts, uniques["customer_id"])
+    names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
+    if log.n_customers == 0:
+        return _empty(log.ids, names)
+    levels = None
+    if category_prices is not None and log.categories is not None:
+        levels = _given_levels(category_prices, log, cuts)
+    result = _compute(log, cuts, spec, behaviour, levels)
+    if result is None:
+        return _empty(log.ids, names)
+    return _to_pandas(result, log.ids)
 
 
 def build_features(

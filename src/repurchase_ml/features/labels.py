@@ -12,12 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
+from repurchase_ml.features._arrays import DAY_NS
 from repurchase_ml.features._inputs import CODE, fixed, normalise_cutoffs, to_polars, unfixed
-from repurchase_ml.features.engine import KEYS, build_features, pair_with_cutoffs, split_keys
+from repurchase_ml.features.engine import build_features
 from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = [
@@ -33,6 +35,53 @@ logger = logging.getLogger(__name__)
 
 Kind = Literal["binary", "count", "regression"]
 Population = Literal["buyers", "alive", "new_single_order"]
+
+
+
+#: group key of one (customer, cutoff) pair: cutoff index << 32 | customer code, so that
+#: sorting by it sorts by (cutoff, customer_id)
+KEYS = ["_key"]
+_ID_BITS = 32
+
+
+def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], *,
+                      horizon_days: int | None = None, start: int = 0) -> pl.LazyFrame:
+    """Pair each event with every cutoff it precedes; add ``_key``, ``_cut`` and ``age``.
+
+    Without ``horizon_days`` an event is paired with cutoff ``t`` when
+    ``timestamp < t`` (features); with it, when ``t <= timestamp < t + horizon``
+    (labels). One filtered copy per cutoff, run in parallel: only pairs that
+    exist are built (no cross product). ``customer_id`` must be the integer
+    code of :func:`~repurchase_ml.features._inputs.to_polars`. ``age`` is in
+    days before the cutoff. ``start`` is the index of the first cutoff in the
+    full list (cutoffs may be processed in chunks).
+    """
+    parts = []
+    for index, cutoff in enumerate(cutoffs, start=start):
+        at = pl.lit(cutoff).cast(pl.Datetime("ns"))
+        ts = pl.col("timestamp")
+        if horizon_days is None:
+            keep = ts < at
+        else:
+            keep = (ts >= at) & (ts < pl.lit(cutoff + pd.Timedelta(days=horizon_days))
+                                 .cast(pl.Datetime("ns")))
+        parts.append(events.filter(keep).with_columns(
+            (pl.col("customer_id") + (index << _ID_BITS)).alias("_key"),
+            pl.lit(index, dtype=pl.Int32).alias("_cut"),
+            ((at - ts).dt.total_nanoseconds() / DAY_NS).alias("age"),
+        ))
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+
+
+def split_keys(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp],
+               customer_ids: np.ndarray) -> pd.DataFrame:
+    """Turn ``_key`` back into ``customer_id`` and ``cutoff`` columns of a pandas frame."""
+    key = frame["_key"].to_numpy()
+    out = frame.drop("_key").to_pandas()
+    out.insert(0, "cutoff", np.asarray(cutoffs, dtype="datetime64[ns]")[key >> _ID_BITS])
+    ids = customer_ids[key & ((1 << _ID_BITS) - 1)]
+    out.insert(0, "customer_id", pd.Series(ids, dtype=customer_ids.dtype))
+    return out
 
 
 @dataclass(frozen=True)

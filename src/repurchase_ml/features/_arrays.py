@@ -1,0 +1,174 @@
+"""The event log as flat arrays, built once for every cutoff of a feature build.
+
+Customers become dense integer codes ``0..n-1`` in the sort order of their
+ids, so that per-customer results are plain arrays indexed by code and the
+engine's aggregations are ``np.bincount`` calls (one sequential pass, no
+hashing). Only purchase rows keep the string columns (order, item,
+category): nothing else reads them, and moving 20M strings is the slow part
+of any conversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import EVENT_TYPES, check_canonical
+from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
+
+__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS"]
+
+DAY_NS = 86_400 * 10**9
+_PURCHASE_COLUMNS = ("order_id", "item_id", "category", "quantity", "unit_price", "amount",
+                     "discount")
+
+
+@dataclass
+class LogArrays:
+    """One event log, column by column.
+
+    ``customer``, ``timestamp`` (int64 ns) and ``event_type`` (int8, see
+    :data:`~repurchase_ml.features._inputs.CODE`) hold every event;
+    ``purchases`` is a polars frame of the purchase rows only, with
+    ``customer_id`` as the code and ``category`` as an Int64 code in the sort
+    order of the names (``categories``); ``refund_*`` hold the refunds.
+    """
+
+    ids: np.ndarray
+    customer: np.ndarray
+    timestamp: np.ndarray
+    event_type: np.ndarray
+    purchases: pl.DataFrame
+    categories: np.ndarray | None
+    refund_customer: np.ndarray
+    refund_timestamp: np.ndarray
+    refund_amount: np.ndarray  # fixed point, see _inputs.fixed
+
+    @property
+    def n_customers(self) -> int:
+        return len(self.ids)
+
+    @property
+    def columns(self) -> set[str]:
+        """Optional canonical columns present in the log (as the feature catalogue names them)."""
+        return set(self.purchases.columns) - {"customer_id", "timestamp"}
+
+    def first_timestamp(self) -> np.ndarray:
+        """Per customer, the time of the first event of any kind."""
+        first = np.full(self.n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, self.customer, self.timestamp)
+        return first
+
+
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ``0..n-1`` of ``values`` in the sort order of the distinct values, and those values.
+
+    Integer ids that span a range no wider than a few times their count use a
+    direct lookup table (linear time); anything else is factorised.
+
+    Examples
+    --------
+    >>> dense_codes(np.array([30, 10, 30, 20]))
+    (array([2, 0, 2, 1]), array([10, 20, 30]))
+    """
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        span = high - low + 1
+        if span <= 4 * len(values) + 1024:
+            present = np.zeros(span, dtype=bool)
+            shifted = values - low
+            present[shifted] = True
+            uniques = (np.flatnonzero(present) + low).astype(values.dtype)
+            table = np.cumsum(present, dtype=np.int64) - 1
+            return table[shifted], uniques
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int64), np.asarray(uniques)
+
+
+def _fixed(values: np.ndarray) -> np.ndarray:
+    """Float amounts as int64 counts of 1e-4 units (missing: 0), as the engine sums money."""
+    frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.Float64, nan_to_null=True)})
+    return frame.select(fixed(pl.col("v")).fill_null(0))["v"].to_numpy()
+
+
+def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
+    """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`."""
+    if isinstance(events, pl.DataFrame):
+        check_polars(events)
+        types = event_type_codes(events["event_type"])
+        if events["timestamp"].null_count():
+            raise SchemaError("timestamp", "missing timestamp",
+                              n_rows=events["timestamp"].null_count(),
+                              fix="drop or fill those rows with repurchase_ml.read_events")
+        ids = events["customer_id"]
+        if ids.null_count():
+            raise SchemaError("customer_id", "missing customer id", n_rows=ids.null_count(),
+                              fix="drop or fill those rows with repurchase_ml.read_events")
+        raw_ids = ids.to_numpy() if ids.dtype.is_integer() \
+            else np.asarray(ids.to_list(), dtype=object)
+        timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_numpy().view(np.int64)
+        amount = events["amount"].cast(pl.Float64).to_numpy()
+        bought = types == CODE["purchase"]
+        present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
+        rows = events.filter(pl.Series(bought)).select(present)
+        category_names = None
+        purchases = rows.with_columns(
+            pl.col(c).cast(pl.String) for c in ("order_id", "item_id", "category")
+            if c in present)
+    else:
+        check_canonical(events)
+        types = events["event_type"].cat.codes.to_numpy().astype(np.int8)
+        if (types < 0).any():
+            raise SchemaError("event_type", "missing event type", n_rows=int((types < 0).sum()),
+                              fix=f"give every row one of {list(EVENT_TYPES)}")
+        if events["customer_id"].isna().any():
+            raise SchemaError("customer_id", "missing customer id",
+                              n_rows=int(events["customer_id"].isna().sum()),
+                              fix="drop or fill those rows with repurchase_ml.read_events")
+        raw_ids = events["customer_id"].to_numpy()
+        timestamp = events["timestamp"].to_numpy().view(np.int64)
+        amount = events["amount"].to_numpy(dtype=np.float64)
+        category_names = None
+        bought = types == CODE["purchase"]
+        present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
+        data: dict[str, pl.Series] = {}
+        for name in present:
+            values = events[name].to_numpy()[bought]
+            if name in ("order_id", "item_id", "category"):
+                # integer codes (the engine only compares them); categories in name order
+                codes, uniques = pd.factorize(values, sort=name == "category")
+                data[name] = pl.Series(name, codes, dtype=pl.Int64).set(
+                    pl.Series(codes < 0), None)  # type: ignore[arg-type]
+                if name == "category":
+                    category_names = np.asarray(uniques, dtype=object)
+            elif name == "discount":
+                data[name] = pl.Series(name, values, dtype=pl.Boolean)
+            else:
+                data[name] = pl.Series(name, values.astype(np.float64), dtype=pl.Float64,
+                                       nan_to_null=True)
+        purchases = pl.DataFrame(data, height=int(bought.sum()))
+    customer, ids_sorted = dense_codes(raw_ids)
+    if customer.max(initial=0) < np.iinfo(np.int32).max:
+        customer = customer.astype(np.int32)
+    purchases = purchases.with_columns(
+        pl.Series("customer_id", customer[bought]), pl.Series("timestamp", timestamp[bought]),
+        pl.col("amount").fill_nan(None) if "amount" in purchases.columns else pl.lit(None),
+    ).select("customer_id", "timestamp", *present)
+    categories = category_names
+    if "category" in purchases.columns and purchases["category"].dtype == pl.String:
+        categories = np.asarray(purchases["category"].drop_nulls().unique().sort().to_list(),
+                                dtype=object)
+        purchases = purchases.with_columns(
+            pl.col("category").cast(pl.Enum(categories.tolist())).to_physical()
+            .cast(pl.Int64))
+    refunds = types == CODE["refund"]
+    return LogArrays(
+        ids=ids_sorted, customer=customer, timestamp=timestamp, event_type=types,
+        purchases=purchases, categories=categories,
+        refund_customer=customer[refunds], refund_timestamp=timestamp[refunds],
+        refund_amount=_fixed(amount[refunds]),
+    )
