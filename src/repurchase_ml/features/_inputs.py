@@ -130,6 +130,16 @@ def check_polars(events: pl.DataFrame, argument: str = "events") -> None:
 
 def event_type_codes(event_type: pl.Series) -> np.ndarray:
     """Int8 codes (see :data:`CODE`) of a polars ``event_type`` column; unknown types refused."""
+    if isinstance(event_type.dtype, pl.Categorical | pl.Enum) and not event_type.null_count():
+        # categorical: map the few names present, then index by the physical codes
+        present = event_type.unique()
+        physical = present.to_physical().to_numpy().astype(np.int64)
+        if len(physical) and physical.max() < 1_000_000:
+            table = np.full(physical.max() + 1, -1, dtype=np.int8)
+            table[physical] = [CODE.get(name, -1) for name in present.cast(pl.String).to_list()]
+            codes_fast = table[event_type.to_physical().to_numpy()]
+            if (codes_fast >= 0).all():
+                return codes_fast
     try:
         codes = event_type.cast(pl.Enum(list(EVENT_TYPES))).to_physical().cast(pl.Int8)
     except pl.exceptions.InvalidOperationError:  # an unknown type: reported below

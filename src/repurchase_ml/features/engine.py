@@ -32,14 +32,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
-from repurchase_ml.features._arrays import DAY_NS, LogArrays, dense_codes, log_arrays
+from repurchase_ml.features._arrays import DAY_NS, LogArrays, fast_argsort, group_rows, log_arrays
 from repurchase_ml.features._inputs import (
     CODE,
     FIXED_SCALE,
@@ -58,14 +60,19 @@ __all__ = ["build_features", "compute_features", "category_price_levels"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _MONTH_DAYS = 30
-_N_TYPES = len(CODE)
-_PURCHASE, _REFUND = CODE["purchase"], CODE["refund"]
-_VIEW, _CART, _FAVORITE = CODE["view"], CODE["cart"], CODE["favorite"]
+#: event type code -> slot of the engagement counts: view, cart, favourite, anything else
+_INTERACTION_SLOT = np.full(len(CODE), 3, dtype=np.int64)
+_INTERACTION_SLOT[[CODE["view"], CODE["cart"], CODE["favorite"]]] = [0, 1, 2]
+_CART = CODE["cart"]
 _I64_MIN = np.iinfo(np.int64).min
 #: largest per-customer bucket table (customers x slots x buckets) one pass over the events
 #: may fill; cutoffs are grouped into passes under it (one cutoff always gets its own pass)
 _CELL_BUDGET = 48_000_000
+#: inputs at least this long are split in two halves summed on two threads
+_PARALLEL_ROWS = 2_000_000
 
 
 # ---------------------------------------------------------------- windowed sums
@@ -90,17 +97,27 @@ class _Windows:
         self.edges = np.array(sorted(edges), dtype=np.int64)
         self._position = {int(e): i for i, e in enumerate(self.edges)}
         n_buckets = len(self.edges) + 1
-        # bucket b holds edges[b - 1] <= timestamp < edges[b]
-        index = np.searchsorted(self.edges, timestamp, side="right")
-        index += customer.astype(np.int64) * (n_slots * n_buckets)
-        if slot is not None:
-            index += slot.astype(np.int64) * n_buckets
         size = n_customers * n_slots * n_buckets
+
+        def partial(rows: slice) -> list[np.ndarray]:
+            # bucket b holds edges[b - 1] <= timestamp < edges[b]; index of (slot, bucket, customer)
+            index = np.searchsorted(self.edges, timestamp[rows], side="right")
+            if slot is not None:
+                index += slot[rows] * n_buckets
+            index *= n_customers
+            index += customer[rows]
+            return [np.bincount(index, weights=None if values is None else values[rows],
+                                minlength=size) for values in weights.values()]
+
+        # numpy releases the GIL in these calls: halves of a large input run on two threads
+        parts = _in_halves(partial, len(timestamp))
         self.sums: dict[str, np.ndarray] = {}
-        for name, values in weights.items():
-            sums = np.bincount(index, weights=values, minlength=size)
-            sums = sums.reshape(n_customers, n_slots, n_buckets)
-            np.cumsum(sums, axis=2, out=sums)  # [.., k]: rows with timestamp < edges[k]
+        for i, name in enumerate(weights):
+            sums = parts[0][i]
+            for other in parts[1:]:
+                sums += other[i]
+            sums = sums.reshape(n_slots, n_buckets, n_customers)
+            np.cumsum(sums, axis=1, out=sums)  # [.., k, :]: rows with timestamp < edges[k]
             self.sums[name] = sums
 
     def between(self, name: str, cutoff: int, newer: float, older: float | None = None,
@@ -109,17 +126,26 @@ class _Windows:
 
         ``older=None`` means every row before ``cutoff - newer`` days.
         """
-        sums = self.sums[name][:, slot, :]
-        upper = sums[:, self._position[cutoff - int(newer * DAY_NS)]]
+        sums = self.sums[name][slot]
+        upper = sums[self._position[cutoff - int(newer * DAY_NS)]]
         if older is None:
             return upper
-        return upper - sums[:, self._position[cutoff - int(older * DAY_NS)]]
+        return upper - sums[self._position[cutoff - int(older * DAY_NS)]]
 
     @staticmethod
     def cells(n_customers: int, n_slots: int, cutoffs: Sequence[int], days: Iterable[int]) -> int:
         days = list(days)
         edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
         return n_customers * n_slots * (len(edges) + 1)
+
+
+def _in_halves(work: Callable[[slice], T], n_rows: int) -> list[T]:
+    """``work`` on the two halves of ``n_rows`` rows in two threads (one call when small)."""
+    if n_rows < _PARALLEL_ROWS:
+        return [work(slice(0, n_rows))]
+    middle = n_rows // 2
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(work, [slice(0, middle), slice(middle, n_rows)]))
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -162,56 +188,147 @@ class _Orders:
                        None if self.hour is None else self.hour[keep])
 
 
-def _order_parts(columns: set[str]) -> dict[str, pl.Expr]:
-    """What an order adds up from its purchase rows: value, items, and discount (any row)."""
+def _order_parts(log: LogArrays) -> dict[str, np.ndarray]:
+    """What each purchase row adds to its order: value and items (fixed point), discount."""
+    columns = log.columns
     quantity = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
-    parts = {"value": fixed(pl.col("amount")).fill_null(0), "items": fixed(quantity)}
+    parts = [fixed(pl.col("amount")).fill_null(0).alias("value"), fixed(quantity).alias("items")]
     if "discount" in columns:
-        parts["discount"] = pl.col("discount").fill_null(False)
-    return parts
+        parts.append(pl.col("discount").fill_null(False).alias("discount"))
+    frame = log.purchases.select(parts)
+    return {name: frame[name].to_numpy() for name in frame.columns}
 
 
-def _sum_parts(rows: pl.DataFrame, columns: set[str], keys: list[str]) -> pl.DataFrame:
-    """Group purchase rows (with :func:`_order_parts` columns) into orders by ``keys``."""
-    aggs = [pl.col("timestamp").min(), pl.col("timestamp").max().alias("_until"),
-            pl.col("value").sum(), pl.col("items").sum()]
-    if "discount" in columns:
-        aggs.append(pl.col("discount").any())
-    return rows.group_by(keys).agg(aggs)
+def _time_order(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Permutation sorting orders by customer, then time, then larger value first.
+
+    Sorted on one integer (customer code beside the time, truncated to what
+    fits in 64 bits); if that leaves orders of a customer at equal or
+    unresolved times, sorted exactly on the three columns instead.
+    """
+    if len(customer) == 0:
+        return np.zeros(0, dtype=np.int64)
+    since = (timestamp - timestamp.min()).astype(np.uint64)
+    customer_bits = max(int(customer.max()).bit_length(), 1)
+    time_bits = max(int(since.max()).bit_length(), 1)
+    shift = max(0, customer_bits + time_bits - 64)
+    composite = (customer.astype(np.uint64) << np.uint64(time_bits - shift)) \
+        | (since >> np.uint64(shift))
+    order = fast_argsort(composite)
+    c, t = customer[order], timestamp[order]
+    if ((c[1:] == c[:-1]) & (t[1:] <= t[:-1])).any():
+        order = np.lexsort((-value, timestamp, customer))
+    return order
 
 
-def _habit_flags(orders: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
-    """Hour of day and night, weekend and promotion-day flags of each order."""
-    ts = pl.col("timestamp").cast(pl.Datetime("ns"))
-    hour = ts.dt.hour().cast(pl.Int64)
-    start, end = spec.night_hours
-    night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
-    month_day = ts.dt.month().cast(pl.Int32) * 100 + ts.dt.day().cast(pl.Int32)
-    return orders.with_columns(
-        hour.alias("hour"),
-        night.cast(pl.Float64).alias("night"),
-        (ts.dt.weekday() >= 6).cast(pl.Float64).alias("weekend"),
-        month_day.is_in([m * 100 + d for m, d in spec.promo_days]).cast(pl.Float64)
-        .alias("promo"),
-    )
+def _promo_days(days: np.ndarray, promo_days: Sequence[tuple[int, int]]) -> np.ndarray:
+    """1.0 where the day (counted from 1970-01-01) is a (month, day) promotion day, else 0.0."""
+    if len(days) == 0:
+        return np.zeros(0)
+    first = int(days.min())
+    calendar = pd.date_range(pd.Timestamp(first, unit="D"), periods=int(days.max()) - first + 1,
+                             freq="D")
+    promo = np.isin(calendar.month * 100 + calendar.day, [m * 100 + d for m, d in promo_days])
+    return promo.astype(np.float64)[days - first]
 
 
-def _to_orders(frame: pl.DataFrame, spec: FeatureSpec, columns: set[str]) -> _Orders:
-    """Sort orders (customer, time, larger value first) and turn them into arrays."""
+def _make_orders(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
+                 items: np.ndarray, discount: np.ndarray | None, spec: FeatureSpec) -> _Orders:
+    """Orders as :class:`_Orders`: sorted, with their habit flags."""
+    order = _time_order(customer, timestamp, value)
+    customer, timestamp = customer[order], timestamp[order]
+    flags: dict[str, np.ndarray] = {}
+    if discount is not None:
+        flags["discount"] = discount[order].astype(np.float64)
+    hour = None
     if spec.has("habits"):
-        frame = _habit_flags(frame, spec)
-    frame = frame.sort(["customer_id", "timestamp", "value"], descending=[False, False, True])
-    flags = {name: frame[name].cast(pl.Float64).to_numpy()
-             for name in ("discount", "night", "weekend", "promo") if name in frame.columns}
-    return _Orders(
-        customer=frame["customer_id"].to_numpy(),
-        timestamp=frame["timestamp"].to_numpy().view(np.int64) if frame.height
-        else np.zeros(0, dtype=np.int64),
-        value=frame["value"].cast(pl.Float64).to_numpy(),
-        items=frame["items"].cast(pl.Float64).to_numpy(),
-        flags=flags,
-        hour=frame["hour"].to_numpy() if "hour" in frame.columns else None,
-    )
+        hour = (timestamp // (3600 * 10**9)) % 24
+        start, end = spec.night_hours
+        night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
+        days = timestamp // DAY_NS
+        flags |= {
+            "night": night.astype(np.float64),
+            "weekend": ((days + 3) % 7 >= 5).astype(np.float64),  # 1970-01-01 was a Thursday
+            "promo": _promo_days(days, spec.promo_days),
+        }
+    return _Orders(customer=customer, timestamp=timestamp,
+                   value=value[order].astype(np.float64), items=items[order].astype(np.float64),
+                   flags=flags, hour=hour)
+
+
+@dataclasses.dataclass
+class _Spanning:
+    """Rows of orders spread over several timestamps, sorted by (order, time)."""
+
+    order: np.ndarray
+    customer: np.ndarray
+    timestamp: np.ndarray
+    value: np.ndarray
+    items: np.ndarray
+    discount: np.ndarray | None
+
+    def orders_before(self, cutoff: int, spec: FeatureSpec) -> _Orders:
+        """Each order's rows before ``cutoff`` as one order at its first row's time."""
+        keep = self.timestamp < cutoff
+        order = self.order[keep]
+        starts = np.flatnonzero(np.r_[True, order[1:] != order[:-1]]) if len(order) \
+            else np.zeros(0, dtype=np.int64)
+
+        def add(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(values[keep], starts) if len(starts) else values[:0]
+
+        discount = None if self.discount is None else \
+            (np.maximum.reduceat(self.discount[keep], starts) if len(starts)
+             else self.discount[:0])
+        return _make_orders(self.customer[keep][starts], self.timestamp[keep][starts],
+                            add(self.value), add(self.items), discount, spec)
+
+
+def _group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning | None]:
+    """Purchase rows into orders: a distinct ``order_id`` per customer, or a row of its own.
+
+    Orders whose rows share one timestamp (almost all) are complete here; the
+    rows of an order spread over several timestamps go to :class:`_Spanning`
+    and are grouped per cutoff from the rows before it.
+    """
+    parts = _order_parts(log)
+    customer = log.purchases["customer_id"].to_numpy()
+    timestamp = log.purchases["timestamp"].to_numpy()
+    value, items, discount = parts["value"], parts["items"], parts.get("discount")
+    if "order_id" not in log.columns:
+        return _make_orders(customer, timestamp, value, items, discount, spec), None
+    order_id = log.purchases["order_id"]
+    keyed = np.flatnonzero(order_id.is_not_null().to_numpy())
+    single = np.flatnonzero(order_id.is_null().to_numpy())
+    grouping, starts = group_rows(customer[keyed], order_id.gather(keyed))
+    rows = keyed[grouping]
+    first, last = (np.minimum.reduceat(timestamp[rows], starts),
+                   np.maximum.reduceat(timestamp[rows], starts)) if len(starts) \
+        else (timestamp[:0], timestamp[:0])
+    whole = first == last
+    sizes = np.diff(np.r_[starts, len(rows)])
+    spanning = None
+    if not whole.all():
+        run = np.repeat(np.arange(len(starts)), sizes)
+        split_rows = rows[~whole[run]]
+        split_run = run[~whole[run]]
+        by_time = np.lexsort((timestamp[split_rows], split_run))
+        split_rows, split_run = split_rows[by_time], split_run[by_time]
+        spanning = _Spanning(
+            order=split_run, customer=customer[split_rows], timestamp=timestamp[split_rows],
+            value=value[split_rows], items=items[split_rows],
+            discount=None if discount is None else discount[split_rows])
+
+    def whole_orders(values: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+        summed = reduce.reduceat(values[rows], starts) if len(starts) else values[:0]
+        return np.concatenate([summed[whole], values[single]])
+
+    return _make_orders(
+        np.concatenate([customer[rows[starts]][whole], customer[single]]),
+        np.concatenate([first[whole], timestamp[single]]),
+        whole_orders(value, np.add), whole_orders(items, np.add),
+        None if discount is None else whole_orders(discount, np.maximum), spec,
+    ), spanning
 
 
 @dataclasses.dataclass
@@ -220,7 +337,7 @@ class _Prepared:
 
     first_event: np.ndarray  # per customer
     orders: _Orders  # orders complete at their first row
-    spanning: pl.DataFrame | None  # rows of orders spread over several timestamps
+    spanning: _Spanning | None  # rows of orders spread over several timestamps
     buy_customer: np.ndarray  # purchase rows
     buy_timestamp: np.ndarray
     cart_customer: np.ndarray  # cart events
@@ -237,7 +354,7 @@ class _Pairs:
     timestamp: np.ndarray  # per row
     price: np.ndarray  # per row, fixed point as float64, 0 where unknown
     known: np.ndarray  # per row, 1.0 where the unit price is known
-    customer: np.ndarray  # per pair
+    customer: np.ndarray  # per pair, pairs sorted by (customer, category)
     category: np.ndarray  # per pair
     n_categories: int
 
@@ -251,93 +368,76 @@ def _unit_price(columns: set[str]) -> pl.Expr:
     return by_quantity if "quantity" in columns else pl.col("amount")
 
 
-def _category_pairs(log: LogArrays, columns: set[str]) -> _Pairs:
+def _category_pairs(log: LogArrays) -> _Pairs:
     rows = log.purchases.filter(pl.col("category").is_not_null()).select(
-        "customer_id", "timestamp", "category", fixed(_unit_price(columns)).alias("price"))
+        "customer_id", "timestamp", "category",
+        fixed(_unit_price(log.columns)).alias("price"))
     n_categories = len(log.categories) if log.categories is not None else 0
-    key = rows["customer_id"].to_numpy().astype(np.int64) * max(n_categories, 1) \
-        + rows["category"].to_numpy()
-    pair, keys = dense_codes(key)
+    customer = rows["customer_id"].to_numpy()
+    category = rows["category"].to_numpy()
+    grouping, starts = group_rows(customer, rows["category"])
+    pair = np.empty(len(grouping), dtype=np.int64)
+    pair[grouping] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(grouping)]))
     price = rows["price"]
     return _Pairs(
-        pair=pair, timestamp=rows["timestamp"].to_numpy().view(np.int64) if rows.height
-        else np.zeros(0, dtype=np.int64),
+        pair=pair, timestamp=rows["timestamp"].to_numpy(),
         price=price.fill_null(0).cast(pl.Float64).to_numpy(),
         known=price.is_not_null().cast(pl.Float64).to_numpy(),
-        customer=keys // max(n_categories, 1), category=keys % max(n_categories, 1),
+        customer=customer[grouping[starts]], category=category[grouping[starts]],
         n_categories=n_categories,
     )
 
 
+def _first_purchases(log: LogArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Per (customer, item) bought: the customer and the time of the first purchase."""
+    item = log.purchases["item_id"]
+    rows = np.flatnonzero(item.is_not_null().to_numpy())
+    customer = log.purchases["customer_id"].to_numpy()[rows]
+    timestamp = log.purchases["timestamp"].to_numpy()[rows]
+    grouping, starts = group_rows(customer, item.gather(rows))
+    if len(starts) == 0:
+        return customer[:0], timestamp[:0]
+    return customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
+
+
 def _prepare(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Prepared:
     columns = log.columns
-    rows = log.purchases.with_columns(**_order_parts(columns))
-    spanning = None
-    if "order_id" in columns:
-        keyed = rows.filter(pl.col("order_id").is_not_null())
-        grouped = _sum_parts(keyed, columns, ["customer_id", "order_id"])
-        whole = grouped.filter(pl.col("timestamp") == pl.col("_until"))
-        split = grouped.filter(pl.col("timestamp") != pl.col("_until"))
-        if split.height:
-            spanning = keyed.join(split.select("customer_id", "order_id"),
-                                  on=["customer_id", "order_id"], how="semi")
-        single = rows.filter(pl.col("order_id").is_null())
-        orders = pl.concat([whole.drop("order_id", "_until"),
-                            single.select(whole.drop("order_id", "_until").columns)],
-                           how="vertical_relaxed")
-    else:
-        orders = rows.select("customer_id", "timestamp", *_order_parts(columns))
-    first_items = None
-    if spec.has("breadth") and "item_id" in columns:
-        firsts = (log.purchases.filter(pl.col("item_id").is_not_null())
-                  .group_by(["customer_id", "item_id"]).agg(pl.col("timestamp").min()))
-        first_items = (firsts["customer_id"].to_numpy(),
-                       firsts["timestamp"].to_numpy().view(np.int64) if firsts.height
-                       else np.zeros(0, dtype=np.int64))
-    pairs = None
-    if "category" in columns and (spec.has("breadth") or spec.has("value")):
-        pairs = _category_pairs(log, columns)
+    orders, spanning = _group_orders(log, spec)
     carts = log.event_type == _CART if spec.has("engagement") and behaviour \
-        else np.zeros(0, dtype=bool)
-    buy_timestamp = log.purchases["timestamp"].to_numpy()
+        else np.zeros(len(log.event_type), dtype=bool)
     return _Prepared(
         first_event=log.first_timestamp(),
-        orders=_to_orders(orders, spec, columns),
+        orders=orders,
         spanning=spanning,
         buy_customer=log.purchases["customer_id"].to_numpy(),
-        buy_timestamp=buy_timestamp.view(np.int64) if len(buy_timestamp)
-        else np.zeros(0, dtype=np.int64),
-        cart_customer=log.customer[carts] if len(carts) else np.zeros(0, dtype=np.int64),
-        cart_timestamp=log.timestamp[carts] if len(carts) else np.zeros(0, dtype=np.int64),
-        first_items=first_items,
-        pairs=pairs,
+        buy_timestamp=log.purchases["timestamp"].to_numpy(),
+        cart_customer=log.customer[carts],
+        cart_timestamp=log.timestamp[carts],
+        first_items=_first_purchases(log) if spec.has("breadth") and "item_id" in columns
+        else None,
+        pairs=_category_pairs(log) if "category" in columns
+        and (spec.has("breadth") or spec.has("value")) else None,
     )
 
 
 # ---------------------------------------------------------------- per cutoff
 
 
-def _orders_at(prepared: _Prepared, cutoff: int, spec: FeatureSpec,
-               columns: set[str]) -> _Orders:
+def _orders_at(prepared: _Prepared, cutoff: int, spec: FeatureSpec) -> _Orders:
     """Orders before ``cutoff``; an order spread over several timestamps counts its rows before it."""
     orders = prepared.orders.before(cutoff)
     if prepared.spanning is None:
         return orders
-    rows = prepared.spanning.filter(pl.col("timestamp") < cutoff)
-    if rows.height == 0:
+    partial = prepared.spanning.orders_before(cutoff, spec)
+    if len(partial.customer) == 0:
         return orders
-    partial = _to_orders(_sum_parts(rows, columns, ["customer_id", "order_id"])
-                         .drop("order_id", "_until"), spec, columns)
-    merged = {
-        "customer_id": np.concatenate([orders.customer, partial.customer]),
-        "timestamp": np.concatenate([orders.timestamp, partial.timestamp]),
-        "value": np.concatenate([orders.value, partial.value]),
-        "items": np.concatenate([orders.items, partial.items]),
-    }
+    discount = None
     if "discount" in orders.flags:
-        merged["discount"] = np.concatenate([orders.flags["discount"],
-                                             partial.flags["discount"]])
-    return _to_orders(pl.DataFrame(merged), spec, columns)
+        discount = np.concatenate([orders.flags["discount"], partial.flags["discount"]])
+    return _make_orders(np.concatenate([orders.customer, partial.customer]),
+                        np.concatenate([orders.timestamp, partial.timestamp]),
+                        np.concatenate([orders.value, partial.value]),
+                        np.concatenate([orders.items, partial.items]), discount, spec)
 
 
 def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
@@ -465,7 +565,7 @@ def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
         return outs
     r = ENGAGEMENT_RECENT_DAYS
     counts = _Windows(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
-                      {"n": None}, slot=log.event_type, n_slots=_N_TYPES)
+                      {"n": None}, slot=_INTERACTION_SLOT[log.event_type], n_slots=4)
     # last event of any kind before each cutoff: the latest per (customer, span between
     # consecutive cutoffs), then a running maximum over the spans
     cuts = np.asarray(cutoffs, dtype=np.int64)
@@ -478,7 +578,7 @@ def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
     np.maximum.at(last_buy, prepared.buy_customer.astype(np.int64) * (len(cuts) + 1) + buy_span,
                   prepared.buy_timestamp)
     last_buy = np.maximum.accumulate(last_buy.reshape(n, len(cuts) + 1), axis=1)
-    names = {_VIEW: "views", _CART: "carts", _FAVORITE: "favorites"}
+    names = {0: "views", 1: "carts", 2: "favorites"}
     for i, (out, cutoff) in enumerate(zip(outs, cutoffs, strict=True)):
         for w in spec.windows:
             for code, name in names.items():
@@ -489,7 +589,7 @@ def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
             change += counts.between("n", cutoff, 0, r, slot=code)
             change -= counts.between("n", cutoff, r, 2 * r, slot=code)
         out[f"interactions_change_{r}d"] = change.astype(np.float64)
-        out["_views_all"] = counts.between("n", cutoff, 0, slot=_VIEW).astype(np.float64)
+        out["_views_all"] = counts.between("n", cutoff, 0, slot=0).astype(np.float64)
         seen = latest[:, i]
         out["days_since_last_activity"] = np.where(seen > _I64_MIN, _days(cutoff, seen), np.nan)
         # carts in the recent window placed after the customer's last purchase
@@ -573,7 +673,7 @@ def _cutoff_groups(n: int, cutoffs: Sequence[int], days: list[int]) -> list[list
     """Consecutive cutoffs whose event buckets fit :data:`_CELL_BUDGET` in one pass."""
     groups: list[list[int]] = []
     for cutoff in cutoffs:
-        if groups and _Windows.cells(n, _N_TYPES, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
+        if groups and _Windows.cells(n, 4, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
             groups[-1].append(cutoff)
         else:
             groups.append([cutoff])
@@ -598,19 +698,26 @@ def _given_levels(table: pd.DataFrame, log: LogArrays,
 
 
 def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
-             behaviour: bool, given_levels: dict[int, np.ndarray] | None) -> pl.DataFrame | None:
-    """Feature columns of every (customer, cutoff) with an event before the cutoff."""
+             behaviour: bool, given_levels: dict[int, np.ndarray] | None) -> pd.DataFrame:
+    """Features of every (customer, cutoff) with an event before the cutoff, as a pandas frame.
+
+    The result is filled in place in one float64 block (no per-cutoff frames to concatenate).
+    """
     n = log.n_customers
-    columns = log.columns
-    names = feature_names(spec, has_behaviour=behaviour, columns=columns)
+    names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     prepared = _prepare(log, spec, behaviour)
     cuts = [int(c.value) for c in cutoffs]
+    populations = [np.flatnonzero(prepared.first_event < cutoff) for cutoff in cuts]
+    # column-major: each feature is written (and later read by pandas) as one contiguous run
+    block = np.empty((sum(len(rows) for rows in populations), len(names)), order="F")
+    keys = np.empty(len(block), dtype=np.int64)
+    when = np.empty(len(block), dtype="datetime64[ns]")
+    offset = 0
     days = [*spec.windows, ENGAGEMENT_RECENT_DAYS, 2 * ENGAGEMENT_RECENT_DAYS]
-    parts: list[pl.DataFrame] = []
     for group in _cutoff_groups(n, cuts, days):
         for cutoff, out in zip(group, _event_features(log, prepared, group, spec, behaviour),
                                strict=True):
-            orders = _orders_at(prepared, cutoff, spec, columns)
+            orders = _orders_at(prepared, cutoff, spec)
             count = _order_features(orders, cutoff, n, spec, out)
             if spec.has("breadth") or spec.has("value"):
                 _purchase_row_features(
@@ -618,18 +725,19 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
                     None if given_levels is None else given_levels[cutoff], out)
             if "_views_all" in out:
                 out["view_to_purchase_rate"] = _safe_divide(count, out["_views_all"])
-            out["refund_rate"] = _safe_divide(out.get("refund_amount_all", np.zeros(n)),
-                                              out["revenue_all"]) if spec.has("value") \
-                else np.zeros(0)
-            rows = np.flatnonzero(prepared.first_event < cutoff)
-            if len(rows) == 0:
-                continue
-            frame = {"_customer": rows, "_cutoff": np.full(len(rows), cutoff, dtype=np.int64)}
-            frame |= {name: out[name][rows].astype(np.float64, copy=False) for name in names}
-            parts.append(pl.DataFrame(frame))
-    if not parts:
-        return None
-    return pl.concat(parts) if len(parts) > 1 else parts[0]
+            if spec.has("value"):
+                out["refund_rate"] = _safe_divide(out["refund_amount_all"], out["revenue_all"])
+            rows = populations[cuts.index(cutoff)]
+            end = offset + len(rows)
+            for j, name in enumerate(names):
+                block[offset:end, j] = out[name][rows]
+            keys[offset:end] = rows
+            when[offset:end] = np.datetime64(cutoff, "ns")
+            offset = end
+    frame = pd.DataFrame(block, columns=names, copy=False)
+    frame.insert(0, "cutoff", when)
+    frame.insert(0, "customer_id", pd.Series(log.ids[keys], dtype=log.ids.dtype))
+    return frame
 
 
 def _empty(ids: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -640,14 +748,6 @@ def _empty(ids: np.ndarray, names: list[str]) -> pd.DataFrame:
     for name in names:
         frame[name] = pd.Series([], dtype="float64")
     return frame
-
-
-def _to_pandas(result: pl.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    """``_customer`` codes and ``_cutoff`` ns back to ``customer_id`` and ``cutoff`` columns."""
-    out = result.drop("_customer", "_cutoff").to_pandas()
-    out.insert(0, "cutoff", result["_cutoff"].to_numpy().astype("datetime64[ns]"))
-    out.insert(0, "customer_id", pd.Series(ids[result["_customer"].to_numpy()], dtype=ids.dtype))
-    return out
 
 
 def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: object) -> pd.DataFrame:
@@ -672,7 +772,7 @@ def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: objec
     if log.categories is None:
         raise ValueError("events: has no 'category' column, so there are no category prices. "
                          "Fix: map a category column when reading the log.")
-    pairs = _category_pairs(log, log.columns)
+    pairs = _category_pairs(log)
     frames = []
     for cutoff in cuts:
         before = pairs.timestamp < cutoff.value
@@ -736,9 +836,7 @@ def compute_features(
     if category_prices is not None and log.categories is not None:
         levels = _given_levels(category_prices, log, cuts)
     result = _compute(log, cuts, spec, behaviour, levels)
-    if result is None:
-        return _empty(log.ids, names)
-    return _to_pandas(result, log.ids)
+    return result if len(result) else _empty(log.ids, names)
 
 
 def build_features(
