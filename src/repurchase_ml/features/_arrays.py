@@ -20,7 +20,7 @@ from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
 
-__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows"]
+__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "HASH_MIX"]
 
 DAY_NS = 86_400 * 10**9
 _PURCHASE_COLUMNS = ("order_id", "item_id", "category", "quantity", "unit_price", "amount",
@@ -72,8 +72,9 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Examples
     --------
-    >>> dense_codes(np.array([30, 10, 30, 20]))
-    (array([2, 0, 2, 1]), array([10, 20, 30]))
+    >>> codes, values = dense_codes(np.array([30, 10, 30, 20]))
+    >>> codes.tolist(), values.tolist()
+    ([2, 0, 2, 1], [10, 20, 30])
     """
     if values.dtype.kind in "iu" and len(values):
         low, high = int(values.min()), int(values.max())
@@ -84,6 +85,8 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             present[shifted] = True
             uniques = (np.flatnonzero(present) + low).astype(values.dtype)
             table = np.cumsum(present, dtype=np.int64) - 1
+            if len(uniques) < 2**31:
+                table = table.astype(np.int32)  # half the memory of the per-row codes
             return table[shifted], uniques
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
@@ -112,7 +115,8 @@ def fast_argsort(keys: np.ndarray) -> np.ndarray:
     return np.argsort(keys)
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: odd 64-bit constant that spreads customer codes over the bits of a hash key
+HASH_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def group_rows(customer: np.ndarray, key: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -133,10 +137,10 @@ def group_rows(customer: np.ndarray, key: pl.Series) -> tuple[np.ndarray, np.nda
             composite = (customer.astype(np.uint64) << np.uint64(bits)) | codes
             order = fast_argsort(composite)
             return order, _starts(composite[order])
-        composite = codes * _GOLDEN ^ customer.astype(np.uint64)
+        composite = codes * HASH_MIX ^ customer.astype(np.uint64)
         exact = False
     else:
-        composite = key.hash(seed=0).to_numpy() ^ (customer.astype(np.uint64) * _GOLDEN)
+        composite = key.hash(seed=0).to_numpy() ^ (customer.astype(np.uint64) * HASH_MIX)
         exact = False
     order = fast_argsort(composite)
     starts = _starts(composite[order])

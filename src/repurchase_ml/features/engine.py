@@ -41,7 +41,14 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
-from repurchase_ml.features._arrays import DAY_NS, LogArrays, fast_argsort, group_rows, log_arrays
+from repurchase_ml.features._arrays import (
+    DAY_NS,
+    HASH_MIX,
+    LogArrays,
+    fast_argsort,
+    group_rows,
+    log_arrays,
+)
 from repurchase_ml.features._inputs import (
     CODE,
     FIXED_SCALE,
@@ -64,7 +71,7 @@ T = TypeVar("T")
 
 _MONTH_DAYS = 30
 #: event type code -> slot of the engagement counts: view, cart, favourite, anything else
-_INTERACTION_SLOT = np.full(len(CODE), 3, dtype=np.int64)
+_INTERACTION_SLOT = np.full(len(CODE), 3, dtype=np.int8)
 _INTERACTION_SLOT[[CODE["view"], CODE["cart"], CODE["favorite"]]] = [0, 1, 2]
 _CART = CODE["cart"]
 _I64_MIN = np.iinfo(np.int64).min
@@ -92,7 +99,8 @@ class _Windows:
     def __init__(self, customer: np.ndarray, timestamp: np.ndarray, n_customers: int,
                  cutoffs: Sequence[int], days: Iterable[int],
                  weights: Mapping[str, np.ndarray | None], *,
-                 slot: np.ndarray | None = None, n_slots: int = 1) -> None:
+                 slot: np.ndarray | None = None, slot_of: np.ndarray | None = None,
+                 n_slots: int = 1) -> None:
         edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
         self.edges = np.array(sorted(edges), dtype=np.int64)
         self._position = {int(e): i for i, e in enumerate(self.edges)}
@@ -103,7 +111,8 @@ class _Windows:
             # bucket b holds edges[b - 1] <= timestamp < edges[b]; index of (slot, bucket, customer)
             index = np.searchsorted(self.edges, timestamp[rows], side="right")
             if slot is not None:
-                index += slot[rows] * n_buckets
+                codes = slot[rows] if slot_of is None else slot_of[slot[rows]]
+                index += codes.astype(np.int64) * n_buckets
             index *= n_customers
             index += customer[rows]
             return [np.bincount(index, weights=None if values is None else values[rows],
@@ -137,6 +146,40 @@ class _Windows:
         days = list(days)
         edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
         return n_customers * n_slots * (len(edges) + 1)
+
+
+class _Rows:
+    """The result rows of one cutoff: a feature assigned per customer keeps only those rows.
+
+    Features named in the output go straight into their column of the result
+    block, so no per-customer array outlives its computation; other values
+    (helpers such as ``_views_all``) are kept for those rows only.
+    """
+
+    def __init__(self, block: np.ndarray, offset: int, rows: np.ndarray,
+                 names: Sequence[str]) -> None:
+        self.rows = rows
+        self._block = block[offset:offset + len(rows)]
+        self._column = {name: j for j, name in enumerate(names)}
+        self._kept: dict[str, np.ndarray] = {}
+        self._written: set[str] = set()
+
+    def __setitem__(self, name: str, per_customer: np.ndarray) -> None:
+        self.put(name, per_customer[self.rows])
+
+    def put(self, name: str, picked: np.ndarray) -> None:
+        """Set a feature from values for this cutoff's rows only."""
+        if name in self._column:
+            self._block[:, self._column[name]] = picked
+        else:
+            self._kept[name] = picked.astype(np.float64)
+        self._written.add(name)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._block[:, self._column[name]] if name in self._column else self._kept[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._written
 
 
 def _in_halves(work: Callable[[slice], T], n_rows: int) -> list[T]:
@@ -208,6 +251,8 @@ def _time_order(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray) 
     """
     if len(customer) == 0:
         return np.zeros(0, dtype=np.int64)
+    if _strictly_in_time_order(customer, timestamp):
+        return np.arange(len(customer))
     since = (timestamp - timestamp.min()).astype(np.uint64)
     customer_bits = max(int(customer.max()).bit_length(), 1)
     time_bits = max(int(since.max()).bit_length(), 1)
@@ -215,10 +260,35 @@ def _time_order(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray) 
     composite = (customer.astype(np.uint64) << np.uint64(time_bits - shift)) \
         | (since >> np.uint64(shift))
     order = fast_argsort(composite)
-    c, t = customer[order], timestamp[order]
-    if ((c[1:] == c[:-1]) & (t[1:] <= t[:-1])).any():
+    if not _strictly_in_time_order(customer[order], timestamp[order]):
         order = np.lexsort((-value, timestamp, customer))
     return order
+
+
+def _strictly_in_time_order(customer: np.ndarray, timestamp: np.ndarray) -> bool:
+    """Whether rows are sorted by customer, then strictly by time within a customer."""
+    later = customer[1:] > customer[:-1]
+    return bool((later | ((customer[1:] == customer[:-1]) & (timestamp[1:] > timestamp[:-1])))
+                .all())
+
+
+def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
+    """Permutation sorting rows by customer, then time (ties in any order).
+
+    Sorted by time, then by customer with the time rank packed beside the
+    customer code (a stable sort at the speed of a plain integer sort).
+    """
+    n = len(customer)
+    if n == 0 or _strictly_in_time_order(customer, timestamp):
+        return np.arange(n)
+    by_time = np.argsort(timestamp)
+    rank_bits = max(int(n - 1).bit_length(), 1)
+    if int(customer.max()).bit_length() + rank_bits > 64:
+        return np.lexsort((timestamp, customer))
+    packed = (customer[by_time].astype(np.uint64) << np.uint64(rank_bits)) \
+        | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    return by_time[(packed & np.uint64((1 << rank_bits) - 1)).astype(np.int64)]
 
 
 def _promo_days(days: np.ndarray, promo_days: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -298,6 +368,16 @@ def _group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning
     if "order_id" not in log.columns:
         return _make_orders(customer, timestamp, value, items, discount, spec), None
     order_id = log.purchases["order_id"]
+    runs = _orders_as_runs(customer, timestamp, order_id)
+    if runs is not None:  # every order is one run of rows at one time
+        rows, starts = runs
+
+        def add(values: np.ndarray, reduce: np.ufunc = np.add) -> np.ndarray:
+            return reduce.reduceat(values[rows], starts) if len(starts) else values[:0]
+
+        return _make_orders(customer[rows[starts]], timestamp[rows[starts]], add(value),
+                            add(items), None if discount is None else add(discount, np.maximum),
+                            spec), None
     keyed = np.flatnonzero(order_id.is_not_null().to_numpy())
     single = np.flatnonzero(order_id.is_null().to_numpy())
     grouping, starts = group_rows(customer[keyed], order_id.gather(keyed))
@@ -331,17 +411,48 @@ def _group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning
     ), spanning
 
 
+def _orders_as_runs(customer: np.ndarray, timestamp: np.ndarray,
+                    order_id: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows sorted by (customer, time) and the start of each order among them, if that is exact.
+
+    An order is a run of rows of one customer at one time with one order id
+    (a row without an id is an order of its own). Exact when no (customer,
+    order id) starts two runs, checked on a hash of the pair (equal pairs have
+    equal hashes, so distinct hashes prove it). ``None`` when an order
+    spreads over several times, or interleaves with another at one time, or
+    two hashes collide: the caller then groups by id.
+    """
+    rows = _customer_time_order(customer, timestamp)
+    c, t = customer[rows], timestamp[rows]
+    ids = order_id.gather(rows)
+    same = (ids == ids.shift(1)).fill_null(False).to_numpy()  # a null id never continues a run
+    same[1:] &= (c[1:] == c[:-1]) & (t[1:] == t[:-1])
+    starts = np.flatnonzero(~same)
+    keyed = starts[ids.gather(starts).is_not_null().to_numpy()]
+    keys = ids.gather(keyed).hash(seed=0).to_numpy() ^ (c[keyed].astype(np.uint64) * HASH_MIX)
+    keys.sort()
+    if (keys[1:] == keys[:-1]).any():
+        return None
+    return rows, starts
+
+
 @dataclasses.dataclass
-class _Prepared:
-    """What every cutoff reads, computed once per log."""
+class _Activity:
+    """Per customer first event, and the purchase and cart times every cutoff reads."""
 
     first_event: np.ndarray  # per customer
-    orders: _Orders  # orders complete at their first row
-    spanning: _Spanning | None  # rows of orders spread over several timestamps
     buy_customer: np.ndarray  # purchase rows
     buy_timestamp: np.ndarray
     cart_customer: np.ndarray  # cart events
     cart_timestamp: np.ndarray
+
+
+@dataclasses.dataclass
+class _Bought:
+    """Orders, first purchases of items and (customer, category) pairs, built once per log."""
+
+    orders: _Orders  # orders complete at their first row
+    spanning: _Spanning | None  # rows of orders spread over several timestamps
     first_items: tuple[np.ndarray, np.ndarray] | None  # customer, time of first purchase
     pairs: _Pairs | None
 
@@ -400,19 +511,24 @@ def _first_purchases(log: LogArrays) -> tuple[np.ndarray, np.ndarray]:
     return customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
 
 
-def _prepare(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Prepared:
-    columns = log.columns
-    orders, spanning = _group_orders(log, spec)
+def _activity(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Activity:
     carts = log.event_type == _CART if spec.has("engagement") and behaviour \
         else np.zeros(len(log.event_type), dtype=bool)
-    return _Prepared(
+    return _Activity(
         first_event=log.first_timestamp(),
-        orders=orders,
-        spanning=spanning,
         buy_customer=log.purchases["customer_id"].to_numpy(),
         buy_timestamp=log.purchases["timestamp"].to_numpy(),
         cart_customer=log.customer[carts],
         cart_timestamp=log.timestamp[carts],
+    )
+
+
+def _bought(log: LogArrays, spec: FeatureSpec) -> _Bought:
+    orders, spanning = _group_orders(log, spec)
+    columns = log.columns
+    return _Bought(
+        orders=orders,
+        spanning=spanning,
         first_items=_first_purchases(log) if spec.has("breadth") and "item_id" in columns
         else None,
         pairs=_category_pairs(log) if "category" in columns
@@ -423,7 +539,7 @@ def _prepare(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Prepared:
 # ---------------------------------------------------------------- per cutoff
 
 
-def _orders_at(prepared: _Prepared, cutoff: int, spec: FeatureSpec) -> _Orders:
+def _orders_at(prepared: _Bought, cutoff: int, spec: FeatureSpec) -> _Orders:
     """Orders before ``cutoff``; an order spread over several timestamps counts its rows before it."""
     orders = prepared.orders.before(cutoff)
     if prepared.spanning is None:
@@ -441,7 +557,7 @@ def _orders_at(prepared: _Prepared, cutoff: int, spec: FeatureSpec) -> _Orders:
 
 
 def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
-                    out: dict[str, np.ndarray]) -> np.ndarray:
+                    out: _Rows) -> np.ndarray:
     """Order-level features of every customer at ``cutoff`` into ``out``; returns order counts."""
     c = orders.customer
     scale = float(FIXED_SCALE)
@@ -545,11 +661,10 @@ def _gap_median_std(customer: np.ndarray, gap: np.ndarray,
     return median, std
 
 
-def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
-                    spec: FeatureSpec, behaviour: bool) -> list[dict[str, np.ndarray]]:
-    """Activity, refund and engagement features of every customer at each cutoff of a group."""
+def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
+                    spec: FeatureSpec, behaviour: bool, outs: Sequence[_Rows]) -> None:
+    """Activity, refund and engagement features at each cutoff of a group (one pass)."""
     n = log.n_customers
-    outs: list[dict[str, np.ndarray]] = [{} for _ in cutoffs]
     for out, cutoff in zip(outs, cutoffs, strict=True):
         if spec.has("lifecycle"):
             out["tenure_days"] = np.where(prepared.first_event < cutoff,
@@ -562,10 +677,10 @@ def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
                 log.refund_customer[before], weights=log.refund_amount[before].astype(np.float64),
                 minlength=n) / FIXED_SCALE
     if not (spec.has("engagement") and behaviour):
-        return outs
+        return
     r = ENGAGEMENT_RECENT_DAYS
     counts = _Windows(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
-                      {"n": None}, slot=_INTERACTION_SLOT[log.event_type], n_slots=4)
+                      {"n": None}, slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=4)
     # last event of any kind before each cutoff: the latest per (customer, span between
     # consecutive cutoffs), then a running maximum over the spans
     cuts = np.asarray(cutoffs, dtype=np.int64)
@@ -598,12 +713,11 @@ def _event_features(log: LogArrays, prepared: _Prepared, cutoffs: Sequence[int],
         recent &= cart_t > last_buy[:, i][cart_c]
         out[f"carts_without_purchase_{r}d"] = np.bincount(
             cart_c[recent], minlength=n).astype(np.float64)
-    return outs
 
 
 def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, np.ndarray] | None,
                            cutoff: int, n: int, spec: FeatureSpec,
-                           levels: np.ndarray | None, out: dict[str, np.ndarray]) -> None:
+                           levels: np.ndarray | None, out: _Rows) -> None:
     """Breadth and price-tier features from purchase rows before ``cutoff``.
 
     ``levels`` are the category price levels at this cutoff (NaN where
@@ -705,18 +819,27 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
     """
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
-    prepared = _prepare(log, spec, behaviour)
+    activity = _activity(log, spec, behaviour)
     cuts = [int(c.value) for c in cutoffs]
-    populations = [np.flatnonzero(prepared.first_event < cutoff) for cutoff in cuts]
+    populations = [np.flatnonzero(activity.first_event < cutoff) for cutoff in cuts]
     # column-major: each feature is written (and later read by pandas) as one contiguous run
     block = np.empty((sum(len(rows) for rows in populations), len(names)), order="F")
-    keys = np.empty(len(block), dtype=np.int64)
-    when = np.empty(len(block), dtype="datetime64[ns]")
-    offset = 0
+    offsets = np.cumsum([0] + [len(rows) for rows in populations])
+    sinks = {cutoff: _Rows(block, offsets[i], populations[i], names)
+             for i, cutoff in enumerate(cuts)}
     days = [*spec.windows, ENGAGEMENT_RECENT_DAYS, 2 * ENGAGEMENT_RECENT_DAYS]
-    for group in _cutoff_groups(n, cuts, days):
-        for cutoff, out in zip(group, _event_features(log, prepared, group, spec, behaviour),
-                               strict=True):
+    groups = _cutoff_groups(n, cuts, days)
+    # orders, items and pairs are built on a second thread while the first events pass runs
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        building = pool.submit(_bought, log, spec)
+        _event_features(log, activity, groups[0], spec, behaviour,
+                        [sinks[c] for c in groups[0]])
+        prepared = building.result()
+    for i, group in enumerate(groups):
+        if i > 0:
+            _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
+        for cutoff in group:
+            out = sinks.pop(cutoff)
             orders = _orders_at(prepared, cutoff, spec)
             count = _order_features(orders, cutoff, n, spec, out)
             if spec.has("breadth") or spec.has("value"):
@@ -724,19 +847,15 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
                     prepared.pairs, prepared.first_items, cutoff, n, spec,
                     None if given_levels is None else given_levels[cutoff], out)
             if "_views_all" in out:
-                out["view_to_purchase_rate"] = _safe_divide(count, out["_views_all"])
+                out.put("view_to_purchase_rate",
+                        _safe_divide(count[out.rows], out["_views_all"]))
             if spec.has("value"):
-                out["refund_rate"] = _safe_divide(out["refund_amount_all"], out["revenue_all"])
-            rows = populations[cuts.index(cutoff)]
-            end = offset + len(rows)
-            for j, name in enumerate(names):
-                block[offset:end, j] = out[name][rows]
-            keys[offset:end] = rows
-            when[offset:end] = np.datetime64(cutoff, "ns")
-            offset = end
+                out.put("refund_rate", _safe_divide(out["refund_amount_all"], out["revenue_all"]))
     frame = pd.DataFrame(block, columns=names, copy=False)
-    frame.insert(0, "cutoff", when)
-    frame.insert(0, "customer_id", pd.Series(log.ids[keys], dtype=log.ids.dtype))
+    frame.insert(0, "cutoff", np.repeat(np.array(cuts, dtype="datetime64[ns]"),
+                                        [len(rows) for rows in populations]))
+    customers = np.concatenate(populations)
+    frame.insert(0, "customer_id", pd.Series(log.ids[customers], dtype=log.ids.dtype))
     return frame
 
 
