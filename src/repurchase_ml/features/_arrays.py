@@ -57,6 +57,11 @@ class LogArrays:
         """Optional canonical columns present in the log (as the feature catalogue names them)."""
         return set(self.purchases.columns) - {"customer_id", "timestamp"}
 
+    def has_behaviour(self) -> bool:
+        """Whether the log holds any view, cart or favourite event."""
+        return bool(np.isin(self.event_type, [CODE["view"], CODE["cart"], CODE["favorite"]])
+                    .any())
+
     def first_timestamp(self) -> np.ndarray:
         """Per customer, the time of the first event of any kind."""
         first = np.full(self.n_customers, np.iinfo(np.int64).max, dtype=np.int64)

@@ -53,7 +53,6 @@ from repurchase_ml.features._inputs import (
     CODE,
     FIXED_SCALE,
     fixed,
-    has_behaviour_events,
     normalise_cutoffs,
 )
 from repurchase_ml.features.spec import (
@@ -70,7 +69,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MONTH_DAYS = 30
-#: event type code -> slot of the engagement counts: view, cart, favourite, anything else
+#: event type code -> slot of the engagement counts: view, cart, favourite (3: none)
 _INTERACTION_SLOT = np.full(len(CODE), 3, dtype=np.int8)
 _INTERACTION_SLOT[[CODE["view"], CODE["cart"], CODE["favorite"]]] = [0, 1, 2]
 _CART = CODE["cart"]
@@ -79,7 +78,7 @@ _I64_MIN = np.iinfo(np.int64).min
 #: may fill; cutoffs are grouped into passes under it (one cutoff always gets its own pass)
 _CELL_BUDGET = 48_000_000
 #: inputs at least this long are split in two halves summed on two threads
-_PARALLEL_ROWS = 2_000_000
+_PARALLEL_ROWS = 8_000_000
 
 
 # ---------------------------------------------------------------- windowed sums
@@ -115,8 +114,10 @@ class _Windows:
                 index += codes.astype(np.int64) * n_buckets
             index *= n_customers
             index += customer[rows]
+            if slot is not None:
+                np.minimum(index, size, out=index)  # rows of no slot share one bin past the end
             return [np.bincount(index, weights=None if values is None else values[rows],
-                                minlength=size) for values in weights.values()]
+                                minlength=size + 1)[:size] for values in weights.values()]
 
         # numpy releases the GIL in these calls: halves of a large input run on two threads
         parts = _in_halves(partial, len(timestamp))
@@ -680,7 +681,7 @@ def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
         return
     r = ENGAGEMENT_RECENT_DAYS
     counts = _Windows(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
-                      {"n": None}, slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=4)
+                      {"n": None}, slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=3)
     # last event of any kind before each cutoff: the latest per (customer, span between
     # consecutive cutoffs), then a running maximum over the spans
     cuts = np.asarray(cutoffs, dtype=np.int64)
@@ -787,7 +788,7 @@ def _cutoff_groups(n: int, cutoffs: Sequence[int], days: list[int]) -> list[list
     """Consecutive cutoffs whose event buckets fit :data:`_CELL_BUDGET` in one pass."""
     groups: list[list[int]] = []
     for cutoff in cutoffs:
-        if groups and _Windows.cells(n, 4, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
+        if groups and _Windows.cells(n, 3, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
             groups[-1].append(cutoff)
         else:
             groups.append([cutoff])
@@ -829,28 +830,35 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
              for i, cutoff in enumerate(cuts)}
     days = [*spec.windows, ENGAGEMENT_RECENT_DAYS, 2 * ENGAGEMENT_RECENT_DAYS]
     groups = _cutoff_groups(n, cuts, days)
-    # orders, items and pairs are built on a second thread while the first events pass runs
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        building = pool.submit(_bought, log, spec)
-        _event_features(log, activity, groups[0], spec, behaviour,
-                        [sinks[c] for c in groups[0]])
-        prepared = building.result()
-    for i, group in enumerate(groups):
-        if i > 0:
-            _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
+
+    def purchase_side(group: list[int]) -> dict[int, np.ndarray]:
+        """Order, breadth and price features of a group of cutoffs; order counts per cutoff."""
+        bought = building.result()  # done: the lane ran it first
+        counts = {}
         for cutoff in group:
-            out = sinks.pop(cutoff)
-            orders = _orders_at(prepared, cutoff, spec)
-            count = _order_features(orders, cutoff, n, spec, out)
+            out = sinks[cutoff]
+            counts[cutoff] = _order_features(_orders_at(bought, cutoff, spec), cutoff, n, spec,
+                                             out)[out.rows]
             if spec.has("breadth") or spec.has("value"):
                 _purchase_row_features(
-                    prepared.pairs, prepared.first_items, cutoff, n, spec,
+                    bought.pairs, bought.first_items, cutoff, n, spec,
                     None if given_levels is None else given_levels[cutoff], out)
-            if "_views_all" in out:
-                out.put("view_to_purchase_rate",
-                        _safe_divide(count[out.rows], out["_views_all"]))
-            if spec.has("value"):
-                out.put("refund_rate", _safe_divide(out["refund_amount_all"], out["revenue_all"]))
+        return counts
+
+    # two lanes: orders and purchase rows on a worker thread, the events passes here (numpy
+    # and polars release the GIL, so both lanes use a core); the worker runs its tasks in order
+    with ThreadPoolExecutor(max_workers=1) as lane:
+        building = lane.submit(_bought, log, spec)
+        for group in groups:
+            purchases_done = lane.submit(purchase_side, group)
+            _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
+            for cutoff, count in purchases_done.result().items():
+                out = sinks.pop(cutoff)
+                if "_views_all" in out:
+                    out.put("view_to_purchase_rate", _safe_divide(count, out["_views_all"]))
+                if spec.has("value"):
+                    out.put("refund_rate",
+                            _safe_divide(out["refund_amount_all"], out["revenue_all"]))
     frame = pd.DataFrame(block, columns=names, copy=False)
     frame.insert(0, "cutoff", np.repeat(np.array(cuts, dtype="datetime64[ns]"),
                                         [len(rows) for rows in populations]))
@@ -946,8 +954,7 @@ def compute_features(
         raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
     cuts = normalise_cutoffs(cutoffs)
     log = log_arrays(events_partition)
-    behaviour = spec.behaviour if spec.behaviour is not None \
-        else has_behaviour_events(events_partition)
+    behaviour = spec.behaviour if spec.behaviour is not None else log.has_behaviour()
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     if log.n_customers == 0:
         return _empty(log.ids, names)
@@ -1021,9 +1028,7 @@ def build_features(
     cuts = normalise_cutoffs(cutoffs)
     if not isinstance(events, pl.DataFrame):
         check_canonical(events)
-    if spec.behaviour is None:
-        spec = dataclasses.replace(spec, behaviour=has_behaviour_events(events))
-    out = compute_features(events, cuts, spec)
+    out = compute_features(events, cuts, spec)  # the whole log decides on engagement
     logger.debug("built %d feature rows x %d columns for %d cutoffs", len(out), out.shape[1],
                  len(cuts))
     return out
