@@ -10,6 +10,7 @@ of any conversion.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,6 +174,18 @@ def _fixed(values: np.ndarray) -> np.ndarray:
     return frame.select(fixed(pl.col("v")).fill_null(0))["v"].to_numpy()
 
 
+def _polars_purchases(events: pl.DataFrame, bought: np.ndarray,
+                      present: list[str]) -> tuple[pl.DataFrame, np.ndarray | None]:
+    """Purchase rows of a polars log: strings kept, categories as codes in name order."""
+    rows = events.filter(pl.Series(bought)).select(present).with_columns(
+        pl.col(c).cast(pl.String) for c in ("order_id", "item_id", "category") if c in present)
+    if "category" not in present:
+        return rows, None
+    names = rows["category"].drop_nulls().unique().sort()
+    codes = pl.col("category").cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64)
+    return rows.with_columns(codes), np.asarray(names.to_list(), dtype=object)
+
+
 def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`."""
     if isinstance(events, pl.DataFrame):
@@ -189,14 +202,13 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
         raw_ids = ids.to_numpy() if ids.dtype.is_integer() \
             else np.asarray(ids.to_list(), dtype=object)
         timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
-        amount = events["amount"].cast(pl.Float64).to_numpy()
         bought = types == CODE["purchase"]
         present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
-        rows = events.filter(pl.Series(bought)).select(present)
-        category_names = None
-        purchases = rows.with_columns(
-            pl.col(c).cast(pl.String) for c in ("order_id", "item_id", "category")
-            if c in present)
+        # the purchase rows are cut out (polars) while the customer codes are made (numpy)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            cutting = pool.submit(_polars_purchases, events, bought, present)
+            customer, ids_sorted = dense_codes(raw_ids)
+            purchases, category_names = cutting.result()
     else:
         check_canonical(events)
         types = events["event_type"].cat.codes.to_numpy().astype(np.int8)
@@ -228,7 +240,7 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
                 data[name] = pl.Series(name, values.astype(np.float64), dtype=pl.Float64,
                                        nan_to_null=True)
         purchases = pl.DataFrame(data, height=int(bought.sum()))
-    customer, ids_sorted = dense_codes(raw_ids)
+        customer, ids_sorted = dense_codes(raw_ids)
     if ids_sorted.dtype.kind in "iu":
         ids_sorted = ids_sorted.astype(np.int64)
     if customer.max(initial=0) < np.iinfo(np.int32).max:
@@ -237,13 +249,6 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
         pl.Series("customer_id", customer[bought]), pl.Series("timestamp", timestamp[bought]),
         pl.col("amount").fill_nan(None) if "amount" in purchases.columns else pl.lit(None),
     ).select("customer_id", "timestamp", *present)
-    categories = category_names
-    if "category" in purchases.columns and purchases["category"].dtype == pl.String:
-        categories = np.asarray(purchases["category"].drop_nulls().unique().sort().to_list(),
-                                dtype=object)
-        purchases = purchases.with_columns(
-            pl.col("category").cast(pl.Enum(categories.tolist())).to_physical()
-            .cast(pl.Int64))
     refunds = np.flatnonzero(types == CODE["refund"])
     if isinstance(events, pl.DataFrame):
         amount = events["amount"].cast(pl.Float64).gather(refunds).to_numpy()
@@ -251,7 +256,7 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
         amount = events["amount"].to_numpy(dtype=np.float64)[refunds]
     return LogArrays(
         ids=ids_sorted, customer=customer, timestamp=timestamp, event_type=types,
-        purchases=purchases, categories=categories,
+        purchases=purchases, categories=category_names,
         refund_customer=customer[refunds], refund_timestamp=timestamp[refunds],
         refund_amount=_fixed(amount),
     )
