@@ -12,6 +12,9 @@ reports medians. Measured side by side in the same run:
   and reported separately; the pandas-to-polars conversion is included);
 - ``polars``: the same on a polars frame read with ``pl.read_parquet`` (the
   low-memory input path: no Python string objects);
+- ``shuffled``: the polars frame with its rows in random order (shuffled before
+  the clock starts): the log is written sorted by customer and time, and the
+  engine skips sorts on sorted input, so this is the cost on an unsorted log;
 - ``pandas``: an idiomatic plain-pandas implementation of the same 71
   features at one cutoff (``--quick`` first checks that it agrees with
   ``build_features`` on every column).
@@ -44,7 +47,8 @@ CUTOFF = "2023-07-01"
 CUTOFFS_12 = [f"{y}-{m:02d}-01" for y, m in [(2022, 8), (2022, 9), (2022, 10), (2022, 11),
                                                (2022, 12)] + [(2023, m) for m in range(1, 8)]]
 CHUNK = 100_000  # customers generated per chunk (bounded memory for the 20M log)
-STEPS = ("floor", "features_1", "features_12", "polars_1", "polars_12", "pandas")
+STEPS = ("floor", "features_1", "features_12", "polars_1", "polars_12", "shuffled_1",
+         "pandas")
 TARGETS = {"floor_ratio": 4.0, "pandas_speedup": 5.0, "cutoff_ratio": 6.0, "memory_ratio": 3.0}
 
 
@@ -245,10 +249,12 @@ def worker(task: str, path: Path, n_cutoffs: int) -> dict[str, float]:
                   .agg(pl.len(), pl.col("amount").sum()).collect())
         rows = result.height
     else:
-        events = pl.read_parquet(path) if task == "polars" else read_log(path)
+        events = pl.read_parquet(path) if task in ("polars", "shuffled") else read_log(path)
+        if task == "shuffled":
+            events = events.sample(fraction=1.0, shuffle=True, seed=0)
         load = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if task in ("features", "polars"):
+        if task in ("features", "polars", "shuffled"):
             from repurchase_ml.features import build_features
 
             cutoffs = [CUTOFF] if n_cutoffs == 1 else CUTOFFS_12
@@ -302,7 +308,9 @@ def render(rows: list[dict], command: str, note: str = "") -> str:
         "the canonical pandas frame) is excluded from the feature and pandas times; the floor "
         "is a polars group-by count and sum read straight from the Parquet file. Peak memory "
         "is the largest process RSS (loaded frame included). *features* reads the canonical "
-        "pandas frame (object strings), *polars* a polars frame from `pl.read_parquet`; "
+        "pandas frame (object strings), *polars* a polars frame from `pl.read_parquet`, "
+        "*shuffled* that frame with its rows shuffled (the log is written sorted by customer "
+        "and time; sorted input skips sorts); "
         "*pandas* is plain pandas computing the same 71 features (checked equal to "
         "`build_features` by `--quick`).",
         "",
@@ -323,19 +331,24 @@ def render(rows: list[dict], command: str, note: str = "") -> str:
         "|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        for source in ("features", "polars"):
-            f1, f12 = r[f"{source}_1"]["seconds"], r[f"{source}_12"]["seconds"]
+        for source in ("features", "polars", "shuffled"):
+            f1 = r[f"{source}_1"]["seconds"]
             ratios = {
                 "floor_ratio": f1 / r["floor"]["seconds"],
                 "pandas_speedup": r["pandas"]["seconds"] / f1,
-                "cutoff_ratio": f12 / f1,
+                "cutoff_ratio": r[f"{source}_12"]["seconds"] / f1 if f"{source}_12" in r
+                else None,
                 "memory_ratio": r[f"{source}_1"]["peak_mb"] / r["arrow_mb"],
             }
             cells = []
             for key, value in ratios.items():
+                if value is None:
+                    cells.append("—")
+                    continue
                 ok = value >= TARGETS[key] if key == "pandas_speedup" else value <= TARGETS[key]
                 cells.append(f"{value:.1f} {'✓' if ok else '✗'}")
-            label = "pandas frame" if source == "features" else "polars frame"
+            label = {"features": "pandas frame", "polars": "polars frame",
+                     "shuffled": "polars frame, rows shuffled"}[source]
             lines.append(f"| {r['events']:,} | {label} | " + " | ".join(cells) + " |")
     if note:
         lines += ["", note]
@@ -352,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="where the Parquet logs are cached (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/features.md")
     parser.add_argument("--note", default="", help="a line appended under the tables")
-    parser.add_argument("--worker", choices=["floor", "features", "polars", "pandas"],
+    parser.add_argument("--worker", choices=["floor", "features", "polars", "shuffled", "pandas"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n-cutoffs", type=int, default=1, help=argparse.SUPPRESS)
@@ -385,6 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         row["features_12"] = measure("features", path, 12, args.runs)
         row["polars_1"] = measure("polars", path, 1, args.runs)
         row["polars_12"] = measure("polars", path, 12, args.runs)
+        row["shuffled_1"] = measure("shuffled", path, 1, args.runs)
         row["pandas"] = measure("pandas", path, 1, args.runs)
         rows.append(row)
         write_text_atomic(args.out, render(rows, command, args.note))  # each size when done

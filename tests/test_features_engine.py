@@ -1,0 +1,122 @@
+"""The feature engine's grouping paths: orders over several times, interleaved orders, hash
+collisions, sparse and string ids — each must give the exact, hand-computed result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from repurchase_ml.events import EVENT_TYPES
+from repurchase_ml.features import FeatureSpec, build_features
+from repurchase_ml.features._arrays import dense_codes, fast_argsort, group_rows
+
+SPEC = FeatureSpec(windows=(30,), families=("rfm", "rhythm", "value", "breadth", "lifecycle"))
+
+
+def log(rows: list[tuple]) -> pd.DataFrame:
+    """Canonical purchases from (customer, timestamp, amount, order_id, item_id) tuples."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "order_id",
+                                        "item_id"])
+    return pd.DataFrame({
+        "customer_id": frame["customer_id"].astype("int64"),
+        "timestamp": pd.to_datetime(frame["timestamp"]).astype("datetime64[ns]"),
+        "event_type": pd.Categorical(["purchase"] * len(frame), categories=list(EVENT_TYPES)),
+        "amount": frame["amount"].astype("float64"),
+        "order_id": frame["order_id"].astype(object),
+        "item_id": frame["item_id"].astype(object),
+        "category": pd.Series(["c"] * len(frame), dtype=object),
+    })
+
+
+def tricky_orders() -> pd.DataFrame:
+    return log([
+        # customer 1: order A has rows on 05-01 and 05-20, order B on 05-10
+        (1, "2024-05-01", 10.0, "A", "i1"),
+        (1, "2024-05-10", 5.0, "B", "i2"),
+        (1, "2024-05-20", 7.0, "A", "i3"),
+        # customer 2: orders X and Y at one time, rows interleaved; then a row without an id
+        (2, "2024-05-05", 1.0, "X", "i1"),
+        (2, "2024-05-05", 20.0, "Y", "i1"),
+        (2, "2024-05-05", 2.0, "X", "i2"),
+        (2, "2024-05-15", 4.0, None, "i2"),
+    ])
+
+
+EXPECTED = {
+    # before 05-15: customer 1 has A (only its 05-01 row) and B; customer 2 has X (3) and Y (20)
+    "2024-05-15": {"orders_all": [2, 2], "revenue_all": [15, 23], "first_order_value": [10, 20],
+                   "days_since_last_purchase": [5, 10], "gap_last_days": [9, 0],
+                   "distinct_items": [2, 2]},
+    # at 06-01: A counts its two rows (17) as one order placed 05-01
+    "2024-06-01": {"orders_all": [2, 3], "revenue_all": [22, 27], "first_order_value": [17, 20],
+                   "days_since_last_purchase": [22, 17], "gap_last_days": [9, 10],
+                   "distinct_items": [3, 2]},
+}
+
+
+def check(features: pd.DataFrame) -> None:
+    for cutoff, expected in EXPECTED.items():
+        rows = features[features["cutoff"] == pd.Timestamp(cutoff)]
+        assert rows["customer_id"].tolist() == [1, 2]
+        for name, values in expected.items():
+            assert rows[name].tolist() == pytest.approx(values), (cutoff, name)
+
+
+def test_orders_over_several_times_and_interleaved_orders_by_hand() -> None:
+    events = tricky_orders()
+    check(build_features(events, cutoffs=list(EXPECTED), spec=SPEC))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_orders_from_pandas_polars_and_any_row_order(seed: int) -> None:
+    events = tricky_orders().sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    from_pandas = build_features(events, cutoffs=list(EXPECTED), spec=SPEC)
+    from_polars = build_features(pl.from_pandas(events), cutoffs=list(EXPECTED), spec=SPEC)
+    check(from_pandas)
+    pd.testing.assert_frame_equal(from_pandas, from_polars, check_exact=True)
+
+
+def test_hash_collisions_fall_back_to_exact_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every string hashing alike, orders and items must still be told apart exactly."""
+    events = pl.from_pandas(tricky_orders())
+    honest = build_features(events, cutoffs=list(EXPECTED), spec=SPEC)
+    monkeypatch.setattr(pl.Series, "hash",
+                        lambda self, *a, **k: pl.Series(np.zeros(len(self), dtype=np.uint64)))
+    colliding = build_features(events, cutoffs=list(EXPECTED), spec=SPEC)
+    check(colliding)
+    pd.testing.assert_frame_equal(honest, colliding, check_exact=True)
+
+
+def test_group_rows_groups_equal_pairs_only() -> None:
+    customer = np.array([1, 0, 1, 1, 0, 2], dtype=np.int32)
+    for key in (pl.Series(["a", "b", "a", "c", "b", "a"]), pl.Series([5, 7, 5, 2, 7, 5])):
+        order, starts = group_rows(customer, key)
+        groups = [sorted(order[a:b].tolist()) for a, b in zip(starts, [*starts[1:], len(order)], strict=True)]
+        assert sorted(groups) == [[0, 2], [1, 4], [3], [5]]
+
+
+def test_dense_codes_for_sparse_and_string_ids() -> None:
+    sparse = np.array([10**12 + 7, 5, 10**12 + 7, -3], dtype=np.int64)
+    codes, values = dense_codes(sparse)
+    assert codes.tolist() == [2, 1, 2, 0] and values.tolist() == [-3, 5, 10**12 + 7]
+    codes, values = dense_codes(np.array(["b", "a", "b"], dtype=object))
+    assert codes.tolist() == [1, 0, 1] and values.tolist() == ["a", "b"]
+
+
+def test_fast_argsort_sorts_wide_and_narrow_keys() -> None:
+    rng = np.random.default_rng(0)
+    for high in (100, 2**62):
+        keys = rng.integers(0, high, 1_000).astype(np.uint64)
+        order = fast_argsort(keys)
+        assert sorted(order.tolist()) == list(range(1_000))
+        assert (np.diff(keys[order].astype(np.float64)) >= 0).all()
+
+
+def test_sparse_integer_customer_ids_keep_their_values() -> None:
+    events = tricky_orders()
+    events["customer_id"] = events["customer_id"].map({1: 10**15, 2: -4}).astype("int64")
+    got = build_features(events, cutoffs="2024-06-01", spec=SPEC)
+    assert got["customer_id"].tolist() == [-4, 10**15]
+    assert got["orders_all"].tolist() == [3.0, 2.0]
