@@ -450,10 +450,16 @@ class _Activity:
 
 @dataclasses.dataclass
 class _Bought:
-    """Orders, first purchases of items and (customer, category) pairs, built once per log."""
+    """Orders, built once per log."""
 
     orders: _Orders  # orders complete at their first row
     spanning: _Spanning | None  # rows of orders spread over several timestamps
+
+
+@dataclasses.dataclass
+class _Breadth:
+    """First purchases of items and (customer, category) pairs, built once per log."""
+
     first_items: tuple[np.ndarray, np.ndarray] | None  # customer, time of first purchase
     pairs: _Pairs | None
 
@@ -525,11 +531,12 @@ def _activity(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Activity:
 
 
 def _bought(log: LogArrays, spec: FeatureSpec) -> _Bought:
-    orders, spanning = _group_orders(log, spec)
+    return _Bought(*_group_orders(log, spec))
+
+
+def _breadth(log: LogArrays, spec: FeatureSpec) -> _Breadth:
     columns = log.columns
-    return _Bought(
-        orders=orders,
-        spanning=spanning,
+    return _Breadth(
         first_items=_first_purchases(log) if spec.has("breadth") and "item_id" in columns
         else None,
         pairs=_category_pairs(log) if "category" in columns
@@ -831,28 +838,31 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
     days = [*spec.windows, ENGAGEMENT_RECENT_DAYS, 2 * ENGAGEMENT_RECENT_DAYS]
     groups = _cutoff_groups(n, cuts, days)
 
-    def purchase_side(group: list[int]) -> dict[int, np.ndarray]:
-        """Order, breadth and price features of a group of cutoffs; order counts per cutoff."""
+    def order_side(group: list[int]) -> dict[int, np.ndarray]:
+        """Order features of a group of cutoffs; order counts per cutoff."""
         bought = building.result()  # done: the lane ran it first
         counts = {}
         for cutoff in group:
             out = sinks[cutoff]
             counts[cutoff] = _order_features(_orders_at(bought, cutoff, spec), cutoff, n, spec,
                                              out)[out.rows]
-            if spec.has("breadth") or spec.has("value"):
-                _purchase_row_features(
-                    bought.pairs, bought.first_items, cutoff, n, spec,
-                    None if given_levels is None else given_levels[cutoff], out)
         return counts
 
-    # two lanes: orders and purchase rows on a worker thread, the events passes here (numpy
-    # and polars release the GIL, so both lanes use a core); the worker runs its tasks in order
+    # two lanes: orders on a worker thread; events, items and categories here (numpy and
+    # polars release the GIL, so both lanes use a core); the worker runs its tasks in order
+    breadth = None
     with ThreadPoolExecutor(max_workers=1) as lane:
         building = lane.submit(_bought, log, spec)
         for group in groups:
-            purchases_done = lane.submit(purchase_side, group)
+            orders_done = lane.submit(order_side, group)
             _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
-            for cutoff, count in purchases_done.result().items():
+            if spec.has("breadth") or spec.has("value"):
+                breadth = breadth or _breadth(log, spec)
+                for cutoff in group:
+                    _purchase_row_features(
+                        breadth.pairs, breadth.first_items, cutoff, n, spec,
+                        None if given_levels is None else given_levels[cutoff], sinks[cutoff])
+            for cutoff, count in orders_done.result().items():
                 out = sinks.pop(cutoff)
                 if "_views_all" in out:
                     out.put("view_to_purchase_rate", _safe_divide(count, out["_views_all"]))
