@@ -60,8 +60,8 @@ class LogArrays:
 
     def has_behaviour(self) -> bool:
         """Whether the log holds any view, cart or favourite event."""
-        return bool(np.isin(self.event_type, [CODE["view"], CODE["cart"], CODE["favorite"]])
-                    .any())
+        counts = np.bincount(self.event_type, minlength=len(CODE))
+        return bool(counts[[CODE["view"], CODE["cart"], CODE["favorite"]]].any())
 
     def first_timestamp(self) -> np.ndarray:
         """Per customer, the time of the first event of any kind."""
