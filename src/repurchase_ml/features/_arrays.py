@@ -245,8 +245,10 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
         ids_sorted = ids_sorted.astype(np.int64)
     if customer.max(initial=0) < np.iinfo(np.int32).max:
         customer = customer.astype(np.int32)
+    bought_rows = np.flatnonzero(bought)  # a gather by index beats two 20M-row masks
     purchases = purchases.with_columns(
-        pl.Series("customer_id", customer[bought]), pl.Series("timestamp", timestamp[bought]),
+        pl.Series("customer_id", customer[bought_rows]),
+        pl.Series("timestamp", timestamp[bought_rows]),
         pl.col("amount").fill_nan(None) if "amount" in purchases.columns else pl.lit(None),
     ).select("customer_id", "timestamp", *present)
     refunds = np.flatnonzero(types == CODE["refund"])
