@@ -9,7 +9,7 @@ import pytest
 
 from repurchase_ml.datasets import make_event_log
 from repurchase_ml.errors import SchemaError
-from repurchase_ml.features import build_features, make_labels
+from repurchase_ml.features import build_features, build_training_set, make_labels, propose_cutoffs
 
 CUTOFFS = ["2023-04-01", "2023-07-01"]
 
@@ -63,3 +63,25 @@ def test_polars_input_with_a_timezone_names_the_column() -> None:
     frame = pl.from_pandas(events).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
     with pytest.raises(SchemaError, match="timestamp.*time_zone='UTC'"):
         build_features(frame, cutoffs=CUTOFFS)
+
+
+def test_polars_input_gives_the_same_labels_and_training_set() -> None:
+    events, _ = make_event_log(2_000, "2022-01-01", "2023-07-01", random_state=12)
+    frame = pl.from_pandas(events).sample(fraction=1.0, shuffle=True, seed=2)
+    for task in ("churn", "ltv", "second_purchase"):
+        from_pandas = make_labels(events, cutoffs=["2023-01-01"], task=task, horizon_days=90)
+        from_polars = make_labels(frame, cutoffs=["2023-01-01"], task=task, horizon_days=90)
+        assert len(from_pandas) > 20
+        pd.testing.assert_frame_equal(from_pandas, from_polars, check_exact=True)
+    cutoffs = propose_cutoffs(frame, horizon_days=90, n=3)
+    assert cutoffs == propose_cutoffs(events, horizon_days=90, n=3)
+    both = {"tasks": ["repurchase", "ltv"], "horizons": {"repurchase": 90, "ltv": 90}}
+    pd.testing.assert_frame_equal(build_training_set(events, cutoffs=cutoffs, **both),
+                                  build_training_set(frame, cutoffs=cutoffs, **both),
+                                  check_exact=True)
+    empty = make_labels(frame.head(0), cutoffs=["2023-01-01"], task="churn")
+    pd.testing.assert_frame_equal(
+        empty, make_labels(events.iloc[:0], cutoffs=["2023-01-01"], task="churn"))
+    assert list(empty.columns) == ["customer_id", "cutoff", "churn"] and len(empty) == 0
+    with pytest.raises(ValueError, match="empty"):
+        propose_cutoffs(frame.head(0), horizon_days=90)

@@ -18,7 +18,14 @@ import polars as pl
 
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import DAY_NS
-from repurchase_ml.features._inputs import CODE, fixed, normalise_cutoffs, to_polars, unfixed
+from repurchase_ml.features._inputs import (
+    CODE,
+    check_polars,
+    fixed,
+    normalise_cutoffs,
+    to_polars,
+    unfixed,
+)
 from repurchase_ml.features.engine import build_features
 from repurchase_ml.features.spec import FeatureSpec
 
@@ -149,7 +156,7 @@ def _horizon(value: object, argument: str) -> int:
     return value
 
 
-def data_end(events: pd.DataFrame) -> pd.Timestamp:
+def data_end(events: pd.DataFrame | pl.DataFrame) -> pd.Timestamp:
     """End of the observed period: midnight after the last event.
 
     A label window ``[t, t + h)`` is complete when ``t + h <= data_end(events)``.
@@ -162,10 +169,22 @@ def data_end(events: pd.DataFrame) -> pd.Timestamp:
     >>> data_end(ev)
     Timestamp('2024-03-06 00:00:00')
     """
+    _, last = _time_span(events)
+    return last.normalize() + _DAY
+
+
+def _time_span(events: pd.DataFrame | pl.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last event time of a canonical log (pandas, or polars with canonical columns)."""
+    if isinstance(events, pl.DataFrame):
+        check_polars(events)
+        stamps = events["timestamp"].drop_nulls()
+        if stamps.is_empty():
+            raise ValueError("events: the log is empty, so it covers no period.")
+        return pd.Timestamp(stamps.min()), pd.Timestamp(stamps.max())  # type: ignore[arg-type]
     check_canonical(events)
     if events.empty:
         raise ValueError("events: the log is empty, so it covers no period.")
-    return events["timestamp"].max().normalize() + _DAY
+    return events["timestamp"].min(), events["timestamp"].max()
 
 
 def _count_orders(columns: set[str], mask: pl.Expr | None = None) -> pl.Expr:
@@ -184,7 +203,7 @@ def _count_orders(columns: set[str], mask: pl.Expr | None = None) -> pl.Expr:
 
 
 def make_labels(
-    events: pd.DataFrame,
+    events: pd.DataFrame | pl.DataFrame,
     *,
     cutoffs: object,
     task: str | TaskSpec,
@@ -194,8 +213,9 @@ def make_labels(
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        A canonical event log.
+    events : pandas.DataFrame or polars.DataFrame
+        A canonical event log (a polars frame as for
+        :func:`repurchase_ml.features.build_features`).
     cutoffs : timestamp or sequence of timestamps
         Required. Each cutoff's whole horizon must lie inside the log (see
         :func:`data_end` and :func:`propose_cutoffs`).
@@ -228,7 +248,7 @@ def make_labels(
     cuts = normalise_cutoffs(cutoffs)
     frame, uniques = to_polars(events)
     if frame.height == 0:
-        return pd.DataFrame({"customer_id": pd.Series([], dtype=events["customer_id"].dtype),
+        return pd.DataFrame({"customer_id": pd.Series([], dtype=uniques["customer_id"].dtype),
                              "cutoff": pd.Series([], dtype="datetime64[ns]"),
                              spec.name: pd.Series([], dtype="float64")})
     end = data_end(events)
@@ -284,7 +304,7 @@ def make_labels(
 
 
 def build_training_set(
-    events: pd.DataFrame,
+    events: pd.DataFrame | pl.DataFrame,
     *,
     cutoffs: object,
     tasks: Iterable[str] | None = None,
@@ -295,8 +315,9 @@ def build_training_set(
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        A canonical event log.
+    events : pandas.DataFrame or polars.DataFrame
+        A canonical event log (a polars frame as for
+        :func:`repurchase_ml.features.build_features`).
     cutoffs : sequence of timestamps
         Required; every cutoff's horizons must fit inside the log.
     tasks : iterable of str, optional
@@ -347,7 +368,7 @@ def build_training_set(
 
 
 def propose_cutoffs(
-    events: pd.DataFrame,
+    events: pd.DataFrame | pl.DataFrame,
     *,
     horizon_days: int,
     freq: str = "MS",
@@ -360,8 +381,9 @@ def propose_cutoffs(
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        A canonical event log.
+    events : pandas.DataFrame or polars.DataFrame
+        A canonical event log (a polars frame as for
+        :func:`repurchase_ml.features.build_features`).
     horizon_days : int
         The longest horizon the cutoffs must fit (e.g. 365 to label LTV).
     freq : str
@@ -385,8 +407,8 @@ def propose_cutoffs(
     horizon = _horizon(horizon_days, "horizon_days")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
         raise ValueError(f"n: expected a positive integer or None, got {n!r}.")
-    end = data_end(events)
-    start = events["timestamp"].min()
+    start, last = _time_span(events)
+    end = last.normalize() + _DAY
     last = end - pd.Timedelta(days=horizon)
     try:
         grid = pd.date_range(start=start.normalize(), end=max(last, start.normalize()), freq=freq)
