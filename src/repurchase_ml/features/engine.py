@@ -361,7 +361,7 @@ class _Spanning:
                             add(self.value), add(self.items), discount, spec)
 
 
-def _group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning | None]:
+def group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning | None]:
     """Purchase rows into orders: a distinct ``order_id`` per customer, or a row of its own.
 
     Orders whose rows share one timestamp (almost all) are complete here; the
@@ -537,7 +537,7 @@ def _activity(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Activity:
 
 
 def _bought(log: LogArrays, spec: FeatureSpec) -> _Bought:
-    return _Bought(*_group_orders(log, spec))
+    return _Bought(*group_orders(log, spec))
 
 
 def _breadth(log: LogArrays, spec: FeatureSpec) -> _Breadth:
@@ -933,6 +933,14 @@ def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: objec
     return out.sort_values(["cutoff", "category"], ignore_index=True)
 
 
+def checked_spec(spec: object) -> FeatureSpec:
+    if spec is None:
+        return FeatureSpec()
+    if not isinstance(spec, FeatureSpec):
+        raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
+    return spec
+
+
 def compute_features(
     events_partition: pd.DataFrame | pl.DataFrame,
     cutoffs: object,
@@ -965,19 +973,22 @@ def compute_features(
     >>> out[["orders_all", "revenue_all", "days_since_last_purchase", "gap_median_days"]].to_dict("records")
     [{'orders_all': 2.0, 'revenue_all': 40.0, 'days_since_last_purchase': 10.0, 'gap_median_days': 10.0}]
     """
-    spec = FeatureSpec() if spec is None else spec
-    if not isinstance(spec, FeatureSpec):
-        raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
-    cuts = normalise_cutoffs(cutoffs)
-    log = log_arrays(events_partition)
+    spec = checked_spec(spec)
+    return features_of_log(log_arrays(events_partition), normalise_cutoffs(cutoffs), spec,
+                           category_prices=category_prices)
+
+
+def features_of_log(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, *,
+                    category_prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`compute_features` of a log already split by :func:`._arrays.log_arrays`."""
     behaviour = spec.behaviour if spec.behaviour is not None else log.has_behaviour()
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     if log.n_customers == 0:
         return _empty(log.ids, names)
     levels = None
     if category_prices is not None and log.categories is not None:
-        levels = _given_levels(category_prices, log, cuts)
-    result = _compute(log, cuts, spec, behaviour, levels)
+        levels = _given_levels(category_prices, log, cutoffs)
+    result = _compute(log, cutoffs, spec, behaviour, levels)
     return result if len(result) else _empty(log.ids, names)
 
 
@@ -1038,9 +1049,7 @@ def build_features(
     1            1 2024-02-01         1.0        0.0
     2            2 2024-02-01         0.0        1.0
     """
-    spec = FeatureSpec() if spec is None else spec
-    if not isinstance(spec, FeatureSpec):
-        raise TypeError(f"spec: expected a FeatureSpec or None, got {type(spec).__name__}.")
+    spec = checked_spec(spec)
     cuts = normalise_cutoffs(cutoffs)
     if not isinstance(events, pl.DataFrame):
         check_canonical(events)

@@ -17,16 +17,9 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
-from repurchase_ml.features._arrays import DAY_NS
-from repurchase_ml.features._inputs import (
-    CODE,
-    check_polars,
-    fixed,
-    normalise_cutoffs,
-    to_polars,
-    unfixed,
-)
-from repurchase_ml.features.engine import build_features
+from repurchase_ml.features._arrays import DAY_NS, LogArrays, log_arrays
+from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, fixed, normalise_cutoffs
+from repurchase_ml.features.engine import checked_spec, features_of_log, group_orders
 from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = [
@@ -43,52 +36,6 @@ logger = logging.getLogger(__name__)
 Kind = Literal["binary", "count", "regression"]
 Population = Literal["buyers", "alive", "new_single_order"]
 
-
-
-#: group key of one (customer, cutoff) pair: cutoff index << 32 | customer code, so that
-#: sorting by it sorts by (cutoff, customer_id)
-KEYS = ["_key"]
-_ID_BITS = 32
-
-
-def pair_with_cutoffs(events: pl.LazyFrame, cutoffs: Sequence[pd.Timestamp], *,
-                      horizon_days: int | None = None, start: int = 0) -> pl.LazyFrame:
-    """Pair each event with every cutoff it precedes; add ``_key``, ``_cut`` and ``age``.
-
-    Without ``horizon_days`` an event is paired with cutoff ``t`` when
-    ``timestamp < t`` (features); with it, when ``t <= timestamp < t + horizon``
-    (labels). One filtered copy per cutoff, run in parallel: only pairs that
-    exist are built (no cross product). ``customer_id`` must be the integer
-    code of :func:`~repurchase_ml.features._inputs.to_polars`. ``age`` is in
-    days before the cutoff. ``start`` is the index of the first cutoff in the
-    full list (cutoffs may be processed in chunks).
-    """
-    parts = []
-    for index, cutoff in enumerate(cutoffs, start=start):
-        at = pl.lit(cutoff).cast(pl.Datetime("ns"))
-        ts = pl.col("timestamp")
-        if horizon_days is None:
-            keep = ts < at
-        else:
-            keep = (ts >= at) & (ts < pl.lit(cutoff + pd.Timedelta(days=horizon_days))
-                                 .cast(pl.Datetime("ns")))
-        parts.append(events.filter(keep).with_columns(
-            (pl.col("customer_id") + (index << _ID_BITS)).alias("_key"),
-            pl.lit(index, dtype=pl.Int32).alias("_cut"),
-            ((at - ts).dt.total_nanoseconds() / DAY_NS).alias("age"),
-        ))
-    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
-
-
-def split_keys(frame: pl.DataFrame, cutoffs: Sequence[pd.Timestamp],
-               customer_ids: np.ndarray) -> pd.DataFrame:
-    """Turn ``_key`` back into ``customer_id`` and ``cutoff`` columns of a pandas frame."""
-    key = frame["_key"].to_numpy()
-    out = frame.drop("_key").to_pandas()
-    out.insert(0, "cutoff", np.asarray(cutoffs, dtype="datetime64[ns]")[key >> _ID_BITS])
-    ids = customer_ids[key & ((1 << _ID_BITS) - 1)]
-    out.insert(0, "customer_id", pd.Series(ids, dtype=customer_ids.dtype))
-    return out
 
 
 @dataclass(frozen=True)
@@ -138,7 +85,6 @@ TASKS: dict[str, TaskSpec] = {
     )
 }
 
-_PURCHASE, _REFUND = CODE["purchase"], CODE["refund"]
 _DAY = pd.Timedelta(days=1)
 
 
@@ -187,19 +133,100 @@ def _time_span(events: pd.DataFrame | pl.DataFrame) -> tuple[pd.Timestamp, pd.Ti
     return events["timestamp"].min(), events["timestamp"].max()
 
 
-def _count_orders(columns: set[str], mask: pl.Expr | None = None) -> pl.Expr:
-    """Orders among the (masked) rows: distinct ``order_id`` values, plus one per row without one.
+class _OrderBook:
+    """A log's orders, to count them (and money) in any time range per customer.
 
-    Without an ``order_id`` column every row is an order of its own.
+    An order counts in a range when any of its rows falls in it: orders whose
+    rows share one time (almost all) by that time, orders spread over several
+    times by their rows.
     """
-    key = pl.col("order_id")
-    if mask is None:
-        if "order_id" not in columns:
-            return pl.len()
-        return key.drop_nulls().n_unique() + key.is_null().sum()
-    if "order_id" not in columns:
-        return mask.sum()
-    return key.filter(mask).drop_nulls().n_unique() + (mask & key.is_null()).sum()
+
+    def __init__(self, log: LogArrays) -> None:
+        self.log = log
+        orders, spanning = group_orders(log, FeatureSpec(families=("rfm",)))
+        self.order_customer, self.order_time = orders.customer, orders.timestamp
+        self.spanning = spanning
+        self.buy_customer = log.purchases["customer_id"].to_numpy()
+        self.buy_time = log.purchases["timestamp"].to_numpy()
+        self.buy_value = log.purchases.select(
+            fixed(pl.col("amount")).fill_null(0))["amount"].to_numpy().astype(np.float64)
+
+    def orders_between(self, start: int, end: int) -> np.ndarray:
+        """Per customer: orders with a row in ``start <= timestamp < end`` (ns)."""
+        n = self.log.n_customers
+        inside = (self.order_time >= start) & (self.order_time < end)
+        counts = np.bincount(self.order_customer[inside], minlength=n)
+        if self.spanning is not None:
+            rows = (self.spanning.timestamp >= start) & (self.spanning.timestamp < end)
+            runs, first = np.unique(self.spanning.order[rows], return_index=True)
+            counts += np.bincount(self.spanning.customer[rows][first], minlength=n)
+            del runs
+        return counts
+
+    def net_between(self, start: int, end: int) -> np.ndarray:
+        """Per customer: purchases minus refunds in ``start <= timestamp < end`` (fixed point)."""
+        n, log = self.log.n_customers, self.log
+        bought = (self.buy_time >= start) & (self.buy_time < end)
+        refunded = (log.refund_timestamp >= start) & (log.refund_timestamp < end)
+        return (np.bincount(self.buy_customer[bought], weights=self.buy_value[bought],
+                            minlength=n)
+                - np.bincount(log.refund_customer[refunded],
+                              weights=log.refund_amount[refunded].astype(np.float64),
+                              minlength=n))
+
+    def last_purchase_before(self, cutoff: int) -> np.ndarray:
+        """Per customer: time of the last purchase row before ``cutoff`` (int64 min: none)."""
+        last = np.full(self.log.n_customers, np.iinfo(np.int64).min)
+        before = self.buy_time < cutoff
+        np.maximum.at(last, self.buy_customer[before], self.buy_time[before])
+        return last
+
+
+def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
+            horizon: int) -> pd.DataFrame:
+    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`."""
+    log = book.log
+    if log.n_customers == 0:
+        return pd.DataFrame({"customer_id": pd.Series([], dtype=log.ids.dtype),
+                             "cutoff": pd.Series([], dtype="datetime64[ns]"),
+                             spec.name: pd.Series([], dtype="float64")})
+    end = pd.Timestamp(int(log.timestamp.max())).normalize() + _DAY
+    late = [c for c in cutoffs if c + pd.Timedelta(days=horizon) > end]
+    if late:
+        raise ValueError(
+            f"cutoffs: {len(late)} cutoff(s) have a {horizon}-day '{spec.name}' horizon that runs "
+            f"past the end of the log ({end.date()}), e.g. {late[0].date()}; their labels would be "
+            f"incomplete. Fix: use cutoffs on or before {(end - pd.Timedelta(days=horizon)).date()}"
+            " (repurchase_ml.features.propose_cutoffs lists them) or a shorter horizon_days."
+        )
+    customers, whens, targets = [], [], []
+    for cutoff in cutoffs:
+        t, until = int(cutoff.value), int((cutoff + pd.Timedelta(days=horizon)).value)
+        last = book.last_purchase_before(t)
+        members = last > np.iinfo(np.int64).min  # buyers: a purchase before the cutoff
+        if spec.population != "buyers":  # ... recent enough, and new buyers: one order
+            assert spec.population_days is not None
+            recency = np.full(len(last), np.inf)
+            recency[members] = (t - last[members]).astype(np.float64) / DAY_NS
+            members &= recency <= spec.population_days
+        if spec.population == "new_single_order":
+            members &= book.orders_between(np.iinfo(np.int64).min, t) == 1
+        rows = np.flatnonzero(members)
+        if spec.name == "ltv":
+            target = book.net_between(t, until)[rows] / FIXED_SCALE
+        else:
+            after = book.orders_between(t, until)[rows].astype(np.float64)
+            target = {"repurchase": after >= 1, "second_purchase": after >= 1,
+                      "order_count": after, "churn": after == 0}[spec.name]
+        customers.append(rows)
+        whens.append(np.full(len(rows), cutoff.to_datetime64()))
+        targets.append(np.asarray(target, dtype=np.float64))
+    rows = np.concatenate(customers)
+    return pd.DataFrame({
+        "customer_id": pd.Series(log.ids[rows], dtype=log.ids.dtype),
+        "cutoff": np.concatenate(whens).astype("datetime64[ns]"),
+        spec.name: np.concatenate(targets),
+    })
 
 
 def make_labels(
@@ -246,61 +273,7 @@ def make_labels(
     horizon = _horizon(spec.horizon_days if horizon_days is None else horizon_days,
                        "horizon_days")
     cuts = normalise_cutoffs(cutoffs)
-    frame, uniques = to_polars(events)
-    if frame.height == 0:
-        return pd.DataFrame({"customer_id": pd.Series([], dtype=uniques["customer_id"].dtype),
-                             "cutoff": pd.Series([], dtype="datetime64[ns]"),
-                             spec.name: pd.Series([], dtype="float64")})
-    end = data_end(events)
-    late = [c for c in cuts if c + pd.Timedelta(days=horizon) > end]
-    if late:
-        raise ValueError(
-            f"cutoffs: {len(late)} cutoff(s) have a {horizon}-day '{spec.name}' horizon that runs "
-            f"past the end of the log ({end.date()}), e.g. {late[0].date()}; their labels would be "
-            f"incomplete. Fix: use cutoffs on or before {(end - pd.Timedelta(days=horizon)).date()}"
-            " (repurchase_ml.features.propose_cutoffs lists them) or a shorter horizon_days."
-        )
-    columns = set(frame.columns)
-    events_lf = frame.lazy()
-    purchases = events_lf.filter(pl.col("event_type") == _PURCHASE)
-    history = (
-        pair_with_cutoffs(purchases, cuts)
-        .group_by(KEYS)
-        .agg(_count_orders(columns).alias("_n_before"), pl.col("age").min().alias("_recency"))
-    )
-    if spec.population == "buyers":
-        population = history
-    elif spec.population == "alive":
-        population = history.filter(pl.col("_recency") <= spec.population_days)
-    else:
-        population = history.filter((pl.col("_n_before") == 1)
-                                    & (pl.col("_recency") <= spec.population_days))
-    money = events_lf.filter(pl.col("event_type").is_in([_PURCHASE, _REFUND]))
-    future = (
-        pair_with_cutoffs(money, cuts, horizon_days=horizon)
-        .group_by(KEYS)
-        .agg(
-            _count_orders(columns, pl.col("event_type") == _PURCHASE).alias("_n_after"),
-            # fixed-point: the net sum is exact whatever the row order
-            (fixed(pl.col("amount")) * pl.when(pl.col("event_type") == _PURCHASE).then(1)
-             .otherwise(-1)).sum().alias("_net"),
-        )
-    )
-    n_after = pl.col("_n_after").fill_null(0).cast(pl.Float64)
-    target = {
-        "repurchase": (n_after >= 1).cast(pl.Float64),
-        "second_purchase": (n_after >= 1).cast(pl.Float64),
-        "order_count": n_after,
-        "churn": (n_after == 0).cast(pl.Float64),
-        "ltv": unfixed(pl.col("_net")).fill_null(0.0),
-    }[spec.name]
-    result = (
-        population.join(future, on=KEYS, how="left")
-        .select(pl.col(KEYS), target.cast(pl.Float64).alias(spec.name))
-        .sort(KEYS)
-        .collect()
-    )
-    return split_keys(result, cuts, uniques["customer_id"])
+    return _labels(_OrderBook(log_arrays(events)), cuts, spec, horizon)
 
 
 def build_training_set(
@@ -355,11 +328,16 @@ def build_training_set(
     if unknown:
         raise ValueError(f"horizons: tasks {unknown} are not among tasks={names}; "
                          "give horizons only for the tasks you label.")
-    features = build_features(events, cutoffs=cutoffs, spec=spec)
-    out = features
+    cuts = normalise_cutoffs(cutoffs)
+    log = log_arrays(events)  # split once: features and every task's labels read it
+    book = _OrderBook(log)
+    label_sets = {}
     for name in names:
-        labels = make_labels(events, cutoffs=cutoffs, task=name,
-                             horizon_days=horizons.get(name))
+        task = _task(name)
+        horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
+        label_sets[name] = _labels(book, cuts, task, horizon)
+    out = features_of_log(log, cuts, checked_spec(spec))
+    for name, labels in label_sets.items():
         out = out.merge(labels.rename(columns={name: f"label_{name}"}),
                         on=["customer_id", "cutoff"], how="left",
                         validate="one_to_one")
