@@ -158,9 +158,8 @@ class _OrderBook:
         counts = np.bincount(self.order_customer[inside], minlength=n)
         if self.spanning is not None:
             rows = (self.spanning.timestamp >= start) & (self.spanning.timestamp < end)
-            runs, first = np.unique(self.spanning.order[rows], return_index=True)
+            _, first = np.unique(self.spanning.order[rows], return_index=True)  # once per order
             counts += np.bincount(self.spanning.customer[rows][first], minlength=n)
-            del runs
         return counts
 
     def net_between(self, start: int, end: int) -> np.ndarray:
