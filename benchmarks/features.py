@@ -15,6 +15,8 @@ reports medians. Measured side by side in the same run:
 - ``shuffled``: the polars frame with its rows in random order (shuffled before
   the clock starts): the log is written sorted by customer and time, and the
   engine skips sorts on sorted input, so this is the cost on an unsorted log;
+- ``training``: ``build_training_set`` on the polars frame at one cutoff, all
+  five tasks (features and labels; LTV over 180 days so the horizon fits);
 - ``pandas``: an idiomatic plain-pandas implementation of the same 71
   features at one cutoff (``--quick`` first checks that it agrees with
   ``build_features`` on every column).
@@ -48,7 +50,7 @@ CUTOFFS_12 = [f"{y}-{m:02d}-01" for y, m in [(2022, 8), (2022, 9), (2022, 10), (
                                                (2022, 12)] + [(2023, m) for m in range(1, 8)]]
 CHUNK = 100_000  # customers generated per chunk (bounded memory for the 20M log)
 STEPS = ("floor", "features_1", "features_12", "polars_1", "polars_12", "shuffled_1",
-         "pandas")
+         "training_1", "pandas")
 TARGETS = {"floor_ratio": 4.0, "pandas_speedup": 5.0, "cutoff_ratio": 6.0, "memory_ratio": 3.0}
 
 
@@ -249,7 +251,8 @@ def worker(task: str, path: Path, n_cutoffs: int) -> dict[str, float]:
                   .agg(pl.len(), pl.col("amount").sum()).collect())
         rows = result.height
     else:
-        events = pl.read_parquet(path) if task in ("polars", "shuffled") else read_log(path)
+        events = pl.read_parquet(path) if task in ("polars", "shuffled", "training") \
+            else read_log(path)
         if task == "shuffled":
             events = events.sample(fraction=1.0, shuffle=True, seed=0)
         load = time.perf_counter() - t0
@@ -259,6 +262,10 @@ def worker(task: str, path: Path, n_cutoffs: int) -> dict[str, float]:
 
             cutoffs = [CUTOFF] if n_cutoffs == 1 else CUTOFFS_12
             rows = len(build_features(events, cutoffs=cutoffs))
+        elif task == "training":
+            from repurchase_ml.features import build_training_set
+
+            rows = len(build_training_set(events, cutoffs=[CUTOFF], horizons={"ltv": 180}))
         elif task == "pandas":
             rows = len(pandas_reference(events, CUTOFF))
         else:
@@ -310,7 +317,8 @@ def render(rows: list[dict], command: str, note: str = "") -> str:
         "is the largest process RSS (loaded frame included). *features* reads the canonical "
         "pandas frame (object strings), *polars* a polars frame from `pl.read_parquet`, "
         "*shuffled* that frame with its rows shuffled (the log is written sorted by customer "
-        "and time; sorted input skips sorts); "
+        "and time; sorted input skips sorts), *training* `build_training_set` on the polars "
+        "frame (features plus the labels of all five tasks, LTV over 180 days); "
         "*pandas* is plain pandas computing the same 71 features (checked equal to "
         "`build_features` by `--quick`).",
         "",
@@ -365,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="where the Parquet logs are cached (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/features.md")
     parser.add_argument("--note", default="", help="a line appended under the tables")
-    parser.add_argument("--worker", choices=["floor", "features", "polars", "shuffled", "pandas"],
+    parser.add_argument("--worker", choices=["floor", "features", "polars", "shuffled",
+                                             "training", "pandas"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n-cutoffs", type=int, default=1, help=argparse.SUPPRESS)
@@ -399,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
         row["polars_1"] = measure("polars", path, 1, args.runs)
         row["polars_12"] = measure("polars", path, 12, args.runs)
         row["shuffled_1"] = measure("shuffled", path, 1, args.runs)
+        row["training_1"] = measure("training", path, 1, args.runs)
         row["pandas"] = measure("pandas", path, 1, args.runs)
         rows.append(row)
         write_text_atomic(args.out, render(rows, command, args.note))  # each size when done
