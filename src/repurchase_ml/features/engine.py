@@ -126,7 +126,8 @@ class _Windows:
                                 minlength=size + 1)[:size] for values in weights.values()]
 
         # numpy releases the GIL in these calls: halves of a large input run on two threads
-        parts = _in_halves(partial, len(timestamp))
+        # (each half fills a table of its own, so only while two tables fit the budget)
+        parts = _in_halves(partial, len(timestamp), split=size <= _CELL_BUDGET)
         self.sums: dict[str, np.ndarray] = {}
         for i, name in enumerate(weights):
             sums = parts[0][i]
@@ -189,9 +190,9 @@ class _Rows:
         return name in self._written
 
 
-def _in_halves(work: Callable[[slice], T], n_rows: int) -> list[T]:
+def _in_halves(work: Callable[[slice], T], n_rows: int, *, split: bool = True) -> list[T]:
     """``work`` on the two halves of ``n_rows`` rows in two threads (one call when small)."""
-    if n_rows < _PARALLEL_ROWS:
+    if not split or n_rows < _PARALLEL_ROWS:
         return [work(slice(0, n_rows))]
     middle = n_rows // 2
     with ThreadPoolExecutor(max_workers=2) as pool:
