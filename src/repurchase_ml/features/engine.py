@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -112,12 +112,15 @@ class _Windows:
         n_buckets = len(self.edges) + 1
         size = n_customers * n_slots * n_buckets
 
+        if slot is not None:
+            slots = np.arange(int(slot.max(initial=0)) + 1) if slot_of is None else slot_of
+            offset_of = slots.astype(np.int64) * n_buckets  # bucket offset of each slot code
+
         def partial(rows: slice) -> list[np.ndarray]:
             # bucket b holds edges[b - 1] <= timestamp < edges[b]; index of (slot, bucket, customer)
             index = np.searchsorted(self.edges, timestamp[rows], side="right")
-            if slot is not None:
-                codes = slot[rows] if slot_of is None else slot_of[slot[rows]]
-                index += codes.astype(np.int64) * n_buckets
+            if slot is not None:  # one gather from a tiny table: no full-length temporaries
+                index += offset_of[slot[rows]]
             index *= n_customers
             index += customer[rows]
             if slot is not None:
@@ -831,7 +834,19 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
     """Features of every (customer, cutoff) with an event before the cutoff, as a pandas frame.
 
     The result is filled in place in one float64 block (no per-cutoff frames to concatenate).
+    Two lanes: orders and their features on a worker thread; events, items and categories
+    here (numpy and polars release the GIL, so both lanes use a core). The worker runs its
+    tasks in order: the orders first, then the order features of each group of cutoffs.
     """
+    with ThreadPoolExecutor(max_workers=1) as lane:
+        building = lane.submit(_bought, log, spec)
+        return _fill(log, cutoffs, spec, behaviour, given_levels, lane, building)
+
+
+def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, behaviour: bool,
+          given_levels: dict[int, np.ndarray] | None, lane: ThreadPoolExecutor,
+          building: Future[_Bought]) -> pd.DataFrame:
+    """The caller's lane of :func:`_compute`, with the worker ``lane`` building the orders."""
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     activity = _activity(log, spec, behaviour)
@@ -843,7 +858,6 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
     sinks = {cutoff: _Rows(block, offsets[i], populations[i], names)
              for i, cutoff in enumerate(cuts)}
     days = [*spec.windows, ENGAGEMENT_RECENT_DAYS, 2 * ENGAGEMENT_RECENT_DAYS]
-    groups = _cutoff_groups(n, cuts, days)
 
     def order_side(group: list[int]) -> dict[int, np.ndarray]:
         """Order features of a group of cutoffs; order counts per cutoff."""
@@ -855,27 +869,22 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
                                              out)[out.rows]
         return counts
 
-    # two lanes: orders on a worker thread; events, items and categories here (numpy and
-    # polars release the GIL, so both lanes use a core); the worker runs its tasks in order
     breadth = None
-    with ThreadPoolExecutor(max_workers=1) as lane:
-        building = lane.submit(_bought, log, spec)
-        for group in groups:
-            orders_done = lane.submit(order_side, group)
-            _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
-            if spec.has("breadth") or spec.has("value"):
-                breadth = breadth or _breadth(log, spec)
-                for cutoff in group:
-                    _purchase_row_features(
-                        breadth.pairs, breadth.first_items, cutoff, n, spec,
-                        None if given_levels is None else given_levels[cutoff], sinks[cutoff])
-            for cutoff, count in orders_done.result().items():
-                out = sinks.pop(cutoff)
-                if "_views_all" in out:
-                    out.put("view_to_purchase_rate", _safe_divide(count, out["_views_all"]))
-                if spec.has("value"):
-                    out.put("refund_rate",
-                            _safe_divide(out["refund_amount_all"], out["revenue_all"]))
+    for group in _cutoff_groups(n, cuts, days):
+        orders_done = lane.submit(order_side, group)
+        _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
+        if spec.has("breadth") or spec.has("value"):
+            breadth = breadth or _breadth(log, spec)
+            for cutoff in group:
+                _purchase_row_features(
+                    breadth.pairs, breadth.first_items, cutoff, n, spec,
+                    None if given_levels is None else given_levels[cutoff], sinks[cutoff])
+        for cutoff, count in orders_done.result().items():
+            out = sinks.pop(cutoff)
+            if "_views_all" in out:
+                out.put("view_to_purchase_rate", _safe_divide(count, out["_views_all"]))
+            if spec.has("value"):
+                out.put("refund_rate", _safe_divide(out["refund_amount_all"], out["revenue_all"]))
     frame = pd.DataFrame(block, columns=names, copy=False)
     frame.insert(0, "cutoff", np.repeat(np.array(cuts, dtype="datetime64[ns]"),
                                         [len(rows) for rows in populations]))
