@@ -612,7 +612,28 @@ def _assemble(
     frame = pd.DataFrame(index=pd.RangeIndex(len(perm)))
     for name, build in columns.items():
         frame[name] = build()
-    return frame
+    return _without_exact_duplicates(frame)
+
+
+def _without_exact_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop rows equal in every column to an earlier row (the canonical log refuses them).
+
+    They are rare (two events of one customer, item and kind in the same second, e.g. where
+    times are clamped to a short window) and can only sit in a run of rows sharing customer
+    and time, so only those runs are compared.
+    """
+    customer, time = frame["customer_id"].to_numpy(), frame["timestamp"].to_numpy()
+    tied = (customer[1:] == customer[:-1]) & (time[1:] == time[:-1])
+    shared = np.zeros(len(frame), dtype=bool)
+    shared[1:] |= tied
+    shared[:-1] |= tied
+    if not shared.any():
+        return frame
+    candidates = frame[shared]
+    repeated = candidates.index[candidates.duplicated(keep="first").to_numpy()]
+    if len(repeated) == 0:
+        return frame
+    return frame.drop(index=repeated).reset_index(drop=True)
 
 
 def make_event_log(
