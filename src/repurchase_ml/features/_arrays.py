@@ -35,8 +35,10 @@ class LogArrays:
     ``customer``, ``timestamp`` (int64 ns) and ``event_type`` (int8, see
     :data:`~repurchase_ml.features._inputs.CODE`) hold every event;
     ``purchases`` is a polars frame of the purchase rows only, with
-    ``customer_id`` as the code and ``category`` as an Int64 code in the sort
-    order of the names (``categories``); ``refund_*`` hold the refunds.
+    ``customer_id`` as the code, ``timestamp`` as int64 ns and ``category`` as
+    an Int64 code in the sort order of the names (``categories``); order and
+    item ids stay strings (polars input) or become integer codes (pandas
+    input). ``refund_*`` hold the refunds.
     """
 
     ids: np.ndarray
