@@ -21,7 +21,8 @@ from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
 
-__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "HASH_MIX"]
+__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "pair_hash",
+           "HASH_MIX"]
 
 DAY_NS = 86_400 * 10**9
 _PURCHASE_COLUMNS = ("order_id", "item_id", "category", "quantity", "unit_price", "amount",
@@ -132,8 +133,9 @@ def group_rows(customer: np.ndarray, key: pl.Series) -> tuple[np.ndarray, np.nda
 
     Returns a permutation of the rows and the start of each group in it.
     ``key`` holds no nulls: integer codes are packed beside the customer
-    code; strings are hashed and every group is then checked for equal
-    strings (a hash collision, however unlikely, falls back to exact codes).
+    code; other keys are hashed with the customer and every group is then
+    checked for equal keys (a hash collision, however unlikely, falls back to
+    exact codes).
     """
     n = len(customer)
     if n == 0:
@@ -145,24 +147,24 @@ def group_rows(customer: np.ndarray, key: pl.Series) -> tuple[np.ndarray, np.nda
             composite = (customer.astype(np.uint64) << np.uint64(bits)) | codes
             order = fast_argsort(composite)
             return order, _starts(composite[order])
-        composite = codes * HASH_MIX ^ customer.astype(np.uint64)
-        exact = False
-    else:
-        composite = key.hash(seed=0).to_numpy() ^ (customer.astype(np.uint64) * HASH_MIX)
-        exact = False
+    composite = pair_hash(customer, key)
     order = fast_argsort(composite)
     starts = _starts(composite[order])
-    if not exact:
-        inside = np.ones(n, dtype=bool)
-        inside[starts] = False  # rows that must equal the row before them
-        sorted_customer = customer[order]
-        sorted_key = key.gather(order)
-        same = (sorted_key == sorted_key.shift(1)).fill_null(False).to_numpy()
-        same &= np.r_[False, sorted_customer[1:] == sorted_customer[:-1]]
-        if not same[inside].all():
-            exact_codes = pl.Series(dense_codes(key.to_numpy())[0])
-            return group_rows(customer, exact_codes)
+    inside = np.ones(n, dtype=bool)
+    inside[starts] = False  # rows that must equal the row before them
+    sorted_customer = customer[order]
+    sorted_key = key.gather(order)
+    same = (sorted_key == sorted_key.shift(1)).fill_null(False).to_numpy()
+    same &= np.r_[False, sorted_customer[1:] == sorted_customer[:-1]]
+    if not same[inside].all():
+        exact_codes = pl.Series(dense_codes(key.to_numpy())[0])
+        return group_rows(customer, exact_codes)
     return order, starts
+
+
+def pair_hash(customer: np.ndarray, key: pl.Series) -> np.ndarray:
+    """A uint64 hash of each (``customer``, ``key``) pair: equal pairs hash alike."""
+    return key.hash(seed=0).to_numpy() ^ (customer.astype(np.uint64) * HASH_MIX)
 
 
 def _starts(sorted_keys: np.ndarray) -> np.ndarray:

@@ -49,11 +49,11 @@ import polars as pl
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import (
     DAY_NS,
-    HASH_MIX,
     LogArrays,
     fast_argsort,
     group_rows,
     log_arrays,
+    pair_hash,
 )
 from repurchase_ml.features._inputs import (
     CODE,
@@ -106,8 +106,7 @@ class _Windows:
                  weights: Mapping[str, np.ndarray | None], *,
                  slot: np.ndarray | None = None, slot_of: np.ndarray | None = None,
                  n_slots: int = 1) -> None:
-        edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
-        self.edges = np.array(sorted(edges), dtype=np.int64)
+        self.edges = _edges(cutoffs, days)
         self._position = {int(e): i for i, e in enumerate(self.edges)}
         n_buckets = len(self.edges) + 1
         size = n_customers * n_slots * n_buckets
@@ -154,9 +153,14 @@ class _Windows:
 
     @staticmethod
     def cells(n_customers: int, n_slots: int, cutoffs: Sequence[int], days: Iterable[int]) -> int:
-        days = list(days)
-        edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
-        return n_customers * n_slots * (len(edges) + 1)
+        return n_customers * n_slots * (len(_edges(cutoffs, days)) + 1)
+
+
+def _edges(cutoffs: Sequence[int], days: Iterable[int]) -> np.ndarray:
+    """Sorted distinct bucket edges: every cutoff, and every cutoff minus every window (ns)."""
+    days = list(days)
+    edges = set(cutoffs) | {t - d * DAY_NS for t in cutoffs for d in days}
+    return np.array(sorted(edges), dtype=np.int64)
 
 
 class _Rows:
@@ -242,7 +246,7 @@ class _Orders:
                        None if self.hour is None else self.hour[keep])
 
 
-def _order_parts(log: LogArrays) -> dict[str, np.ndarray]:
+def order_parts(log: LogArrays) -> dict[str, np.ndarray]:
     """What each purchase row adds to its order: value and items (fixed point), discount."""
     columns = log.columns
     quantity = pl.col("quantity").fill_null(1.0) if "quantity" in columns else pl.lit(1.0)
@@ -372,7 +376,7 @@ def group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning 
     rows of an order spread over several timestamps go to :class:`_Spanning`
     and are grouped per cutoff from the rows before it.
     """
-    parts = _order_parts(log)
+    parts = order_parts(log)
     customer = log.purchases["customer_id"].to_numpy()
     timestamp = log.purchases["timestamp"].to_numpy()
     value, items, discount = parts["value"], parts["items"], parts.get("discount")
@@ -440,7 +444,7 @@ def _orders_as_runs(customer: np.ndarray, timestamp: np.ndarray,
     same[1:] &= (c[1:] == c[:-1]) & (t[1:] == t[:-1])
     starts = np.flatnonzero(~same)
     keyed = starts[ids.gather(starts).is_not_null().to_numpy()]
-    keys = ids.gather(keyed).hash(seed=0).to_numpy() ^ (c[keyed].astype(np.uint64) * HASH_MIX)
+    keys = pair_hash(c[keyed], ids.gather(keyed))
     keys.sort()
     if (keys[1:] == keys[:-1]).any():
         return None
@@ -485,6 +489,11 @@ class _Pairs:
     customer: np.ndarray  # per pair, pairs sorted by (customer, category)
     category: np.ndarray  # per pair
     n_categories: int
+
+    def price_sums(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair, over the ``rows`` selected: sum of known unit prices, and their count."""
+        return (np.bincount(self.pair[rows], weights=self.price[rows], minlength=len(self.customer)),
+                np.bincount(self.pair[rows], weights=self.known[rows], minlength=len(self.customer)))
 
 
 def _unit_price(columns: set[str]) -> pl.Expr:
@@ -768,12 +777,8 @@ def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, 
     if spec.has("value"):
         vw = VALUE_WINDOW_DAYS
         recent = before & (pairs.timestamp >= cutoff - vw * DAY_NS)
-        price_sum = np.bincount(pair, weights=pairs.price[before], minlength=n_pairs)
-        price_n = np.bincount(pair, weights=pairs.known[before], minlength=n_pairs)
-        recent_sum = np.bincount(pairs.pair[recent], weights=pairs.price[recent],
-                                 minlength=n_pairs)
-        recent_n = np.bincount(pairs.pair[recent], weights=pairs.known[recent],
-                               minlength=n_pairs)
+        price_sum, price_n = pairs.price_sums(before)
+        recent_sum, recent_n = pairs.price_sums(recent)
         if levels is None:
             levels = _levels(pairs, price_sum, price_n)
         level = levels[pairs.category] if n_pairs else np.zeros(0)
@@ -928,12 +933,7 @@ def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: objec
     pairs = _category_pairs(log)
     frames = []
     for cutoff in cuts:
-        before = pairs.timestamp < cutoff.value
-        price_sum = np.bincount(pairs.pair[before], weights=pairs.price[before],
-                                minlength=len(pairs.customer))
-        price_n = np.bincount(pairs.pair[before], weights=pairs.known[before],
-                              minlength=len(pairs.customer))
-        levels = _levels(pairs, price_sum, price_n)
+        levels = _levels(pairs, *pairs.price_sums(pairs.timestamp < cutoff.value))
         known = np.flatnonzero(~np.isnan(levels))
         frames.append(pd.DataFrame({"cutoff": np.full(len(known), cutoff.to_datetime64()),
                                     "category": log.categories[known],

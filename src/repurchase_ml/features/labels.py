@@ -18,8 +18,13 @@ import polars as pl
 
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import DAY_NS, LogArrays, log_arrays
-from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, fixed, normalise_cutoffs
-from repurchase_ml.features.engine import checked_spec, features_of_log, group_orders
+from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
+from repurchase_ml.features.engine import (
+    checked_spec,
+    features_of_log,
+    group_orders,
+    order_parts,
+)
 from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = [
@@ -115,7 +120,11 @@ def data_end(events: pd.DataFrame | pl.DataFrame) -> pd.Timestamp:
     >>> data_end(ev)
     Timestamp('2024-03-06 00:00:00')
     """
-    _, last = _time_span(events)
+    return _end_after(_time_span(events)[1])
+
+
+def _end_after(last: pd.Timestamp) -> pd.Timestamp:
+    """Midnight after the last event: where complete label windows must end."""
     return last.normalize() + _DAY
 
 
@@ -148,8 +157,7 @@ class _OrderBook:
         self.spanning = spanning
         self.buy_customer = log.purchases["customer_id"].to_numpy()
         self.buy_time = log.purchases["timestamp"].to_numpy()
-        self.buy_value = log.purchases.select(
-            fixed(pl.col("amount")).fill_null(0))["amount"].to_numpy().astype(np.float64)
+        self.buy_value = order_parts(log)["value"].astype(np.float64)
 
     def orders_between(self, start: int, end: int) -> np.ndarray:
         """Per customer: orders with a row in ``start <= timestamp < end`` (ns)."""
@@ -189,7 +197,7 @@ def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
         return pd.DataFrame({"customer_id": pd.Series([], dtype=log.ids.dtype),
                              "cutoff": pd.Series([], dtype="datetime64[ns]"),
                              spec.name: pd.Series([], dtype="float64")})
-    end = pd.Timestamp(int(log.timestamp.max())).normalize() + _DAY
+    end = _end_after(pd.Timestamp(int(log.timestamp.max())))
     late = [c for c in cutoffs if c + pd.Timedelta(days=horizon) > end]
     if late:
         raise ValueError(
@@ -385,7 +393,7 @@ def propose_cutoffs(
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
         raise ValueError(f"n: expected a positive integer or None, got {n!r}.")
     start, last = _time_span(events)
-    end = last.normalize() + _DAY
+    end = _end_after(last)
     last = end - pd.Timedelta(days=horizon)
     try:
         grid = pd.date_range(start=start.normalize(), end=max(last, start.normalize()), freq=freq)
