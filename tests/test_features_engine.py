@@ -122,18 +122,17 @@ def test_sparse_integer_customer_ids_keep_their_values() -> None:
     assert got["orders_all"].tolist() == [3.0, 2.0]
 
 
-def test_two_thread_halves_give_the_same_features(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Large inputs are summed in two halves on two threads; small ones in one call."""
+def test_one_cutoff_per_pass_gives_the_same_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cutoffs share an events pass while the tables fit the budget; one per pass is the same."""
     from repurchase_ml.datasets import make_event_log
     from repurchase_ml.features import engine
 
     events, _ = make_event_log(400, "2022-01-01", "2023-07-01", random_state=3)
     cutoffs = ["2023-01-01", "2023-04-01", "2023-07-01"]
     whole = build_features(events, cutoffs=cutoffs)
-    monkeypatch.setattr(engine, "_PARALLEL_ROWS", 10)  # split everything
-    halves = build_features(events, cutoffs=cutoffs)
-    monkeypatch.setattr(engine, "_CELL_BUDGET", 10)  # one cutoff per pass, tables too big to split
+    assert engine._cutoff_groups(400, [0, 1, 2], [7]) == [[0, 1, 2]]
+    monkeypatch.setattr(engine, "_CELL_BUDGET", 10)  # one cutoff per pass
+    assert engine._cutoff_groups(400, [0, 1, 2], [7]) == [[0], [1], [2]]
     serial = build_features(events, cutoffs=cutoffs)
     assert whole["views_30d"].sum() > 0 and whole["orders_90d"].sum() > 0
-    pd.testing.assert_frame_equal(whole, halves, check_exact=True)
     pd.testing.assert_frame_equal(whole, serial, check_exact=True)

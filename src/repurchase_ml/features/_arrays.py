@@ -20,6 +20,7 @@ import polars as pl
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
+from repurchase_ml.features._kernels import lookup_codes
 
 __all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "pair_hash",
            "HASH_MIX"]
@@ -66,12 +67,6 @@ class LogArrays:
         counts = np.bincount(self.event_type, minlength=len(CODE))
         return bool(counts[[CODE["view"], CODE["cart"], CODE["favorite"]]].any())
 
-    def first_timestamp(self) -> np.ndarray:
-        """Per customer, the time of the first event of any kind."""
-        first = np.full(self.n_customers, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first, self.customer, self.timestamp)
-        return first
-
 
 def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes ``0..n-1`` of ``values`` in the sort order of the distinct values, and those values.
@@ -89,14 +84,10 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low, high = int(values.min()), int(values.max())
         span = high - low + 1
         if span <= 4 * len(values) + 1024:
-            present = np.zeros(span, dtype=bool)
-            shifted = values - low
-            present[shifted] = True
-            uniques = (np.flatnonzero(present) + low).astype(values.dtype)
-            table = np.cumsum(present, dtype=np.int64) - 1
-            if len(uniques) < 2**31:
-                table = table.astype(np.int32)  # half the memory of the per-row codes
-            return table[shifted], uniques
+            if values.itemsize < 8:  # the table offsets must not overflow a narrow type
+                values = values.astype(np.int64)
+            codes = np.empty(len(values), dtype=np.int32 if len(values) < 2**31 else np.int64)
+            return codes, lookup_codes(values, values.dtype.type(low), span, codes)
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
 

@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -61,6 +60,15 @@ from repurchase_ml.features._inputs import (
     fixed,
     normalise_cutoffs,
 )
+from repurchase_ml.features._kernels import (
+    bucket_sums,
+    carts_after,
+    first_times,
+    in_time_order,
+    last_before,
+    order_gaps,
+    sort_ties,
+)
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
     VALUE_WINDOW_DAYS,
@@ -72,8 +80,6 @@ __all__ = ["build_features", "compute_features", "category_price_levels"]
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 _MONTH_DAYS = 30
 #: event type code -> slot of the engagement counts: view, cart, favourite (3: none)
 _INTERACTION_SLOT = np.full(len(CODE), 3, dtype=np.int8)
@@ -83,8 +89,6 @@ _I64_MIN = np.iinfo(np.int64).min
 #: largest per-customer bucket table (customers x slots x buckets) one pass over the events
 #: may fill; cutoffs are grouped into passes under it (one cutoff always gets its own pass)
 _CELL_BUDGET = 48_000_000
-#: inputs at least this long are split in two halves summed on two threads
-_PARALLEL_ROWS = 8_000_000
 
 
 # ---------------------------------------------------------------- windowed sums
@@ -94,50 +98,34 @@ class _Windows:
     """Per-customer sums over time windows that end at cutoffs, from one pass over the rows.
 
     Each row falls in the bucket between consecutive edges (the cutoffs, and
-    each cutoff minus each window length in ``days``). Sums per (customer,
-    slot, bucket) are accumulated with ``np.bincount`` and turned, in place,
-    into running sums over buckets; the sum over a window is then one
-    subtraction. ``weights`` maps a name to the per-row values to sum
-    (``None``: count rows).
+    each cutoff minus each window length in ``days``). Sums per (slot, bucket,
+    customer) are accumulated by one compiled loop and turned into running
+    sums over buckets; the sum over a window is then one subtraction.
+    ``weights`` names per-row values to sum (a count ``"n"`` is always kept).
+    ``slot`` gives each row a code and ``slot_of`` maps codes to slots
+    (a slot of ``n_slots`` or more leaves the row out).
     """
 
     def __init__(self, customer: np.ndarray, timestamp: np.ndarray, n_customers: int,
                  cutoffs: Sequence[int], days: Iterable[int],
-                 weights: Mapping[str, np.ndarray | None], *,
+                 weights: Mapping[str, np.ndarray] | None = None, *,
                  slot: np.ndarray | None = None, slot_of: np.ndarray | None = None,
                  n_slots: int = 1) -> None:
         self.edges = _edges(cutoffs, days)
         self._position = {int(e): i for i, e in enumerate(self.edges)}
-        n_buckets = len(self.edges) + 1
-        size = n_customers * n_slots * n_buckets
-
-        if slot is not None:
-            slots = np.arange(int(slot.max(initial=0)) + 1) if slot_of is None else slot_of
-            offset_of = slots.astype(np.int64) * n_buckets  # bucket offset of each slot code
-
-        def partial(rows: slice) -> list[np.ndarray]:
-            # bucket b holds edges[b - 1] <= timestamp < edges[b]; index of (slot, bucket, customer)
-            index = np.searchsorted(self.edges, timestamp[rows], side="right")
-            if slot is not None:  # one gather from a tiny table: no full-length temporaries
-                index += offset_of[slot[rows]]
-            index *= n_customers
-            index += customer[rows]
-            if slot is not None:
-                np.minimum(index, size, out=index)  # rows of no slot share one bin past the end
-            return [np.bincount(index, weights=None if values is None else values[rows],
-                                minlength=size + 1)[:size] for values in weights.values()]
-
-        # numpy releases the GIL in these calls: halves of a large input run on two threads
-        # (each half fills a table of its own, so only while two tables fit the budget)
-        parts = _in_halves(partial, len(timestamp), split=size <= _CELL_BUDGET)
-        self.sums: dict[str, np.ndarray] = {}
-        for i, name in enumerate(weights):
-            sums = parts[0][i]
-            for other in parts[1:]:
-                sums += other[i]
-            sums = sums.reshape(n_slots, n_buckets, n_customers)
-            np.cumsum(sums, axis=1, out=sums)  # [.., k, :]: rows with timestamp < edges[k]
-            self.sums[name] = sums
+        weights = dict(weights or {})
+        shape = (n_slots, len(self.edges), n_customers)
+        # counts fit int32 whenever the rows do (half the memory of int64)
+        counts = np.zeros(shape, dtype=np.int32 if len(timestamp) < 2**31 else np.int64)
+        sums = np.zeros((len(weights), *shape))
+        stacked = np.stack([np.asarray(v, dtype=np.float64) for v in weights.values()]) \
+            if weights else np.zeros((0, len(timestamp)))
+        bucket_sums(customer, timestamp, self.edges,
+                    slot if slot is not None else np.zeros(0, dtype=np.int8),
+                    slot_of if slot_of is not None else np.zeros(1, dtype=np.int8),
+                    counts, stacked, sums)
+        self.sums: dict[str, np.ndarray] = {"n": counts}
+        self.sums |= {name: sums[i] for i, name in enumerate(weights)}
 
     def between(self, name: str, cutoff: int, newer: float, older: float | None = None,
                 slot: int = 0) -> np.ndarray:
@@ -153,7 +141,7 @@ class _Windows:
 
     @staticmethod
     def cells(n_customers: int, n_slots: int, cutoffs: Sequence[int], days: Iterable[int]) -> int:
-        return n_customers * n_slots * (len(_edges(cutoffs, days)) + 1)
+        return n_customers * n_slots * len(_edges(cutoffs, days))
 
 
 def _edges(cutoffs: Sequence[int], days: Iterable[int]) -> np.ndarray:
@@ -197,15 +185,6 @@ class _Rows:
         return name in self._written
 
 
-def _in_halves(work: Callable[[slice], T], n_rows: int, *, split: bool = True) -> list[T]:
-    """``work`` on the two halves of ``n_rows`` rows in two threads (one call when small)."""
-    if not split or n_rows < _PARALLEL_ROWS:
-        return [work(slice(0, n_rows))]
-    middle = n_rows // 2
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(work, [slice(0, middle), slice(middle, n_rows)]))
-
-
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator`` where the denominator is positive, NaN elsewhere."""
     out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
@@ -213,10 +192,15 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pick(values: np.ndarray, index: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``values[index]`` as float64 where ``where`` holds, NaN elsewhere (index may be out of range there)."""
+def _pick(values: np.ndarray, index: np.ndarray, where: np.ndarray,
+          cutoff: int | None = None) -> np.ndarray:
+    """``values[index]`` as float64 where ``where`` holds, NaN elsewhere (index may be out of range there).
+
+    With ``cutoff``, ``values`` are timestamps and the result their age in days.
+    """
     out = np.full(len(index), np.nan)
-    out[where] = values[index[where]]
+    picked = values[index[where]]
+    out[where] = picked if cutoff is None else _days(cutoff, picked)
     return out
 
 
@@ -261,30 +245,26 @@ def _time_order(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray) 
     """Permutation sorting orders by customer, then time, then larger value first.
 
     Sorted on one integer (customer code beside the time, truncated to what
-    fits in 64 bits); if that leaves orders of a customer at equal or
-    unresolved times, sorted exactly on the three columns instead.
+    fits in 64 bits), or exactly on (customer, time) if truncation left
+    orders unresolved; then each run of orders at one time is put in value
+    order.
     """
     if len(customer) == 0:
         return np.zeros(0, dtype=np.int64)
-    if _strictly_in_time_order(customer, timestamp):
-        return np.arange(len(customer))
-    since = (timestamp - timestamp.min()).astype(np.uint64)
-    customer_bits = max(int(customer.max()).bit_length(), 1)
-    time_bits = max(int(since.max()).bit_length(), 1)
-    shift = max(0, customer_bits + time_bits - 64)
-    composite = (customer.astype(np.uint64) << np.uint64(time_bits - shift)) \
-        | (since >> np.uint64(shift))
-    order = fast_argsort(composite)
-    if not _strictly_in_time_order(customer[order], timestamp[order]):
-        order = np.lexsort((-value, timestamp, customer))
+    if in_time_order(customer, timestamp, False):
+        order = np.arange(len(customer))
+    else:
+        since = (timestamp - timestamp.min()).astype(np.uint64)
+        customer_bits = max(int(customer.max()).bit_length(), 1)
+        time_bits = max(int(since.max()).bit_length(), 1)
+        shift = max(0, customer_bits + time_bits - 64)
+        composite = (customer.astype(np.uint64) << np.uint64(time_bits - shift)) \
+            | (since >> np.uint64(shift))
+        order = fast_argsort(composite)
+        if not in_time_order(customer[order], timestamp[order], False):
+            order = np.lexsort((timestamp, customer))
+    sort_ties(customer, timestamp, value, order)
     return order
-
-
-def _strictly_in_time_order(customer: np.ndarray, timestamp: np.ndarray) -> bool:
-    """Whether rows are sorted by customer, then strictly by time within a customer."""
-    later = customer[1:] > customer[:-1]
-    return bool((later | ((customer[1:] == customer[:-1]) & (timestamp[1:] > timestamp[:-1])))
-                .all())
 
 
 def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
@@ -294,7 +274,7 @@ def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndar
     customer code (a stable sort at the speed of a plain integer sort).
     """
     n = len(customer)
-    if n == 0 or _strictly_in_time_order(customer, timestamp):
+    if n == 0 or in_time_order(customer, timestamp, False):
         return np.arange(n)
     by_time = np.argsort(timestamp)
     rank_bits = max(int(n - 1).bit_length(), 1)
@@ -453,13 +433,11 @@ def _orders_as_runs(customer: np.ndarray, timestamp: np.ndarray,
 
 @dataclasses.dataclass
 class _Activity:
-    """Per customer first event, and the purchase and cart times every cutoff reads."""
+    """Per customer first event, and the purchase times every cutoff reads."""
 
     first_event: np.ndarray  # per customer
     buy_customer: np.ndarray  # purchase rows
     buy_timestamp: np.ndarray
-    cart_customer: np.ndarray  # cart events
-    cart_timestamp: np.ndarray
 
 
 @dataclasses.dataclass
@@ -537,15 +515,11 @@ def _first_purchases(log: LogArrays) -> tuple[np.ndarray, np.ndarray]:
     return customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
 
 
-def _activity(log: LogArrays, spec: FeatureSpec, behaviour: bool) -> _Activity:
-    carts = log.event_type == _CART if spec.has("engagement") and behaviour \
-        else np.zeros(len(log.event_type), dtype=bool)
+def _activity(log: LogArrays) -> _Activity:
     return _Activity(
-        first_event=log.first_timestamp(),
+        first_event=first_times(log.customer, log.timestamp, log.n_customers),
         buy_customer=log.purchases["customer_id"].to_numpy(),
         buy_timestamp=log.purchases["timestamp"].to_numpy(),
-        cart_customer=log.customer[carts],
-        cart_timestamp=log.timestamp[carts],
     )
 
 
@@ -595,7 +569,7 @@ def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
     if spec.has("value"):
         windows.add(VALUE_WINDOW_DAYS)
     sums = _Windows(c, orders.timestamp, n, [cutoff], windows,
-                    {"n": None, "value": orders.value, "items": orders.items})
+                    {"value": orders.value, "items": orders.items})
 
     def between(name: str, newer: float, older: float | None = None) -> np.ndarray:
         return sums.between(name, cutoff, newer, older)
@@ -612,25 +586,19 @@ def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
 
     # the orders of each customer are contiguous and in time order
     has = count > 0
-    start = np.cumsum(count, dtype=np.int64) - count.astype(np.int64)
-    first, last = start, start + count.astype(np.int64) - 1
-    age = _days(cutoff, orders.timestamp)
-    last_age, first_age = _pick(age, last, has), _pick(age, first, has)
+    several = count >= 2
+    first, median, std, last_gap, first_gap = order_gaps(c, orders.timestamp, n, DAY_NS)
+    last = first + count.astype(np.int64) - 1
+    last_age = _pick(orders.timestamp, last, has, cutoff)
+    first_age = _pick(orders.timestamp, first, has, cutoff)
     out["days_since_last_purchase"] = last_age
     out["days_since_first_purchase"] = first_age
-
-    # gap before each order (NaN for a customer's first order)
-    gap = np.full(len(c), np.nan)
-    follows = c[1:] == c[:-1]
-    gap[1:][follows] = (orders.timestamp[1:][follows] - orders.timestamp[:-1][follows]) / DAY_NS
-    several = count >= 2
     if spec.has("rhythm"):
-        median, std = _gap_median_std(c[1:][follows], gap[1:][follows], n)
         out["gap_mean_days"] = np.where(several, (first_age - last_age)
                                         / np.maximum(count - 1, 1), np.nan)
         out["gap_median_days"] = median
         out["gap_std_days"] = std
-        out["gap_last_days"] = _pick(gap, last, several)
+        out["gap_last_days"] = last_gap
         out["overdue_ratio"] = last_age / np.maximum(median, 1.0)
         out["days_until_expected_purchase"] = median - last_age
     if spec.has("trend"):
@@ -669,23 +637,8 @@ def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
         out["peak_hour"] = np.where(has, by_hour.reshape(n, 24).argmax(axis=1), np.nan)
     if spec.has("lifecycle"):
         out["first_order_value"] = _pick(orders.value, first, has) / scale
-        out["first_to_second_gap_days"] = _pick(gap, first + 1, several)
+        out["first_to_second_gap_days"] = first_gap
     return count
-
-
-def _gap_median_std(customer: np.ndarray, gap: np.ndarray,
-                    n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per customer: median and sample standard deviation of its gaps (NaN without gaps)."""
-    median, std = np.full(n, np.nan), np.full(n, np.nan)
-    if len(gap) == 0:
-        return median, std
-    stats = (pl.DataFrame({"c": customer, "gap": gap})
-             .group_by("c").agg(pl.col("gap").median().alias("median"),
-                                pl.col("gap").std().alias("std")))
-    index = stats["c"].to_numpy()
-    median[index] = stats["median"].to_numpy()
-    std[index] = stats["std"].fill_null(np.nan).to_numpy()
-    return median, std
 
 
 def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
@@ -707,19 +660,11 @@ def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
         return
     r = ENGAGEMENT_RECENT_DAYS
     counts = _Windows(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
-                      {"n": None}, slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=3)
-    # last event of any kind before each cutoff: the latest per (customer, span between
-    # consecutive cutoffs), then a running maximum over the spans
+                      slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=3)
     cuts = np.asarray(cutoffs, dtype=np.int64)
-    span = np.searchsorted(cuts, log.timestamp, side="right")
-    latest = np.full(n * (len(cuts) + 1), _I64_MIN, dtype=np.int64)
-    np.maximum.at(latest, log.customer.astype(np.int64) * (len(cuts) + 1) + span, log.timestamp)
-    latest = np.maximum.accumulate(latest.reshape(n, len(cuts) + 1), axis=1)
-    buy_span = np.searchsorted(cuts, prepared.buy_timestamp, side="right")
-    last_buy = np.full(n * (len(cuts) + 1), _I64_MIN, dtype=np.int64)
-    np.maximum.at(last_buy, prepared.buy_customer.astype(np.int64) * (len(cuts) + 1) + buy_span,
-                  prepared.buy_timestamp)
-    last_buy = np.maximum.accumulate(last_buy.reshape(n, len(cuts) + 1), axis=1)
+    latest = last_before(log.customer, log.timestamp, cuts, n)
+    carts = carts_after(log.customer, log.timestamp, log.event_type, _CART, cuts, r * DAY_NS,
+                        last_before(prepared.buy_customer, prepared.buy_timestamp, cuts, n))
     names = {0: "views", 1: "carts", 2: "favorites"}
     for i, (out, cutoff) in enumerate(zip(outs, cutoffs, strict=True)):
         for w in spec.windows:
@@ -735,11 +680,7 @@ def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
         seen = latest[:, i]
         out["days_since_last_activity"] = np.where(seen > _I64_MIN, _days(cutoff, seen), np.nan)
         # carts in the recent window placed after the customer's last purchase
-        cart_c, cart_t = prepared.cart_customer, prepared.cart_timestamp
-        recent = (cart_t < cutoff) & (cart_t >= cutoff - r * DAY_NS)
-        recent &= cart_t > last_buy[:, i][cart_c]
-        out[f"carts_without_purchase_{r}d"] = np.bincount(
-            cart_c[recent], minlength=n).astype(np.float64)
+        out[f"carts_without_purchase_{r}d"] = carts[i].astype(np.float64)
 
 
 def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, np.ndarray] | None,
@@ -854,7 +795,7 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
     """The caller's lane of :func:`_compute`, with the worker ``lane`` building the orders."""
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
-    activity = _activity(log, spec, behaviour)
+    activity = _activity(log)
     cuts = [int(c.value) for c in cutoffs]
     populations = [np.flatnonzero(activity.first_event < cutoff) for cutoff in cuts]
     # column-major: each feature is written (and later read by pandas) as one contiguous run

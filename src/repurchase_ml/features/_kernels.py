@@ -1,0 +1,188 @@
+"""Compiled loops for the passes numpy cannot fuse (numba; compiled once, cached on disk).
+
+Each kernel reads the rows once and writes per-customer tables, with no
+per-row temporaries. They release the GIL, so the engine's two lanes run
+them side by side. Every kernel is a plain loop over arrays: the same
+function runs on any partition of customers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
+           "sort_ties",
+           "order_gaps",
+           "lookup_codes"]
+
+_I64_MAX = np.iinfo(np.int64).max
+_I64_MIN = np.iinfo(np.int64).min
+
+_jit = njit(cache=True, nogil=True)
+
+
+@_jit
+def bucket_sums(customer, timestamp, edges, slot_code, slot_of, counts, weights, sums):  # type: ignore[no-untyped-def]
+    """Running sums over time buckets, per (slot, edge, customer), in place.
+
+    Row ``i`` lies in bucket ``b`` when ``edges[b - 1] <= timestamp[i] <
+    edges[b]`` (rows at or after the last edge are skipped). Its slot is
+    ``slot_of[slot_code[i]]`` (``slot_code`` empty: slot 0; a slot outside
+    ``counts`` skips the row). ``counts[s, b, c]`` counts and ``sums[k, s, b,
+    c]`` adds ``weights[k, i]``; then both become running sums over ``b``, so
+    ``[s, b, c]`` covers the rows of customer ``c`` with ``timestamp <
+    edges[b]``.
+    """
+    n_slots, n_edges, _ = counts.shape
+    n_weights = weights.shape[0]
+    coded = len(slot_code) > 0
+    for i in range(len(customer)):
+        b = np.searchsorted(edges, timestamp[i], side="right")
+        if b >= n_edges:
+            continue
+        s = slot_of[slot_code[i]] if coded else 0
+        if s < 0 or s >= n_slots:
+            continue
+        c = customer[i]
+        counts[s, b, c] += 1
+        for k in range(n_weights):
+            sums[k, s, b, c] += weights[k, i]
+    for s in range(n_slots):
+        for b in range(1, n_edges):
+            counts[s, b] += counts[s, b - 1]
+            for k in range(n_weights):
+                sums[k, s, b] += sums[k, s, b - 1]
+
+
+@_jit
+def first_times(customer, timestamp, n_customers):  # type: ignore[no-untyped-def]
+    """Per customer, the earliest timestamp (int64 max where it has no row)."""
+    first = np.full(n_customers, _I64_MAX, dtype=np.int64)
+    for i in range(len(customer)):
+        c = customer[i]
+        if timestamp[i] < first[c]:
+            first[c] = timestamp[i]
+    return first
+
+
+@_jit
+def last_before(customer, timestamp, cutoffs, n_customers):  # type: ignore[no-untyped-def]
+    """``[c, j]``: the latest timestamp of customer ``c`` before ``cutoffs[j]`` (sorted), else int64 min."""
+    k = len(cutoffs)
+    latest = np.full((n_customers, k), _I64_MIN, dtype=np.int64)
+    for i in range(len(customer)):
+        j = np.searchsorted(cutoffs, timestamp[i], side="right")  # first cutoff after the row
+        if j < k and timestamp[i] > latest[customer[i], j]:
+            latest[customer[i], j] = timestamp[i]
+    for c in range(n_customers):  # before cutoff j means before any later cutoff too
+        for j in range(1, k):
+            if latest[c, j - 1] > latest[c, j]:
+                latest[c, j] = latest[c, j - 1]
+    return latest
+
+
+@_jit
+def carts_after(customer, timestamp, event_type, cart_code, cutoffs, window_ns,
+                last_purchase):  # type: ignore[no-untyped-def]
+    """``[j, c]``: carts of customer ``c`` in the ``window_ns`` before ``cutoffs[j]``, placed after
+    its last purchase before that cutoff (``last_purchase[c, j]``)."""
+    k = len(cutoffs)
+    out = np.zeros((k, len(last_purchase)), dtype=np.int64)
+    for i in range(len(customer)):
+        if event_type[i] != cart_code:
+            continue
+        t, c = timestamp[i], customer[i]
+        for j in range(k):
+            if cutoffs[j] - window_ns <= t < cutoffs[j] and t > last_purchase[c, j]:
+                out[j, c] += 1
+    return out
+
+
+@_jit
+def in_time_order(customer, timestamp, strict):  # type: ignore[no-untyped-def]
+    """Whether rows are sorted by customer, then by time (``strict``: no two equal times)."""
+    for i in range(1, len(customer)):
+        if customer[i] < customer[i - 1]:
+            return False
+        if customer[i] == customer[i - 1] and (
+                timestamp[i] < timestamp[i - 1] or (strict and timestamp[i] == timestamp[i - 1])):
+            return False
+    return True
+
+
+@_jit
+def sort_ties(customer, timestamp, value, order):  # type: ignore[no-untyped-def]
+    """Put each run of ``order`` at one (customer, time) in larger-``value``-first order, in place.
+
+    Stable: rows of equal value keep their order.
+    """
+    i = 0
+    while i < len(order):
+        j = i + 1
+        while j < len(order) and customer[order[j]] == customer[order[i]] \
+                and timestamp[order[j]] == timestamp[order[i]]:
+            j += 1
+        if j - i > 1:
+            run = order[i:j].copy()
+            order[i:j] = run[np.argsort(-value[run], kind="mergesort")]
+        i = j
+
+
+@_jit
+def order_gaps(customer, timestamp, n_customers, day):  # type: ignore[no-untyped-def]
+    """Per customer, from orders sorted by (customer, time): where its orders start, and its gaps.
+
+    Returns the index of the first order (-1: none), then in units of ``day``
+    the median and sample standard deviation of the gaps between consecutive
+    orders, the last gap and the first one (NaN where undefined).
+    """
+    first = np.full(n_customers, -1, dtype=np.int64)
+    median = np.full(n_customers, np.nan)
+    std = np.full(n_customers, np.nan)
+    last_gap = np.full(n_customers, np.nan)
+    first_gap = np.full(n_customers, np.nan)
+    i = 0
+    while i < len(customer):
+        c = customer[i]
+        j = i + 1
+        while j < len(customer) and customer[j] == c:
+            j += 1
+        first[c] = i
+        m = j - i - 1  # gaps
+        if m >= 1:
+            gaps = np.empty(m)
+            for k in range(m):
+                gaps[k] = (timestamp[i + k + 1] - timestamp[i + k]) / day
+            median[c] = np.median(gaps)
+            last_gap[c], first_gap[c] = gaps[m - 1], gaps[0]
+            if m >= 2:
+                mean = gaps.sum() / m
+                std[c] = np.sqrt(((gaps - mean) ** 2).sum() / (m - 1))
+        i = j
+    return first, median, std, last_gap, first_gap
+
+
+@_jit
+def lookup_codes(values, low, span, codes):  # type: ignore[no-untyped-def]
+    """Dense codes of integer ``values`` in ``[low, low + span)`` by a lookup table.
+
+    Writes ``codes`` (the rank of each value among the distinct values) and
+    returns the distinct values, sorted.
+    """
+    present = np.zeros(span, dtype=np.bool_)
+    for i in range(len(values)):
+        present[values[i] - low] = True
+    table = np.empty(span, dtype=codes.dtype)
+    k = 0
+    for j in range(span):
+        if present[j]:
+            table[j] = k
+            k += 1
+    uniques = np.empty(k, dtype=values.dtype)
+    for j in range(span):
+        if present[j]:
+            uniques[table[j]] = j + low
+    for i in range(len(values)):
+        codes[i] = table[values[i] - low]
+    return uniques
