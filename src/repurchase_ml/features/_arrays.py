@@ -20,9 +20,9 @@ import polars as pl
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
-from repurchase_ml.features._kernels import lookup_codes
+from repurchase_ml.features._kernels import customer_order, group_within, lookup_codes
 
-__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "pair_hash",
+__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "Keys",
            "HASH_MIX"]
 
 DAY_NS = 86_400 * 10**9
@@ -119,48 +119,61 @@ def fast_argsort(keys: np.ndarray) -> np.ndarray:
 HASH_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def group_rows(customer: np.ndarray, key: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Put rows with equal (``customer``, ``key``) next to each other.
+@dataclass
+class Keys:
+    """A key column as compiled loops compare it: an integer per row, and the strings if any.
 
-    Returns a permutation of the rows and the start of each group in it.
-    ``key`` holds no nulls: integer codes are packed beside the customer
-    code; other keys are hashed with the customer and every group is then
-    checked for equal keys (a hash collision, however unlikely, falls back to
-    exact codes).
+    Integer columns are their own ``key``. For strings, ``key`` is a 64-bit
+    hash (equal strings hash alike) and ``offsets``/``data`` hold the Arrow
+    bytes, so that rows of equal hash can be compared exactly. ``valid`` is
+    False where the value is missing.
     """
-    n = len(customer)
-    if n == 0:
+
+    key: np.ndarray
+    valid: np.ndarray
+    offsets: np.ndarray  # empty for integer keys
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, column: pl.Series) -> Keys:
+        valid = column.is_not_null().to_numpy()
+        if column.dtype.is_integer():
+            return cls(column.fill_null(0).cast(pl.Int64).to_numpy(), valid,
+                       np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8))
+        strings = column.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+        _, offsets, data = strings.buffers()
+        return cls(
+            column.hash(seed=0).to_numpy(), valid,
+            np.frombuffer(offsets, dtype=np.int64)[strings.offset:strings.offset + len(column) + 1],
+            np.zeros(0, dtype=np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8))
+
+
+def group_rows(customer: np.ndarray, key: pl.Series,
+               n_customers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Put rows with equal (``customer``, ``key``) next to each other; rows of a null key are left out.
+
+    Returns a permutation of the rows kept and the start of each group in it.
+    Groups come in customer order, then in the order of the key (integer
+    keys) or of its hash (strings). Strings are compared byte for byte
+    within each group; should two strings of one customer share a hash,
+    however unlikely, exact codes are used instead.
+
+    Examples
+    --------
+    >>> order, starts = group_rows(np.array([1, 0, 1]), pl.Series(["a", "b", "a"]))
+    >>> order.tolist(), starts.tolist()
+    ([1, 0, 2], [0, 1])
+    """
+    if len(customer) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if key.dtype.is_integer():
-        codes = key.to_numpy().astype(np.uint64)
-        bits = max(int(codes.max()).bit_length(), 1)
-        if int(customer.max()).bit_length() + bits <= 64:
-            composite = (customer.astype(np.uint64) << np.uint64(bits)) | codes
-            order = fast_argsort(composite)
-            return order, _starts(composite[order])
-    composite = pair_hash(customer, key)
-    order = fast_argsort(composite)
-    starts = _starts(composite[order])
-    inside = np.ones(n, dtype=bool)
-    inside[starts] = False  # rows that must equal the row before them
-    sorted_customer = customer[order]
-    sorted_key = key.gather(order)
-    same = (sorted_key == sorted_key.shift(1)).fill_null(False).to_numpy()
-    same &= np.r_[False, sorted_customer[1:] == sorted_customer[:-1]]
-    if not same[inside].all():
-        exact_codes = pl.Series(dense_codes(key.to_numpy())[0])
-        return group_rows(customer, exact_codes)
+    n_customers = int(customer.max()) + 1 if n_customers is None else n_customers
+    keys = Keys.of(key)
+    rows = customer_order(customer, keys.valid, n_customers)
+    order, starts, exact = group_within(rows, customer, keys.key, keys.offsets, keys.data)
+    if not exact:
+        codes = pl.Series(dense_codes(key.to_numpy())[0]).set(key.is_null(), None)  # type: ignore[arg-type]
+        return group_rows(customer, codes, n_customers)
     return order, starts
-
-
-def pair_hash(customer: np.ndarray, key: pl.Series) -> np.ndarray:
-    """A uint64 hash of each (``customer``, ``key``) pair: equal pairs hash alike."""
-    return key.hash(seed=0).to_numpy() ^ (customer.astype(np.uint64) * HASH_MIX)
-
-
-def _starts(sorted_keys: np.ndarray) -> np.ndarray:
-    """Start of each run of equal values in a sorted array."""
-    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
 
 
 def _fixed(values: np.ndarray) -> np.ndarray:
@@ -185,23 +198,25 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`."""
     if isinstance(events, pl.DataFrame):
         check_polars(events)
-        types = event_type_codes(events["event_type"])
-        if events["timestamp"].null_count():
-            raise SchemaError("timestamp", "missing timestamp",
-                              n_rows=events["timestamp"].null_count(),
-                              fix="drop or fill those rows with repurchase_ml.read_events")
         ids = events["customer_id"]
         if ids.null_count():
             raise SchemaError("customer_id", "missing customer id", n_rows=ids.null_count(),
                               fix="drop or fill those rows with repurchase_ml.read_events")
         raw_ids = ids.to_numpy() if ids.dtype.is_integer() \
             else np.asarray(ids.to_list(), dtype=object)
-        timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
-        bought = types == CODE["purchase"]
-        present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
-        # the purchase rows are cut out (polars) while the customer codes are made (numpy)
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # the compiled code loads (once per process) while the event types are read, and the
+            # purchase rows are cut out (polars) while the customer codes are made
+            pool.submit(dense_codes, raw_ids[:1])
+            types = event_type_codes(events["event_type"])
+            bought = types == CODE["purchase"]
+            present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
             cutting = pool.submit(_polars_purchases, events, bought, present)
+            if events["timestamp"].null_count():
+                raise SchemaError("timestamp", "missing timestamp",
+                                  n_rows=events["timestamp"].null_count(),
+                                  fix="drop or fill those rows with repurchase_ml.read_events")
+            timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
             customer, ids_sorted = dense_codes(raw_ids)
             purchases, category_names = cutting.result()
     else:

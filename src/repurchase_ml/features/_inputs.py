@@ -11,6 +11,7 @@ import polars as pl
 
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, REQUIRED_COLUMNS
+from repurchase_ml.features._kernels import first_rows
 
 __all__ = ["normalise_cutoffs", "CODE", "fixed", "FIXED_SCALE", "check_polars",
            "event_type_codes"]
@@ -96,13 +97,15 @@ def check_polars(events: pl.DataFrame, argument: str = "events") -> None:
 def event_type_codes(event_type: pl.Series) -> np.ndarray:
     """Int8 codes (see :data:`CODE`) of a polars ``event_type`` column; unknown types refused."""
     if isinstance(event_type.dtype, pl.Categorical | pl.Enum) and not event_type.null_count():
-        # categorical: map the few names present, then index by the physical codes
-        present = event_type.unique()
-        physical = present.to_physical().to_numpy().astype(np.int64)
-        if len(physical) and physical.max() < 1_000_000:
-            table = np.full(physical.max() + 1, -1, dtype=np.int8)
-            table[physical] = [CODE.get(name, -1) for name in present.cast(pl.String).to_list()]
-            codes_fast = table[event_type.to_physical().to_numpy()]
+        # categorical: name the few physical codes present, then map every row through a table
+        physical = event_type.to_physical().to_numpy()
+        if len(physical) and int(physical.max()) < 1_000_000:
+            first = first_rows(physical, int(physical.max()) + 1)
+            present = np.flatnonzero(first >= 0)
+            names = event_type.gather(first[present]).cast(pl.String).to_list()
+            table = np.full(len(first), -1, dtype=np.int8)
+            table[present] = [CODE.get(name, -1) for name in names]
+            codes_fast = table[physical]
             if (codes_fast >= 0).all():
                 return codes_fast
     try:

@@ -14,7 +14,9 @@ from numba import njit
 __all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
            "sort_ties",
            "order_gaps",
-           "lookup_codes"]
+           "lookup_codes",
+           "customer_order", "group_within", "first_rows",
+           "order_runs", "sum_runs", "pair_sums", "category_spread"]
 
 _I64_MAX = np.iinfo(np.int64).max
 _I64_MIN = np.iinfo(np.int64).min
@@ -186,3 +188,179 @@ def lookup_codes(values, low, span, codes):  # type: ignore[no-untyped-def]
     for i in range(len(values)):
         codes[i] = table[values[i] - low]
     return uniques
+
+
+@_jit
+def customer_order(customer, keep, n_customers):  # type: ignore[no-untyped-def]
+    """The rows where ``keep`` holds, stably sorted by customer (a counting sort)."""
+    start = np.zeros(n_customers + 1, dtype=np.int64)
+    for i in range(len(customer)):
+        if keep[i]:
+            start[customer[i] + 1] += 1
+    for c in range(n_customers):
+        start[c + 1] += start[c]
+    order = np.empty(start[n_customers], dtype=np.int64)
+    for i in range(len(customer)):
+        if keep[i]:
+            order[start[customer[i]]] = i
+            start[customer[i]] += 1
+    return order
+
+
+@_jit
+def _same_string(offsets, data, a, b):  # type: ignore[no-untyped-def]
+    """Whether rows ``a`` and ``b`` of an Arrow string column hold the same bytes."""
+    length = offsets[a + 1] - offsets[a]
+    if length != offsets[b + 1] - offsets[b]:
+        return False
+    for k in range(length):  # noqa: SIM110 (numba compiles loops, not generators)
+        if data[offsets[a] + k] != data[offsets[b] + k]:
+            return False
+    return True
+
+
+@_jit
+def group_within(rows, customer, key, offsets, data):  # type: ignore[no-untyped-def]
+    """Group ``rows`` (sorted by customer) by (customer, ``key``).
+
+    Within each customer, rows are sorted by ``key`` (stable); returns that
+    permutation, the start of each group of equal keys in it, and whether
+    the grouping is exact. ``key`` is exact when ``offsets`` is empty;
+    otherwise it is a hash of the Arrow strings ``offsets``/``data``, and every
+    row is checked against the row before it in its group (``False``: two
+    strings share a hash).
+    """
+    n = len(rows)
+    order = np.empty(n, dtype=np.int64)
+    starts = np.empty(n, dtype=np.int64)
+    n_groups = 0
+    verify = len(offsets) > 0
+    exact = True
+    i = 0
+    while i < n:
+        c = customer[rows[i]]
+        j = i + 1
+        while j < n and customer[rows[j]] == c:
+            j += 1
+        if j - i <= 32:  # insertion sort in place: most customers have a few rows
+            for k in range(i, j):
+                row = rows[k]
+                m = k
+                while m > i and key[order[m - 1]] > key[row]:
+                    order[m] = order[m - 1]
+                    m -= 1
+                order[m] = row
+        else:
+            segment = rows[i:j]
+            order[i:j] = segment[np.argsort(key[segment], kind="mergesort")]
+        for k in range(j - i):
+            row = order[i + k]
+            if k == 0 or key[row] != key[order[i + k - 1]]:
+                starts[n_groups] = i + k
+                n_groups += 1
+            elif verify and not _same_string(offsets, data, row, order[i + k - 1]):
+                exact = False
+        i = j
+    return order, starts[:n_groups].copy(), exact
+
+
+@_jit
+def first_rows(codes, n_codes):  # type: ignore[no-untyped-def]
+    """Per code ``0..n_codes-1``, the first row holding it (-1: none)."""
+    first = np.full(n_codes, -1, dtype=np.int64)
+    for i in range(len(codes)):
+        if first[codes[i]] < 0:
+            first[codes[i]] = i
+    return first
+
+
+@_jit
+def order_runs(rows, customer, timestamp, key, valid, offsets, data, mix):  # type: ignore[no-untyped-def]
+    """Orders as runs of ``rows`` (sorted by customer, then time).
+
+    A row continues the run before it when both have a key (see
+    :class:`~repurchase_ml.features._arrays.Keys`: equal ``key``, and equal
+    bytes for strings) and the same customer and time. Returns the start of
+    each run in ``rows``, and a hash of (customer, key) per run with a key:
+    if these are distinct, no order id starts two runs.
+    """
+    n = len(rows)
+    starts = np.empty(n, dtype=np.int64)
+    n_runs = 0
+    n_keyed = 0
+    verify = len(offsets) > 0
+    for i in range(n):
+        r = rows[i]
+        same = False
+        if i > 0:
+            p = rows[i - 1]
+            same = valid[r] and valid[p] and customer[r] == customer[p] \
+                and timestamp[r] == timestamp[p] and key[r] == key[p]
+            if same and verify:
+                same = _same_string(offsets, data, r, p)
+        if not same:
+            starts[n_runs] = i
+            n_runs += 1
+            n_keyed += valid[r]
+    hashes = np.empty(n_keyed, dtype=np.uint64)
+    k = 0
+    for j in range(n_runs):
+        r = rows[starts[j]]
+        if valid[r]:
+            hashes[k] = key[r] ^ (np.uint64(customer[r]) * mix)
+            k += 1
+    return starts[:n_runs].copy(), hashes
+
+
+@_jit
+def sum_runs(rows, starts, values):  # type: ignore[no-untyped-def]
+    """Per run of ``rows`` (runs begin at ``starts``): the int64 sum of ``values``."""
+    out = np.zeros(len(starts), dtype=np.int64)
+    for j in range(len(starts)):
+        end = starts[j + 1] if j + 1 < len(starts) else len(rows)
+        for i in range(starts[j], end):
+            out[j] += values[rows[i]]
+    return out
+
+
+@_jit
+def pair_sums(pair, timestamp, price, known, cutoff, recent_from, n_pairs):  # type: ignore[no-untyped-def]
+    """Per (customer, category) pair, over its rows before ``cutoff``: rows, sum of ``price``
+    and of ``known``; then the same two sums over the rows at or after ``recent_from``."""
+    rows = np.zeros(n_pairs)
+    price_sum = np.zeros(n_pairs)
+    price_n = np.zeros(n_pairs)
+    recent_sum = np.zeros(n_pairs)
+    recent_n = np.zeros(n_pairs)
+    for i in range(len(pair)):
+        t = timestamp[i]
+        if t >= cutoff:
+            continue
+        p = pair[i]
+        rows[p] += 1.0
+        price_sum[p] += price[i]
+        price_n[p] += known[i]
+        if t >= recent_from:
+            recent_sum[p] += price[i]
+            recent_n[p] += known[i]
+    return rows, price_sum, price_n, recent_sum, recent_n
+
+
+@_jit
+def category_spread(pair_customer, rows, n_customers):  # type: ignore[no-untyped-def]
+    """Per customer, from its pairs' row counts: total rows, categories bought, sum of
+    ``rows * log(rows)`` and the largest count."""
+    total = np.zeros(n_customers)
+    distinct = np.zeros(n_customers)
+    n_log_n = np.zeros(n_customers)
+    top = np.zeros(n_customers)
+    for p in range(len(pair_customer)):
+        r = rows[p]
+        if r > 0:
+            c = pair_customer[p]
+            total[c] += r
+            distinct[c] += 1.0
+            n_log_n[c] += r * np.log(r)
+            if r > top[c]:
+                top[c] = r
+    return total, distinct, n_log_n, top

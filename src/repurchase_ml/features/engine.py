@@ -48,11 +48,12 @@ import polars as pl
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import (
     DAY_NS,
+    HASH_MIX,
+    Keys,
     LogArrays,
     fast_argsort,
     group_rows,
     log_arrays,
-    pair_hash,
 )
 from repurchase_ml.features._inputs import (
     CODE,
@@ -63,11 +64,15 @@ from repurchase_ml.features._inputs import (
 from repurchase_ml.features._kernels import (
     bucket_sums,
     carts_after,
+    category_spread,
     first_times,
     in_time_order,
     last_before,
     order_gaps,
+    order_runs,
+    pair_sums,
     sort_ties,
+    sum_runs,
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
@@ -367,16 +372,12 @@ def group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning 
     if runs is not None:  # every order is one run of rows at one time
         rows, starts = runs
 
-        def add(values: np.ndarray, reduce: np.ufunc = np.add) -> np.ndarray:
-            return reduce.reduceat(values[rows], starts) if len(starts) else values[:0]
-
-        return _make_orders(customer[rows[starts]], timestamp[rows[starts]], add(value),
-                            add(items), None if discount is None else add(discount, np.maximum),
+        return _make_orders(customer[rows[starts]], timestamp[rows[starts]],
+                            sum_runs(rows, starts, value), sum_runs(rows, starts, items),
+                            None if discount is None else sum_runs(rows, starts, discount) > 0,
                             spec), None
-    keyed = np.flatnonzero(order_id.is_not_null().to_numpy())
     single = np.flatnonzero(order_id.is_null().to_numpy())
-    grouping, starts = group_rows(customer[keyed], order_id.gather(keyed))
-    rows = keyed[grouping]
+    rows, starts = group_rows(customer, order_id, log.n_customers)
     first, last = (np.minimum.reduceat(timestamp[rows], starts),
                    np.maximum.reduceat(timestamp[rows], starts)) if len(starts) \
         else (timestamp[:0], timestamp[:0])
@@ -418,15 +419,11 @@ def _orders_as_runs(customer: np.ndarray, timestamp: np.ndarray,
     two hashes collide: the caller then groups by id.
     """
     rows = _customer_time_order(customer, timestamp)
-    c, t = customer[rows], timestamp[rows]
-    ids = order_id.gather(rows)
-    same = (ids == ids.shift(1)).fill_null(False).to_numpy()  # a null id never continues a run
-    same[1:] &= (c[1:] == c[:-1]) & (t[1:] == t[:-1])
-    starts = np.flatnonzero(~same)
-    keyed = starts[ids.gather(starts).is_not_null().to_numpy()]
-    keys = pair_hash(c[keyed], ids.gather(keyed))
-    keys.sort()
-    if (keys[1:] == keys[:-1]).any():
+    keys = Keys.of(order_id)
+    starts, pair_hashes = order_runs(rows, customer, timestamp, keys.key.view(np.uint64),
+                                     keys.valid, keys.offsets, keys.data, HASH_MIX)
+    pair_hashes.sort()
+    if (pair_hashes[1:] == pair_hashes[:-1]).any():
         return None
     return rows, starts
 
@@ -468,10 +465,11 @@ class _Pairs:
     category: np.ndarray  # per pair
     n_categories: int
 
-    def price_sums(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair, over the ``rows`` selected: sum of known unit prices, and their count."""
-        return (np.bincount(self.pair[rows], weights=self.price[rows], minlength=len(self.customer)),
-                np.bincount(self.pair[rows], weights=self.known[rows], minlength=len(self.customer)))
+    def sums(self, cutoff: int, recent_from: int) -> tuple[np.ndarray, ...]:
+        """Per pair, over rows before ``cutoff``: rows, sum of known unit prices and their
+        count; then that sum and count over the rows from ``recent_from``."""
+        return pair_sums(self.pair, self.timestamp, self.price, self.known, cutoff, recent_from,
+                         len(self.customer))
 
 
 def _unit_price(columns: set[str]) -> pl.Expr:
@@ -490,7 +488,7 @@ def _category_pairs(log: LogArrays) -> _Pairs:
     n_categories = len(log.categories) if log.categories is not None else 0
     customer = rows["customer_id"].to_numpy()
     category = rows["category"].to_numpy()
-    grouping, starts = group_rows(customer, rows["category"])
+    grouping, starts = group_rows(customer, rows["category"], log.n_customers)
     pair = np.empty(len(grouping), dtype=np.int64)
     pair[grouping] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(grouping)]))
     price = rows["price"]
@@ -505,11 +503,9 @@ def _category_pairs(log: LogArrays) -> _Pairs:
 
 def _first_purchases(log: LogArrays) -> tuple[np.ndarray, np.ndarray]:
     """Per (customer, item) bought: the customer and the time of the first purchase."""
-    item = log.purchases["item_id"]
-    rows = np.flatnonzero(item.is_not_null().to_numpy())
-    customer = log.purchases["customer_id"].to_numpy()[rows]
-    timestamp = log.purchases["timestamp"].to_numpy()[rows]
-    grouping, starts = group_rows(customer, item.gather(rows))
+    customer = log.purchases["customer_id"].to_numpy()
+    timestamp = log.purchases["timestamp"].to_numpy()
+    grouping, starts = group_rows(customer, log.purchases["item_id"], log.n_customers)
     if len(starts) == 0:
         return customer[:0], timestamp[:0]
     return customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
@@ -697,29 +693,17 @@ def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, 
                                             minlength=n).astype(np.float64)
     if pairs is None:
         return
-    before = pairs.timestamp < cutoff
     n_pairs = len(pairs.customer)
-    pair = pairs.pair[before]
-    rows = np.bincount(pair, minlength=n_pairs).astype(np.float64)
-    bought = rows > 0
+    vw = VALUE_WINDOW_DAYS
+    rows, price_sum, price_n, recent_sum, recent_n = pairs.sums(cutoff, cutoff - vw * DAY_NS)
     if spec.has("breadth"):
-        total = np.bincount(pairs.customer, weights=rows, minlength=n)
-        n_log_n = np.zeros(n_pairs)
-        np.multiply(rows, np.log(rows, where=bought, out=np.zeros(n_pairs)), out=n_log_n)
+        total, distinct, n_log_n, top = category_spread(pairs.customer, rows, n)
         # entropy of the shares n_c / N as log N - sum(n_c log n_c) / N
-        entropy = np.log(total, where=total > 0, out=np.zeros(n)) \
-            - _safe_divide(np.bincount(pairs.customer, weights=n_log_n, minlength=n), total)
-        top = np.zeros(n)
-        np.maximum.at(top, pairs.customer, rows)
-        out["distinct_categories"] = np.bincount(pairs.customer, weights=bought,
-                                                 minlength=n).astype(np.float64)
+        entropy = np.log(total, where=total > 0, out=np.zeros(n)) - _safe_divide(n_log_n, total)
+        out["distinct_categories"] = distinct
         out["category_entropy"] = np.where(total > 0, np.maximum(entropy, 0.0), np.nan)
         out["top_category_share"] = _safe_divide(top, total)
     if spec.has("value"):
-        vw = VALUE_WINDOW_DAYS
-        recent = before & (pairs.timestamp >= cutoff - vw * DAY_NS)
-        price_sum, price_n = pairs.price_sums(before)
-        recent_sum, recent_n = pairs.price_sums(recent)
         if levels is None:
             levels = _levels(pairs, price_sum, price_n)
         level = levels[pairs.category] if n_pairs else np.zeros(0)
@@ -874,7 +858,8 @@ def category_price_levels(events: pd.DataFrame | pl.DataFrame, *, cutoffs: objec
     pairs = _category_pairs(log)
     frames = []
     for cutoff in cuts:
-        levels = _levels(pairs, *pairs.price_sums(pairs.timestamp < cutoff.value))
+        _, price_sum, price_n, _, _ = pairs.sums(cutoff.value, cutoff.value)
+        levels = _levels(pairs, price_sum, price_n)
         known = np.flatnonzero(~np.isnan(levels))
         frames.append(pd.DataFrame({"cutoff": np.full(len(known), cutoff.to_datetime64()),
                                     "category": log.categories[known],
