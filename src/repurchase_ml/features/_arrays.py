@@ -20,7 +20,13 @@ import polars as pl
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
-from repurchase_ml.features._kernels import customer_order, group_within, lookup_codes
+from repurchase_ml.features._kernels import (
+    customer_order,
+    first_rows,
+    first_times,
+    group_within,
+    lookup_codes,
+)
 
 __all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "Keys",
            "HASH_MIX"]
@@ -64,8 +70,8 @@ class LogArrays:
 
     def has_behaviour(self) -> bool:
         """Whether the log holds any view, cart or favourite event."""
-        counts = np.bincount(self.event_type, minlength=len(CODE))
-        return bool(counts[[CODE["view"], CODE["cart"], CODE["favorite"]]].any())
+        first = first_rows(self.event_type, len(CODE))
+        return bool((first[[CODE["view"], CODE["cart"], CODE["favorite"]]] >= 0).any())
 
 
 def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,6 +202,13 @@ def _polars_purchases(events: pl.DataFrame, bought: np.ndarray,
 
 def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`."""
+    with ThreadPoolExecutor(max_workers=1) as loading:
+        # numba's first load of compiled code in a process (~0.3 s) overlaps the conversion
+        loading.submit(first_times, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64), 1)
+        return _log_arrays(events)
+
+
+def _log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     if isinstance(events, pl.DataFrame):
         check_polars(events)
         ids = events["customer_id"]
@@ -204,19 +217,17 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
                               fix="drop or fill those rows with repurchase_ml.read_events")
         raw_ids = ids.to_numpy() if ids.dtype.is_integer() \
             else np.asarray(ids.to_list(), dtype=object)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # the compiled code loads (once per process) while the event types are read, and the
-            # purchase rows are cut out (polars) while the customer codes are made
-            pool.submit(dense_codes, raw_ids[:1])
+        if events["timestamp"].null_count():
+            raise SchemaError("timestamp", "missing timestamp",
+                              n_rows=events["timestamp"].null_count(),
+                              fix="drop or fill those rows with repurchase_ml.read_events")
+        timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the purchase rows are cut out (polars) while the customer codes are made
             types = event_type_codes(events["event_type"])
             bought = types == CODE["purchase"]
             present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
             cutting = pool.submit(_polars_purchases, events, bought, present)
-            if events["timestamp"].null_count():
-                raise SchemaError("timestamp", "missing timestamp",
-                                  n_rows=events["timestamp"].null_count(),
-                                  fix="drop or fill those rows with repurchase_ml.read_events")
-            timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
             customer, ids_sorted = dense_codes(raw_ids)
             purchases, category_names = cutting.result()
     else:

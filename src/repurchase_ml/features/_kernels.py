@@ -16,7 +16,8 @@ __all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_
            "order_gaps",
            "lookup_codes",
            "customer_order", "group_within", "first_rows",
-           "order_runs", "sum_runs", "pair_sums", "category_spread"]
+           "order_runs", "sum_runs", "pair_sums", "category_spread",
+           "habits"]
 
 _I64_MAX = np.iinfo(np.int64).max
 _I64_MIN = np.iinfo(np.int64).min
@@ -364,3 +365,36 @@ def category_spread(pair_customer, rows, n_customers):  # type: ignore[no-untype
             if r > top[c]:
                 top[c] = r
     return total, distinct, n_log_n, top
+
+
+@_jit
+def habits(customer, timestamp, n_customers, night_start, night_end, first_day, promo):  # type: ignore[no-untyped-def]
+    """Per customer, over its orders: how many at night (``night_start`` <= hour <
+    ``night_end``, wrapping past midnight), on a weekend, on a promotion day (``promo[day -
+    first_day]``); and its most frequent hour (ties: the earliest; NaN without orders)."""
+    night = np.zeros(n_customers)
+    weekend = np.zeros(n_customers)
+    on_promo = np.zeros(n_customers)
+    by_hour = np.zeros((n_customers, 24), dtype=np.int64)
+    hour_ns = 3600 * 10**9
+    for i in range(len(customer)):
+        c = customer[i]
+        hour = (timestamp[i] // hour_ns) % 24
+        day = timestamp[i] // (24 * hour_ns)
+        if (night_start <= hour < night_end) if night_start < night_end \
+                else (hour >= night_start or hour < night_end):
+            night[c] += 1.0
+        if (day + 3) % 7 >= 5:  # 1970-01-01 was a Thursday
+            weekend[c] += 1.0
+        if promo[day - first_day]:
+            on_promo[c] += 1.0
+        by_hour[c, hour] += 1
+    peak = np.full(n_customers, np.nan)
+    for c in range(n_customers):
+        best = 0
+        for h in range(24):
+            if by_hour[c, h] > by_hour[c, best]:
+                best = h
+        if by_hour[c, best] > 0:
+            peak[c] = best
+    return night, weekend, on_promo, peak

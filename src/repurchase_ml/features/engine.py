@@ -66,6 +66,7 @@ from repurchase_ml.features._kernels import (
     carts_after,
     category_spread,
     first_times,
+    habits,
     in_time_order,
     last_before,
     order_gaps,
@@ -225,14 +226,12 @@ class _Orders:
     timestamp: np.ndarray
     value: np.ndarray  # fixed point, as float64 (exact integers)
     items: np.ndarray  # fixed point, as float64
-    flags: dict[str, np.ndarray]  # per-order 0/1 floats: discount, night, weekend, promo
-    hour: np.ndarray | None
+    discount: np.ndarray | None  # 1.0 where any row of the order had a discount
 
     def before(self, cutoff: int) -> _Orders:
         keep = self.timestamp < cutoff
         return _Orders(self.customer[keep], self.timestamp[keep], self.value[keep],
-                       self.items[keep], {k: v[keep] for k, v in self.flags.items()},
-                       None if self.hour is None else self.hour[keep])
+                       self.items[keep], None if self.discount is None else self.discount[keep])
 
 
 def order_parts(log: LogArrays) -> dict[str, np.ndarray]:
@@ -291,39 +290,25 @@ def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndar
     return by_time[(packed & np.uint64((1 << rank_bits) - 1)).astype(np.int64)]
 
 
-def _promo_days(days: np.ndarray, promo_days: Sequence[tuple[int, int]]) -> np.ndarray:
-    """1.0 where the day (counted from 1970-01-01) is a (month, day) promotion day, else 0.0."""
-    if len(days) == 0:
-        return np.zeros(0)
-    first = int(days.min())
-    calendar = pd.date_range(pd.Timestamp(first, unit="D"), periods=int(days.max()) - first + 1,
-                             freq="D")
-    promo = np.isin(calendar.month * 100 + calendar.day, [m * 100 + d for m, d in promo_days])
-    return promo.astype(np.float64)[days - first]
+def _promo_calendar(timestamp: np.ndarray,
+                    promo_days: Sequence[tuple[int, int]]) -> tuple[int, np.ndarray]:
+    """The first day (counted from 1970-01-01) spanned by ``timestamp``, and from it a flag per
+    day: whether that day is a (month, day) promotion day."""
+    if len(timestamp) == 0:
+        return 0, np.zeros(0, dtype=np.bool_)
+    first, last = int(timestamp.min()) // DAY_NS, int(timestamp.max()) // DAY_NS
+    calendar = pd.date_range(pd.Timestamp(first, unit="D"), periods=last - first + 1, freq="D")
+    return first, np.isin(calendar.month * 100 + calendar.day,
+                          [m * 100 + d for m, d in promo_days])
 
 
 def _make_orders(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
-                 items: np.ndarray, discount: np.ndarray | None, spec: FeatureSpec) -> _Orders:
-    """Orders as :class:`_Orders`: sorted, with their habit flags."""
+                 items: np.ndarray, discount: np.ndarray | None) -> _Orders:
+    """Orders as :class:`_Orders`, sorted."""
     order = _time_order(customer, timestamp, value)
-    customer, timestamp = customer[order], timestamp[order]
-    flags: dict[str, np.ndarray] = {}
-    if discount is not None:
-        flags["discount"] = discount[order].astype(np.float64)
-    hour = None
-    if spec.has("habits"):
-        hour = (timestamp // (3600 * 10**9)) % 24
-        start, end = spec.night_hours
-        night = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
-        days = timestamp // DAY_NS
-        flags |= {
-            "night": night.astype(np.float64),
-            "weekend": ((days + 3) % 7 >= 5).astype(np.float64),  # 1970-01-01 was a Thursday
-            "promo": _promo_days(days, spec.promo_days),
-        }
-    return _Orders(customer=customer, timestamp=timestamp,
+    return _Orders(customer=customer[order], timestamp=timestamp[order],
                    value=value[order].astype(np.float64), items=items[order].astype(np.float64),
-                   flags=flags, hour=hour)
+                   discount=None if discount is None else discount[order].astype(np.float64))
 
 
 @dataclasses.dataclass
@@ -337,7 +322,7 @@ class _Spanning:
     items: np.ndarray
     discount: np.ndarray | None
 
-    def orders_before(self, cutoff: int, spec: FeatureSpec) -> _Orders:
+    def orders_before(self, cutoff: int) -> _Orders:
         """Each order's rows before ``cutoff`` as one order at its first row's time."""
         keep = self.timestamp < cutoff
         order = self.order[keep]
@@ -351,10 +336,10 @@ class _Spanning:
             (np.maximum.reduceat(self.discount[keep], starts) if len(starts)
              else self.discount[:0])
         return _make_orders(self.customer[keep][starts], self.timestamp[keep][starts],
-                            add(self.value), add(self.items), discount, spec)
+                            add(self.value), add(self.items), discount)
 
 
-def group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning | None]:
+def group_orders(log: LogArrays) -> tuple[_Orders, _Spanning | None]:
     """Purchase rows into orders: a distinct ``order_id`` per customer, or a row of its own.
 
     Orders whose rows share one timestamp (almost all) are complete here; the
@@ -366,16 +351,15 @@ def group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning 
     timestamp = log.purchases["timestamp"].to_numpy()
     value, items, discount = parts["value"], parts["items"], parts.get("discount")
     if "order_id" not in log.columns:
-        return _make_orders(customer, timestamp, value, items, discount, spec), None
+        return _make_orders(customer, timestamp, value, items, discount), None
     order_id = log.purchases["order_id"]
     runs = _orders_as_runs(customer, timestamp, order_id)
     if runs is not None:  # every order is one run of rows at one time
         rows, starts = runs
-
         return _make_orders(customer[rows[starts]], timestamp[rows[starts]],
                             sum_runs(rows, starts, value), sum_runs(rows, starts, items),
                             None if discount is None else sum_runs(rows, starts, discount) > 0,
-                            spec), None
+                            ), None
     single = np.flatnonzero(order_id.is_null().to_numpy())
     rows, starts = group_rows(customer, order_id, log.n_customers)
     first, last = (np.minimum.reduceat(timestamp[rows], starts),
@@ -403,7 +387,7 @@ def group_orders(log: LogArrays, spec: FeatureSpec) -> tuple[_Orders, _Spanning 
         np.concatenate([customer[rows[starts]][whole], customer[single]]),
         np.concatenate([first[whole], timestamp[single]]),
         whole_orders(value, np.add), whole_orders(items, np.add),
-        None if discount is None else whole_orders(discount, np.maximum), spec,
+        None if discount is None else whole_orders(discount, np.maximum),
     ), spanning
 
 
@@ -443,14 +427,6 @@ class _Bought:
 
     orders: _Orders  # orders complete at their first row
     spanning: _Spanning | None  # rows of orders spread over several timestamps
-
-
-@dataclasses.dataclass
-class _Breadth:
-    """First purchases of items and (customer, category) pairs, built once per log."""
-
-    first_items: tuple[np.ndarray, np.ndarray] | None  # customer, time of first purchase
-    pairs: _Pairs | None
 
 
 @dataclasses.dataclass
@@ -519,38 +495,28 @@ def _activity(log: LogArrays) -> _Activity:
     )
 
 
-def _bought(log: LogArrays, spec: FeatureSpec) -> _Bought:
-    return _Bought(*group_orders(log, spec))
-
-
-def _breadth(log: LogArrays, spec: FeatureSpec) -> _Breadth:
-    columns = log.columns
-    return _Breadth(
-        first_items=_first_purchases(log) if spec.has("breadth") and "item_id" in columns
-        else None,
-        pairs=_category_pairs(log) if "category" in columns
-        and (spec.has("breadth") or spec.has("value")) else None,
-    )
+def _bought(log: LogArrays) -> _Bought:
+    return _Bought(*group_orders(log))
 
 
 # ---------------------------------------------------------------- per cutoff
 
 
-def _orders_at(prepared: _Bought, cutoff: int, spec: FeatureSpec) -> _Orders:
+def _orders_at(prepared: _Bought, cutoff: int) -> _Orders:
     """Orders before ``cutoff``; an order spread over several timestamps counts its rows before it."""
     orders = prepared.orders.before(cutoff)
     if prepared.spanning is None:
         return orders
-    partial = prepared.spanning.orders_before(cutoff, spec)
+    partial = prepared.spanning.orders_before(cutoff)
     if len(partial.customer) == 0:
         return orders
     discount = None
-    if "discount" in orders.flags:
-        discount = np.concatenate([orders.flags["discount"], partial.flags["discount"]])
+    if orders.discount is not None and partial.discount is not None:
+        discount = np.concatenate([orders.discount, partial.discount])
     return _make_orders(np.concatenate([orders.customer, partial.customer]),
                         np.concatenate([orders.timestamp, partial.timestamp]),
                         np.concatenate([orders.value, partial.value]),
-                        np.concatenate([orders.items, partial.items]), discount, spec)
+                        np.concatenate([orders.items, partial.items]), discount)
 
 
 def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
@@ -619,18 +585,17 @@ def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
         out["aov_all"] = _safe_divide(revenue, count) / scale
         out[f"aov_{vw}d"] = aov_recent
         out[f"aov_ratio_{vw}d"] = _safe_divide(aov_recent, aov_before)
-        if "discount" in orders.flags:
+        if orders.discount is not None:
             out["discount_share"] = _safe_divide(
-                np.bincount(c, weights=orders.flags["discount"], minlength=n), count)
+                np.bincount(c, weights=orders.discount, minlength=n), count)
     if spec.has("habits"):
-        for flag, name in (("night", "night_share"), ("weekend", "weekend_share"),
-                           ("promo", "promo_day_share")):
-            out[name] = _safe_divide(np.bincount(c, weights=orders.flags[flag], minlength=n),
-                                     count)
-        assert orders.hour is not None
-        by_hour = np.bincount(c.astype(np.int64) * 24 + orders.hour, minlength=n * 24)
-        # most frequent hour of day; ties go to the earliest hour (argmax takes the first)
-        out["peak_hour"] = np.where(has, by_hour.reshape(n, 24).argmax(axis=1), np.nan)
+        first_day, promo = _promo_calendar(orders.timestamp, spec.promo_days)
+        night, weekend, on_promo, peak = habits(c, orders.timestamp, n, *spec.night_hours,
+                                                first_day, promo)
+        out["night_share"] = _safe_divide(night, count)
+        out["weekend_share"] = _safe_divide(weekend, count)
+        out["promo_day_share"] = _safe_divide(on_promo, count)
+        out["peak_hour"] = peak
     if spec.has("lifecycle"):
         out["first_order_value"] = _pick(orders.value, first, has) / scale
         out["first_to_second_gap_days"] = first_gap
@@ -764,18 +729,22 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
     """Features of every (customer, cutoff) with an event before the cutoff, as a pandas frame.
 
     The result is filled in place in one float64 block (no per-cutoff frames to concatenate).
-    Two lanes: orders and their features on a worker thread; events, items and categories
-    here (numpy and polars release the GIL, so both lanes use a core). The worker runs its
-    tasks in order: the orders first, then the order features of each group of cutoffs.
+    Two lanes: orders, items and the order features on a worker thread; events and
+    categories here (numpy, polars and the compiled kernels release the GIL, so both lanes
+    use a core). The worker runs its tasks in order: the orders, the first purchase of each
+    item, then the order features of each group of cutoffs.
     """
     with ThreadPoolExecutor(max_workers=1) as lane:
-        building = lane.submit(_bought, log, spec)
-        return _fill(log, cutoffs, spec, behaviour, given_levels, lane, building)
+        building = lane.submit(_bought, log)
+        first_items = lane.submit(_first_purchases, log) \
+            if spec.has("breadth") and "item_id" in log.columns else None
+        return _fill(log, cutoffs, spec, behaviour, given_levels, lane, building, first_items)
 
 
 def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, behaviour: bool,
           given_levels: dict[int, np.ndarray] | None, lane: ThreadPoolExecutor,
-          building: Future[_Bought]) -> pd.DataFrame:
+          building: Future[_Bought],
+          first_items: Future[tuple[np.ndarray, np.ndarray]] | None) -> pd.DataFrame:
     """The caller's lane of :func:`_compute`, with the worker ``lane`` building the orders."""
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
@@ -795,20 +764,21 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
         counts = {}
         for cutoff in group:
             out = sinks[cutoff]
-            counts[cutoff] = _order_features(_orders_at(bought, cutoff, spec), cutoff, n, spec,
+            counts[cutoff] = _order_features(_orders_at(bought, cutoff), cutoff, n, spec,
                                              out)[out.rows]
         return counts
 
-    breadth = None
+    pairs = None
     for group in _cutoff_groups(n, cuts, days):
         orders_done = lane.submit(order_side, group)
         _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
         if spec.has("breadth") or spec.has("value"):
-            breadth = breadth or _breadth(log, spec)
+            if pairs is None and "category" in log.columns:
+                pairs = _category_pairs(log)
             for cutoff in group:
                 _purchase_row_features(
-                    breadth.pairs, breadth.first_items, cutoff, n, spec,
-                    None if given_levels is None else given_levels[cutoff], sinks[cutoff])
+                    pairs, None if first_items is None else first_items.result(), cutoff, n,
+                    spec, None if given_levels is None else given_levels[cutoff], sinks[cutoff])
         for cutoff, count in orders_done.result().items():
             out = sinks.pop(cutoff)
             if "_views_all" in out:

@@ -152,7 +152,7 @@ class _OrderBook:
 
     def __init__(self, log: LogArrays) -> None:
         self.log = log
-        orders, spanning = group_orders(log, FeatureSpec(families=("rfm",)))
+        orders, spanning = group_orders(log)
         self.order_customer, self.order_time = orders.customer, orders.timestamp
         self.spanning = spanning
         self.buy_customer = log.purchases["customer_id"].to_numpy()
