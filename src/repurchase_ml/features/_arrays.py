@@ -25,7 +25,8 @@ from repurchase_ml.features._kernels import (
     first_rows,
     first_times,
     group_within,
-    lookup_codes,
+    map_codes,
+    mark_present,
 )
 
 __all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "Keys",
@@ -74,28 +75,43 @@ class LogArrays:
         return bool((first[[CODE["view"], CODE["cart"], CODE["favorite"]]] >= 0).any())
 
 
-def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dense_codes(values: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Codes ``0..n-1`` of ``values`` in the sort order of the distinct values, and those values.
 
-    Integer ids that span a range no wider than a few times their count use a
-    direct lookup table (linear time); anything else is factorised.
+    ``values`` may come in chunks (a list of arrays, read in place). Integer
+    ids that span a range no wider than a few times their count use a direct
+    lookup table (linear time); anything else is factorised.
 
     Examples
     --------
     >>> codes, values = dense_codes(np.array([30, 10, 30, 20]))
     >>> codes.tolist(), values.tolist()
     ([2, 0, 2, 1], [10, 20, 30])
+    >>> dense_codes([np.array([30, 10]), np.array([30, 20])])[0].tolist()
+    [2, 0, 2, 1]
     """
-    if values.dtype.kind in "iu" and len(values):
-        low, high = int(values.min()), int(values.max())
+    chunks = [c for c in (values if isinstance(values, list) else [values]) if len(c)]
+    total = sum(len(c) for c in chunks)
+    if chunks and all(c.dtype.kind in "iu" for c in chunks):
+        # the table offsets must not overflow a narrow type
+        chunks = [c if c.itemsize == 8 else c.astype(np.int64) for c in chunks]
+        low, high = min(int(c.min()) for c in chunks), max(int(c.max()) for c in chunks)
         span = high - low + 1
-        if span <= 4 * len(values) + 1024:
-            if values.itemsize < 8:  # the table offsets must not overflow a narrow type
-                values = values.astype(np.int64)
-            codes = np.empty(len(values), dtype=np.int32 if len(values) < 2**31 else np.int64)
-            return codes, lookup_codes(values, values.dtype.type(low), span, codes)
-    codes, uniques = pd.factorize(values, sort=True)
-    return codes.astype(np.int64), np.asarray(uniques)
+        if span <= 4 * total + 1024:
+            present = np.zeros(span, dtype=np.bool_)
+            for chunk in chunks:
+                mark_present(chunk, chunk.dtype.type(low), present)
+            codes = np.empty(total, dtype=np.int32 if total < 2**31 else np.int64)
+            table = (np.cumsum(present, dtype=np.int64) - 1).astype(codes.dtype)
+            start = 0
+            for chunk in chunks:
+                map_codes(chunk, chunk.dtype.type(low), table, codes[start:start + len(chunk)])
+                start += len(chunk)
+            return codes, (np.flatnonzero(present) + low).astype(chunks[0].dtype)
+    flat = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks \
+        else np.zeros(0, dtype=np.int64)
+    codes_, uniques = pd.factorize(flat, sort=True)
+    return codes_.astype(np.int64), np.asarray(uniques)
 
 
 def fast_argsort(keys: np.ndarray) -> np.ndarray:
@@ -188,10 +204,13 @@ def _fixed(values: np.ndarray) -> np.ndarray:
     return frame.select(fixed(pl.col("v")).fill_null(0))["v"].to_numpy()
 
 
-def _polars_purchases(events: pl.DataFrame, bought: np.ndarray,
+def _polars_purchases(events: pl.DataFrame,
                       present: list[str]) -> tuple[pl.DataFrame, np.ndarray | None]:
     """Purchase rows of a polars log: strings kept, categories as codes in name order."""
-    rows = events.filter(pl.Series(bought)).select(present).with_columns(
+    kind = events.schema["event_type"]
+    bought = pl.lit(False) if isinstance(kind, pl.Enum) and "purchase" not in kind.categories \
+        else pl.col("event_type") == "purchase"
+    rows = events.filter(bought).select(present).with_columns(
         pl.col(c).cast(pl.String) for c in ("order_id", "item_id", "category") if c in present)
     if "category" not in present:
         return rows, None
@@ -211,23 +230,24 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
 def _log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     if isinstance(events, pl.DataFrame):
         check_polars(events)
-        ids = events["customer_id"]
-        if ids.null_count():
-            raise SchemaError("customer_id", "missing customer id", n_rows=ids.null_count(),
-                              fix="drop or fill those rows with repurchase_ml.read_events")
-        raw_ids = ids.to_numpy() if ids.dtype.is_integer() \
-            else np.asarray(ids.to_list(), dtype=object)
-        if events["timestamp"].null_count():
-            raise SchemaError("timestamp", "missing timestamp",
-                              n_rows=events["timestamp"].null_count(),
-                              fix="drop or fill those rows with repurchase_ml.read_events")
-        timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
+        present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # the purchase rows are cut out (polars) while the customer codes are made
+            # the purchase rows are cut out (polars) while the arrays of every row are made
+            cutting = pool.submit(_polars_purchases, events, present)
+            ids = events["customer_id"]
+            if ids.null_count():
+                raise SchemaError("customer_id", "missing customer id", n_rows=ids.null_count(),
+                                  fix="drop or fill those rows with repurchase_ml.read_events")
+            # integer ids are read chunk by chunk in place (no copy of the whole column)
+            raw_ids = [chunk.to_numpy() for chunk in ids.get_chunks()] \
+                if ids.dtype.is_integer() else np.asarray(ids.to_list(), dtype=object)
+            if events["timestamp"].null_count():
+                raise SchemaError("timestamp", "missing timestamp",
+                                  n_rows=events["timestamp"].null_count(),
+                                  fix="drop or fill those rows with repurchase_ml.read_events")
+            timestamp = events["timestamp"].cast(pl.Datetime("ns")).to_physical().to_numpy()
             types = event_type_codes(events["event_type"])
             bought = types == CODE["purchase"]
-            present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
-            cutting = pool.submit(_polars_purchases, events, bought, present)
             customer, ids_sorted = dense_codes(raw_ids)
             purchases, category_names = cutting.result()
     else:

@@ -97,16 +97,28 @@ def check_polars(events: pl.DataFrame, argument: str = "events") -> None:
 def event_type_codes(event_type: pl.Series) -> np.ndarray:
     """Int8 codes (see :data:`CODE`) of a polars ``event_type`` column; unknown types refused."""
     if isinstance(event_type.dtype, pl.Categorical | pl.Enum) and not event_type.null_count():
-        # categorical: name the few physical codes present, then map every row through a table
-        physical = event_type.to_physical().to_numpy()
-        if len(physical) and int(physical.max()) < 1_000_000:
-            first = first_rows(physical, int(physical.max()) + 1)
+        # categorical: name the few physical codes present, then map every row through a
+        # table, chunk by chunk in place
+        chunks = [chunk.to_physical().to_numpy() for chunk in event_type.get_chunks()]
+        n_physical = max((int(c.max()) + 1 for c in chunks if len(c)), default=0)
+        if 0 < n_physical <= 1_000_000:
+            first = np.full(n_physical, -1, dtype=np.int64)
+            start = 0
+            for chunk in chunks:
+                here = first_rows(chunk, n_physical)
+                found = (first < 0) & (here >= 0)
+                first[found] = here[found] + start
+                start += len(chunk)
             present = np.flatnonzero(first >= 0)
             names = event_type.gather(first[present]).cast(pl.String).to_list()
-            table = np.full(len(first), -1, dtype=np.int8)
+            table = np.full(n_physical, -1, dtype=np.int8)
             table[present] = [CODE.get(name, -1) for name in names]
-            codes_fast = table[physical]
-            if (codes_fast >= 0).all():
+            if (table[present] >= 0).all():
+                codes_fast = np.empty(len(event_type), dtype=np.int8)
+                start = 0
+                for chunk in chunks:
+                    np.take(table, chunk, out=codes_fast[start:start + len(chunk)])
+                    start += len(chunk)
                 return codes_fast
     try:
         codes = event_type.cast(pl.Enum(list(EVENT_TYPES))).to_physical().cast(pl.Int8)

@@ -14,7 +14,7 @@ from numba import njit
 __all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
            "sort_ties",
            "order_gaps",
-           "lookup_codes",
+           "mark_present", "map_codes",
            "customer_order", "group_within", "first_rows",
            "order_runs", "sum_runs", "pair_sums", "category_spread",
            "habits"]
@@ -167,28 +167,17 @@ def order_gaps(customer, timestamp, n_customers, day):  # type: ignore[no-untype
 
 
 @_jit
-def lookup_codes(values, low, span, codes):  # type: ignore[no-untyped-def]
-    """Dense codes of integer ``values`` in ``[low, low + span)`` by a lookup table.
-
-    Writes ``codes`` (the rank of each value among the distinct values) and
-    returns the distinct values, sorted.
-    """
-    present = np.zeros(span, dtype=np.bool_)
+def mark_present(values, low, present):  # type: ignore[no-untyped-def]
+    """``present[v - low] = True`` for every value ``v``."""
     for i in range(len(values)):
         present[values[i] - low] = True
-    table = np.empty(span, dtype=codes.dtype)
-    k = 0
-    for j in range(span):
-        if present[j]:
-            table[j] = k
-            k += 1
-    uniques = np.empty(k, dtype=values.dtype)
-    for j in range(span):
-        if present[j]:
-            uniques[table[j]] = j + low
+
+
+@_jit
+def map_codes(values, low, table, codes):  # type: ignore[no-untyped-def]
+    """``codes[i] = table[values[i] - low]``."""
     for i in range(len(values)):
         codes[i] = table[values[i] - low]
-    return uniques
 
 
 @_jit
