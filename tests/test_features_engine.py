@@ -136,3 +136,54 @@ def test_one_cutoff_per_pass_gives_the_same_features(monkeypatch: pytest.MonkeyP
     serial = build_features(events, cutoffs=cutoffs)
     assert whole["views_30d"].sum() > 0 and whole["orders_90d"].sum() > 0
     pd.testing.assert_frame_equal(whole, serial, check_exact=True)
+
+
+def test_orders_at_one_time_put_the_larger_first_and_habits_by_hand() -> None:
+    """Two orders at one time: the larger is the first order. Night hours may wrap midnight."""
+    events = log([
+        (1, "2024-11-11 23:30", 5.0, "A", "i1"),  # a Monday, a promotion day, at night
+        (1, "2024-11-11 23:30", 9.0, "B", "i2"),
+        (1, "2024-11-16 03:00", 4.0, "C", "i1"),  # a Saturday, at night
+        (1, "2024-11-20 12:00", 6.0, "D", "i3"),  # a Wednesday, at noon
+    ])
+    spec = FeatureSpec(windows=(30,), families=("rfm", "lifecycle", "habits"))
+    got = build_features(events, cutoffs="2024-12-01", spec=spec).iloc[0]
+    assert got["first_order_value"] == 9.0 and got["orders_all"] == 4.0
+    assert got["night_share"] == pytest.approx(3 / 4)
+    assert got["weekend_share"] == pytest.approx(1 / 4)
+    assert got["promo_day_share"] == pytest.approx(2 / 4)
+    assert got["peak_hour"] == 23.0
+    late = FeatureSpec(windows=(30,), families=("habits",), night_hours=(1, 5))  # no wrap
+    assert build_features(events, cutoffs="2024-12-01", spec=late)["night_share"].iloc[0] \
+        == pytest.approx(1 / 4)
+
+
+def test_sort_ties_is_stable_and_puts_larger_values_first() -> None:
+    from repurchase_ml.features._kernels import sort_ties
+
+    customer = np.array([0, 0, 0, 0, 1], dtype=np.int32)
+    timestamp = np.array([5, 5, 5, 7, 5], dtype=np.int64)
+    value = np.array([1.0, 3.0, 1.0, 9.0, 2.0])
+    order = np.arange(5)
+    sort_ties(customer, timestamp, value, order)
+    assert order.tolist() == [1, 0, 2, 3, 4]
+
+
+def test_event_types_of_a_chunked_categorical_column() -> None:
+    from repurchase_ml.features._inputs import event_type_codes
+
+    chunks = [pl.Series(["view", "purchase"], dtype=pl.Categorical),
+              pl.Series(["cart", "view", "favorite"], dtype=pl.Categorical)]
+    column = pl.concat(chunks, rechunk=False)
+    assert column.n_chunks() == 2
+    assert event_type_codes(column).tolist() == [2, 0, 3, 2, 4]
+    with pytest.raises(Exception, match="event_type"):
+        event_type_codes(pl.concat([chunks[0], pl.Series(["bogus"], dtype=pl.Categorical)],
+                                   rechunk=False))
+
+
+def test_dense_codes_read_chunks_in_place() -> None:
+    chunks = [np.array([7, 3], dtype=np.int64), np.array([], dtype=np.int64),
+              np.array([3, 11], dtype=np.int64)]
+    codes, values = dense_codes(chunks)
+    assert codes.tolist() == [1, 0, 0, 2] and values.tolist() == [3, 7, 11]
