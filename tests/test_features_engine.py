@@ -10,7 +10,7 @@ import pytest
 
 from repurchase_ml.events import EVENT_TYPES
 from repurchase_ml.features import FeatureSpec, build_features
-from repurchase_ml.features._arrays import dense_codes, fast_argsort, group_rows
+from repurchase_ml.features._arrays import dense_codes, group_rows
 
 SPEC = FeatureSpec(windows=(30,), families=("rfm", "rhythm", "value", "breadth", "lifecycle"))
 
@@ -103,15 +103,6 @@ def test_dense_codes_for_sparse_and_string_ids() -> None:
     assert codes.tolist() == [2, 1, 2, 0] and values.tolist() == [-3, 5, 10**12 + 7]
     codes, values = dense_codes(np.array(["b", "a", "b"], dtype=object))
     assert codes.tolist() == [1, 0, 1] and values.tolist() == ["a", "b"]
-
-
-def test_fast_argsort_sorts_wide_and_narrow_keys() -> None:
-    rng = np.random.default_rng(0)
-    for high in (100, 2**62):
-        keys = rng.integers(0, high, 1_000).astype(np.uint64)
-        order = fast_argsort(keys)
-        assert sorted(order.tolist()) == list(range(1_000))
-        assert (np.diff(keys[order].astype(np.float64)) >= 0).all()
 
 
 def test_sparse_integer_customer_ids_keep_their_values() -> None:

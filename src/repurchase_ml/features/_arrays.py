@@ -29,7 +29,7 @@ from repurchase_ml.features._kernels import (
     mark_present,
 )
 
-__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "fast_argsort", "group_rows", "Keys",
+__all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "group_rows", "Keys", "NO_STRINGS",
            "HASH_MIX"]
 
 DAY_NS = 86_400 * 10**9
@@ -114,31 +114,12 @@ def dense_codes(values: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.n
     return codes_.astype(np.int64), np.asarray(uniques)
 
 
-def fast_argsort(keys: np.ndarray) -> np.ndarray:
-    """A permutation sorting non-negative integer ``keys`` (ties in any order).
-
-    When the row number fits beside the largest key in 64 bits, the keys are
-    sorted with the row number packed into their low bits (a plain sort is
-    several times faster than ``argsort``).
-
-    Examples
-    --------
-    >>> fast_argsort(np.array([30, 10, 20], dtype=np.uint64))
-    array([1, 2, 0])
-    """
-    n = len(keys)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    index_bits = max(int(n - 1).bit_length(), 1)
-    if int(keys.max()).bit_length() + index_bits <= 64:
-        packed = (keys.astype(np.uint64) << np.uint64(index_bits)) | np.arange(n, dtype=np.uint64)
-        packed.sort()
-        return (packed & np.uint64((1 << index_bits) - 1)).astype(np.int64)
-    return np.argsort(keys)
-
-
 #: odd 64-bit constant that spreads customer codes over the bits of a hash key
 HASH_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+#: the ``offsets`` and ``data`` of a key column without strings
+NO_STRINGS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8))
 
 
 @dataclass
@@ -160,14 +141,13 @@ class Keys:
     def of(cls, column: pl.Series) -> Keys:
         valid = column.is_not_null().to_numpy()
         if column.dtype.is_integer():
-            return cls(column.fill_null(0).cast(pl.Int64).to_numpy(), valid,
-                       np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8))
+            return cls(column.fill_null(0).cast(pl.Int64).to_numpy(), valid, *NO_STRINGS)
         strings = column.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
         _, offsets, data = strings.buffers()
         return cls(
             column.hash(seed=0).to_numpy(), valid,
             np.frombuffer(offsets, dtype=np.int64)[strings.offset:strings.offset + len(column) + 1],
-            np.zeros(0, dtype=np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8))
+            NO_STRINGS[1] if data is None else np.frombuffer(data, dtype=np.uint8))
 
 
 def group_rows(customer: np.ndarray, key: pl.Series,

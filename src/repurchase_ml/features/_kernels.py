@@ -12,12 +12,9 @@ import numpy as np
 from numba import njit
 
 __all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
-           "sort_ties",
-           "order_gaps",
-           "mark_present", "map_codes",
-           "customer_order", "group_within", "first_rows",
-           "order_runs", "sum_runs", "pair_sums", "category_spread",
-           "habits"]
+           "sort_ties", "mark_present", "map_codes", "customer_order", "group_within",
+           "first_rows", "order_runs", "sum_runs", "pair_sums", "category_spread",
+           "ORDER_SLOTS", "order_features"]
 
 _I64_MAX = np.iinfo(np.int64).max
 _I64_MIN = np.iinfo(np.int64).min
@@ -133,40 +130,6 @@ def sort_ties(customer, timestamp, value, order):  # type: ignore[no-untyped-def
 
 
 @_jit
-def order_gaps(customer, timestamp, n_customers, day):  # type: ignore[no-untyped-def]
-    """Per customer, from orders sorted by (customer, time): where its orders start, and its gaps.
-
-    Returns the index of the first order (-1: none), then in units of ``day``
-    the median and sample standard deviation of the gaps between consecutive
-    orders, the last gap and the first one (NaN where undefined).
-    """
-    first = np.full(n_customers, -1, dtype=np.int64)
-    median = np.full(n_customers, np.nan)
-    std = np.full(n_customers, np.nan)
-    last_gap = np.full(n_customers, np.nan)
-    first_gap = np.full(n_customers, np.nan)
-    i = 0
-    while i < len(customer):
-        c = customer[i]
-        j = i + 1
-        while j < len(customer) and customer[j] == c:
-            j += 1
-        first[c] = i
-        m = j - i - 1  # gaps
-        if m >= 1:
-            gaps = np.empty(m)
-            for k in range(m):
-                gaps[k] = (timestamp[i + k + 1] - timestamp[i + k]) / day
-            median[c] = np.median(gaps)
-            last_gap[c], first_gap[c] = gaps[m - 1], gaps[0]
-            if m >= 2:
-                mean = gaps.sum() / m
-                std[c] = np.sqrt(((gaps - mean) ** 2).sum() / (m - 1))
-        i = j
-    return first, median, std, last_gap, first_gap
-
-
-@_jit
 def mark_present(values, low, present):  # type: ignore[no-untyped-def]
     """``present[v - low] = True`` for every value ``v``."""
     for i in range(len(values)):
@@ -221,34 +184,38 @@ def group_within(rows, customer, key, offsets, data):  # type: ignore[no-untyped
     strings share a hash).
     """
     n = len(rows)
-    order = np.empty(n, dtype=np.int64)
+    order = rows.copy()
+    keys = np.empty(n, dtype=key.dtype)  # gathered once: the sorts below read them in sequence
+    owner = np.empty(n, dtype=customer.dtype)
+    for i in range(n):
+        keys[i] = key[rows[i]]
+        owner[i] = customer[rows[i]]
     starts = np.empty(n, dtype=np.int64)
     n_groups = 0
     verify = len(offsets) > 0
     exact = True
     i = 0
     while i < n:
-        c = customer[rows[i]]
         j = i + 1
-        while j < n and customer[rows[j]] == c:
+        while j < n and owner[j] == owner[i]:
             j += 1
         if j - i <= 32:  # insertion sort in place: most customers have a few rows
-            for k in range(i, j):
-                row = rows[k]
+            for k in range(i + 1, j):
+                row, value = order[k], keys[k]
                 m = k
-                while m > i and key[order[m - 1]] > key[row]:
-                    order[m] = order[m - 1]
+                while m > i and keys[m - 1] > value:
+                    order[m], keys[m] = order[m - 1], keys[m - 1]
                     m -= 1
-                order[m] = row
+                order[m], keys[m] = row, value
         else:
-            segment = rows[i:j]
-            order[i:j] = segment[np.argsort(key[segment], kind="mergesort")]
-        for k in range(j - i):
-            row = order[i + k]
-            if k == 0 or key[row] != key[order[i + k - 1]]:
-                starts[n_groups] = i + k
+            by_key = np.argsort(keys[i:j], kind="mergesort")
+            order[i:j] = order[i:j][by_key]
+            keys[i:j] = keys[i:j][by_key]
+        for k in range(i, j):
+            if k == i or keys[k] != keys[k - 1]:
+                starts[n_groups] = k
                 n_groups += 1
-            elif verify and not _same_string(offsets, data, row, order[i + k - 1]):
+            elif verify and not _same_string(offsets, data, order[k], order[k - 1]):
                 exact = False
         i = j
     return order, starts[:n_groups].copy(), exact
@@ -356,34 +323,162 @@ def category_spread(pair_customer, rows, n_customers):  # type: ignore[no-untype
     return total, distinct, n_log_n, top
 
 
+#: what :func:`order_features` computes, in its slot order; then per window ``w`` of
+#: ``windows``: orders, revenue, items; then per trend window: orders and revenue change
+ORDER_SLOTS = ("items_all", "days_since_last_purchase", "days_since_first_purchase",
+               "gap_mean_days", "gap_median_days", "gap_std_days", "gap_last_days",
+               "overdue_ratio", "days_until_expected_purchase", "monthly_order_slope",
+               "aov_all", "aov_recent", "aov_ratio_recent", "discount_share", "night_share",
+               "weekend_share", "promo_day_share", "peak_hour", "first_order_value",
+               "first_to_second_gap_days")
+
+
 @_jit
-def habits(customer, timestamp, n_customers, night_start, night_end, first_day, promo):  # type: ignore[no-untyped-def]
-    """Per customer, over its orders: how many at night (``night_start`` <= hour <
-    ``night_end``, wrapping past midnight), on a weekend, on a promotion day (``promo[day -
-    first_day]``); and its most frequent hour (ties: the earliest; NaN without orders)."""
-    night = np.zeros(n_customers)
-    weekend = np.zeros(n_customers)
-    on_promo = np.zeros(n_customers)
-    by_hour = np.zeros((n_customers, 24), dtype=np.int64)
-    hour_ns = 3600 * 10**9
-    for i in range(len(customer)):
-        c = customer[i]
-        hour = (timestamp[i] // hour_ns) % 24
-        day = timestamp[i] // (24 * hour_ns)
-        if (night_start <= hour < night_end) if night_start < night_end \
-                else (hour >= night_start or hour < night_end):
-            night[c] += 1.0
-        if (day + 3) % 7 >= 5:  # 1970-01-01 was a Thursday
-            weekend[c] += 1.0
-        if promo[day - first_day]:
-            on_promo[c] += 1.0
-        by_hour[c, hour] += 1
-    peak = np.full(n_customers, np.nan)
-    for c in range(n_customers):
-        best = 0
+def order_features(customer, timestamp, value, items, discount, cutoff, rows, windows, trend,
+                   slope_months, value_window, night_start, night_end, first_day, promo,
+                   day, scale, out, cols):  # type: ignore[no-untyped-def]
+    """Order features of the customers ``rows`` (sorted codes) at ``cutoff``, into ``out``.
+
+    Orders are sorted by customer, then time (larger value first), all before
+    ``cutoff``; ``value`` and ``items`` are fixed point (``scale``),
+    ``discount`` 0/1 per order (empty: no discount column). Slot ``s`` (see
+    :data:`ORDER_SLOTS`) goes to column ``cols[s]`` of ``out`` (row ``r`` for
+    customer ``rows[r]``); ``-1`` skips it. Windows are in days: a window
+    ``w`` holds orders with ``cutoff - w days <= timestamp``. Returns the
+    order count and revenue of each row.
+    """
+    n_fixed = 20
+    n_rows = len(rows)
+    count_out = np.zeros(n_rows)
+    revenue_out = np.zeros(n_rows)
+    slots = np.empty(len(cols))
+    n_w, n_t = len(windows), len(trend)
+    w_n = np.zeros(n_w)
+    w_value = np.zeros(n_w)
+    w_items = np.zeros(n_w)
+    t_n = np.zeros(n_t)
+    t_value = np.zeros(n_t)
+    by_hour = np.zeros(24, dtype=np.int64)
+    gaps = np.empty(len(customer))
+    hour_ns = day // 24
+    month_ns = 30 * day
+    has_discount = len(discount) > 0
+    p = 0
+    for r in range(n_rows):
+        c = rows[r]
+        while p < len(customer) and customer[p] < c:
+            p += 1
+        q = p
+        while q < len(customer) and customer[q] == c:
+            q += 1
+        m = q - p
+        if m == 0:  # no order: counts and sums are 0, everything else undefined
+            for s in range(len(cols)):
+                if cols[s] >= 0:
+                    out[r, cols[s]] = 0.0 if s == 0 or s == 9 or s >= n_fixed else np.nan
+            continue
+        revenue = 0.0
+        n_items = 0.0
+        on_discount = 0.0
+        night = 0.0
+        weekend = 0.0
+        on_promo = 0.0
+        twice_slope = 0
+        recent_n = 0.0
+        recent_value = 0.0
+        w_n[:] = 0.0
+        w_value[:] = 0.0
+        w_items[:] = 0.0
+        t_n[:] = 0.0
+        t_value[:] = 0.0
+        by_hour[:] = 0
+        for k in range(p, q):
+            t = timestamp[k]
+            age = cutoff - t  # > 0
+            revenue += value[k]
+            n_items += items[k]
+            if has_discount:
+                on_discount += discount[k]
+            for i in range(n_w):
+                if t >= cutoff - windows[i] * day:
+                    w_n[i] += 1.0
+                    w_value[i] += value[k]
+                    w_items[i] += items[k]
+            for i in range(n_t):
+                lo = cutoff - 2 * trend[i] * day
+                if t >= cutoff - trend[i] * day:
+                    t_n[i] += 1.0
+                    t_value[i] += value[k]
+                elif t >= lo:
+                    t_n[i] -= 1.0
+                    t_value[i] -= value[k]
+            month = (age - 1) // month_ns  # month 0 holds ages in (0, 30 days]
+            if month < slope_months:
+                twice_slope += (slope_months - 1) - 2 * month
+            if t >= cutoff - value_window * day:
+                recent_n += 1.0
+                recent_value += value[k]
+            hour = (t // hour_ns) % 24
+            t_day = t // day
+            if (night_start <= hour < night_end) if night_start < night_end \
+                    else (hour >= night_start or hour < night_end):
+                night += 1.0
+            if (t_day + 3) % 7 >= 5:  # 1970-01-01 was a Thursday
+                weekend += 1.0
+            if promo[t_day - first_day]:
+                on_promo += 1.0
+            by_hour[hour] += 1
+        for k in range(m - 1):
+            gaps[k] = (timestamp[p + k + 1] - timestamp[p + k]) / day
+        last_age = (cutoff - timestamp[q - 1]) / day
+        first_age = (cutoff - timestamp[p]) / day
+        median = std = last_gap = first_gap = gap_mean = np.nan
+        if m >= 2:
+            g = gaps[:m - 1]
+            median = np.median(g)
+            last_gap, first_gap = g[m - 2], g[0]
+            gap_mean = (first_age - last_age) / (m - 1)
+            if m >= 3:
+                mean = g.sum() / (m - 1)
+                std = np.sqrt(((g - mean) ** 2).sum() / (m - 2))
+        aov_recent = (recent_value / recent_n) / scale if recent_n > 0 else np.nan
+        aov_before = ((revenue - recent_value) / (m - recent_n)) / scale if m - recent_n > 0 \
+            else np.nan
+        peak = 0
         for h in range(24):
-            if by_hour[c, h] > by_hour[c, best]:
-                best = h
-        if by_hour[c, best] > 0:
-            peak[c] = best
-    return night, weekend, on_promo, peak
+            if by_hour[h] > by_hour[peak]:
+                peak = h
+        slots[0] = n_items / scale
+        slots[1] = last_age
+        slots[2] = first_age
+        slots[3] = gap_mean
+        slots[4] = median
+        slots[5] = std
+        slots[6] = last_gap
+        slots[7] = last_age / max(median, 1.0) if m >= 2 else np.nan
+        slots[8] = median - last_age
+        slots[9] = twice_slope / (slope_months * (slope_months * slope_months - 1) / 6.0)
+        slots[10] = (revenue / m) / scale
+        slots[11] = aov_recent
+        slots[12] = aov_recent / aov_before if aov_before > 0 else np.nan
+        slots[13] = on_discount / m
+        slots[14] = night / m
+        slots[15] = weekend / m
+        slots[16] = on_promo / m
+        slots[17] = peak
+        slots[18] = value[p] / scale
+        slots[19] = first_gap
+        for i in range(n_w):
+            slots[n_fixed + 3 * i] = w_n[i]
+            slots[n_fixed + 3 * i + 1] = w_value[i] / scale
+            slots[n_fixed + 3 * i + 2] = w_items[i] / scale
+        for i in range(n_t):
+            slots[n_fixed + 3 * n_w + 2 * i] = t_n[i]
+            slots[n_fixed + 3 * n_w + 2 * i + 1] = t_value[i] / scale
+        for s in range(len(cols)):
+            if cols[s] >= 0:
+                out[r, cols[s]] = slots[s]
+        count_out[r] = m
+        revenue_out[r] = revenue / scale
+        p = q
+    return count_out, revenue_out

@@ -49,9 +49,9 @@ from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import (
     DAY_NS,
     HASH_MIX,
+    NO_STRINGS,
     Keys,
     LogArrays,
-    fast_argsort,
     group_rows,
     log_arrays,
 )
@@ -62,14 +62,16 @@ from repurchase_ml.features._inputs import (
     normalise_cutoffs,
 )
 from repurchase_ml.features._kernels import (
+    ORDER_SLOTS,
     bucket_sums,
     carts_after,
     category_spread,
+    customer_order,
     first_times,
-    habits,
+    group_within,
     in_time_order,
     last_before,
-    order_gaps,
+    order_features,
     order_runs,
     pair_sums,
     sort_ties,
@@ -86,7 +88,6 @@ __all__ = ["build_features", "compute_features", "category_price_levels"]
 
 logger = logging.getLogger(__name__)
 
-_MONTH_DAYS = 30
 #: event type code -> slot of the engagement counts: view, cart, favourite (3: none)
 _INTERACTION_SLOT = np.full(len(CODE), 3, dtype=np.int8)
 _INTERACTION_SLOT[[CODE["view"], CODE["cart"], CODE["favorite"]]] = [0, 1, 2]
@@ -184,6 +185,16 @@ class _Rows:
             self._kept[name] = picked.astype(np.float64)
         self._written.add(name)
 
+    @property
+    def block(self) -> np.ndarray:
+        """This cutoff's rows of the result block."""
+        return self._block
+
+    def columns(self, names: Sequence[str]) -> np.ndarray:
+        """Column of each name in :attr:`block` (-1: not an output); the names count as set."""
+        self._written.update(name for name in names if name in self._column)
+        return np.array([self._column.get(name, -1) for name in names], dtype=np.int64)
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self._block[:, self._column[name]] if name in self._column else self._kept[name]
 
@@ -195,18 +206,6 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator`` where the denominator is positive, NaN elsewhere."""
     out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out
-
-
-def _pick(values: np.ndarray, index: np.ndarray, where: np.ndarray,
-          cutoff: int | None = None) -> np.ndarray:
-    """``values[index]`` as float64 where ``where`` holds, NaN elsewhere (index may be out of range there).
-
-    With ``cutoff``, ``values`` are timestamps and the result their age in days.
-    """
-    out = np.full(len(index), np.nan)
-    picked = values[index[where]]
-    out[where] = picked if cutoff is None else _days(cutoff, picked)
     return out
 
 
@@ -246,48 +245,23 @@ def order_parts(log: LogArrays) -> dict[str, np.ndarray]:
 
 
 def _time_order(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Permutation sorting orders by customer, then time, then larger value first.
-
-    Sorted on one integer (customer code beside the time, truncated to what
-    fits in 64 bits), or exactly on (customer, time) if truncation left
-    orders unresolved; then each run of orders at one time is put in value
-    order.
-    """
-    if len(customer) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if in_time_order(customer, timestamp, False):
-        order = np.arange(len(customer))
-    else:
-        since = (timestamp - timestamp.min()).astype(np.uint64)
-        customer_bits = max(int(customer.max()).bit_length(), 1)
-        time_bits = max(int(since.max()).bit_length(), 1)
-        shift = max(0, customer_bits + time_bits - 64)
-        composite = (customer.astype(np.uint64) << np.uint64(time_bits - shift)) \
-            | (since >> np.uint64(shift))
-        order = fast_argsort(composite)
-        if not in_time_order(customer[order], timestamp[order], False):
-            order = np.lexsort((timestamp, customer))
+    """Permutation sorting orders by customer, then time, then larger value first."""
+    order = _customer_time_order(customer, timestamp)
     sort_ties(customer, timestamp, value, order)
     return order
 
 
 def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
-    """Permutation sorting rows by customer, then time (ties in any order).
+    """Permutation sorting rows by customer, then time (stable: ties keep their order).
 
-    Sorted by time, then by customer with the time rank packed beside the
-    customer code (a stable sort at the speed of a plain integer sort).
+    A counting sort by customer, then each customer's few rows by time.
     """
     n = len(customer)
     if n == 0 or in_time_order(customer, timestamp, False):
         return np.arange(n)
-    by_time = np.argsort(timestamp)
-    rank_bits = max(int(n - 1).bit_length(), 1)
-    if int(customer.max()).bit_length() + rank_bits > 64:
-        return np.lexsort((timestamp, customer))
-    packed = (customer[by_time].astype(np.uint64) << np.uint64(rank_bits)) \
-        | np.arange(n, dtype=np.uint64)
-    packed.sort()
-    return by_time[(packed & np.uint64((1 << rank_bits) - 1)).astype(np.int64)]
+    rows = customer_order(customer, np.ones(n, dtype=np.bool_), int(customer.max()) + 1)
+    order, _, _ = group_within(rows, customer, timestamp, *NO_STRINGS)
+    return order
 
 
 def _promo_calendar(timestamp: np.ndarray,
@@ -519,86 +493,27 @@ def _orders_at(prepared: _Bought, cutoff: int) -> _Orders:
                         np.concatenate([orders.items, partial.items]), discount)
 
 
-def _order_features(orders: _Orders, cutoff: int, n: int, spec: FeatureSpec,
-                    out: _Rows) -> np.ndarray:
-    """Order-level features of every customer at ``cutoff`` into ``out``; returns order counts."""
-    c = orders.customer
-    scale = float(FIXED_SCALE)
-    windows = set(spec.windows)
-    if spec.has("trend"):
-        windows |= {d for w in spec.trend_windows for d in (w, 2 * w)}
-        windows |= {_MONTH_DAYS * (k + 1) for k in range(spec.slope_months)}
-    if spec.has("value"):
-        windows.add(VALUE_WINDOW_DAYS)
-    sums = _Windows(c, orders.timestamp, n, [cutoff], windows,
-                    {"value": orders.value, "items": orders.items})
+def _order_slot_names(spec: FeatureSpec) -> list[str]:
+    """Feature names in the slot order of :func:`._kernels.order_features` for ``spec``."""
+    vw = VALUE_WINDOW_DAYS
+    fixed_slots = [{"aov_recent": f"aov_{vw}d", "aov_ratio_recent": f"aov_ratio_{vw}d"}.get(s, s)
+                   for s in ORDER_SLOTS]
+    windows = [f"{kind}_{w}d" for w in spec.windows for kind in ("orders", "revenue", "items")]
+    trend = [f"{kind}_change_{w}d" for w in spec.trend_windows for kind in ("orders", "revenue")]
+    return fixed_slots + windows + trend
 
-    def between(name: str, newer: float, older: float | None = None) -> np.ndarray:
-        return sums.between(name, cutoff, newer, older)
 
-    count = between("n", 0).astype(np.float64)
-    revenue = between("value", 0)
-    for w in spec.windows:
-        out[f"orders_{w}d"] = between("n", 0, w).astype(np.float64)
-        out[f"revenue_{w}d"] = between("value", 0, w) / scale
-        out[f"items_{w}d"] = between("items", 0, w) / scale
-    out["orders_all"] = count
-    out["revenue_all"] = revenue / scale
-    out["items_all"] = between("items", 0) / scale
-
-    # the orders of each customer are contiguous and in time order
-    has = count > 0
-    several = count >= 2
-    first, median, std, last_gap, first_gap = order_gaps(c, orders.timestamp, n, DAY_NS)
-    last = first + count.astype(np.int64) - 1
-    last_age = _pick(orders.timestamp, last, has, cutoff)
-    first_age = _pick(orders.timestamp, first, has, cutoff)
-    out["days_since_last_purchase"] = last_age
-    out["days_since_first_purchase"] = first_age
-    if spec.has("rhythm"):
-        out["gap_mean_days"] = np.where(several, (first_age - last_age)
-                                        / np.maximum(count - 1, 1), np.nan)
-        out["gap_median_days"] = median
-        out["gap_std_days"] = std
-        out["gap_last_days"] = last_gap
-        out["overdue_ratio"] = last_age / np.maximum(median, 1.0)
-        out["days_until_expected_purchase"] = median - last_age
-    if spec.has("trend"):
-        for w in spec.trend_windows:
-            out[f"orders_change_{w}d"] = (between("n", 0, w) - between("n", w, 2 * w)) \
-                .astype(np.float64)
-            out[f"revenue_change_{w}d"] = (between("value", 0, w)
-                                           - between("value", w, 2 * w)) / scale
-        # least-squares slope of monthly order counts: month k = 0 (latest) .. m-1 sits at
-        # x = -k; slope = sum_k (x_k - mean x) c_k / Sxx, summed as the integers 2 (x_k - mean x)
-        m = spec.slope_months
-        twice = np.zeros(n, dtype=np.int64)
-        for k in range(m):
-            twice += ((m - 1) - 2 * k) * between("n", _MONTH_DAYS * k, _MONTH_DAYS * (k + 1))
-        out["monthly_order_slope"] = twice.astype(np.float64) / (m * (m * m - 1) / 6.0)
-    if spec.has("value"):
-        vw = VALUE_WINDOW_DAYS
-        recent_n, recent_value = between("n", 0, vw), between("value", 0, vw)
-        aov_recent = _safe_divide(recent_value, recent_n.astype(np.float64)) / scale
-        aov_before = _safe_divide(revenue - recent_value,
-                                  (count - recent_n).astype(np.float64)) / scale
-        out["aov_all"] = _safe_divide(revenue, count) / scale
-        out[f"aov_{vw}d"] = aov_recent
-        out[f"aov_ratio_{vw}d"] = _safe_divide(aov_recent, aov_before)
-        if orders.discount is not None:
-            out["discount_share"] = _safe_divide(
-                np.bincount(c, weights=orders.discount, minlength=n), count)
-    if spec.has("habits"):
-        first_day, promo = _promo_calendar(orders.timestamp, spec.promo_days)
-        night, weekend, on_promo, peak = habits(c, orders.timestamp, n, *spec.night_hours,
-                                                first_day, promo)
-        out["night_share"] = _safe_divide(night, count)
-        out["weekend_share"] = _safe_divide(weekend, count)
-        out["promo_day_share"] = _safe_divide(on_promo, count)
-        out["peak_hour"] = peak
-    if spec.has("lifecycle"):
-        out["first_order_value"] = _pick(orders.value, first, has) / scale
-        out["first_to_second_gap_days"] = first_gap
+def _order_features(orders: _Orders, cutoff: int, spec: FeatureSpec, out: _Rows) -> np.ndarray:
+    """Order-level features at ``cutoff`` of the rows of ``out``; returns their order counts."""
+    first_day, promo = _promo_calendar(orders.timestamp, spec.promo_days)
+    count, revenue = order_features(
+        orders.customer, orders.timestamp, orders.value, orders.items,
+        orders.discount if orders.discount is not None else np.zeros(0), cutoff, out.rows,
+        np.array(spec.windows, dtype=np.int64), np.array(spec.trend_windows, dtype=np.int64),
+        spec.slope_months, VALUE_WINDOW_DAYS, *spec.night_hours, first_day, promo, DAY_NS,
+        float(FIXED_SCALE), out.block, out.columns(_order_slot_names(spec)))
+    out.put("orders_all", count)
+    out.put("revenue_all", revenue)
     return count
 
 
@@ -764,8 +679,7 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
         counts = {}
         for cutoff in group:
             out = sinks[cutoff]
-            counts[cutoff] = _order_features(_orders_at(bought, cutoff), cutoff, n, spec,
-                                             out)[out.rows]
+            counts[cutoff] = _order_features(_orders_at(bought, cutoff), cutoff, spec, out)
         return counts
 
     pairs = None
