@@ -13,7 +13,7 @@ from numba import njit
 
 __all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
            "sort_ties", "mark_present", "map_codes", "customer_order", "group_within",
-           "first_rows", "order_runs", "sum_runs", "pair_sums", "category_spread",
+           "first_rows", "order_runs", "order_sums", "pair_sums", "category_spread",
            "ORDER_SLOTS", "order_features"]
 
 _I64_MAX = np.iinfo(np.int64).max
@@ -37,10 +37,11 @@ def bucket_sums(customer, timestamp, edges, slot_code, slot_of, counts, weights,
     n_slots, n_edges, _ = counts.shape
     n_weights = weights.shape[0]
     coded = len(slot_code) > 0
+    last = edges[n_edges - 1] if n_edges else np.iinfo(np.int64).min
     for i in range(len(customer)):
-        b = np.searchsorted(edges, timestamp[i], side="right")
-        if b >= n_edges:
+        if timestamp[i] >= last:  # at or after every edge: in no window
             continue
+        b = np.searchsorted(edges, timestamp[i], side="right")
         s = slot_of[slot_code[i]] if coded else 0
         if s < 0 or s >= n_slots:
             continue
@@ -115,8 +116,9 @@ def in_time_order(customer, timestamp, strict):  # type: ignore[no-untyped-def]
 def sort_ties(customer, timestamp, value, order):  # type: ignore[no-untyped-def]
     """Put each run of ``order`` at one (customer, time) in larger-``value``-first order, in place.
 
-    Stable: rows of equal value keep their order.
+    Stable: rows of equal value keep their order. Returns whether any row moved.
     """
+    moved = False
     i = 0
     while i < len(order):
         j = i + 1
@@ -125,8 +127,13 @@ def sort_ties(customer, timestamp, value, order):  # type: ignore[no-untyped-def
             j += 1
         if j - i > 1:
             run = order[i:j].copy()
-            order[i:j] = run[np.argsort(-value[run], kind="mergesort")]
+            by_value = np.argsort(-value[run], kind="mergesort")
+            for k in range(j - i):
+                if by_value[k] != k:
+                    moved = True
+                order[i + k] = run[by_value[k]]
         i = j
+    return moved
 
 
 @_jit
@@ -270,36 +277,46 @@ def order_runs(rows, customer, timestamp, key, valid, offsets, data, mix):  # ty
 
 
 @_jit
-def sum_runs(rows, starts, values):  # type: ignore[no-untyped-def]
-    """Per run of ``rows`` (runs begin at ``starts``): the int64 sum of ``values``."""
-    out = np.zeros(len(starts), dtype=np.int64)
-    for j in range(len(starts)):
-        end = starts[j + 1] if j + 1 < len(starts) else len(rows)
+def order_sums(rows, starts, value, items, discount):  # type: ignore[no-untyped-def]
+    """Per run of ``rows`` (runs begin at ``starts``): the int64 sums of ``value`` and ``items``,
+    and whether any row has ``discount`` (all False when ``discount`` is empty)."""
+    n = len(starts)
+    value_sums = np.zeros(n, dtype=np.int64)
+    items_sums = np.zeros(n, dtype=np.int64)
+    any_discount = np.zeros(n, dtype=np.bool_)
+    has_discount = len(discount) > 0
+    for j in range(n):
+        end = starts[j + 1] if j + 1 < n else len(rows)
         for i in range(starts[j], end):
-            out[j] += values[rows[i]]
-    return out
+            r = rows[i]
+            value_sums[j] += value[r]
+            items_sums[j] += items[r]
+            if has_discount and discount[r]:
+                any_discount[j] = True
+    return value_sums, items_sums, any_discount
 
 
 @_jit
 def pair_sums(pair, timestamp, price, known, cutoff, recent_from, n_pairs):  # type: ignore[no-untyped-def]
-    """Per (customer, category) pair, over its rows before ``cutoff``: rows, sum of ``price``
-    and of ``known``; then the same two sums over the rows at or after ``recent_from``."""
+    """Per (customer, category) pair (``pair`` -1: none), over its rows before ``cutoff``: rows,
+    and the sum and count of the ``known`` prices; then that sum and count over the rows at or
+    after ``recent_from``."""
     rows = np.zeros(n_pairs)
     price_sum = np.zeros(n_pairs)
     price_n = np.zeros(n_pairs)
     recent_sum = np.zeros(n_pairs)
     recent_n = np.zeros(n_pairs)
     for i in range(len(pair)):
-        t = timestamp[i]
-        if t >= cutoff:
+        t, p = timestamp[i], pair[i]
+        if t >= cutoff or p < 0:
             continue
-        p = pair[i]
         rows[p] += 1.0
-        price_sum[p] += price[i]
-        price_n[p] += known[i]
-        if t >= recent_from:
-            recent_sum[p] += price[i]
-            recent_n[p] += known[i]
+        if known[i]:
+            price_sum[p] += price[i]
+            price_n[p] += 1.0
+            if t >= recent_from:
+                recent_sum[p] += price[i]
+                recent_n[p] += 1.0
     return rows, price_sum, price_n, recent_sum, recent_n
 
 

@@ -73,9 +73,9 @@ from repurchase_ml.features._kernels import (
     last_before,
     order_features,
     order_runs,
+    order_sums,
     pair_sums,
     sort_ties,
-    sum_runs,
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
@@ -223,8 +223,8 @@ class _Orders:
 
     customer: np.ndarray
     timestamp: np.ndarray
-    value: np.ndarray  # fixed point, as float64 (exact integers)
-    items: np.ndarray  # fixed point, as float64
+    value: np.ndarray  # int64 fixed point (see _inputs.FIXED_SCALE)
+    items: np.ndarray  # int64 fixed point
     discount: np.ndarray | None  # 1.0 where any row of the order had a discount
 
     def before(self, cutoff: int) -> _Orders:
@@ -244,11 +244,17 @@ def order_parts(log: LogArrays) -> dict[str, np.ndarray]:
     return {name: frame[name].to_numpy() for name in frame.columns}
 
 
-def _time_order(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Permutation sorting orders by customer, then time, then larger value first."""
+def _time_order(customer: np.ndarray, timestamp: np.ndarray,
+                value: np.ndarray) -> np.ndarray | None:
+    """Permutation sorting orders by customer, then time, then larger value first.
+
+    ``None`` when they are in that order already.
+    """
     order = _customer_time_order(customer, timestamp)
-    sort_ties(customer, timestamp, value, order)
-    return order
+    moved = sort_ties(customer, timestamp, value, order)
+    in_order = not moved and (len(order) == 0 or (order[0] == 0 and order[-1] == len(order) - 1
+                                                  and bool((np.diff(order) == 1).all())))
+    return None if in_order else order
 
 
 def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
@@ -280,9 +286,12 @@ def _make_orders(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
                  items: np.ndarray, discount: np.ndarray | None) -> _Orders:
     """Orders as :class:`_Orders`, sorted."""
     order = _time_order(customer, timestamp, value)
-    return _Orders(customer=customer[order], timestamp=timestamp[order],
-                   value=value[order].astype(np.float64), items=items[order].astype(np.float64),
-                   discount=None if discount is None else discount[order].astype(np.float64))
+    if order is not None:
+        customer, timestamp, value, items = (customer[order], timestamp[order], value[order],
+                                             items[order])
+        discount = None if discount is None else discount[order]
+    return _Orders(customer=customer, timestamp=timestamp, value=value, items=items,
+                   discount=None if discount is None else discount.astype(np.float64))
 
 
 @dataclasses.dataclass
@@ -330,10 +339,11 @@ def group_orders(log: LogArrays) -> tuple[_Orders, _Spanning | None]:
     runs = _orders_as_runs(customer, timestamp, order_id)
     if runs is not None:  # every order is one run of rows at one time
         rows, starts = runs
-        return _make_orders(customer[rows[starts]], timestamp[rows[starts]],
-                            sum_runs(rows, starts, value), sum_runs(rows, starts, items),
-                            None if discount is None else sum_runs(rows, starts, discount) > 0,
-                            ), None
+        value_sums, items_sums, discount_any = order_sums(
+            rows, starts, value, items,
+            discount if discount is not None else np.zeros(0, dtype=np.bool_))
+        return _make_orders(customer[rows[starts]], timestamp[rows[starts]], value_sums,
+                            items_sums, None if discount is None else discount_any), None
     single = np.flatnonzero(order_id.is_null().to_numpy())
     rows, starts = group_rows(customer, order_id, log.n_customers)
     first, last = (np.minimum.reduceat(timestamp[rows], starts),
@@ -405,12 +415,12 @@ class _Bought:
 
 @dataclasses.dataclass
 class _Pairs:
-    """Purchase rows with a category, indexed by their (customer, category) pair."""
+    """Purchase rows and their (customer, category) pairs."""
 
-    pair: np.ndarray  # per row
+    pair: np.ndarray  # per purchase row, -1 where it has no category
     timestamp: np.ndarray  # per row
-    price: np.ndarray  # per row, fixed point as float64, 0 where unknown
-    known: np.ndarray  # per row, 1.0 where the unit price is known
+    price: np.ndarray  # per row, int64 fixed point, 0 where unknown
+    known: np.ndarray  # per row, True where the unit price is known
     customer: np.ndarray  # per pair, pairs sorted by (customer, category)
     category: np.ndarray  # per pair
     n_categories: int
@@ -432,22 +442,18 @@ def _unit_price(columns: set[str]) -> pl.Expr:
 
 
 def _category_pairs(log: LogArrays) -> _Pairs:
-    rows = log.purchases.filter(pl.col("category").is_not_null()).select(
-        "customer_id", "timestamp", "category",
-        fixed(_unit_price(log.columns)).alias("price"))
-    n_categories = len(log.categories) if log.categories is not None else 0
-    customer = rows["customer_id"].to_numpy()
-    category = rows["category"].to_numpy()
-    grouping, starts = group_rows(customer, rows["category"], log.n_customers)
-    pair = np.empty(len(grouping), dtype=np.int64)
+    price = log.purchases.select(fixed(_unit_price(log.columns)).alias("price"))["price"]
+    customer = log.purchases["customer_id"].to_numpy()
+    category = log.purchases["category"]
+    grouping, starts = group_rows(customer, category, log.n_customers)  # rows with a category
+    pair = np.full(len(customer), -1, dtype=np.int64)
     pair[grouping] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(grouping)]))
-    price = rows["price"]
+    first = grouping[starts]
     return _Pairs(
-        pair=pair, timestamp=rows["timestamp"].to_numpy(),
-        price=price.fill_null(0).cast(pl.Float64).to_numpy(),
-        known=price.is_not_null().cast(pl.Float64).to_numpy(),
-        customer=customer[grouping[starts]], category=category[grouping[starts]],
-        n_categories=n_categories,
+        pair=pair, timestamp=log.purchases["timestamp"].to_numpy(),
+        price=price.fill_null(0).to_numpy(), known=price.is_not_null().to_numpy(),
+        customer=customer[first], category=category.fill_null(0).to_numpy()[first],
+        n_categories=len(log.categories) if log.categories is not None else 0,
     )
 
 
