@@ -14,7 +14,8 @@ from numba import njit
 __all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
            "sort_ties", "mark_present", "map_codes", "customer_order", "group_within",
            "first_rows", "order_runs", "order_sums", "pair_sums", "category_spread",
-           "ORDER_SLOTS", "order_features"]
+           "ORDER_SLOTS", "order_features", "count_before",
+           "price_tiers"]
 
 _I64_MAX = np.iinfo(np.int64).max
 _I64_MIN = np.iinfo(np.int64).min
@@ -338,6 +339,40 @@ def category_spread(pair_customer, rows, n_customers):  # type: ignore[no-untype
             if r > top[c]:
                 top[c] = r
     return total, distinct, n_log_n, top
+
+
+@_jit
+def count_before(customer, timestamp, cutoff, n_customers):  # type: ignore[no-untyped-def]
+    """Per customer, how many of its rows have ``timestamp < cutoff`` (as float64)."""
+    counts = np.zeros(n_customers)
+    for i in range(len(customer)):
+        if timestamp[i] < cutoff:
+            counts[customer[i]] += 1.0
+    return counts
+
+
+@_jit
+def price_tiers(pair_customer, pair_category, levels, sums, counts, recent_sums, recent_counts,
+                scale, n_customers):  # type: ignore[no-untyped-def]
+    """Per customer: the mean of its unit prices relative to their category's level
+    (``levels``, NaN or 0: unknown), over all its pairs' price ``sums``/``counts``, then over
+    the recent ones (NaN where no price is known)."""
+    tier = np.zeros(n_customers)
+    known = np.zeros(n_customers)
+    recent = np.zeros(n_customers)
+    recent_known = np.zeros(n_customers)
+    for p in range(len(pair_customer)):
+        level = levels[pair_category[p]]
+        if level > 0:  # NaN compares False
+            c = pair_customer[p]
+            tier[c] += (sums[p] / scale) / level
+            known[c] += counts[p]
+            recent[c] += (recent_sums[p] / scale) / level
+            recent_known[c] += recent_counts[p]
+    for c in range(n_customers):
+        tier[c] = tier[c] / known[c] if known[c] > 0 else np.nan
+        recent[c] = recent[c] / recent_known[c] if recent_known[c] > 0 else np.nan
+    return tier, recent
 
 
 #: what :func:`order_features` computes, in its slot order; then per window ``w`` of

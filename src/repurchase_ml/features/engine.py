@@ -66,6 +66,7 @@ from repurchase_ml.features._kernels import (
     bucket_sums,
     carts_after,
     category_spread,
+    count_before,
     customer_order,
     first_times,
     group_within,
@@ -75,6 +76,7 @@ from repurchase_ml.features._kernels import (
     order_runs,
     order_sums,
     pair_sums,
+    price_tiers,
     sort_ties,
 )
 from repurchase_ml.features.spec import (
@@ -574,12 +576,9 @@ def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, 
     unknown); ``None`` computes them from ``pairs`` (every customer's rows).
     """
     if first_items is not None:
-        customer, first = first_items
-        out["distinct_items"] = np.bincount(customer[first < cutoff],
-                                            minlength=n).astype(np.float64)
+        out["distinct_items"] = count_before(*first_items, cutoff, n)
     if pairs is None:
         return
-    n_pairs = len(pairs.customer)
     vw = VALUE_WINDOW_DAYS
     rows, price_sum, price_n, recent_sum, recent_n = pairs.sums(cutoff, cutoff - vw * DAY_NS)
     if spec.has("breadth"):
@@ -592,16 +591,8 @@ def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, 
     if spec.has("value"):
         if levels is None:
             levels = _levels(pairs, price_sum, price_n)
-        level = levels[pairs.category] if n_pairs else np.zeros(0)
-        known = level > 0  # NaN compares False
-
-        def tier(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-            relative = np.divide(sums / FIXED_SCALE, level, out=np.zeros(n_pairs), where=known)
-            return _safe_divide(
-                np.bincount(pairs.customer, weights=relative, minlength=n),
-                np.bincount(pairs.customer, weights=np.where(known, counts, 0.0), minlength=n))
-
-        tier_all, tier_recent = tier(price_sum, price_n), tier(recent_sum, recent_n)
+        tier_all, tier_recent = price_tiers(pairs.customer, pairs.category, levels, price_sum,
+                                            price_n, recent_sum, recent_n, float(FIXED_SCALE), n)
         out["price_tier_all"] = tier_all
         out[f"price_tier_{vw}d"] = tier_recent
         out[f"price_tier_drift_{vw}d"] = tier_recent - tier_all
