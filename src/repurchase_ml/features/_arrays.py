@@ -2,10 +2,11 @@
 
 Customers become dense integer codes ``0..n-1`` in the sort order of their
 ids, so that per-customer results are plain arrays indexed by code and the
-engine's aggregations are ``np.bincount`` calls (one sequential pass, no
-hashing). Only purchase rows keep the string columns (order, item,
-category): nothing else reads them, and moving 20M strings is the slow part
-of any conversion.
+engine's aggregations are single passes over rows (no hashing of customers).
+Only purchase rows keep the string columns (order, item, category): nothing
+else reads them, and moving 20M strings is the slow part of any conversion.
+Key columns reach the compiled loops as :class:`Keys` (integers, or a hash
+plus the Arrow bytes of the strings).
 """
 
 from __future__ import annotations

@@ -1,37 +1,41 @@
 """Point-in-time behaviour features: one row per (customer, cutoff), from a few passes per cutoff.
 
 The log is split once into flat arrays (see :mod:`._arrays`): customers are
-dense integer codes, so every per-customer result is an array indexed by code
-and most aggregations are an ``np.bincount`` (one sequential pass, no
-hashing). Work that does not depend on the cutoff is done once: grouping
-purchase rows into orders (sorted by customer and time), each customer's first
-event and first purchase of each item, the (customer, category) pairs.
+dense integer codes, so every per-customer result is an array indexed by code.
+The passes over rows are compiled loops (:mod:`._kernels`, numba): one read of
+the rows each, no per-row temporaries. Work that does not depend on the
+cutoff is done once: grouping purchase rows into orders (sorted by customer,
+then time), each customer's first event and first purchase of each item, the
+(customer, category) pairs.
 
-Per cutoff, each row is put in the bucket between consecutive *edges* (the
-cutoff, and the cutoff minus every window length), sums per (customer,
-bucket) are accumulated in one pass and turned into running sums; the sum
-over any window is then one subtraction. Several cutoffs share one pass over
-the events when their buckets fit the memory budget. Because the orders are
-sorted once, a customer's orders before a cutoff are a prefix of its orders:
-first, second and last order are index lookups.
+Events: each row is put in the bucket between consecutive *edges* (the
+cutoffs, and each cutoff minus every window length); counts per (slot,
+bucket, customer) are turned into running sums, so the count over any window
+is one subtraction. Several cutoffs share one pass over the events when their
+buckets fit the memory budget. Orders: one loop over each customer's orders
+before the cutoff (a prefix of its sorted orders) computes every order
+feature and writes it straight into the result block.
 
-Two lanes share the work: a worker thread builds the orders and their
-features while the caller runs the events passes, items and categories
-(numpy and polars release the GIL in these calls, so each lane keeps a core
-busy). Each feature goes straight into its column of the result block.
+Two lanes share the work: a worker thread builds the orders, the first
+purchases of items and the order features, while the caller runs the events
+passes and the category features (the kernels, numpy and polars release the
+GIL, so each lane keeps a core busy). Each feature goes straight into its
+column of one result block.
 
 Nothing at or after a cutoff is ever read for that cutoff: every row enters a
-sum only through its bucket, and buckets end at the cutoff (``timestamp <
-cutoff``). Results repeat bit for bit, whatever the row order of the log:
-money and quantities are summed as int64 fixed-point (1e-4 units), float
-sums run in a fixed order (customer, then time or category name), and
-everything else is a count, a min/max or a lookup.
+sum only through its bucket or a ``timestamp < cutoff`` test. Results repeat
+bit for bit, whatever the row order of the log: money and quantities are
+summed as int64 fixed-point (1e-4 units), float sums run in a fixed order
+(customer, then time or category), and everything else is a count, a min/max
+or a lookup.
 
 Measured alternatives (see ``benchmarks/features.py`` and
 ``docs/benchmarks.md``): a polars lazy plan with one group-by per family (and
 before it an inequality join) spent most of its time in group-bys with
-millions of tiny groups and was about 2.5x slower at one cutoff; the
-plain-pandas reference in the benchmark is slower still.
+millions of tiny groups and was about 2.5x slower at one cutoff; the same
+engine written in numpy alone (bincounts, sorts of packed keys) was about 1.7x
+slower than the compiled loops; the plain-pandas reference in the benchmark
+is slower still.
 """
 
 from __future__ import annotations
