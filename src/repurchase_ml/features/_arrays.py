@@ -24,7 +24,6 @@ from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes,
 from repurchase_ml.features._kernels import (
     customer_order,
     first_rows,
-    first_times,
     group_within,
     map_codes,
     mark_present,
@@ -202,13 +201,6 @@ def _polars_purchases(events: pl.DataFrame,
 
 def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`."""
-    with ThreadPoolExecutor(max_workers=1) as loading:
-        # numba's first load of compiled code in a process (~0.3 s) overlaps the conversion
-        loading.submit(first_times, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64), 1)
-        return _log_arrays(events)
-
-
-def _log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
     if isinstance(events, pl.DataFrame):
         check_polars(events)
         present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
