@@ -289,22 +289,47 @@ def worker(task: str, path: Path, n_cutoffs: int) -> dict[str, float]:
             "peak_mb": peak_kib / 1024, "rows": rows}
 
 
-def measure(task: str, path: Path, n_cutoffs: int, runs: int) -> dict[str, float]:
-    results = []
+def run_worker(task: str, path: Path, n_cutoffs: int) -> dict[str, float]:
+    """One measurement in a fresh subprocess."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", task, "--path", str(path),
+         "--n-cutoffs", str(n_cutoffs)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(task: str, path: Path, n_cutoffs: int, runs: int, *,
+            floors: list[dict] | None = None) -> dict[str, float]:
+    """Medians of ``runs`` fresh runs of ``task``.
+
+    With ``floors``, a floor run precedes each run (appended to ``floors``)
+    and ``floor_ratio`` is the median of the ratios of each pair: the machine
+    is shared, and a pair run back to back sees the same load.
+    """
+    results: list[dict] = []
+    ratios: list[float] = []
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, __file__, "--worker", task, "--path", str(path),
-             "--n-cutoffs", str(n_cutoffs)],
-            check=True, capture_output=True, text=True,
-        )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if floors is not None:
+            floors.append(run_worker("floor", path, 1))
+        results.append(run_worker(task, path, n_cutoffs))
+        if floors is not None:
+            ratios.append(results[-1]["seconds"] / floors[-1]["seconds"])
+    out = summary(results)
+    if ratios:
+        out["floor_ratio"] = statistics.median(ratios)
+    return out
+
+
+def summary(results: list[dict]) -> dict[str, float]:
+    """Medians of repeated runs (peak memory: the largest)."""
     return {
         "seconds": statistics.median(r["seconds"] for r in results),
         "load_seconds": statistics.median(r["load_seconds"] for r in results),
         "import_seconds": statistics.median(r["import_seconds"] for r in results),
         "peak_mb": max(r["peak_mb"] for r in results),
         "rows": results[0]["rows"],
-        "runs": runs,
+        "runs": len(results),
     }
 
 
@@ -328,7 +353,9 @@ def render(rows: list[dict], command: str, warm: float, note: str = "") -> str:
         f"default `FeatureSpec` (all families). One cutoff is {CUTOFF}; 12 cutoffs are the "
         "monthly ones up to it. Times are medians of fresh subprocess runs; *load* (Parquet to "
         "the canonical pandas frame) is excluded from the feature and pandas times; the floor "
-        "is a polars group-by count and sum read straight from the Parquet file. Peak memory "
+        "is a polars group-by count and sum read straight from the Parquet file, run just "
+        "before each one-cutoff run: a ratio to the floor is the median of the ratios of those "
+        "pairs (the machine is shared; a pair sees the same load). Peak memory "
         "is the largest process RSS (loaded frame included). *features* reads the canonical "
         "pandas frame (object strings), *polars* a polars frame from `pl.read_parquet`, "
         "*shuffled* that frame with its rows shuffled (the log is written sorted by customer "
@@ -362,7 +389,7 @@ def render(rows: list[dict], command: str, warm: float, note: str = "") -> str:
         for source in ("features", "polars", "shuffled"):
             f1 = r[f"{source}_1"]["seconds"]
             ratios = {
-                "floor_ratio": f1 / r["floor"]["seconds"],
+                "floor_ratio": r[f"{source}_1"]["floor_ratio"],
                 "pandas_speedup": r["pandas"]["seconds"] / f1,
                 "cutoff_ratio": r[f"{source}_12"]["seconds"] / f1 if f"{source}_12" in r
                 else None,
@@ -388,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one small log (5k customers)")
     parser.add_argument("--customers", type=int, nargs="+", default=None,
                         help="log sizes in customers (default 100000 1000000)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (>= 3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (>= 3)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the Parquet logs are cached (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/features.md")
@@ -409,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/features.py"
     command += " --quick" if args.quick else ""
     command += f" --customers {' '.join(map(str, args.customers))}" if args.customers else ""
-    command += f" --runs {args.runs}" if args.runs != 3 else ""
+    command += f" --runs {args.runs}" if args.runs != 5 else ""
     rows: list[dict] = []
     warm = measure("warm", data_dir, 1, 1)["seconds"]
     if args.quick:
@@ -423,12 +450,13 @@ def main(argv: list[str] | None = None) -> None:
             make_log(n, path)
         events, size_mb = arrow_mb(path)
         row = {"customers": n, "events": events, "arrow_mb": size_mb}
-        row["floor"] = measure("floor", path, 1, args.runs)
-        row["features_1"] = measure("features", path, 1, args.runs)
+        floors: list[dict] = []  # every floor run, each beside a one-cutoff run
+        row["features_1"] = measure("features", path, 1, args.runs, floors=floors)
         row["features_12"] = measure("features", path, 12, args.runs)
-        row["polars_1"] = measure("polars", path, 1, args.runs)
+        row["polars_1"] = measure("polars", path, 1, args.runs, floors=floors)
         row["polars_12"] = measure("polars", path, 12, args.runs)
-        row["shuffled_1"] = measure("shuffled", path, 1, args.runs)
+        row["shuffled_1"] = measure("shuffled", path, 1, args.runs, floors=floors)
+        row["floor"] = summary(floors)
         row["training_1"] = measure("training", path, 1, args.runs)
         row["pandas"] = measure("pandas", path, 1, args.runs)
         rows.append(row)
