@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["bucket_sums", "first_times", "last_before", "carts_after", "in_time_order",
+__all__ = ["bucket_counts", "first_times", "last_before", "carts_after", "in_time_order",
            "sort_ties", "mark_present", "map_codes", "customer_order", "group_within",
            "first_rows", "order_runs", "order_sums", "pair_sums", "category_spread",
            "ORDER_SLOTS", "order_features", "count_before",
@@ -24,37 +24,27 @@ _jit = njit(cache=True, nogil=True)
 
 
 @_jit
-def bucket_sums(customer, timestamp, edges, slot_code, slot_of, counts, weights, sums):  # type: ignore[no-untyped-def]
-    """Running sums over time buckets, per (slot, edge, customer), in place.
+def bucket_counts(customer, timestamp, edges, slot_code, slot_of, counts):  # type: ignore[no-untyped-def]
+    """Running counts over time buckets, per (slot, edge, customer), in place.
 
     Row ``i`` lies in bucket ``b`` when ``edges[b - 1] <= timestamp[i] <
-    edges[b]`` (rows at or after the last edge are skipped). Its slot is
-    ``slot_of[slot_code[i]]`` (``slot_code`` empty: slot 0; a slot outside
-    ``counts`` skips the row). ``counts[s, b, c]`` counts and ``sums[k, s, b,
-    c]`` adds ``weights[k, i]``; then both become running sums over ``b``, so
-    ``[s, b, c]`` covers the rows of customer ``c`` with ``timestamp <
-    edges[b]``.
+    edges[b]`` (rows at or after the last edge are skipped); its slot is
+    ``slot_of[slot_code[i]]`` (a slot outside ``counts`` skips the row). After
+    counting, the counts become running sums over ``b``: ``counts[s, b, c]``
+    holds the rows of slot ``s`` of customer ``c`` with ``timestamp < edges[b]``.
     """
     n_slots, n_edges, _ = counts.shape
-    n_weights = weights.shape[0]
-    coded = len(slot_code) > 0
     last = edges[n_edges - 1] if n_edges else np.iinfo(np.int64).min
     for i in range(len(customer)):
         if timestamp[i] >= last:  # at or after every edge: in no window
             continue
-        b = np.searchsorted(edges, timestamp[i], side="right")
-        s = slot_of[slot_code[i]] if coded else 0
+        s = slot_of[slot_code[i]]
         if s < 0 or s >= n_slots:
             continue
-        c = customer[i]
-        counts[s, b, c] += 1
-        for k in range(n_weights):
-            sums[k, s, b, c] += weights[k, i]
+        counts[s, np.searchsorted(edges, timestamp[i], side="right"), customer[i]] += 1
     for s in range(n_slots):
         for b in range(1, n_edges):
             counts[s, b] += counts[s, b - 1]
-            for k in range(n_weights):
-                sums[k, s, b] += sums[k, s, b - 1]
 
 
 @_jit

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -67,7 +67,7 @@ from repurchase_ml.features._inputs import (
 )
 from repurchase_ml.features._kernels import (
     ORDER_SLOTS,
-    bucket_sums,
+    bucket_counts,
     carts_after,
     category_spread,
     count_before,
@@ -107,50 +107,37 @@ _CELL_BUDGET = 48_000_000
 # ---------------------------------------------------------------- windowed sums
 
 
-class _Windows:
-    """Per-customer sums over time windows that end at cutoffs, from one pass over the rows.
+class _WindowCounts:
+    """Per-customer counts of rows in time windows that end at cutoffs, from one pass.
 
     Each row falls in the bucket between consecutive edges (the cutoffs, and
-    each cutoff minus each window length in ``days``). Sums per (slot, bucket,
-    customer) are accumulated by one compiled loop and turned into running
-    sums over buckets; the sum over a window is then one subtraction.
-    ``weights`` names per-row values to sum (a count ``"n"`` is always kept).
-    ``slot`` gives each row a code and ``slot_of`` maps codes to slots
-    (a slot of ``n_slots`` or more leaves the row out).
+    each cutoff minus each window length in ``days``) and in the slot
+    ``slot_of[slot[row]]`` (``n_slots`` or more: left out). Counts per (slot,
+    bucket, customer) are accumulated by one compiled loop and turned into
+    running counts over buckets; the count over a window is one subtraction.
     """
 
     def __init__(self, customer: np.ndarray, timestamp: np.ndarray, n_customers: int,
-                 cutoffs: Sequence[int], days: Iterable[int],
-                 weights: Mapping[str, np.ndarray] | None = None, *,
-                 slot: np.ndarray | None = None, slot_of: np.ndarray | None = None,
-                 n_slots: int = 1) -> None:
+                 cutoffs: Sequence[int], days: Iterable[int], slot: np.ndarray,
+                 slot_of: np.ndarray, n_slots: int) -> None:
         self.edges = _edges(cutoffs, days)
         self._position = {int(e): i for i, e in enumerate(self.edges)}
-        weights = dict(weights or {})
-        shape = (n_slots, len(self.edges), n_customers)
         # counts fit int32 whenever the rows do (half the memory of int64)
-        counts = np.zeros(shape, dtype=np.int32 if len(timestamp) < 2**31 else np.int64)
-        sums = np.zeros((len(weights), *shape))
-        stacked = np.stack([np.asarray(v, dtype=np.float64) for v in weights.values()]) \
-            if weights else np.zeros((0, len(timestamp)))
-        bucket_sums(customer, timestamp, self.edges,
-                    slot if slot is not None else np.zeros(0, dtype=np.int8),
-                    slot_of if slot_of is not None else np.zeros(1, dtype=np.int8),
-                    counts, stacked, sums)
-        self.sums: dict[str, np.ndarray] = {"n": counts}
-        self.sums |= {name: sums[i] for i, name in enumerate(weights)}
+        self.counts = np.zeros((n_slots, len(self.edges), n_customers),
+                               dtype=np.int32 if len(timestamp) < 2**31 else np.int64)
+        bucket_counts(customer, timestamp, self.edges, slot, slot_of, self.counts)
 
-    def between(self, name: str, cutoff: int, newer: float, older: float | None = None,
+    def between(self, cutoff: int, newer: float, older: float | None = None,
                 slot: int = 0) -> np.ndarray:
-        """Per customer: sum over rows with ``newer < age <= older`` days before ``cutoff``.
+        """Per customer: rows of ``slot`` with ``newer < age <= older`` days before ``cutoff``.
 
         ``older=None`` means every row before ``cutoff - newer`` days.
         """
-        sums = self.sums[name][slot]
-        upper = sums[self._position[cutoff - int(newer * DAY_NS)]]
+        counts = self.counts[slot]
+        upper = counts[self._position[cutoff - int(newer * DAY_NS)]]
         if older is None:
             return upper
-        return upper - sums[self._position[cutoff - int(older * DAY_NS)]]
+        return upper - counts[self._position[cutoff - int(older * DAY_NS)]]
 
     @staticmethod
     def cells(n_customers: int, n_slots: int, cutoffs: Sequence[int], days: Iterable[int]) -> int:
@@ -547,8 +534,8 @@ def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
     if not (spec.has("engagement") and behaviour):
         return
     r = ENGAGEMENT_RECENT_DAYS
-    counts = _Windows(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
-                      slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=3)
+    counts = _WindowCounts(log.customer, log.timestamp, n, cutoffs, [*spec.windows, r, 2 * r],
+                           slot=log.event_type, slot_of=_INTERACTION_SLOT, n_slots=3)
     cuts = np.asarray(cutoffs, dtype=np.int64)
     latest = last_before(log.customer, log.timestamp, cuts, n)
     carts = carts_after(log.customer, log.timestamp, log.event_type, _CART, cuts, r * DAY_NS,
@@ -557,14 +544,14 @@ def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
     for i, (out, cutoff) in enumerate(zip(outs, cutoffs, strict=True)):
         for w in spec.windows:
             for code, name in names.items():
-                out[f"{name}_{w}d"] = counts.between("n", cutoff, 0, w, slot=code) \
+                out[f"{name}_{w}d"] = counts.between(cutoff, 0, w, slot=code) \
                     .astype(np.float64)
         change = np.zeros(n, dtype=np.int64)
         for code in names:
-            change += counts.between("n", cutoff, 0, r, slot=code)
-            change -= counts.between("n", cutoff, r, 2 * r, slot=code)
+            change += counts.between(cutoff, 0, r, slot=code)
+            change -= counts.between(cutoff, r, 2 * r, slot=code)
         out[f"interactions_change_{r}d"] = change.astype(np.float64)
-        out["_views_all"] = counts.between("n", cutoff, 0, slot=0).astype(np.float64)
+        out["_views_all"] = counts.between(cutoff, 0, slot=0).astype(np.float64)
         seen = latest[:, i]
         out["days_since_last_activity"] = np.where(seen > _I64_MIN, _days(cutoff, seen), np.nan)
         # carts in the recent window placed after the customer's last purchase
@@ -616,7 +603,7 @@ def _cutoff_groups(n: int, cutoffs: Sequence[int], days: list[int]) -> list[list
     """Consecutive cutoffs whose event buckets fit :data:`_CELL_BUDGET` in one pass."""
     groups: list[list[int]] = []
     for cutoff in cutoffs:
-        if groups and _Windows.cells(n, 3, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
+        if groups and _WindowCounts.cells(n, 3, [*groups[-1], cutoff], days) <= _CELL_BUDGET:
             groups[-1].append(cutoff)
         else:
             groups.append([cutoff])

@@ -103,8 +103,13 @@ def expected_next_order_date(
     with np.errstate(divide="ignore"):
         wait = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), np.inf)
     wait = np.where(wait <= max_days, wait, np.nan)
+    # waits are at most max_days or NaN, so rounding cannot overflow; native code run earlier
+    # in the thread (a JIT compile, LightGBM) can leave the CPU's overflow flag set, which
+    # numpy would otherwise report here as its own
+    with np.errstate(over="ignore"):
+        wait = np.round(wait, 6)
     return pd.Series(
-        pd.to_datetime(cutoff.to_numpy()) + pd.to_timedelta(np.round(wait, 6), unit="D"),
+        pd.to_datetime(cutoff.to_numpy()) + pd.to_timedelta(wait, unit="D"),
         index=cutoff.index,
         name="expected_next_order_date",
     )
