@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["bucket_counts", "first_times", "last_before", "carts_after", "in_time_order",
-           "sort_ties", "mark_present", "map_codes", "customer_order", "group_within",
-           "first_rows", "order_runs", "order_sums", "pair_sums", "category_spread",
-           "ORDER_SLOTS", "order_features", "count_before",
-           "price_tiers"]
+__all__ = [
+    "bucket_counts", "first_times", "last_before", "carts_after", "in_time_order", "sort_ties",
+    "mark_present", "map_codes", "customer_order", "group_within", "first_rows", "order_runs",
+    "order_sums", "pair_sums", "category_spread", "count_before", "price_tiers", "ORDER_SLOTS",
+    "order_features",
+]
 
 _I64_MAX = np.iinfo(np.int64).max
 _I64_MIN = np.iinfo(np.int64).min
@@ -34,7 +35,7 @@ def bucket_counts(customer, timestamp, edges, slot_code, slot_of, counts):  # ty
     holds the rows of slot ``s`` of customer ``c`` with ``timestamp < edges[b]``.
     """
     n_slots, n_edges, _ = counts.shape
-    last = edges[n_edges - 1] if n_edges else np.iinfo(np.int64).min
+    last = edges[n_edges - 1] if n_edges else _I64_MIN
     for i in range(len(customer)):
         if timestamp[i] >= last:  # at or after every edge: in no window
             continue
@@ -92,13 +93,11 @@ def carts_after(customer, timestamp, event_type, cart_code, cutoffs, window_ns,
 
 
 @_jit
-def in_time_order(customer, timestamp, strict):  # type: ignore[no-untyped-def]
-    """Whether rows are sorted by customer, then by time (``strict``: no two equal times)."""
+def in_time_order(customer, timestamp):  # type: ignore[no-untyped-def]
+    """Whether rows are sorted by customer, then by time (ties allowed)."""
     for i in range(1, len(customer)):
-        if customer[i] < customer[i - 1]:
-            return False
-        if customer[i] == customer[i - 1] and (
-                timestamp[i] < timestamp[i - 1] or (strict and timestamp[i] == timestamp[i - 1])):
+        if customer[i] < customer[i - 1] or (
+                customer[i] == customer[i - 1] and timestamp[i] < timestamp[i - 1]):
             return False
     return True
 

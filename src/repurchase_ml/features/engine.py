@@ -256,7 +256,7 @@ def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndar
     A counting sort by customer, then each customer's few rows by time.
     """
     n = len(customer)
-    if n == 0 or in_time_order(customer, timestamp, False):
+    if n == 0 or in_time_order(customer, timestamp):
         return np.arange(n)
     rows = customer_order(customer, np.ones(n, dtype=np.bool_), int(customer.max()) + 1)
     order, _, _ = group_within(rows, customer, timestamp, *NO_STRINGS)
