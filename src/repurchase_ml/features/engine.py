@@ -648,7 +648,8 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
           given_levels: dict[int, np.ndarray] | None, lane: ThreadPoolExecutor,
           building: Future[_Bought],
           first_items: Future[tuple[np.ndarray, np.ndarray]] | None) -> pd.DataFrame:
-    """The caller's lane of :func:`_compute`, with the worker ``lane`` building the orders."""
+    """The caller's lane of :func:`_compute`; the worker ``lane`` is building the orders
+    (``building``) and then the first purchases of items (``first_items``)."""
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     activity = _activity(log)
@@ -663,7 +664,7 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
 
     def order_side(group: list[int]) -> dict[int, np.ndarray]:
         """Order features of a group of cutoffs; order counts per cutoff."""
-        bought = building.result()  # done: the lane ran it first
+        bought = building.result()  # done: the lane ran it before this task
         counts = {}
         for cutoff in group:
             out = sinks[cutoff]
