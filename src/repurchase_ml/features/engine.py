@@ -244,20 +244,22 @@ def _time_order(customer: np.ndarray, timestamp: np.ndarray,
     ``None`` when they are in that order already.
     """
     order = _customer_time_order(customer, timestamp)
+    in_order = order is None
+    if order is None:
+        order = np.arange(len(customer))
     moved = sort_ties(customer, timestamp, value, order)
-    in_order = not moved and (len(order) == 0 or (order[0] == 0 and order[-1] == len(order) - 1
-                                                  and bool((np.diff(order) == 1).all())))
-    return None if in_order else order
+    return None if in_order and not moved else order
 
 
-def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
+def _customer_time_order(customer: np.ndarray, timestamp: np.ndarray) -> np.ndarray | None:
     """Permutation sorting rows by customer, then time (stable: ties keep their order).
 
     A counting sort by customer, then each customer's few rows by time.
+    ``None`` when the rows are in that order already.
     """
     n = len(customer)
     if n == 0 or in_time_order(customer, timestamp):
-        return np.arange(n)
+        return None
     rows = customer_order(customer, np.ones(n, dtype=np.bool_), int(customer.max()) + 1)
     order, _, _ = group_within(rows, customer, timestamp, *NO_STRINGS)
     return order
@@ -380,6 +382,8 @@ def _orders_as_runs(customer: np.ndarray, timestamp: np.ndarray,
     two hashes collide: the caller then groups by id.
     """
     rows = _customer_time_order(customer, timestamp)
+    if rows is None:
+        rows = np.arange(len(customer))
     keys = Keys.of(order_id)
     starts, pair_hashes = order_runs(rows, customer, timestamp, keys.key.view(np.uint64),
                                      keys.valid, keys.offsets, keys.data, HASH_MIX)
@@ -387,15 +391,6 @@ def _orders_as_runs(customer: np.ndarray, timestamp: np.ndarray,
     if (pair_hashes[1:] == pair_hashes[:-1]).any():
         return None
     return rows, starts
-
-
-@dataclasses.dataclass
-class _Activity:
-    """Per customer first event, and the purchase times every cutoff reads."""
-
-    first_event: np.ndarray  # per customer
-    buy_customer: np.ndarray  # purchase rows
-    buy_timestamp: np.ndarray
 
 
 @dataclasses.dataclass
@@ -460,14 +455,6 @@ def _first_purchases(log: LogArrays) -> tuple[np.ndarray, np.ndarray]:
     return customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
 
 
-def _activity(log: LogArrays) -> _Activity:
-    return _Activity(
-        first_event=first_times(log.customer, log.timestamp, log.n_customers),
-        buy_customer=log.purchases["customer_id"].to_numpy(),
-        buy_timestamp=log.purchases["timestamp"].to_numpy(),
-    )
-
-
 def _bought(log: LogArrays) -> _Bought:
     return _Bought(*group_orders(log))
 
@@ -516,14 +503,14 @@ def _order_features(orders: _Orders, cutoff: int, spec: FeatureSpec, out: _Rows)
     return count
 
 
-def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
+def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[int],
                     spec: FeatureSpec, behaviour: bool, outs: Sequence[_Rows]) -> None:
     """Activity, refund and engagement features at each cutoff of a group (one pass)."""
     n = log.n_customers
     for out, cutoff in zip(outs, cutoffs, strict=True):
         if spec.has("lifecycle"):
-            out["tenure_days"] = np.where(prepared.first_event < cutoff,
-                                          _days(cutoff, prepared.first_event), np.nan)
+            out["tenure_days"] = np.where(first_event < cutoff, _days(cutoff, first_event),
+                                          np.nan)
         if spec.has("value"):
             before = log.refund_timestamp < cutoff
             out["refunds_all"] = np.bincount(log.refund_customer[before],
@@ -539,7 +526,8 @@ def _event_features(log: LogArrays, prepared: _Activity, cutoffs: Sequence[int],
     cuts = np.asarray(cutoffs, dtype=np.int64)
     latest = last_before(log.customer, log.timestamp, cuts, n)
     carts = carts_after(log.customer, log.timestamp, log.event_type, _CART, cuts, r * DAY_NS,
-                        last_before(prepared.buy_customer, prepared.buy_timestamp, cuts, n))
+                        last_before(log.purchases["customer_id"].to_numpy(),
+                                    log.purchases["timestamp"].to_numpy(), cuts, n))
     names = {0: "views", 1: "carts", 2: "favorites"}
     for i, (out, cutoff) in enumerate(zip(outs, cutoffs, strict=True)):
         for w in spec.windows:
@@ -652,9 +640,9 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
     (``building``) and then the first purchases of items (``first_items``)."""
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
-    activity = _activity(log)
+    first_event = first_times(log.customer, log.timestamp, n)
     cuts = [int(c.value) for c in cutoffs]
-    populations = [np.flatnonzero(activity.first_event < cutoff) for cutoff in cuts]
+    populations = [np.flatnonzero(first_event < cutoff) for cutoff in cuts]
     # column-major: each feature is written (and later read by pandas) as one contiguous run
     block = np.empty((sum(len(rows) for rows in populations), len(names)), order="F")
     offsets = np.cumsum([0] + [len(rows) for rows in populations])
@@ -674,7 +662,7 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
     pairs = None
     for group in _cutoff_groups(n, cuts, days):
         orders_done = lane.submit(order_side, group)
-        _event_features(log, activity, group, spec, behaviour, [sinks[c] for c in group])
+        _event_features(log, first_event, group, spec, behaviour, [sinks[c] for c in group])
         if spec.has("breadth") or spec.has("value"):
             if pairs is None and "category" in log.columns:
                 pairs = _category_pairs(log)

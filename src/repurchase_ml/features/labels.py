@@ -19,6 +19,7 @@ import polars as pl
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import DAY_NS, LogArrays, log_arrays
 from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
+from repurchase_ml.features._kernels import last_before
 from repurchase_ml.features.engine import (
     checked_spec,
     features_of_log,
@@ -183,10 +184,8 @@ class _OrderBook:
 
     def last_purchase_before(self, cutoff: int) -> np.ndarray:
         """Per customer: time of the last purchase row before ``cutoff`` (int64 min: none)."""
-        last = np.full(self.log.n_customers, np.iinfo(np.int64).min)
-        before = self.buy_time < cutoff
-        np.maximum.at(last, self.buy_customer[before], self.buy_time[before])
-        return last
+        cutoffs = np.array([cutoff], dtype=np.int64)
+        return last_before(self.buy_customer, self.buy_time, cutoffs, self.log.n_customers)[:, 0]
 
 
 def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
