@@ -25,6 +25,7 @@ from repurchase_ml.errors import SchemaError
 __all__ = [
     "DEFAULT_LGBM_PARAMS",
     "LGBMEstimatorBase",
+    "capacity_params",
     "match_feature_frame",
     "resolve_lgbm_params",
     "validate_feature_frame",
@@ -53,6 +54,28 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "num_threads": 1,
     "verbosity": -1,
 }
+
+
+
+def capacity_params(n_rows: int) -> dict[str, Any]:
+    """LightGBM settings whose capacity grows with the number of training rows.
+
+    Small, strongly regularised trees with a slow learning rate: ``num_leaves``
+    5, ``min_child_samples = max(50, n_rows // 200)`` (hundreds of rows per
+    leaf on real training sets), ``lambda_l2`` 10 and ``learning_rate`` 0.03.
+    On small order logs these beat LightGBM's default trees
+    (``/work/shared/docs/BASELINES.md``); user ``lgbm_params`` override them.
+
+    Examples
+    --------
+    >>> capacity_params(2_000)["min_child_samples"], capacity_params(100_000)["min_child_samples"]
+    (50, 500)
+    """
+    if isinstance(n_rows, bool) or not isinstance(n_rows, int | np.integer) or n_rows < 0:
+        raise ValueError(f"n_rows must be a non-negative int, got {n_rows!r}.")
+    return {"num_leaves": 5, "min_child_samples": max(50, int(n_rows) // 200),
+            "lambda_l2": 10.0, "learning_rate": 0.03}
+
 
 # settings the estimator owns; a user passing them in lgbm_params would be ignored silently
 _RESERVED_PARAMS = ("objective", "seed", "random_state", "num_iterations", "n_estimators")
@@ -312,10 +335,15 @@ class LGBMEstimatorBase(BaseEstimator):
         eval_set: tuple[pd.DataFrame, np.ndarray] | None,
         callbacks: Sequence[Callable[..., Any]] | None = None,
         extra_params: Mapping[str, Any] | None = None,
+        init_score: np.ndarray | None = None,
+        eval_init_score: np.ndarray | None = None,
     ) -> tuple[lgb.Booster, int, dict[str, Any]]:
         """Train one booster; early-stop on ``eval_set`` when given.
 
-        Returns the booster, the number of rounds kept and the evaluation history.
+        ``init_score`` / ``eval_init_score`` are per-row starting points on the
+        link scale (LightGBM does not store them: add them to ``raw_score``
+        when predicting). Returns the booster, the number of rounds kept and
+        the evaluation history.
         """
         self._validate_rounds()
         params = resolve_lgbm_params(
@@ -323,13 +351,14 @@ class LGBMEstimatorBase(BaseEstimator):
         )
         if extra_params:
             params.update(extra_params)
-        train = lgb.Dataset(X, label=y)
+        train = lgb.Dataset(X, label=y, init_score=init_score)
         history: dict[str, Any] = {}
         cbs: list[Callable[..., Any]] = [lgb.record_evaluation(history)]
         valid_sets = []
         if eval_set is not None:
             X_valid, y_valid = eval_set
-            valid_sets.append(lgb.Dataset(X_valid, label=y_valid, reference=train))
+            valid_sets.append(lgb.Dataset(X_valid, label=y_valid, init_score=eval_init_score,
+                                          reference=train))
             cbs.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
         cbs.extend(callbacks or ())
         booster = lgb.train(
@@ -348,6 +377,56 @@ class LGBMEstimatorBase(BaseEstimator):
         logger.debug("%s: trained %d rounds (objective=%s)", type(self).__name__, best, objective)
         return booster, int(best), history
 
+    def _offsets(self, init_score: Any, n_rows: int, *, name: str) -> np.ndarray | None:
+        """``init_score`` as a finite float array of ``n_rows`` values, or None."""
+        if init_score is None:
+            return None
+        arr = np.asarray(init_score, dtype=float)
+        if arr.shape != (n_rows,):
+            raise ValueError(
+                f"{name} must hold one link-scale offset per row ({n_rows}), got shape "
+                f"{arr.shape}; pass the classic model's prediction for each row."
+            )
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(
+                f"{name} has {int(bad.sum())} missing or infinite offsets (e.g. at rows "
+                f"{np.flatnonzero(bad)[:5].tolist()}); clip the classic prediction away from "
+                "0 (and 1 for probabilities) before taking its logit or log."
+            )
+        return arr
+
+    def _fit_offsets(
+        self, init_score: Any, eval_init_score: Any, X: pd.DataFrame,
+        valid: tuple[pd.DataFrame, np.ndarray] | None,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Checked training and validation offsets; both or neither when there is an eval_set."""
+        offset = self._offsets(init_score, len(X), name="init_score")
+        if valid is None:
+            if eval_init_score is not None:
+                raise ValueError("eval_init_score was given without eval_set; pass both or "
+                                 "neither.")
+            return offset, None
+        valid_offset = self._offsets(eval_init_score, len(valid[0]), name="eval_init_score")
+        if (offset is None) != (valid_offset is None):
+            raise ValueError(
+                "init_score and eval_init_score go together: a hybrid early-stopped on rows "
+                "without their offsets would be judged on another model. Pass both or neither."
+            )
+        return offset, valid_offset
+
+    def _raw_margin(self, booster: Any, X: pd.DataFrame, init_score: Any) -> np.ndarray:
+        """Margin of ``booster`` plus the row offsets; refuses a missing offset of a hybrid."""
+        offset = self._offsets(init_score, len(X), name="init_score")
+        if getattr(self, "fitted_with_offset_", False) and offset is None:
+            raise ValueError(
+                f"this {type(self).__name__} was boosted from an offset (init_score) and "
+                "learned only the correction to it; pass init_score=<the same link-scale "
+                "classic prediction> for these rows."
+            )
+        margin = np.asarray(booster.predict(X, raw_score=True), dtype=float)
+        return margin if offset is None else margin + offset
+
     @staticmethod
     def _split_eval_set(
         eval_set: Any,
@@ -358,7 +437,8 @@ class LGBMEstimatorBase(BaseEstimator):
         if eval_set is None:
             return None
         if not isinstance(eval_set, tuple | list) or len(eval_set) != 2:
-            raise TypeError("eval_set must be a pair (X_valid, y_valid) or None.")
+            raise TypeError("eval_set must be a pair (X_valid, y_valid) or None; pass the "
+                            "validation offsets as eval_init_score.")
         X_valid = match_feature_frame(
             validate_feature_frame(eval_set[0], name="eval_set X"),
             {c: str(X[c].dtype) for c in X.columns},

@@ -10,6 +10,18 @@ All of them take ``fit(X, y, *, eval_set=(X_valid, y_valid))``, remember the
 feature names and dtypes, expose ``booster_`` (a :class:`lightgbm.Booster`, so
 ``booster_.predict(X, pred_contrib=True)`` gives contributions on the margin
 scale) and refuse a mismatched frame through ``check_features``.
+
+**Hybrid (boosted from a classic model).** Every ``fit`` also takes
+``init_score`` (and ``eval_init_score`` for the ``eval_set`` rows): a per-row
+starting point on the link scale -- the logit of a probability for the
+classifier, the log of the expected count or revenue for the regressors
+(:func:`logit_offset`, :func:`log_offset`). The trees then learn only the
+correction. LightGBM does not store the offset, so ``predict`` /
+``predict_proba`` take ``init_score=`` too and add it to the raw score; a model
+fitted with an offset refuses to predict without one. ``booster_`` still
+describes the trees alone: its ``pred_contrib`` (and SHAP expected value, the
+``bias`` column) explain the *correction* to the classic prediction, without
+the offset.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import ClassifierMixin, RegressorMixin
 
 from repurchase_ml.models._base import (
@@ -34,11 +47,38 @@ from repurchase_ml.models.calibration import (
     fit_calibrator,
 )
 
-__all__ = ["LGBMTaskClassifier", "OrderCountRegressor", "LTVRegressor"]
+__all__ = ["LGBMTaskClassifier", "OrderCountRegressor", "LTVRegressor", "logit_offset",
+           "log_offset", "OFFSET_EPS"]
 
 logger = logging.getLogger(__name__)
 
 Callback = Callable[..., Any]
+
+#: classic predictions are kept at least this far from 0 (and 1) before the logit or log
+OFFSET_EPS = 1e-6
+
+
+def logit_offset(probability: Any) -> np.ndarray:
+    """Logit of a probability, clipped to ``[OFFSET_EPS, 1 - OFFSET_EPS]``: a classifier's offset.
+
+    Examples
+    --------
+    >>> logit_offset([0.5, 0.8]).round(4).tolist()
+    [0.0, 1.3863]
+    """
+    p = np.clip(np.asarray(probability, dtype=float), OFFSET_EPS, 1.0 - OFFSET_EPS)
+    return np.log(p / (1.0 - p))
+
+
+def log_offset(expected: Any) -> np.ndarray:
+    """Log of an expected count or revenue, floored at ``OFFSET_EPS``: a regressor's offset.
+
+    Examples
+    --------
+    >>> log_offset([1.0, 0.0]).round(3).tolist()
+    [0.0, -13.816]
+    """
+    return np.log(np.maximum(np.asarray(expected, dtype=float), OFFSET_EPS))
 
 
 def _binary_target(y: np.ndarray, name: str) -> np.ndarray:
@@ -132,6 +172,8 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
         *,
         eval_set: tuple[pd.DataFrame, Any] | None = None,
         callbacks: Sequence[Callback] | None = None,
+        init_score: Any = None,
+        eval_init_score: Any = None,
     ) -> LGBMTaskClassifier:
         """Fit on ``(X, y)``; early-stop and calibrate on ``eval_set``.
 
@@ -145,6 +187,9 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
             Validation rows from a later cutoff.
         callbacks : list of callables, optional
             Extra LightGBM training callbacks (e.g. an Optuna pruner).
+        init_score, eval_init_score : array-like, optional
+            Per-row log-odds to boost from (a hybrid), for ``X`` and for the
+            ``eval_set`` rows (:func:`logit_offset` of a classic probability).
 
         Returns
         -------
@@ -168,14 +213,17 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
                 f"calibration={self.calibration!r} is fitted on the validation rows; pass "
                 "eval_set=(X_valid, y_valid) or use calibration='auto' or None."
             )
+        offset, valid_offset = self._fit_offsets(init_score, eval_init_score, X, valid)
         booster, best, history = self._train_booster(
-            X, y_arr, objective="binary", eval_set=valid, callbacks=callbacks
+            X, y_arr, objective="binary", eval_set=valid, callbacks=callbacks,
+            init_score=offset, eval_init_score=valid_offset,
         )
+        self.fitted_with_offset_ = offset is not None
         calibrator, method = None, None
         losses: dict[str, float] = {}
         if valid is not None and self.calibration is not None:
             candidates = CALIBRATION_METHODS if self.calibration == "auto" else (self.calibration,)
-            p_valid = np.asarray(booster.predict(valid[0]), dtype=float)
+            p_valid = expit(self._raw_margin(booster, valid[0], valid_offset))
             method, losses = choose_calibration(
                 p_valid, valid[1], candidates=candidates, random_state=self.random_state
             )
@@ -192,21 +240,26 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
         self._remember_schema(X)
         return self
 
-    def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of class 1 before calibration, shape ``(n,)``."""
-        X = self.check_features(X)
-        return np.asarray(self.booster_.predict(X), dtype=float)
+    def predict_raw_proba(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
+        """Probability of class 1 before calibration, shape ``(n,)``.
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        A hybrid needs ``init_score``: ``expit(raw_score + init_score)``.
+        """
+        X = self.check_features(X)
+        if init_score is None and not getattr(self, "fitted_with_offset_", False):
+            return np.asarray(self.booster_.predict(X), dtype=float)
+        return expit(self._raw_margin(self.booster_, X, init_score))
+
+    def predict_proba(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
         """Calibrated class probabilities, shape ``(n, 2)``: columns P(0), P(1)."""
-        p = self.predict_raw_proba(X)
+        p = self.predict_raw_proba(X, init_score=init_score)
         if self.calibrator_ is not None:
             p = apply_calibrator(self.calibrator_, p)
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
         """Class 1 where the calibrated probability is at least 0.5."""
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        return (self.predict_proba(X, init_score=init_score)[:, 1] >= 0.5).astype(int)
 
 
 class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
@@ -247,6 +300,8 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
         *,
         eval_set: tuple[pd.DataFrame, Any] | None = None,
         callbacks: Sequence[Callback] | None = None,
+        init_score: Any = None,
+        eval_init_score: Any = None,
     ) -> OrderCountRegressor:
         """Fit on non-negative counts; early-stop on ``eval_set`` when given.
 
@@ -256,6 +311,9 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
         y : array-like of counts >= 0
         eval_set : (pandas.DataFrame, array-like), optional
         callbacks : list of callables, optional
+        init_score, eval_init_score : array-like, optional
+            Per-row log expected orders to boost from (:func:`log_offset` of a
+            classic forecast), for ``X`` and for the ``eval_set`` rows.
 
         Returns
         -------
@@ -264,16 +322,21 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
         X = validate_feature_frame(X)
         y_arr = _nonnegative_target(validate_target(y, n_rows=len(X)), "y")
         valid = self._split_eval_set(eval_set, X, target_check=_nonnegative_target)
+        offset, valid_offset = self._fit_offsets(init_score, eval_init_score, X, valid)
         self.booster_, self.best_iteration_, self.evals_result_ = self._train_booster(
-            X, y_arr, objective="poisson", eval_set=valid, callbacks=callbacks
+            X, y_arr, objective="poisson", eval_set=valid, callbacks=callbacks,
+            init_score=offset, eval_init_score=valid_offset,
         )
+        self.fitted_with_offset_ = offset is not None
         self._remember_schema(X)
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Expected number of orders in the horizon."""
+    def predict(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
+        """Expected number of orders in the horizon (``exp(raw + init_score)`` for a hybrid)."""
         X = self.check_features(X)
-        return np.asarray(self.booster_.predict(X), dtype=float)
+        if init_score is None and not getattr(self, "fitted_with_offset_", False):
+            return np.asarray(self.booster_.predict(X), dtype=float)
+        return np.exp(self._raw_margin(self.booster_, X, init_score))
 
 
 class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
@@ -351,6 +414,8 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         *,
         eval_set: tuple[pd.DataFrame, Any] | None = None,
         callbacks: Sequence[Callback] | None = None,
+        init_score: Any = None,
+        eval_init_score: Any = None,
     ) -> LTVRegressor:
         """Fit on net revenue per row; early-stop on ``eval_set`` when given.
 
@@ -362,6 +427,10 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         callbacks : list of callables, optional
             Passed to the Tweedie booster, or to the purchase booster of the
             two-part model.
+        init_score, eval_init_score : array-like, optional
+            Tweedie only: per-row log expected revenue to boost from
+            (:func:`log_offset` of BG/NBD x Gamma-Gamma), for ``X`` and for
+            the ``eval_set`` rows.
 
         Returns
         -------
@@ -376,9 +445,17 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         valid = self._split_eval_set(
             eval_set, X, target_check=lambda v, name: self._clip(v, name)[0]
         )
+        offset, valid_offset = self._fit_offsets(init_score, eval_init_score, X, valid)
+        if offset is not None and self.strategy != "tweedie":
+            raise ValueError(
+                "init_score: only strategy='tweedie' can boost from a classic forecast (one "
+                "log-revenue margin); the two-part model has two. Use strategy='tweedie' for "
+                "the hybrid."
+            )
         if self.strategy == "tweedie":
             booster, best, history = self._train_booster(
-                X, y_arr, objective="tweedie", eval_set=valid, callbacks=callbacks
+                X, y_arr, objective="tweedie", eval_set=valid, callbacks=callbacks,
+                init_score=offset, eval_init_score=valid_offset,
             )
             amount_booster = None
         else:
@@ -406,12 +483,15 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         self.best_iteration_ = best
         self.evals_result_ = history
         self.n_negative_clipped_ = n_neg
+        self.fitted_with_offset_ = offset is not None
         self._remember_schema(X)
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Expected net revenue in the horizon."""
+    def predict(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
+        """Expected net revenue in the horizon (``exp(raw + init_score)`` for a hybrid)."""
         X = self.check_features(X)
+        if init_score is not None or getattr(self, "fitted_with_offset_", False):
+            return np.exp(self._raw_margin(self.booster_, X, init_score))
         pred = np.asarray(self.booster_.predict(X), dtype=float)
         if self.amount_booster_ is not None:
             pred = pred * np.asarray(self.amount_booster_.predict(X), dtype=float)
