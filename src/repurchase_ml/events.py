@@ -10,9 +10,13 @@ in the :class:`ValidationReport`. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import csv
 import difflib
+import gzip
 import logging
 import os
+import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from repurchase_ml.errors import SchemaError
+from repurchase_ml.errors import SchemaError, format_examples
 
 __all__ = [
     "EVENT_TYPES",
@@ -35,6 +39,9 @@ __all__ = [
     "read_events",
     "validate_events",
     "check_canonical",
+    "FIXED_SCALE",
+    "MAX_AMOUNT",
+    "PLAUSIBLE_START",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,21 @@ CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 KEY_COLUMNS: tuple[str, ...] = ("customer_id", "cutoff")
 _STRING_COLUMNS = ("order_id", "item_id", "category", "channel")
 _NUMERIC_COLUMNS = ("amount", "quantity", "unit_price")
+#: money and quantities are summed as int64 multiples of 1 / FIXED_SCALE (1e-4 units), so
+#: sums do not depend on row order or thread scheduling and repeat bit for bit
+FIXED_SCALE = 10_000
+#: the largest amount (and quantity, unit price, per-customer total) the int64 fixed-point
+#: sums hold: (2**63 - 1) / FIXED_SCALE, about 9.22e14
+MAX_AMOUNT = float((2**63 - 1) // FIXED_SCALE)
+#: default earliest plausible event date; the latest is now (in the log's zone) + 1 day
+PLAUSIBLE_START = "1970-01-01"
+_INT64_MAX = 2**63 - 1
+#: text that CSV exports write for "no value"; honoured in numeric columns only (ids stay text)
+_NA_TOKENS = frozenset({"na", "n/a", "nan", "null", "none", "#n/a", "<na>", "-nan", "nat"})
+# an offset (Z, +01:00, +0100, +01) after a time of day: the stamp is time-zone aware
+_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$",
+                     re.IGNORECASE)
+_YEAR = re.compile(r"^\s*([+-]?\d{4,})-")
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n", ""}
 
@@ -88,7 +110,13 @@ class ColumnMapping(BaseModel):
         A ``strftime`` format for text timestamps; inferred when omitted.
     customer_id_type
         ``"auto"`` keeps integer or text ids as they are and refuses a mix;
-        ``"str"`` turns every id into text.
+        ``"str"`` turns every id into text. Integer ids beyond the int64 range
+        (``2**63`` and above) are read as text either way.
+    normalize_ids
+        Strip surrounding whitespace from text ids and bring them to Unicode
+        NFKC form, so ``" a1"``, ``"a1"`` and the full-width ``"ａ1"`` are one
+        customer. Off by default: the validation report then warns about ids
+        that differ only that way (how many, and examples).
 
     Examples
     --------
@@ -112,6 +140,7 @@ class ColumnMapping(BaseModel):
     timestamp_unit: Literal["s", "ms"] | None = None
     timestamp_format: str | None = None
     customer_id_type: Literal["auto", "str"] = "auto"
+    normalize_ids: bool = False
 
     @field_validator("columns")
     @classmethod
@@ -163,7 +192,13 @@ class ColumnMapping(BaseModel):
 
 @dataclass
 class ValidationReport:
-    """What validation saw and did. ``dropped`` counts removed rows per rule."""
+    """What validation saw and did.
+
+    ``dropped`` counts removed rows per rule; ``warnings`` holds what was kept
+    but deserves a look (ids that differ only by whitespace or Unicode form,
+    ids read as text because they exceed int64, events in a repeated
+    daylight-saving hour).
+    """
 
     n_input_rows: int
     n_rows: int = 0
@@ -174,6 +209,7 @@ class ValidationReport:
     dropped: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     timezone: str = "UTC"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_dropped(self) -> int:
@@ -192,6 +228,7 @@ class ValidationReport:
             "dropped": dict(self.dropped),
             "ignored_columns": list(self.ignored_columns),
             "timezone": self.timezone,
+            "warnings": list(self.warnings),
         }
 
     def summary(self) -> str:
@@ -215,10 +252,77 @@ class ValidationReport:
         lines += [f"  dropped for {rule}: {n}" for rule, n in self.dropped.items()]
         if self.ignored_columns:
             lines.append(f"  source columns not used: {', '.join(self.ignored_columns)}")
+        lines += [f"  warning: {text}" for text in self.warnings]
         return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def _first_ragged_line(path: Path, sep: str) -> tuple[int, int, int] | None:
+    """(line number, fields on it, fields in the header) of the first row of another width."""
+    opener: Callable[..., Any] = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        header = next(rows, [])
+        for row in rows:
+            if row and len(row) != len(header):
+                return rows.line_num, len(row), len(header)
+    return None
+
+
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    """Read a delimited file as text; refuse empty, non-UTF-8, ragged or mis-delimited files.
+
+    Only an empty cell is missing: ``NA``, ``null`` or ``None`` are ids like any other
+    (numeric columns treat them as missing later, in validation).
+    """
+    try:
+        with warnings.catch_warnings():
+            # a first row with one field too many would silently become the index
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                                index_col=False)
+    except pd.errors.EmptyDataError:
+        raise SchemaError(None, f"{str(path)!r} is empty (no header line)",
+                          fix="check the export: the file needs a header line and one row per "
+                              "event") from None
+    except UnicodeDecodeError as exc:
+        raise SchemaError(
+            None, f"{str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#x} at offset "
+                  f"{exc.start}; Excel and older exports often write latin-1 or cp1252)",
+            fix="save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), or read it with "
+                "pandas.read_csv(path, encoding='latin-1', dtype=str) and pass the DataFrame",
+        ) from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        ragged = _first_ragged_line(path, sep)
+        where = (f"line {ragged[0]} has {ragged[1]} fields, the header {ragged[2]}" if ragged
+                 else f"cannot be split into fields ({exc})")
+        raise SchemaError(None, f"{str(path)!r}: {where}",
+                          fix=f"quote values that contain {sep!r} or remove the stray delimiter "
+                              "on that line") from None
+    if frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        for other in (";", "\t", "|", ","):
+            if other != sep and other in header:
+                raise SchemaError(
+                    None, f"{str(path)!r} reads as one column {header[:60]!r}: it looks "
+                          f"{other!r}-delimited, not {sep!r}",
+                    fix=f"save it {sep!r}-delimited, or read it with pandas.read_csv(path, "
+                        f"sep={other!r}, dtype=str) and pass the DataFrame",
+                )
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SchemaError(None, f"{str(path)!r} is not a readable Parquet file ({exc})",
+                          fix="re-export the file (it may be truncated), or give a CSV file "
+                              "a .csv suffix") from None
 
 
 def _read_table(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
@@ -231,14 +335,13 @@ def _read_table(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
         )
     path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"source: no file at {str(path)!r}.")
+        raise FileNotFoundError(f"source: no file at {str(path)!r}. Fix: check the path.")
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith(".parquet") or suffix.endswith(".pq"):
-        return pd.read_parquet(path)
+        return _read_parquet(path)
     if ".csv" in suffix or ".tsv" in suffix or suffix.endswith(".txt"):
-        sep = "\t" if ".tsv" in suffix else ","
         # Read ids and labels as text: guessing numeric ids would strip leading zeros.
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
+        return _read_csv(path, "\t" if ".tsv" in suffix else ",")
     raise ValueError(
         f"source: cannot tell the format of {str(path)!r} from its suffix; "
         "use .csv, .tsv, .csv.gz or .parquet, or pass a DataFrame."
@@ -349,27 +452,43 @@ def _required(frame: pd.DataFrame, mapping: ColumnMapping) -> None:
         frame["amount"] = np.nan
 
 
-def _normalise_ids(ids: pd.Series, mapping: ColumnMapping) -> tuple[pd.Series, np.ndarray]:
+def _ids_as_text(ids: pd.Series, null: np.ndarray) -> pd.Series:
+    return ids.map(str, na_action="ignore").astype(object).where(~null, None)
+
+
+def _normalise_ids(ids: pd.Series, mapping: ColumnMapping,
+                   warn: Callable[[str], None]) -> tuple[pd.Series, np.ndarray]:
     """Return ids in one dtype (int64 or str) and the mask of null ids."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        ids = pd.Series(np.asarray(ids, dtype=object), index=ids.index)
     null = ids.isna().to_numpy()
+    kind = ("boolean" if pd.api.types.is_bool_dtype(ids.dtype)
+            else pd.api.types.infer_dtype(ids, skipna=True))
+    if kind == "boolean":
+        raise SchemaError("customer_id", "ids are true/false values, not customer ids",
+                          n_rows=int((~null).sum()), examples=ids[~null].head(5).tolist(),
+                          fix="map customer_id to the column that holds the customer ids")
     if mapping.customer_id_type == "str":
-        text = ids.astype("string").astype(object)
-        return text.where(~null, None), null
-    if pd.api.types.is_integer_dtype(ids.dtype):
-        return ids.astype("int64"), null
+        return _normalise_text_ids(_ids_as_text(ids, null), null, mapping, warn), null
     if pd.api.types.is_float_dtype(ids.dtype):
         valid = ids[~null]
-        if (valid % 1 == 0).all():
+        if (valid % 1 == 0).all() and (valid.abs() < 2**63).all():
             return ids.fillna(-1).astype("int64"), null
-        bad = valid[valid % 1 != 0]
-        raise SchemaError("customer_id", "ids must be integers or text, found fractional numbers",
+        bad = valid[(valid % 1 != 0) | (valid.abs() >= 2**63)]
+        raise SchemaError("customer_id", "ids must be integers or text, found fractional numbers "
+                          "or numbers beyond the int64 range",
                           n_rows=len(bad), examples=bad.head(5).tolist(),
                           fix="cast the id column to text or integers before loading")
-    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind == "integer" or pd.api.types.is_integer_dtype(ids.dtype):
+        valid = ids[~null]
+        if len(valid) and (int(valid.max()) > _INT64_MAX or int(valid.min()) < -_INT64_MAX - 1):
+            # wrapping them to int64 would merge or negate customers: keep them exact, as text
+            warn(f"customer ids beyond the int64 range (e.g. {valid.max()}): every id is read "
+                 "as text")
+            return _ids_as_text(ids, null), null
+        return (ids.fillna(0) if null.any() else ids).astype("int64"), null
     if kind in ("string", "empty"):
-        return ids.astype(object), null
-    if kind == "integer":
-        return ids.fillna(-1).astype("int64"), null
+        return _normalise_text_ids(ids.astype(object), null, mapping, warn), null
     types = ids[~null].map(lambda v: type(v).__name__)
     counts = types.value_counts()
     examples = [ids[~null][types == t].iloc[0] for t in counts.index[:5]]
@@ -382,19 +501,111 @@ def _normalise_ids(ids: pd.Series, mapping: ColumnMapping) -> tuple[pd.Series, n
     )
 
 
-def _parse_timestamps(raw: pd.Series, mapping: ColumnMapping, timezone: str) -> pd.Series:
+def _normalise_text_ids(ids: pd.Series, null: np.ndarray, mapping: ColumnMapping,
+                        warn: Callable[[str], None]) -> pd.Series:
+    """Merge ids that differ only by surrounding whitespace or Unicode form, or warn about them."""
+    distinct = pd.Series(pd.unique(ids[~null]), dtype=object)
+    canonical = distinct.str.strip().str.normalize("NFKC")
+    changed = (canonical != distinct).to_numpy()
+    if not changed.any():
+        return ids
+    if mapping.normalize_ids:
+        lookup = dict(zip(distinct[changed], canonical[changed], strict=True))
+        warn(f"{int(changed.sum())} customer ids were stripped of surrounding whitespace or "
+             "brought to Unicode NFKC form (normalize_ids=True)")
+        return ids.map(lambda v: lookup.get(v, v))
+    clash = canonical.duplicated(keep=False).to_numpy()
+    if clash.any():
+        examples = format_examples(distinct[clash & changed].tolist())
+        warn(f"{int((clash & changed).sum())} customer ids differ from another id only by "
+             f"surrounding whitespace or Unicode form (e.g. {examples}), so one customer may be "
+             "split in two; set normalize_ids=True in the mapping to merge them")
+    return ids
+
+
+@dataclass
+class _Stamps:
+    """Parsed timestamps: naive wall clock, the UTC instant when the source had one."""
+
+    wall: pd.Series  # datetime64[ns], naive, in the log's zone
+    instant: pd.Series | None  # datetime64[ns, UTC] for aware sources, else None
+    out_of_range: np.ndarray  # a date value beyond what datetime64[ns] holds (1677 to 2262)
+
+
+def _mixed_awareness(text: pd.Series) -> None:
+    """Refuse a text column that mixes stamps with a UTC offset and stamps without."""
+    present = text.notna().to_numpy()
+    aware = text.str.contains(_OFFSET, na=False).to_numpy()
+    naive = present & ~aware
+    if aware.any() and naive.any():
+        raise SchemaError(
+            "timestamp",
+            f"mixes time-zone-aware stamps ({int(aware.sum())} with an offset such as +01:00 or "
+            f"Z, e.g. {text[aware].iloc[0]!r}) and naive ones without an offset",
+            n_rows=int(naive.sum()), examples=text[naive].head(5).tolist(),
+            fix="give every stamp an offset, or none (naive stamps are read as wall-clock time "
+                "in `timezone`)",
+        )
+
+
+def _text_out_of_range(text: pd.Series) -> np.ndarray:
+    """Text stamps whose year (YYYY-...) lies outside what datetime64[ns] holds."""
+    years = pd.to_numeric(text.str.extract(_YEAR, expand=False), errors="coerce")
+    return ((years < 1678) | (years > 2261)).fillna(False).to_numpy(dtype=bool)
+
+
+def _parse_text_stamps(text: pd.Series, mapping: ColumnMapping) -> pd.Series:
+    """Any ISO-8601 form first (date only, 'T' or space, with or without seconds and
+    fractions, offsets); what is left with the format inferred from the first such value."""
+    aware = bool(text.str.contains(_OFFSET, na=False).any())
+    if mapping.timestamp_format is not None:
+        parsed = pd.to_datetime(text, format=mapping.timestamp_format, errors="coerce")
+        if parsed.dtype == object:  # mixed offsets: bring everything to UTC first
+            parsed = pd.to_datetime(text, format=mapping.timestamp_format, errors="coerce",
+                                    utc=True)
+        return parsed
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=aware)
+    rest = parsed.isna() & text.notna()
+    if rest.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            parsed[rest] = pd.to_datetime(text[rest], errors="coerce", utc=aware)
+    return parsed
+
+
+def _parse_timestamps(raw: pd.Series, mapping: ColumnMapping, timezone: str) -> _Stamps:
+    null = raw.isna().to_numpy()
+    out_of_range = np.zeros(len(raw), dtype=bool)
     if mapping.timestamp_unit is not None:
         numbers = pd.to_numeric(raw, errors="coerce")
         parsed = pd.to_datetime(numbers, unit=mapping.timestamp_unit, utc=True, errors="coerce")
     elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
         parsed = raw
+        unit = getattr(raw.dtype, "unit", None) or np.datetime_data(raw.dtype)[0]
+        if unit != "ns":
+            bounds = (pd.Timestamp.min.as_unit(unit), pd.Timestamp.max.as_unit(unit))
+            out_of_range = ((raw < bounds[0]) | (raw > bounds[1])).to_numpy()
+            parsed = raw.where(~out_of_range)
     else:
-        parsed = pd.to_datetime(raw, format=mapping.timestamp_format, errors="coerce")
-        if parsed.dtype == object:  # mixed offsets: bring everything to UTC first
-            parsed = pd.to_datetime(raw, format=mapping.timestamp_format, errors="coerce", utc=True)
+        kind = pd.api.types.infer_dtype(raw, skipna=True)
+        if kind in ("datetime", "date", "datetime64"):
+            parsed = pd.to_datetime(raw, errors="coerce", utc=kind == "datetime" and any(
+                getattr(v, "tzinfo", None) is not None for v in raw[~null].head(1000)))
+            out_of_range = parsed.isna().to_numpy() & ~null
+        else:
+            text = raw.astype("string").str.strip().astype(object).where(~null, None)
+            _mixed_awareness(text)
+            parsed = _parse_text_stamps(text, mapping)
+            failed = parsed.isna().to_numpy() & ~null
+            if failed.any():
+                out_of_range[failed] = _text_out_of_range(text[failed])
+    instant = None
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        # two instants an hour apart in a fall-back hour share one wall-clock time: keep the
+        # instant so that they are not taken for duplicates
+        instant = parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
         parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+    return _Stamps(parsed.astype("datetime64[ns]"), instant, out_of_range)
 
 
 def _parse_bool(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -403,6 +614,72 @@ def _parse_bool(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     text = raw.astype("string").str.strip().str.lower().fillna("")
     is_true, is_false = text.isin(_TRUE), text.isin(_FALSE)
     return is_true.astype(bool), ~(is_true | is_false).to_numpy()
+
+
+def _naive_moment(value: Any, argument: str, timezone: str) -> pd.Timestamp:
+    """``value`` as a naive timestamp in ``timezone``; a ValueError naming ``argument``."""
+    try:
+        moment = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        moment = pd.NaT
+    if moment is pd.NaT:
+        raise ValueError(f"{argument}: cannot read {value!r} as a date. Fix: give an ISO date "
+                         "such as '2024-12-31' or '2024-12-31 23:59'.")
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert(timezone).tz_localize(None)
+    return moment.as_unit("ns")
+
+
+def _plausible_bounds(plausible_range: tuple[Any, Any] | None,
+                      timezone: str) -> tuple[tuple[pd.Timestamp, pd.Timestamp], str] | None:
+    """The (earliest, latest) plausible event times and the rule's words; None: no check."""
+    if plausible_range is None:
+        return None
+    if not isinstance(plausible_range, tuple | list) or len(plausible_range) != 2:
+        raise ValueError(f"plausible_range: expected (start, end) or None, got "
+                         f"{plausible_range!r}. Fix: e.g. plausible_range=('1990-01-01', None); "
+                         "None as end means now + 1 day.")
+    start, end = plausible_range
+    low = pd.Timestamp.min if start is None else _naive_moment(start, "plausible_range", timezone)
+    if end is None:
+        high = pd.Timestamp.now(tz=timezone).tz_localize(None) + pd.Timedelta(days=1)
+        latest = "after now + 1 day"
+    else:
+        high = _naive_moment(end, "plausible_range", timezone)
+        latest = f"after {high}"
+    earliest = "" if start is None else f"before {low.date() if low == low.normalize() else low} or "
+    return (low, high), f"implausible date ({earliest}{latest})"
+
+
+def _check_numbers(raw: pd.Series, column: str, check: _Checker) -> pd.Series:
+    """``raw`` as float64; text, infinite and out-of-range values are violations."""
+    if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
+        na_text = raw.astype("string").str.strip().str.lower().isin(_NA_TOKENS).fillna(False)
+        raw = raw.where(~na_text.to_numpy(), None)
+    numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+    values = numbers.to_numpy()
+    check.add(column, "value is not a number", (np.isnan(values) & raw.notna().to_numpy()),
+              "clean the values to plain numbers", examples_from=raw)
+    check.add(column, "value is infinite", np.isinf(values),
+              "replace infinities at the source with the real value, or remove those rows",
+              examples_from=raw)
+    check.add(column, f"value is larger than {MAX_AMOUNT:,.0f} in size, the largest the "
+              "fixed-point sums hold", np.isfinite(values) & (np.abs(values) > MAX_AMOUNT),
+              "check the unit of the column (a typo, or cents?)", examples_from=raw)
+    return numbers
+
+
+def _duplicates(frame: pd.DataFrame, stamps: _Stamps, warn: Callable[[str], None]) -> np.ndarray:
+    """Rows equal in every column to an earlier one, comparing aware stamps as instants."""
+    if stamps.instant is None:
+        return frame.duplicated(keep="first").to_numpy()
+    by_instant = frame.assign(timestamp=stamps.instant.to_numpy()).duplicated(keep="first")
+    by_wall = frame.duplicated(keep="first")
+    repeated_hour = (by_wall & ~by_instant).to_numpy()
+    if repeated_hour.any():
+        warn(f"{int(repeated_hour.sum())} events share a wall-clock time with another event an "
+             "hour apart in a repeated (daylight-saving fall-back) hour; both are kept")
+    return by_instant.to_numpy()
 
 
 def validate_events(
@@ -414,6 +691,7 @@ def validate_events(
     on_invalid: OnInvalid = "raise",
     n_input_rows: int | None = None,
     ignored_columns: list[str] | None = None,
+    plausible_range: tuple[Any, Any] | None = (PLAUSIBLE_START, None),
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate a frame that already uses canonical column names.
 
@@ -441,7 +719,10 @@ def validate_events(
     """
     mapping = mapping or ColumnMapping()
     if on_invalid not in ("raise", "drop"):
-        raise ValueError(f"on_invalid: expected 'raise' or 'drop', got {on_invalid!r}.")
+        raise ValueError(f"on_invalid: expected 'raise' or 'drop', got {on_invalid!r}. "
+                         "Fix: pass on_invalid='raise' or on_invalid='drop'.")
+    as_of_ts = None if as_of is None else _naive_moment(as_of, "as_of", timezone)
+    date_bounds = _plausible_bounds(plausible_range, timezone)
     report = ValidationReport(
         n_input_rows=len(frame) if n_input_rows is None else n_input_rows,
         ignored_columns=list(ignored_columns or []),
@@ -454,18 +735,25 @@ def validate_events(
     _required(frame, mapping)
     check = _Checker(frame)
 
-    ids, null_ids = _normalise_ids(frame["customer_id"], mapping)
+    ids, null_ids = _normalise_ids(frame["customer_id"], mapping, report.warnings.append)
     check.add("customer_id", "customer id is null", null_ids,
               "fill or remove rows without a customer id", examples_from=frame.index.to_series())
     frame["customer_id"] = ids
 
-    stamps = _parse_timestamps(frame["timestamp"], mapping, timezone)
-    check.add("timestamp", "timestamp is missing or cannot be parsed", stamps.isna().to_numpy(),
+    parsed = _parse_timestamps(frame["timestamp"], mapping, timezone)
+    stamps = parsed.wall
+    check.add("timestamp", "timestamp is outside the range a datetime64[ns] holds "
+              "(1677-09-21 to 2262-04-11)", parsed.out_of_range,
+              "correct the year at the source (a typo?)")
+    check.add("timestamp", "timestamp is missing or cannot be parsed",
+              stamps.isna().to_numpy() & ~parsed.out_of_range,
               "fix the values, or give timestamp_format / timestamp_unit in the mapping")
-    if as_of is not None:
-        as_of_ts = pd.Timestamp(as_of)
-        if as_of_ts.tzinfo is not None:
-            as_of_ts = as_of_ts.tz_convert(timezone).tz_localize(None)
+    if date_bounds is not None:
+        (low, high), rule = date_bounds
+        check.add("timestamp", rule, ((stamps < low) | (stamps > high)).to_numpy(),
+                  "correct the year at the source (a typo?), or widen the check with "
+                  "plausible_range=(start, end), or switch it off with plausible_range=None")
+    if as_of_ts is not None:
         check.add("timestamp", f"timestamp is after as_of {as_of_ts}", (stamps > as_of_ts).to_numpy(),
                   "check the extract date or the time zone of the source")
 
@@ -479,17 +767,19 @@ def validate_events(
     is_money = np.isin(np.asarray(event_type.codes), [0, 1])
 
     for column in _NUMERIC_COLUMNS:
-        if column not in frame.columns:
-            continue
-        numbers = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        non_numeric = (numbers.isna() & frame[column].notna()).to_numpy()
-        check.add(column, "value is not a number", non_numeric, "clean the values to plain numbers")
-        frame[column] = numbers
+        if column in frame.columns:
+            frame[column] = _check_numbers(frame[column], column, check)
     amount = frame["amount"].to_numpy()
     check.add("amount", "purchase or refund amount is missing", is_money & np.isnan(amount),
               "fill the amount, or map amount_from=(quantity, unit price)")
     check.add("amount", "purchase or refund amount is negative", is_money & (amount < 0),
               "record refunds as event_type 'refund' with a positive amount")
+    money = np.where(is_money & np.isfinite(amount), np.abs(amount), 0.0)
+    total = pd.Series(money).groupby(ids.to_numpy(), sort=False, dropna=False).transform("sum")
+    check.add("amount", f"the customer's purchases and refunds add up to more than "
+              f"{MAX_AMOUNT:,.0f}, the largest total the fixed-point sums hold",
+              is_money & (total.to_numpy() > MAX_AMOUNT),
+              "check the unit of the amount column (cents? a currency with large units?)")
 
     if "discount" in frame.columns:
         flags, bad_flag = _parse_bool(frame["discount"])
@@ -505,7 +795,7 @@ def validate_events(
 
     columns = [c for c in CANONICAL_COLUMNS if c in frame.columns]
     frame = frame[columns]
-    dupes = frame.duplicated(keep="first").to_numpy()
+    dupes = _duplicates(frame, parsed, report.warnings.append)
     check.add("customer_id", "exact duplicate rows (every column equal)", dupes,
               "remove the repeated rows at the source, or keep an order_id/item_id that tells "
               "them apart")
@@ -538,19 +828,25 @@ def read_events(
     timezone: str = "UTC",
     as_of: pd.Timestamp | str | None = None,
     on_invalid: OnInvalid = "raise",
+    plausible_range: tuple[Any, Any] | None = (PLAUSIBLE_START, None),
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read a raw order or behaviour log into the canonical, validated event frame.
 
     Parameters
     ----------
     source
-        A DataFrame, or a path to a CSV (read as text) or Parquet file.
+        A DataFrame, or a path to a CSV (read as text: only an empty cell is
+        missing, so ids such as ``"NA"`` or ``"null"`` are kept) or Parquet file.
     mapping
         A :class:`ColumnMapping` (or a dict of its fields) from source columns
         to canonical ones. Without it the source must already use canonical names.
     timezone
         Time-zone-aware timestamps (and Unix epochs) are converted to this zone
         and kept as naive wall-clock times. Naive timestamps are taken as given.
+        Text timestamps may use any ISO-8601 form, mixed within a column; a
+        column that mixes stamps with and without a UTC offset is refused.
+        Two events an hour apart that share a wall-clock time in a
+        daylight-saving fall-back hour are both kept (and noted in the report).
     as_of
         When given, events after this moment are invalid (an extract cannot see
         the future).
@@ -558,7 +854,17 @@ def read_events(
         ``"raise"`` (default) stops at the first broken rule with a
         :class:`SchemaError`; ``"drop"`` removes offending rows and counts them
         per rule in the report. Table-level problems (missing columns, an empty
-        log, mixed id types) always raise.
+        log, mixed id types, unreadable files) always raise.
+    plausible_range
+        ``(start, end)``: events before ``start`` or after ``end`` are invalid
+        (year typos such as 1900 or 2200). Default: from 1970-01-01 to now + 1
+        day; ``None`` as ``end`` means now + 1 day, ``None`` as ``start`` no
+        lower bound; ``plausible_range=None`` switches the check off.
+
+    Amounts, quantities and unit prices must be finite and at most
+    :data:`MAX_AMOUNT` (about 9.22e14) in size, and a customer's purchases
+    and refunds must add up to no more than that: the features sum money in
+    int64 fixed point (1e-4 units).
 
     Returns
     -------
@@ -592,7 +898,8 @@ def read_events(
     raw = _read_table(source)
     frame, ignored = _apply_mapping(raw, mapping)
     return validate_events(frame, mapping, timezone=timezone, as_of=as_of, on_invalid=on_invalid,
-                           n_input_rows=len(raw), ignored_columns=ignored)
+                           n_input_rows=len(raw), ignored_columns=ignored,
+                           plausible_range=plausible_range)
 
 
 def check_canonical(events: pd.DataFrame, *, argument: str = "events") -> None:
