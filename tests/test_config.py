@@ -82,3 +82,40 @@ def test_explicit_tracking_uri_wins_over_the_embedded_default(tmp_path):
     assert s.tracking_uri() == "http://127.0.0.1:5000"
     assert s.artifact_location() is None  # a tracking server keeps its own artifact store
     assert s.max_horizon() == 365
+
+
+def test_unknown_timezone_is_refused_up_front_even_with_naive_data():
+    with pytest.raises(ConfigError, match=r"data.timezone: unknown time zone 'Europe/Berln' "
+                                          r"\(did you mean 'Europe/Berlin'\?\)"):
+        load_settings(overrides={"data": {"timezone": "Europe/Berln"}}, environ={})
+    assert load_settings(overrides={"data": {"timezone": "Asia/Shanghai"}},
+                         environ={}).data.timezone == "Asia/Shanghai"
+
+
+def test_mapping_is_checked_when_the_settings_load():
+    data = {"source": "path", "path": "orders.csv", "mapping": {"columns": {"custmer_id": "id"}}}
+    with pytest.raises(ConfigError, match=r"data.mapping: columns: mapping key 'custmer_id'.*"
+                                          r"Did you mean 'customer_id'"):
+        load_settings(overrides={"data": data}, environ={})
+    with pytest.raises(ConfigError, match=r"data.mapping: amont_from: Extra inputs"):
+        load_settings(overrides={"data": {**data, "mapping": {"amont_from": ["q", "p"]}}},
+                      environ={})
+
+
+def test_text_settings_keep_digits_and_dates_as_text():
+    env = {"REPURCHASE_ML_TRACKING__EXPERIMENT": "007",
+           "REPURCHASE_ML_TRACKING__MODEL_NAME": "2024",
+           "REPURCHASE_ML_DATA__SYNTHETIC__START": "2021-06-01",
+           "REPURCHASE_ML_CUTOFFS__N": "12"}
+    s = load_settings(environ=env)
+    assert (s.tracking.experiment, s.tracking.model_name) == ("007", "2024")
+    assert s.data.synthetic.start == "2021-06-01"
+    assert s.cutoffs.n == 12  # numbers stay numbers
+
+
+def test_the_public_data_folder_variable_is_not_a_setting(tmp_path):
+    from repurchase_ml.datasets.loaders import DATA_ENV_VAR
+
+    s = load_settings(environ={DATA_ENV_VAR: str(tmp_path), "REPURCHASE_ML_CONFIG": "x.yaml",
+                               "REPURCHASE_ML_DATA__SOURCE": "cdnow"})
+    assert s.data.source == "cdnow"

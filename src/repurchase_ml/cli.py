@@ -86,28 +86,21 @@ def main(
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """Turn ``["a.b=1", "c=x"]`` into ``{"a": {"b": 1}, "c": "x"}`` (values read as YAML).
+    """Turn ``["a.b=1", "c=x"]`` into ``{"a": {"b": 1}, "c": "x"}`` (see ``config.set_dotted``).
 
     Examples
     --------
     >>> parse_overrides(["cutoffs.n=6", "tracking.experiment=weekly", "tasks=[churn, ltv]"])
     {'cutoffs': {'n': 6}, 'tracking': {'experiment': 'weekly'}, 'tasks': ['churn', 'ltv']}
     """
-    import yaml
+    from repurchase_ml.config import set_dotted
 
     result: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--set: expected KEY=VALUE such as cutoffs.n=6, got {item!r}")
-        node = result
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        try:
-            node[parts[-1]] = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            node[parts[-1]] = raw
+        set_dotted(result, key.strip().split("."), raw)
     return result
 
 

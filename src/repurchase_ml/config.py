@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -41,6 +41,9 @@ __all__ = [
     "METRIC_HIGHER_IS_BETTER",
     "metrics_for",
     "DEFAULT_TASKS",
+    "NOT_SETTINGS_ENV",
+    "check_timezone",
+    "set_dotted",
 ]
 
 ENV_PREFIX = "REPURCHASE_ML_"
@@ -105,6 +108,28 @@ class DataSettings(_Section):
     timezone: str = "UTC"
     on_invalid: Literal["raise", "drop"] = "raise"
     synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
+    #: an as-of date later than this many days after the last event is refused
+    max_days_after_last_event: int = Field(default=31, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return check_timezone(value, name="data.timezone")
+
+    @field_validator("mapping")
+    @classmethod
+    def _valid_mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from repurchase_ml.events import ColumnMapping
+
+        try:
+            ColumnMapping.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(f"data.mapping: {_pydantic_problems(exc)}; the keys are the "
+                             f"fields of ColumnMapping: {', '.join(ColumnMapping.model_fields)}"
+                             ) from None
+        return value
 
     @model_validator(mode="after")
     def _path_needed(self) -> DataSettings:
@@ -157,12 +182,15 @@ class PromotionSettings(_Section):
 
     The challenger is promoted when the mean of its primary metrics beats the
     champion's by at least ``min_improvement`` and no task's primary metric is
-    worse by more than ``tolerance``.
+    worse by more than ``tolerance``; and, first model included, only when on
+    every task it is no worse than the best baseline on the newest out-of-time
+    cutoff by more than ``baseline_tolerance``.
     """
 
     primary_metric: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_PRIMARY))
     min_improvement: float = Field(default=0.0, ge=0)
     tolerance: float = Field(default=0.01, ge=0)
+    baseline_tolerance: float = Field(default=0.01, ge=0)
 
 
 class OutputSettings(_Section):
@@ -282,6 +310,42 @@ class Settings(_Section):
         return max(self.horizons[t] for t in self.tasks)
 
 
+def check_timezone(value: str, *, name: str = "timezone") -> str:
+    """Return ``value`` when it names an IANA time zone; else say which argument and how to fix.
+
+    Checked up front, so an unknown zone is refused even for a log whose
+    timestamps carry no offset (where it would otherwise never be read).
+
+    Examples
+    --------
+    >>> check_timezone("Europe/Berlin")
+    'Europe/Berlin'
+    >>> check_timezone("Europe/Berln", name="--timezone")
+    Traceback (most recent call last):
+    ...
+    ValueError: --timezone: unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?); use an IANA name such as 'UTC' or 'Asia/Shanghai'
+    """
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"{name}: unknown time zone {value!r}"
+                         f"{_suggest(str(value), sorted(zoneinfo.available_timezones()))}; "
+                         "use an IANA name such as 'UTC' or 'Asia/Shanghai'") from None
+    return value
+
+
+def _pydantic_problems(exc: ValidationError) -> str:
+    """One line per pydantic error: dotted location and message (without pydantic's prefix)."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "<top>"
+        message = str(err["msg"]).removeprefix("Value error, ").removeprefix(f"{where}: ")
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
 # --------------------------------------------------------------------------- loading
 def _suggest(key: str, allowed: Any, *, prefix: str = "") -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
@@ -323,20 +387,65 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+#: variables with the prefix that are not settings: the CLI's config file
+#: (``cli.ConfigOpt``) and the public-data folder (``datasets.loaders.DATA_ENV_VAR``)
+NOT_SETTINGS_ENV = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}DATA"})
+
+
+def _is_text_field(path: Sequence[str]) -> bool:
+    """Whether the dotted setting ``path`` holds free text (``str`` or ``str | None``)."""
+    model: type[BaseModel] = Settings
+    for depth, part in enumerate(path):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False  # unknown keys are reported by _check_keys
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+            continue
+        kinds = {a for a in (get_args(ann) or (ann,)) if a is not type(None)}
+        return depth == len(path) - 1 and kinds == {str}
+    return False
+
+
+def set_dotted(tree: dict[str, Any], path: Sequence[str], raw: str) -> None:
+    """Put the text ``raw`` of one environment variable or ``--set`` at ``path`` in ``tree``.
+
+    The text is read as YAML (numbers, lists, mappings), except for settings
+    that hold free text, which keep it as given: ``007`` stays ``'007'`` and
+    ``2024-01-01`` stays a string. An empty text is null.
+
+    Examples
+    --------
+    >>> tree = {}
+    >>> set_dotted(tree, ["tracking", "experiment"], "007")
+    >>> set_dotted(tree, ["cutoffs", "n"], "007")
+    >>> set_dotted(tree, ["data", "synthetic", "start"], "2024-01-01")
+    >>> tree
+    {'tracking': {'experiment': '007'}, 'cutoffs': {'n': 7}, 'data': {'synthetic': {'start': '2024-01-01'}}}
+    """
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw
+    if (_is_text_field(path) and value is not None and not isinstance(value, str | list | dict)):
+        value = raw
+    node = tree
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(path)}: {part!r} is set to a value and also used as a "
+                              "section; set either the section's keys or the value, not both")
+        node = child
+    node[path[-1]] = value
+
+
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS_ENV:
             continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
-        try:
-            value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            value = raw
-        node = result
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+        set_dotted(result, [p.lower() for p in name[len(ENV_PREFIX):].split("__")], raw)
     return result
 
 
@@ -405,11 +514,7 @@ def load_settings(
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        raise ConfigError(f"invalid configuration: {_pydantic_problems(exc)}") from None
 
 
 def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -133,22 +133,18 @@ def run_validate(
 
 
 # --------------------------------------------------------------------------- lock
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def retrain_lock(project_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold ``<project_dir>/.retrain.lock`` for the duration of a run.
 
-    A second run is refused with :class:`JobLockedError`. A lock left by a
-    process that no longer exists (on this host) is taken over, with a warning.
+    The lock is an advisory ``flock`` on that file, held by the open file
+    itself: the kernel grants it to one process at a time, atomically, and
+    releases it when the holder exits, however it exits. So a lock left by a
+    crashed run is free again at once, and runs that race for it leave exactly
+    one holder. The file names the holder (pid, host, start) for the message
+    a refused run prints.
+
+    A second run is refused with :class:`JobLockedError`.
 
     Examples
     --------
@@ -161,37 +157,49 @@ def retrain_lock(project_dir: str | os.PathLike[str]) -> Iterator[Path]:
     ...
     repurchase_ml.jobs.JobLockedError: another retraining run holds ...
     """
+    import fcntl
+
     path = Path(project_dir) / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"project_dir: {str(path.parent)!r} is not a directory; set "
+                         "project_dir (or --project-dir) to a folder") from None
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-    for _attempt in range(2):
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                holder = json.loads(path.read_text(encoding="utf-8") or "{}")
-            except (OSError, ValueError):
-                holder = {}
-            stale = (holder.get("host") == me["host"] and isinstance(holder.get("pid"), int)
-                     and not _pid_alive(holder["pid"]))
-            if stale:
-                logger.warning("taking over a stale lock left by pid %s (started %s)",
-                               holder.get("pid"), holder.get("started"))
-                path.unlink(missing_ok=True)
-                continue
-            raise JobLockedError(
-                f"another retraining run holds {str(path)!r} (pid {holder.get('pid', '?')} on "
-                f"{holder.get('host', '?')}, started {holder.get('started', '?')}). Wait for it "
-                "to finish; if no run is active, delete that file and try again."
-            ) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(me, fh)
-        break
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JobLockedError(_locked_message(path)) from None
+        try:  # the file may have been unlinked by a holder that finished before we locked it
+            same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(fd)
     try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # while still locked, so nobody locks a removed file
+        os.close(fd)
+
+
+def _locked_message(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    if not isinstance(holder, dict):
+        holder = {}
+    return (f"another retraining run holds {str(path)!r} (pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}, started {holder.get('started', '?')}). Wait for it to "
+            "finish; the lock is released when that process ends.")
 
 
 # --------------------------------------------------------------------------- retrain
