@@ -24,6 +24,8 @@ from typing import Any, Literal, cast, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from repurchase_ml.models.evaluate import PRIMARY_METRICS
+
 __all__ = [
     "ConfigError",
     "Settings",
@@ -51,8 +53,7 @@ DEFAULT_TASKS = ("churn", "repurchase", "second_purchase", "ltv")
 _ALL_TASKS = ("repurchase", "order_count", "churn", "ltv", "second_purchase")
 _DEFAULT_HORIZONS = {"repurchase": 30, "order_count": 90, "churn": 90, "ltv": 365,
                      "second_purchase": 30}
-_DEFAULT_PRIMARY = {"repurchase": "roc_auc", "churn": "roc_auc", "second_purchase": "roc_auc",
-                    "order_count": "spearman", "ltv": "normalized_gini"}
+_DEFAULT_PRIMARY = dict(PRIMARY_METRICS)  # one place: the models layer chooses by them too
 #: metrics a promotion rule may use, per task kind, and whether higher is better
 _CLASSIFICATION_METRICS = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
                            "ece": False, "precision_top5": True, "precision_top10": True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["SchemaError", "format_examples"]
+__all__ = ["SchemaError", "StoreError", "format_examples"]
 
 
 def format_examples(values: Sequence[object], limit: int = 5) -> str:
@@ -56,3 +56,15 @@ class SchemaError(ValueError):
         if tail and not tail.endswith("."):
             tail += "."
         super().__init__(f"{where}{rule}{count}.{tail}")
+
+
+class StoreError(RuntimeError):
+    """The MLflow tracking store or the artifacts it points at cannot be used.
+
+    The message names the store (URI or path), what is wrong and how to fix it.
+
+    Examples
+    --------
+    >>> print(StoreError("cannot reach the tracking server 'http://mlflow:5000'"))
+    cannot reach the tracking server 'http://mlflow:5000'
+    """

@@ -24,6 +24,9 @@ from sklearn.metrics import (
 
 __all__ = [
     "KINDS",
+    "PRIMARY_METRICS",
+    "SIMPLICITY",
+    "choose_by_metric",
     "TOP_FRACTIONS",
     "Scorecard",
     "evaluate",
@@ -33,6 +36,14 @@ __all__ = [
 ]
 
 KINDS = ("classification", "count", "ltv")
+
+#: the metric each task's scorers are chosen and promoted by (higher is better for all)
+PRIMARY_METRICS: dict[str, str] = {"repurchase": "roc_auc", "churn": "roc_auc",
+                                   "second_purchase": "roc_auc", "order_count": "spearman",
+                                   "ltv": "normalized_gini"}
+
+#: scorers from simplest to most complex: a tie on the primary metric goes to the earlier one
+SIMPLICITY = ("rfm", "run_rate", "bgnbd", "bgnbd_gg", "lightgbm", "hybrid", "blend")
 TOP_FRACTIONS = (0.05, 0.10, 0.20)
 
 # probabilities are clipped to [_EPS, 1 - _EPS] before log loss, so a score of exactly 0 or 1
@@ -254,6 +265,29 @@ def evaluate(y_true: Any, y_score: Any, *, kind: str) -> Scorecard:
             )
     metrics, tables = _classification(y, s) if kind == "classification" else _regression(y, s)
     return Scorecard(kind=kind, n_rows=len(y), metrics=metrics, tables=tables)
+
+
+def choose_by_metric(values: dict[str, float], *, tolerance: float = 1e-3) -> str:
+    """The scorer with the highest metric; within ``tolerance`` of it, the simplest one.
+
+    Simplicity follows :data:`SIMPLICITY` (unknown names count as the most
+    complex); NaN values never win.
+
+    Examples
+    --------
+    >>> choose_by_metric({"lightgbm": 0.7205, "rfm": 0.7200, "bgnbd": 0.65})
+    'rfm'
+    >>> choose_by_metric({"lightgbm": 0.75, "rfm": 0.72})
+    'lightgbm'
+    """
+    finite = {k: v for k, v in values.items() if np.isfinite(v)}
+    if not finite:
+        raise ValueError(f"values: no scorer has a finite metric ({values}); there is nothing "
+                         "to choose between (does the validation cutoff hold both classes?).")
+    best = max(finite.values())
+    near = [k for k, v in finite.items() if v >= best - tolerance]
+    rank = {name: i for i, name in enumerate(SIMPLICITY)}
+    return min(near, key=lambda k: (rank.get(k, len(rank)), -finite[k]))
 
 
 def scorecards_to_frame(cards: dict[str, Scorecard]) -> pd.DataFrame:
