@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from repurchase_ml.datasets import make_event_log
+from repurchase_ml.datasets import RetailProfile, make_event_log
 from repurchase_ml.events import CANONICAL_COLUMNS, EVENT_TYPES, check_canonical, validate_events
 
 START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2025-01-01")
@@ -286,6 +286,11 @@ def test_invariants_hold_for_any_window(
     events, truth = make_event_log(
         n, start, end, random_state=seed, behaviour=behaviour, existing_share=existing_share
     )
+    _check_invariants(events, truth, n, start, end, behaviour)
+
+
+def _check_invariants(events, truth, n, start, end, behaviour) -> None:
+    """What holds for every log: truth size, window, no purchase after dropout, contract."""
     assert len(truth) == n
     assert truth["alive_at_end"].equals(truth["dropout_time"] >= end)
     if len(events) == 0:
@@ -298,3 +303,267 @@ def test_invariants_hold_for_any_window(
     assert behaviour or events["event_type"].isin(["purchase", "refund"]).all()
     validated, report = validate_events(events)
     assert report.n_dropped == 0 and len(validated) == len(events)
+
+
+# --- profile="retail": many cohorts, seasons, invoices, cancellations, bulk and one-time buyers
+
+R_START, R_END = pd.Timestamp("2022-01-01"), pd.Timestamp("2025-01-01")
+
+
+@pytest.fixture(scope="module")
+def retail() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return make_event_log(3000, R_START, R_END, random_state=11, profile="retail")
+
+
+def _orders(events: pd.DataFrame) -> pd.DataFrame:
+    purchases = events[events["event_type"] == "purchase"]
+    return purchases.groupby("order_id").agg(
+        customer_id=("customer_id", "first"), timestamp=("timestamp", "first"),
+        value=("amount", "sum"),
+    )  # fmt: skip
+
+
+def test_retail_is_deterministic_and_keeps_the_event_contract(retail):
+    events, truth = retail
+    again = make_event_log(3000, R_START, R_END, random_state=11, profile=RetailProfile())
+    pd.testing.assert_frame_equal(again[0], events)
+    pd.testing.assert_frame_equal(again[1], truth)
+    check_canonical(events)
+    assert tuple(events.columns) == CANONICAL_COLUMNS
+    validated, report = validate_events(events)
+    assert report.n_dropped == 0 and len(validated) == len(events)
+    assert events["timestamp"].min() >= R_START and events["timestamp"].max() < R_END
+    orders_only, truth_orders = make_event_log(
+        3000, R_START, R_END, random_state=11, profile="retail", behaviour=False
+    )
+    money = events[events["event_type"].isin(["purchase", "refund"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(orders_only, money)
+    pd.testing.assert_frame_equal(truth_orders, truth)
+
+
+def test_retail_truth_holds_against_the_events(retail):
+    events, truth = retail
+    assert len(truth) == 3000 and truth["customer_id"].is_unique
+    assert truth["alive_at_end"].equals(truth["dropout_time"] >= R_END)
+    merged = events.merge(truth, on="customer_id", validate="many_to_one")
+    purchases = merged[merged["event_type"] == "purchase"]
+    assert (purchases["timestamp"] < purchases["dropout_time"]).all()
+    assert (merged["timestamp"] >= merged["signup_time"]).all()
+    assert (purchases["timestamp"] >= purchases["first_order_time"]).all()
+    one_time = truth["segment"] == "one_time"
+    assert (truth.loc[one_time, "repeat_orders_until_dropout"] == 0).all()
+    assert (truth.loc[one_time, "dropout_probability"] == 1.0).all()
+    assert (truth.loc[~one_time, "repeat_orders_until_dropout"] >= 1).all()
+    # a customer who dropped out in the window placed exactly first + repeats orders (by day)
+    t = truth.set_index("customer_id")
+    new_dead = t[(t["signup_time"] >= R_START) & ~t["alive_at_end"]]
+    days = purchases.groupby("customer_id")["timestamp"].apply(lambda s: s.dt.normalize().nunique())
+    days = days.reindex(new_dead.index, fill_value=0)
+    assert (days <= 1 + new_dead["repeat_orders_until_dropout"]).all()
+    assert (days >= 1).all()
+    # the latent purchase rate drives repeat orders of long-lived regulars
+    orders = _orders(events)
+    regular = t[(t["segment"] == "regular") & (t["signup_time"] < R_START) & t["alive_at_end"]]
+    per_customer = orders.groupby("customer_id").size().reindex(regular.index, fill_value=0)
+    assert per_customer.corr(regular["purchase_rate"], method="spearman") > 0.6
+
+
+def test_retail_one_time_buyers_never_return(retail):
+    events, truth = retail
+    t = truth.set_index("customer_id")
+    new = t[t["signup_time"] >= R_START]
+    share = (new["segment"] == "one_time").mean()
+    assert abs(share - RetailProfile().one_time_share) < 0.04  # binomial sd ~0.01
+    purchases = events[events["event_type"] == "purchase"]
+    days = purchases.groupby("customer_id")["timestamp"].apply(lambda s: s.dt.normalize().nunique())
+    one_time_new = new.index[(new["segment"] == "one_time") & (new["first_order_time"] < R_END)]
+    assert (days.reindex(one_time_new) == 1).all()
+    assert (t.loc[one_time_new, "dropout_time"] < R_END).all()
+    # more than the configured share buy on one day only (regulars may never come back either)
+    observed = days.reindex(new.index).dropna()
+    assert (observed == 1).mean() > share
+
+
+def test_retail_cohorts_cover_the_span_with_campaign_bursts(retail):
+    _, truth = retail
+    new = truth[truth["signup_time"] >= R_START]
+    months = pd.date_range(R_START, R_END, freq="MS", inclusive="left")
+    per_month = new["cohort"].value_counts().reindex(months, fill_value=0)
+    assert (per_month > 0).all() and len(per_month) == 36
+    assert (truth["cohort"] == truth["signup_time"].dt.to_period("M").dt.start_time).all()
+    existing = truth[truth["signup_time"] < R_START]
+    assert 0.12 < len(existing) / len(truth) < 0.28  # existing_share 0.2
+    assert existing["cohort"].min() >= R_START - pd.DateOffset(days=731)
+    assert not existing["acquired_in_campaign"].any()
+    campaign = new["acquired_in_campaign"]
+    assert 0.02 < campaign.mean() < 0.5
+    # a campaign week brings more arrivals per day than an ordinary one
+    day = new["signup_time"].dt.normalize()
+    per_day = day.value_counts()
+    in_burst = per_day.index.isin(day[campaign].unique())
+    assert per_day[in_burst].mean() > 1.8 * per_day[~in_burst].mean()
+
+
+def test_retail_bulk_buyers_have_their_own_order_values(retail):
+    events, truth = retail
+    orders = _orders(events)
+    segment = orders["customer_id"].map(truth.set_index("customer_id")["segment"])
+    bulk, regular = (
+        orders.loc[segment == "bulk", "value"],
+        orders.loc[segment == "regular", "value"],
+    )
+    assert len(bulk) > 50
+    assert bulk.quantile(0.1) > regular.quantile(0.99)
+    assert bulk.median() > 50 * regular.median()
+    t = truth.set_index("customer_id")
+    assert t.loc[t["segment"] == "bulk", "spend_level"].min() > t.loc[
+        t["segment"] == "regular", "spend_level"].max()  # fmt: skip
+    per_customer = orders.groupby("customer_id").size()
+    bulk_ids = t.index[t["segment"] == "bulk"]
+    regular_ids = t.index[t["segment"] == "regular"]
+    assert per_customer.reindex(bulk_ids).median() > 3 * per_customer.reindex(regular_ids).median()
+
+
+def test_retail_cancellations_refund_the_whole_order_within_hours(retail):
+    events, _ = retail
+    orders = _orders(events)
+    refunds = events[events["event_type"] == "refund"]
+    purchases = events[events["event_type"] == "purchase"]
+    joined = refunds.merge(purchases, on=["order_id", "item_id"], suffixes=("", "_p"),
+                           validate="one_to_one")  # fmt: skip
+    assert len(joined) == len(refunds)
+    assert (joined["customer_id"] == joined["customer_id_p"]).all()
+    delay = joined["timestamp"] - joined["timestamp_p"]
+    assert (delay > pd.Timedelta(0)).all()
+    fast = joined[delay < pd.Timedelta(hours=12)]
+    cancelled = fast.groupby("order_id")["amount"].sum()
+    assert (cancelled - orders.loc[cancelled.index, "value"]).abs().max() < 0.01
+    lines = purchases.groupby("order_id").size()
+    assert (fast.groupby("order_id").size() == lines.loc[cancelled.index]).all()
+    assert abs(len(cancelled) / len(orders) - RetailProfile().cancel_rate) < 0.01
+    # returns days later, some only in part
+    slow = joined[delay >= pd.Timedelta(hours=12)]
+    partial = slow["amount"] < slow["amount_p"]
+    assert 0.02 < partial.mean() < 0.6
+    assert (slow.loc[partial, "quantity"] < slow.loc[partial, "quantity_p"]).all()
+    np.testing.assert_allclose(
+        joined["amount"], (joined["quantity"] * joined["unit_price"]).round(2)
+    )
+
+
+def test_retail_same_day_invoices_at_the_configured_rate(retail):
+    events, _ = retail
+    orders = _orders(events).sort_values(["customer_id", "timestamp"])
+    day = orders["timestamp"].dt.normalize()
+    same_day = (orders["customer_id"].eq(orders["customer_id"].shift())) & day.eq(day.shift())
+    gap = orders["timestamp"].diff()
+    quick = same_day & (gap < pd.Timedelta(hours=6))
+    rate = RetailProfile().split_order_rate
+    # 1.3 further invoices per split order on average, some cut by midnight
+    assert rate < quick.mean() < 2.5 * rate
+    assert orders.index.is_unique
+
+
+def test_retail_seasons_peak_in_q4_and_on_promotion_days(retail):
+    events, _ = retail
+    orders = _orders(events)
+    daily = orders.groupby(orders["timestamp"].dt.normalize()).size()
+    ordinary = daily.loc["2024-09-01":"2024-10-20"].median()
+    assert daily.loc["2024-11-11"] > 3 * ordinary
+    assert daily.loc["2024-06-18"] > 1.5 * ordinary
+    assert (
+        daily.loc["2024-02-05":"2024-02-15"].mean()
+        < 0.75 * daily.loc["2024-03-01":"2024-03-31"].mean()
+    )
+    # Nov and Dec (or the 6.18 month) are the busiest months of each year
+    monthly = orders.groupby(orders["timestamp"].dt.to_period("M")).size()
+    for year in (2022, 2023, 2024):
+        months = monthly[monthly.index.year == year]
+        assert set(months.nlargest(2).index.month) <= {6, 11, 12}
+        assert months.loc[f"{year}-12"] > months.loc[f"{year}-09"]
+
+
+def test_retail_purchases_slow_before_dropout(retail):
+    events, truth = retail
+    t = truth.set_index("customer_id")
+    dead = t[(t["segment"] != "one_time") & ~t["alive_at_end"]
+             & (t["repeat_orders_until_dropout"] >= 4)]  # fmt: skip
+    orders = _orders(events)
+    orders = orders[orders["customer_id"].isin(dead.index)].sort_values(
+        ["customer_id", "timestamp"]
+    )
+    gaps = orders.groupby("customer_id")["timestamp"].diff().dt.total_seconds().dropna()
+    position = orders.groupby("customer_id").cumcount(ascending=False).loc[gaps.index]
+    assert len(gaps) > 100
+    assert gaps[position == 0].median() > 1.5 * gaps[position >= 3].median()
+
+
+def test_retail_habit_customers_have_regular_gaps(retail):
+    events, truth = retail
+    t = truth.set_index("customer_id")
+    orders = _orders(events).sort_values(["customer_id", "timestamp"])
+    gaps = orders.groupby("customer_id")["timestamp"].diff().dt.total_seconds().dropna()
+    gaps = gaps[gaps > 86_400]  # same-day invoices are not the rhythm
+    by_customer = gaps.groupby(orders.loc[gaps.index, "customer_id"]).agg(["mean", "std", "size"])
+    by_customer = by_customer[by_customer["size"] >= 5]
+    cv = by_customer["std"] / by_customer["mean"]
+    shape = t.loc[cv.index, "rhythm_shape"]
+    assert (shape > 1).sum() > 10 and (shape == 1).sum() > 10
+    assert cv[shape > 1].median() < 0.8 * cv[shape == 1].median()
+
+
+@pytest.mark.parametrize(
+    ("profile", "match"),
+    [
+        ("fancy", "profile must be 'basic', 'retail' or a RetailProfile"),
+    ],
+)
+def test_bad_profile_is_named(profile, match):
+    with pytest.raises(ValueError, match=match):
+        make_event_log(10, START, END, random_state=0, profile=profile)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"one_time_share": 1.2}, r"one_time_share must be a number in \[0, 1\]"),
+        ({"one_time_share": 0.7, "bulk_share": 0.4}, "one_time_share \\+ bulk_share"),
+        ({"orders_per_year": 0}, "orders_per_year must be a positive number"),
+        ({"fade_orders": 0}, "fade_orders must be an int >= 1"),
+        ({"bulk_quantity": -1}, "bulk_quantity must be a number >= 0"),
+    ],
+)
+def test_bad_retail_knobs_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RetailProfile(**kwargs)
+
+
+def test_retail_knobs_move_the_log():
+    events, truth = make_event_log(
+        1500, R_START, R_END, random_state=3,
+        profile=RetailProfile(one_time_share=0.0, bulk_share=0.0, cancel_rate=0.0,
+                              split_order_rate=0.0),
+    )  # fmt: skip
+    assert set(truth["segment"]) == {"regular"}
+    orders = _orders(events)
+    refunds = events[events["event_type"] == "refund"]
+    joined = refunds.merge(orders, left_on="order_id", right_index=True, suffixes=("", "_o"))
+    assert (joined["timestamp"] - joined["timestamp_o"] >= pd.Timedelta(hours=12)).all()
+    assert orders["value"].max() < 5_000
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 60),
+    seed=st.integers(0, 2**32 - 1),
+    start_day=st.integers(0, 2000),
+    length_hours=st.integers(1, 24 * 800),
+    behaviour=st.booleans(),
+)
+def test_retail_invariants_hold_for_any_window(n, seed, start_day, length_hours, behaviour):
+    start = pd.Timestamp("2018-01-01 07:13:00") + pd.Timedelta(days=start_day)
+    end = start + pd.Timedelta(hours=length_hours)
+    events, truth = make_event_log(
+        n, start, end, random_state=seed, behaviour=behaviour, profile="retail"
+    )
+    _check_invariants(events, truth, n, start, end, behaviour)

@@ -9,7 +9,7 @@ from repurchase_ml.datasets.loaders import (
     load_online_retail,
     load_taobao,
 )
-from repurchase_ml.datasets.synthetic import make_event_log
+from repurchase_ml.datasets.synthetic import RetailProfile, make_event_log
 
 __all__ = [
     "find_data_file",
@@ -18,4 +18,5 @@ __all__ = [
     "load_online_retail",
     "load_taobao",
     "make_event_log",
+    "RetailProfile",
 ]

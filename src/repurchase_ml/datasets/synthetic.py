@@ -35,6 +35,7 @@ The model, in words:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +44,13 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_event_log", "DEFAULT_PROMOTIONS", "CATEGORY_NAMES"]
+__all__ = [
+    "make_event_log",
+    "RetailProfile",
+    "DEFAULT_PROMOTIONS",
+    "CATEGORY_NAMES",
+    "CHINESE_NEW_YEAR",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +84,30 @@ _HOURS = np.array(
      1.5, 1.3, 1.2, 1.2, 1.2, 1.3, 1.5, 1.9, 2.3, 2.5, 2.2, 1.6]
 )  # fmt: skip
 _HOUR_CDF = np.cumsum(_HOURS) / _HOURS.sum()
+
+# The retail year (profile "retail"): month factors with the Q4 peak, and the Chinese New
+# Year dip (logistics stop, shoppers away) from a week before to a week after the holiday.
+_MONTH_SEASON = np.array([0.92, 0.9, 0.95, 0.95, 1.0, 1.0, 0.95, 0.95, 1.0, 1.05, 1.3, 1.4])
+_NEW_YEAR_FACTOR, _NEW_YEAR_HALF_WIDTH = 0.45, 7
+#: Chinese New Year's Day by year (the dip is skipped for years not listed).
+CHINESE_NEW_YEAR: Mapping[int, str] = {
+    2010: "02-14", 2011: "02-03", 2012: "01-23", 2013: "02-10", 2014: "01-31", 2015: "02-19",
+    2016: "02-08", 2017: "01-28", 2018: "02-16", 2019: "02-05", 2020: "01-25", 2021: "02-12",
+    2022: "02-01", 2023: "01-22", 2024: "02-10", 2025: "01-29", 2026: "02-17", 2027: "02-06",
+    2028: "01-26", 2029: "02-13", 2030: "02-03",
+}  # fmt: skip
+
+
+def _new_year_dip(days: pd.DatetimeIndex) -> np.ndarray:
+    """Factor per day: ``_NEW_YEAR_FACTOR`` within a week of Chinese New Year, else 1."""
+    factor = np.ones(len(days))
+    day_num = days.asi8 // 86_400_000_000_000
+    for year in range(days[0].year, days[-1].year + 1):
+        if year in CHINESE_NEW_YEAR:
+            k = pd.Timestamp(f"{year}-{CHINESE_NEW_YEAR[year]}").value // 86_400_000_000_000
+            factor[np.abs(day_num - k) <= _NEW_YEAR_HALF_WIDTH] = _NEW_YEAR_FACTOR
+    return factor
+
 
 # Fixed shape parameters of the latent distributions.
 _RATE_SHAPE = 0.8  # gamma shape of purchase rates (smaller = more heterogeneous)
@@ -138,12 +169,21 @@ def _parse_promotions(promotions: Mapping[str, float] | None) -> dict[tuple[int,
 
 
 def _calendar(
-    start: pd.Timestamp, end: pd.Timestamp, promos: dict[tuple[int, int], float]
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    promos: dict[tuple[int, int], float],
+    *,
+    lead_days: int = 0,
+    seasonal: bool = False,
 ) -> _Calendar:
-    origin = start.normalize()
+    """Daily factors from ``lead_days`` before ``start`` to ``end``; ``seasonal`` adds the
+    retail year (Q4 peak, the Chinese New Year dip)."""
+    origin = (start - pd.Timedelta(days=lead_days)).normalize()
     n_days = int(np.ceil((end - origin) / pd.Timedelta(days=1)))
     days = origin + pd.to_timedelta(np.arange(n_days), unit="D")
     weekday = _WEEKDAY[days.dayofweek.to_numpy()]
+    if seasonal:
+        weekday = weekday * _MONTH_SEASON[days.month.to_numpy() - 1] * _new_year_dip(days)
     purchase = weekday.copy()
     browse = weekday.copy()
     promo_day = np.zeros(n_days, dtype=bool)
@@ -203,7 +243,18 @@ def _sample_times(
     g_lo, g_hi = g_bounds[0][cust], g_bounds[1][cust]
     t = np.interp(g_lo + rng.random(m) * (g_hi - g_lo), cum, cal.edges)
     del g_lo, g_hi
-    lo, hi = bounds[0][cust], bounds[1][cust]
+    return _time_of_day(rng, t, bounds[0][cust], bounds[1][cust])
+
+
+def _time_of_day(
+    rng: np.random.Generator, t: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Keep the day of ``t`` (seconds), draw the time of day from the hour profile.
+
+    A time of day outside ``[lo, hi)`` (a partial first or last day) keeps ``t``;
+    the result is whole seconds in ``[lo, hi)``.
+    """
+    m = len(t)
     hour = np.searchsorted(_HOUR_CDF, rng.random(m), side="right")
     shaped = np.floor(t / _DAY) * _DAY + hour * 3600.0 + np.floor(rng.random(m) * 3600.0)
     t = np.where((shaped >= lo) & (shaped < hi), shaped, np.floor(t))
@@ -372,6 +423,11 @@ class _Population:
     refund_propensity: np.ndarray
     spend_level: np.ndarray
     fade_days: float
+    # order shape: lines = 1 + Poisson(lines_extra), quantity = qty_base + Poisson(qty_extra);
+    # scalars, or one value per customer (profile "retail")
+    lines_extra: float | np.ndarray = _LINES_EXTRA
+    qty_base: float | np.ndarray = 1.0
+    qty_extra: float | np.ndarray = _QTY_EXTRA
 
 
 def _make_population(
@@ -395,6 +451,14 @@ def _make_population(
     dropout = first + np.maximum(np.floor(lifetime * _DAY), 1.0)
     rate = rng.gamma(_RATE_SHAPE, mean_rate / _RATE_SHAPE, n)
     browse_rate = rate * rng.gamma(_BROWSE_SHAPE, _BROWSE_RATIO / _BROWSE_SHAPE, n)
+    return _Population(
+        signup=signup, first=first, dropout=dropout, last=np.minimum(dropout, w_hi), rate=rate,
+        browse_rate=browse_rate, fade_days=fade_days, **_tastes(rng, n, catalog),
+    )  # fmt: skip
+
+
+def _tastes(rng: np.random.Generator, n: int, catalog: _Catalog) -> dict[str, np.ndarray]:
+    """Spend, price tiers, favourite category, channel and refund propensity per customer."""
     spend = rng.gamma(4.0, 0.25, n)
     tier_p = np.exp(_TIER_LOGITS[None, :] + np.log(spend)[:, None] * np.array([-1.0, 0.0, 1.0]))
     tier_p /= tier_p.sum(axis=1, keepdims=True)
@@ -410,12 +474,273 @@ def _make_population(
         * (1.0 + _QTY_EXTRA)
         * (_FAV_CATEGORY * price_fav + (1.0 - _FAV_CATEGORY) * price_any)
     )
-    return _Population(
-        signup=signup, first=first, dropout=dropout, last=np.minimum(dropout, w_hi), rate=rate,
-        browse_rate=browse_rate, tier_cum0=tier_p[:, 0], tier_cum1=tier_p[:, 0] + tier_p[:, 1],
-        fav_category=fav_category, channel=channel, refund_propensity=refund_propensity,
-        spend_level=spend_level, fade_days=fade_days,
+    return {
+        "tier_cum0": tier_p[:, 0], "tier_cum1": tier_p[:, 0] + tier_p[:, 1],
+        "fav_category": fav_category, "channel": channel,
+        "refund_propensity": refund_propensity, "spend_level": spend_level,
+    }  # fmt: skip
+
+
+_SEGMENTS = ("one_time", "regular", "bulk")
+_ONE_TIME, _REGULAR, _BULK = range(3)
+_CAMPAIGN_DAYS = 7  # length of an acquisition campaign burst
+_BULK_DROPOUT = 0.25  # bulk buyers' dropout probability relative to a regular's draw
+_BULK_QTY_BASE = 10.0  # a bulk line has 10 + Poisson(bulk_quantity) units
+_FIRST_ORDER_LEAD_MIN = 30.0  # mean minutes from a new customer's arrival to the first order
+_SPLIT_GAP_MIN = 45.0  # mean minutes between same-day invoices
+
+
+@dataclass(frozen=True)
+class RetailProfile:
+    """Knobs of the realistic shop log, ``make_event_log(..., profile=RetailProfile(...))``.
+
+    ``profile="retail"`` is ``RetailProfile()``. Every field is described in the table of
+    :func:`make_event_log`; every latent draw it controls is a column of the truth frame.
+
+    Examples
+    --------
+    >>> RetailProfile(one_time_share=0.6).one_time_share
+    0.6
+    """
+
+    one_time_share: float = 0.45
+    bulk_share: float = 0.01
+    orders_per_year: float = 4.0
+    rate_shape: float = 0.6
+    dropout_a: float = 0.8
+    dropout_b: float = 2.5
+    habit_share: float = 0.3
+    habit_shape: float = 4.0
+    fade_orders: int = 3
+    fade_stretch: float = 1.5
+    bulk_rate_factor: float = 8.0
+    bulk_lines: float = 4.0
+    bulk_quantity: float = 30.0
+    split_order_rate: float = 0.05
+    cancel_rate: float = 0.025
+    partial_refund_share: float = 0.4
+    campaigns_per_year: float = 4.0
+    campaign_boost: float = 4.0
+    history_days: int = 730
+
+    def __post_init__(self) -> None:
+        shares = ("one_time_share", "bulk_share", "habit_share", "split_order_rate",
+                  "cancel_rate", "partial_refund_share")  # fmt: skip
+        for name in shares:
+            value = _real(getattr(self, name))
+            if value is None or not 0.0 <= value <= 1.0:
+                raise ValueError(
+                    f"RetailProfile.{name} must be a number in [0, 1], got "
+                    f"{getattr(self, name)!r}; pass a share such as 0.05."
+                )
+        if self.one_time_share + self.bulk_share > 1.0:
+            raise ValueError(
+                "RetailProfile.one_time_share + bulk_share must be at most 1, got "
+                f"{self.one_time_share} + {self.bulk_share}; lower one of them."
+            )
+        for name in ("orders_per_year", "rate_shape", "dropout_a", "dropout_b", "habit_shape",
+                     "bulk_rate_factor", "campaign_boost"):  # fmt: skip
+            value = _real(getattr(self, name))
+            if value is None or value <= 0:
+                raise ValueError(
+                    f"RetailProfile.{name} must be a positive number, got {getattr(self, name)!r}."
+                )
+        for name in ("fade_stretch", "bulk_lines", "bulk_quantity", "campaigns_per_year"):
+            value = _real(getattr(self, name))
+            if value is None or value < 0:
+                raise ValueError(
+                    f"RetailProfile.{name} must be a number >= 0, got {getattr(self, name)!r}."
+                )
+        for name in ("fade_orders", "history_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"RetailProfile.{name} must be an int >= 1, got {value!r}.")
+
+
+def _resolve_profile(profile: object) -> RetailProfile | None:
+    """``None`` for the basic profile, the knobs for the retail one."""
+    if isinstance(profile, RetailProfile):
+        return profile
+    if profile == "retail":
+        return RetailProfile()
+    if profile == "basic":
+        return None
+    raise ValueError(
+        f"profile must be 'basic', 'retail' or a RetailProfile, got {profile!r}; "
+        "use profile='retail' for the realistic shop log."
+    )
+
+
+@dataclass(frozen=True)
+class _RetailLatent:
+    """What the retail profile draws beyond ``_Population`` (all reported in the truth)."""
+
+    segment: np.ndarray  # _ONE_TIME, _REGULAR or _BULK
+    in_campaign: np.ndarray  # arrived during an acquisition campaign burst
+    dropout_p: np.ndarray  # dropout probability after each repeat order (1 for one-time)
+    repeats: np.ndarray  # repeat orders until dropout (0 for one-time buyers)
+    rhythm_shape: np.ndarray  # gamma shape of the gaps (1 = Poisson, larger = habit)
+    first_order: np.ndarray  # seconds
+
+
+def _acquisition_times(
+    rng: np.random.Generator,
+    cal: _Calendar,
+    n: int,
+    window: tuple[float, float],
+    n_years: float,
+    profile: RetailProfile,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival times over the window: shop traffic times campaign bursts; and the burst flag."""
+    w_lo, w_hi = window
+    daily = np.diff(cal.cum_purchase)
+    first_day, last_day = int(w_lo // _DAY), int(np.ceil(w_hi / _DAY))
+    burst = np.zeros(len(daily), dtype=bool)
+    for day in rng.integers(first_day, last_day, rng.poisson(profile.campaigns_per_year * n_years)):
+        burst[day : day + _CAMPAIGN_DAYS] = True
+    cum = np.concatenate([[0.0], np.cumsum(daily * np.where(burst, profile.campaign_boost, 1.0))])
+    lo, hi = np.full(n, w_lo), np.full(n, w_hi)
+    g_lo, g_hi = _exposure(cum, cal.edges, lo), _exposure(cum, cal.edges, hi)
+    t = _sample_times(rng, cal, cum, np.arange(n), (lo, hi), (g_lo, g_hi))
+    return t, burst[cal.day_index(t)]
+
+
+def _make_retail_population(
+    rng: np.random.Generator,
+    cal: _Calendar,
+    n: int,
+    catalog: _Catalog,
+    window: tuple[float, float],
+    *,
+    existing_share: float,
+    fade_days: float,
+    profile: RetailProfile,
+) -> tuple[_Population, _RetailLatent]:
+    """Segments, BG/NBD-style rates and dropout, arrivals with campaign bursts."""
+    w_lo, w_hi = window
+    u = rng.random(n)
+    segment = np.where(
+        u < profile.one_time_share, _ONE_TIME,
+        np.where(u < profile.one_time_share + profile.bulk_share, _BULK, _REGULAR),
+    ).astype(np.int8)  # fmt: skip
+    bulk = segment == _BULK
+    existing = rng.random(n) < existing_share
+    arrival, in_campaign = _acquisition_times(
+        rng, cal, n, window, (w_hi - w_lo) / (365.25 * _DAY), profile
+    )
+    before = np.floor(w_lo - (1.0 + rng.random(n) * (profile.history_days - 1)) * _DAY)
+    signup = np.where(existing, before, arrival)
+    in_campaign &= ~existing
+    lead = np.floor(60.0 + rng.exponential(_FIRST_ORDER_LEAD_MIN * 60.0, n))
+    first_order = signup + lead
+    rate = rng.gamma(profile.rate_shape, profile.orders_per_year / 365.0 / profile.rate_shape, n)
+    rate = np.where(bulk, rate * profile.bulk_rate_factor, rate)
+    rate = np.where(segment == _ONE_TIME, 0.0, rate)
+    dropout_p = rng.beta(profile.dropout_a, profile.dropout_b, n)
+    dropout_p = np.where(bulk, dropout_p * _BULK_DROPOUT, dropout_p)
+    dropout_p = np.where(segment == _ONE_TIME, 1.0, np.maximum(dropout_p, 1e-6))
+    repeats = np.where(segment == _ONE_TIME, 0, rng.geometric(dropout_p)).astype(np.int64)
+    habit = rng.random(n) < profile.habit_share
+    rhythm_shape = np.where(habit & (segment != _ONE_TIME), profile.habit_shape, 1.0)
+    latent = _RetailLatent(segment=segment, in_campaign=in_campaign, dropout_p=dropout_p,
+                           repeats=repeats, rhythm_shape=rhythm_shape, first_order=first_order)  # fmt: skip
+    tastes = _tastes(rng, n, catalog)
+    lines_extra = np.where(bulk, profile.bulk_lines, _LINES_EXTRA)
+    qty_base = np.where(bulk, _BULK_QTY_BASE, 1.0)
+    qty_extra = np.where(bulk, profile.bulk_quantity, _QTY_EXTRA)
+    shape = (
+        (1.0 + lines_extra) * (qty_base + qty_extra) / ((1.0 + _LINES_EXTRA) * (1.0 + _QTY_EXTRA))
+    )
+    browse_rate = np.maximum(rate, profile.orders_per_year / 365.0) * rng.gamma(
+        _BROWSE_SHAPE, _BROWSE_RATIO / _BROWSE_SHAPE, n
+    )
+    tastes["spend_level"] = tastes["spend_level"] * shape
+    # dropout and last are set once the orders are drawn (_with_dropout)
+    pop = _Population(
+        signup=signup, first=np.maximum(signup, w_lo), dropout=np.full(n, w_hi),
+        last=np.full(n, w_hi), rate=rate, browse_rate=browse_rate, fade_days=fade_days,
+        lines_extra=lines_extra, qty_base=qty_base, qty_extra=qty_extra, **tastes,
     )  # fmt: skip
+    return pop, latent
+
+
+def _grouped_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarting at each group of ``counts`` consecutive values."""
+    total = np.cumsum(values)
+    starts = np.cumsum(counts) - counts
+    return total - np.repeat(total[starts] - values[starts], counts)
+
+
+def _retail_order_times(
+    rng: np.random.Generator,
+    cal: _Calendar,
+    pop: _Population,
+    latent: _RetailLatent,
+    window: tuple[float, float],
+    profile: RetailProfile,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orders in the window and the latent dropout time of every customer (seconds).
+
+    The first order follows arrival; repeat orders come at gamma-distributed gaps in
+    calendar exposure (shape 1 is Poisson, larger is a habit rhythm), the last
+    ``fade_orders`` gaps stretched, until the ``repeats``-th, after which the customer
+    is gone. Some orders get further invoices the same day.
+    """
+    w_lo, w_hi = window
+    n = len(pop.rate)
+    cum, edges = cal.cum_purchase, cal.edges
+    g_end = float(_exposure(cum, edges, np.array([w_hi]))[0])
+    g_first = _exposure(cum, edges, latent.first_order)
+    g_cur, done = g_first.copy(), np.zeros(n, dtype=np.int64)
+    rep_cust, rep_g = [], []
+    active = np.flatnonzero(latent.repeats > 0)
+    while active.size:
+        left = latent.repeats[active] - done[active]
+        expected = pop.rate[active] * np.maximum(g_end - g_cur[active], 0.0)
+        count = np.minimum(left, np.ceil(1.5 * expected + 2.0)).astype(np.int64)
+        cust = np.repeat(active, count)
+        index = _grouped_cumsum(np.ones(len(cust), dtype=np.int64), count) + done[cust]
+        from_end = latent.repeats[cust] - index  # 0 for the last order before dropout
+        stretch = 1.0 + profile.fade_stretch * np.clip(1.0 - from_end / profile.fade_orders, 0, 1)
+        k = latent.rhythm_shape[cust]
+        gaps = rng.gamma(k, 1.0 / (k * pop.rate[cust])) * stretch
+        g = g_cur[cust] + _grouped_cumsum(gaps, count)
+        rep_cust.append(cust)
+        rep_g.append(g)
+        g_cur[active] = g[np.cumsum(count) - 1]
+        done[active] += count
+        active = active[(done[active] < latent.repeats[active]) & (g_cur[active] < g_end)]
+    cust = np.concatenate(rep_cust) if rep_cust else np.zeros(0, dtype=np.int64)
+    g = np.concatenate(rep_g) if rep_g else np.zeros(0)
+    inside = g < g_end
+    cust, g = cust[inside], g[inside]
+    t = _time_of_day(rng, np.interp(g, cum, edges), latent.first_order[cust] + 1.0,
+                     np.full(len(g), w_hi))  # fmt: skip
+    o_cust = np.concatenate([np.arange(n), cust])
+    o_time = np.concatenate([latent.first_order, t])
+    # same-day further invoices, minutes apart
+    split = np.flatnonzero((rng.random(len(o_time)) < profile.split_order_rate) & (o_time < w_hi))
+    n_extra = 1 + (rng.random(len(split)) < 0.3)
+    s_cust, s_base = np.repeat(o_cust[split], n_extra), np.repeat(o_time[split], n_extra)
+    gaps = np.floor(120.0 + rng.exponential(_SPLIT_GAP_MIN * 60.0, len(s_cust)))
+    s_time = s_base + _grouped_cumsum(gaps, n_extra)
+    same_day = (np.floor(s_time / _DAY) == np.floor(s_base / _DAY)) & (s_time < w_hi)
+    o_cust = np.concatenate([o_cust, s_cust[same_day]])
+    o_time = np.concatenate([o_time, s_time[same_day]])
+    # dropout: just after the last order when it falls in the window, else beyond the end
+    g_drop = g_cur.copy()
+    left = latent.repeats - done
+    later = left > 0
+    k = latent.rhythm_shape[later]
+    g_drop[later] += rng.gamma(k * left[later], 1.0 / (k * pop.rate[later]))
+    last_order = np.full(n, -np.inf)
+    np.maximum.at(last_order, o_cust, o_time)
+    beyond = np.minimum(
+        w_hi + np.floor((g_drop - g_end) * _DAY), pop.signup + _MAX_LIFETIME_DAYS * _DAY
+    )
+    dropout = np.where(g_drop < g_end, last_order + 1.0, np.maximum(beyond, w_hi))
+    keep = (o_time >= w_lo) & (o_time < w_hi)
+    return o_cust[keep], o_time[keep], dropout
 
 
 def _choose_items(
@@ -484,15 +809,34 @@ def _purchases(
     o_time = _sample_times(
         rng, cal, cal.cum_purchase, o_cust, (pop.first, pop.last), (g_first, g_last)
     )
-    rank = np.empty(len(o_time), dtype=np.int64)  # order numbers follow time
+    return _order_lines(rng, cal, pop, catalog, o_cust, o_time)
+
+
+def _per_customer(value: float | np.ndarray, cust: np.ndarray) -> float | np.ndarray:
+    """A per-customer array taken at ``cust``; a scalar stays a scalar."""
+    return value[cust] if isinstance(value, np.ndarray) else value
+
+
+def _order_lines(
+    rng: np.random.Generator,
+    cal: _Calendar,
+    pop: _Population,
+    catalog: _Catalog,
+    o_cust: np.ndarray,
+    o_time: np.ndarray,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Purchase lines of the orders ``(o_cust, o_time)``; order numbers follow time."""
+    rank = np.empty(len(o_time), dtype=np.int64)
     rank[np.argsort(o_time, kind="stable")] = np.arange(len(o_time))
-    n_lines = 1 + rng.poisson(_LINES_EXTRA, len(o_time))
+    n_lines = 1 + rng.poisson(_per_customer(pop.lines_extra, o_cust), len(o_time))
     cust = np.repeat(o_cust, n_lines)
     time = np.repeat(o_time, n_lines)
     order = np.repeat(rank, n_lines)
     channel = np.repeat(_channels(rng, pop, o_cust), n_lines)
     item = _choose_items(rng, pop, catalog, cust, time)
-    qty = 1.0 + rng.poisson(_QTY_EXTRA, len(cust)).astype(np.float64)
+    qty = _per_customer(pop.qty_base, cust) + rng.poisson(
+        _per_customer(pop.qty_extra, cust), len(cust)
+    ).astype(np.float64)
     # the same item twice in one order is one line with the summed quantity
     _, first_idx, inverse = np.unique(
         order * catalog.n_items + item, return_index=True, return_inverse=True
@@ -529,6 +873,39 @@ def _refunds(
     rows["t"] = rows["t"] + delay[idx]
     rows["kind"] = np.full(len(idx), _REFUND, dtype=np.int8)
     return rows
+
+
+def _retail_refunds(
+    rng: np.random.Generator,
+    purchases: dict[str, np.ndarray],
+    pop: _Population,
+    w_hi: float,
+    n_orders: int,
+    profile: RetailProfile,
+) -> list[dict[str, np.ndarray]]:
+    """Cancellations (every line of an order back within hours) and returns days later.
+
+    A cancelled order is refunded in full, line by line with its ``order_id``, minutes to
+    hours after it was placed. Other lines come back as in the basic profile, a share of
+    the multi-unit ones only in part (some of the units).
+    """
+    order = purchases["order"]
+    cancel_delay = np.floor(300.0 + rng.gamma(1.5, 2.0 * 3600.0, n_orders))
+    cancelled = rng.random(n_orders) < profile.cancel_rate
+    delay = cancel_delay[order]
+    take = cancelled[order] & (purchases["t"] + delay < w_hi)
+    idx = np.flatnonzero(take)
+    cancellations = _take(purchases, idx)
+    cancellations["t"] = cancellations["t"] + delay[idx].astype(np.int64)
+    cancellations["kind"] = np.full(len(idx), _REFUND, dtype=np.int8)
+    returns = _refunds(rng, _take(purchases, np.flatnonzero(~cancelled[order])), pop, w_hi)
+    qty = returns["qty"].astype(np.float64)
+    partial = (qty > 1) & (rng.random(len(qty)) < profile.partial_refund_share)
+    units = np.floor(1.0 + rng.random(len(qty)) * (qty - 1.0))  # 1 .. qty - 1 units back
+    qty = np.where(partial, units, qty)
+    returns["qty"] = qty.astype(np.float32)
+    returns["amount"] = np.where(partial, np.round(qty * returns["price"], 2), returns["amount"])
+    return [cancellations, returns]
 
 
 def _funnel(
@@ -648,6 +1025,7 @@ def make_event_log(
     existing_share: float = 0.2,
     fade_days: float = 45.0,
     promotions: Mapping[str, float] | None = None,
+    profile: str | RetailProfile = "basic",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate a Tmall-style event log and the hidden truth behind it.
 
@@ -679,6 +1057,43 @@ def make_event_log(
     promotions : mapping of str to float, optional
         ``"MM-DD" -> purchase multiplier`` of promotion days (default
         ``{"11-11": 6.0, "06-18": 3.0}``); browsing rises in the ten days before.
+    profile : {"basic", "retail"} or RetailProfile, default "basic"
+        ``"basic"``: the model described at the top of this module (Poisson orders until
+        an exponential lifetime); its output is unchanged from earlier releases, and the
+        doctests, notebooks and benchmarks of the library rely on it. ``"retail"`` (or a
+        :class:`RetailProfile` with other knobs): a realistic shop log and a fair, hard
+        test for models against RFM and BG/NBD. Its backbone is BG/NBD (gamma purchase
+        rates; after each repeat order the customer drops out with a beta-distributed
+        probability), plus what BG/NBD does not model: one-time buyers, bulk buyers,
+        habit rhythms, gaps lengthening before dropout, a retail year (Q4 peak,
+        Chinese New Year dip, promotion days), arrivals over the whole window with
+        campaign bursts, same-day further invoices, cancellations and partial refunds.
+        ``existing_share``, ``fade_days`` (browsing fade and cheap-tier drift),
+        ``behaviour`` and ``promotions`` apply to both profiles;
+        ``events_per_customer`` and ``mean_lifetime_days`` only to ``"basic"``.
+
+        Knobs of ``RetailProfile`` (defaults in brackets):
+
+        ======================  ====================================================
+        ``one_time_share``      share of customers who buy once and never return [0.45]
+        ``bulk_share``          share of bulk / wholesale buyers [0.01]
+        ``orders_per_year``     mean repeat-order rate of regular customers [4.0]
+        ``rate_shape``          gamma shape of rates across customers (BG/NBD r) [0.6]
+        ``dropout_a``, ``_b``   beta prior of the dropout probability [0.8, 2.5]
+        ``habit_share``         share of customers with a habit rhythm [0.3]
+        ``habit_shape``         gamma shape of their gaps (1 would be Poisson) [4.0]
+        ``fade_orders``         how many gaps before dropout lengthen [3]
+        ``fade_stretch``        the last gap is ``1 + fade_stretch`` times longer [1.5]
+        ``bulk_rate_factor``    bulk buyers' rate multiplier; their dropout is 1/4 [8.0]
+        ``bulk_lines``          bulk order lines: 1 + Poisson(bulk_lines) [4.0]
+        ``bulk_quantity``       bulk line units: 10 + Poisson(bulk_quantity) [30.0]
+        ``split_order_rate``    share of orders followed by 1-2 same-day invoices [0.05]
+        ``cancel_rate``         share of orders cancelled (full refund in hours) [0.025]
+        ``partial_refund_share`` share of returned multi-unit lines returned in part [0.4]
+        ``campaigns_per_year``  acquisition campaigns (a week each) per year [4.0]
+        ``campaign_boost``      arrivals per day during a campaign, times normal [4.0]
+        ``history_days``        existing customers signed up up to this before start [730]
+        ======================  ====================================================
 
     Returns
     -------
@@ -700,7 +1115,13 @@ def make_event_log(
         already active), ``dropout_time`` (may lie after ``end``) and
         ``alive_at_end`` (``dropout_time >= end``). Customers whose latent rate
         is low or who arrive late may have no event at all; they are still in
-        ``truth``.
+        ``truth``. With ``profile="retail"`` also: ``segment`` (``one_time``,
+        ``regular``, ``bulk``), ``cohort`` (month of signup), ``acquired_in_campaign``,
+        ``rhythm_shape`` (1 = Poisson), ``dropout_probability`` (1 for one-time buyers),
+        ``repeat_orders_until_dropout`` and ``first_order_time``; ``purchase_rate`` is the
+        repeat-order rate (0 for one-time buyers) and ``signup_time`` the first visit.
+        A customer whose dropout falls in the window drops out one second after the last
+        order (same-day invoices included).
 
     Examples
     --------
@@ -711,16 +1132,34 @@ def make_event_log(
     True
     >>> len(truth), truth["customer_id"].dtype
     (200, dtype('int64'))
+
+    The realistic shop log, with its segments in the truth:
+
+    >>> events, truth = make_event_log(
+    ...     300, "2022-01-01", "2024-01-01", random_state=0, profile="retail"
+    ... )
+    >>> sorted(truth["segment"].cat.categories)
+    ['bulk', 'one_time', 'regular']
+    >>> bought = events[events["event_type"] == "purchase"].merge(truth, on="customer_id")
+    >>> bool((bought["timestamp"] < bought["dropout_time"]).all())
+    True
     """
     n, t_start, t_end = _check_args(
         n_customers, start, end, events_per_customer, mean_lifetime_days, existing_share,
         fade_days, behaviour,
     )  # fmt: skip
     promos = _parse_promotions(promotions)
+    retail = _resolve_profile(profile)
     seeds = _seed_sequence(random_state).spawn(6)
     rng_cust, rng_catalog, rng_orders, rng_refund, rng_funnel, rng_browse = (
         np.random.Generator(np.random.PCG64(s)) for s in seeds
     )
+    if retail is not None:
+        return _make_retail_log(
+            n, t_start, t_end, promos, retail, rng_cust, rng_catalog, rng_orders, rng_refund,
+            rng_funnel, rng_browse, behaviour=behaviour, existing_share=float(existing_share),
+            fade_days=float(fade_days),
+        )  # fmt: skip
     cal = _calendar(t_start, t_end, promos)
     window = ((t_start - cal.origin).total_seconds(), (t_end - cal.origin).total_seconds())
 
@@ -746,22 +1185,80 @@ def make_event_log(
     del purchases
     events = _assemble(blocks, cal, catalog, n_orders)
 
-    def to_time(seconds: np.ndarray) -> np.ndarray:
-        nanos = cal.origin.value + seconds.astype(np.int64) * np.int64(1_000_000_000)
-        return nanos.astype("datetime64[ns]")
-
     truth = pd.DataFrame(
         {
             "customer_id": np.arange(1, n + 1, dtype=np.int64),
             "purchase_rate": pop.rate,
             "spend_level": pop.spend_level,
-            "signup_time": to_time(pop.signup),
-            "dropout_time": to_time(pop.dropout),
+            "signup_time": _to_time(cal, pop.signup),
+            "dropout_time": _to_time(cal, pop.dropout),
             "alive_at_end": pop.dropout >= window[1],
         }
     )
+    _log_done(events, n, n_orders, t_start, t_end)
+    return events, truth
+
+
+def _to_time(cal: _Calendar, seconds: np.ndarray) -> np.ndarray:
+    nanos = cal.origin.value + seconds.astype(np.int64) * np.int64(1_000_000_000)
+    return nanos.astype("datetime64[ns]")
+
+
+def _log_done(
+    events: pd.DataFrame, n: int, n_orders: int, t_start: pd.Timestamp, t_end: pd.Timestamp
+) -> None:
     logger.info(
         "generated %d events for %d customers (%d orders) in [%s, %s)",
         len(events), n, n_orders, t_start, t_end,
     )  # fmt: skip
+
+
+def _make_retail_log(
+    n: int,
+    t_start: pd.Timestamp,
+    t_end: pd.Timestamp,
+    promos: dict[tuple[int, int], float],
+    profile: RetailProfile,
+    *rngs: np.random.Generator,
+    behaviour: bool,
+    existing_share: float,
+    fade_days: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``make_event_log`` with ``profile="retail"`` (see its docstring)."""
+    rng_cust, rng_catalog, rng_orders, rng_refund, rng_funnel, rng_browse = rngs
+    cal = _calendar(t_start, t_end, promos, lead_days=profile.history_days + 1, seasonal=True)
+    window = ((t_start - cal.origin).total_seconds(), (t_end - cal.origin).total_seconds())
+    catalog = _make_catalog(rng_catalog)
+    pop, latent = _make_retail_population(
+        rng_cust, cal, n, catalog, window, existing_share=existing_share, fade_days=fade_days,
+        profile=profile,
+    )  # fmt: skip
+    o_cust, o_time, dropout = _retail_order_times(rng_orders, cal, pop, latent, window, profile)
+    pop = dataclasses.replace(pop, dropout=dropout, last=np.minimum(dropout, window[1]))
+    purchases, n_orders = _order_lines(rng_orders, cal, pop, catalog, o_cust, o_time)
+    blocks = [purchases, *_retail_refunds(rng_refund, purchases, pop, window[1], n_orders, profile)]
+    if behaviour:
+        blocks += _funnel(rng_funnel, cal, purchases, pop, catalog)
+        blocks.append(_browsing(rng_browse, cal, pop, catalog))
+    del purchases
+    events = _assemble(blocks, cal, catalog, n_orders)
+    signup = _to_time(cal, pop.signup)
+    truth = pd.DataFrame(
+        {
+            "customer_id": np.arange(1, n + 1, dtype=np.int64),
+            "segment": pd.Categorical.from_codes(latent.segment, categories=list(_SEGMENTS)),
+            "cohort": signup.astype("datetime64[M]").astype("datetime64[ns]"),
+            "acquired_in_campaign": latent.in_campaign,
+            "purchase_rate": pop.rate,
+            "rhythm_shape": latent.rhythm_shape,
+            "dropout_probability": latent.dropout_p,
+            "repeat_orders_until_dropout": latent.repeats,
+            "spend_level": pop.spend_level,
+            "signup_time": signup,
+            "first_order_time": _to_time(cal, latent.first_order),
+            "dropout_time": _to_time(cal, pop.dropout),
+            "alive_at_end": pop.dropout >= window[1],
+        }
+    )
+    _log_done(events, n, n_orders, t_start, t_end)
     return events, truth
