@@ -236,3 +236,124 @@ def test_source_type_errors():
 def test_check_canonical_refuses_raw_frames():
     with pytest.raises(SchemaError, match="unexpected dtype"):
         check_canonical(_canonical())
+
+
+# --------------------------------------------------------------------------- issue 18
+
+
+def _purchases(customer_id, timestamp, amount=None) -> pd.DataFrame:
+    n = len(timestamp)
+    return pd.DataFrame({"customer_id": customer_id, "timestamp": timestamp,
+                         "event_type": ["purchase"] * n,
+                         "amount": [5.0] * n if amount is None else amount})
+
+
+def test_any_iso_8601_form_is_parsed_and_nothing_is_dropped():
+    stamps = ["2024-01-01", "2024-01-01T10:00", "2024-01-01 10:00:05",
+              pd.Timestamp("2024-01-01 10:00:05.123456").isoformat()]
+    for on_invalid in ("raise", "drop"):
+        events, report = read_events(_purchases(list("abcd"), stamps), on_invalid=on_invalid)
+        assert events["timestamp"].tolist() == [pd.Timestamp(s) for s in stamps]
+        assert report.n_dropped == 0
+
+
+def test_non_iso_text_still_parses_by_inference():
+    events, _ = read_events(_purchases(["a", "b"], ["12/1/2010 8:26", "12/13/2010 10:00"]))
+    assert events["timestamp"].tolist() == [pd.Timestamp("2010-12-01 08:26"),
+                                            pd.Timestamp("2010-12-13 10:00")]
+
+
+def test_mixed_aware_and_naive_stamps_are_named_as_such():
+    raw = _purchases(["a", "b"], ["2024-01-01T10:00:00+01:00", "2024-01-01 10:00:00"])
+    with pytest.raises(SchemaError, match="mixes time-zone-aware stamps") as info:
+        read_events(raw, on_invalid="drop")
+    assert info.value.column == "timestamp" and info.value.examples == ["2024-01-01 10:00:00"]
+
+
+def test_dst_fall_back_keeps_two_purchases_an_hour_apart():
+    raw = _purchases(["a", "a"], ["2024-10-27T00:30:00Z", "2024-10-27T01:30:00Z"])
+    for on_invalid in ("raise", "drop"):
+        events, report = read_events(raw, timezone="Europe/Berlin", on_invalid=on_invalid)
+        assert events["timestamp"].tolist() == [pd.Timestamp("2024-10-27 02:30")] * 2
+        assert report.n_dropped == 0
+        assert "repeated (daylight-saving fall-back) hour" in report.summary()
+    # the same instant twice is still a duplicate
+    with pytest.raises(SchemaError, match="exact duplicate"):
+        read_events(_purchases(["a", "a"], ["2024-10-27T00:30:00Z", "2024-10-27T02:30:00+02:00"]),
+                    timezone="Europe/Berlin")
+
+
+@pytest.mark.parametrize("ids", [pd.Series([2**64 - 1, 1], dtype="uint64"),
+                                 pd.Series([2**70, 1], dtype=object)],
+                         ids=["uint64", "python int 2**70"])
+def test_ids_beyond_int64_are_kept_exactly_as_text(ids):
+    events, report = read_events(_purchases(ids, ["2024-01-01", "2024-01-02"]))
+    assert sorted(events["customer_id"]) == sorted(str(int(v)) for v in ids)
+    assert events["customer_id"].dtype == object
+    assert "beyond the int64 range" in report.warnings[0]
+    check_canonical(events)
+
+
+def test_csv_ids_that_look_like_missing_values_are_ids(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("customer_id,timestamp,event_type,amount\n"
+                    "NA,2024-01-01,purchase,1\nnull,2024-01-01,purchase,1\nNone,2024-01-01,view,NA\n"
+                    "nan,2024-01-01,purchase,2\nN/A,2024-01-02,view,\n,2024-01-03,purchase,3\n")
+    events, report = read_events(path, on_invalid="drop")
+    assert sorted(events["customer_id"]) == ["N/A", "NA", "None", "nan", "null"]
+    assert report.dropped == {"customer id is null": 1}
+    assert events.loc[events["customer_id"] == "None", "amount"].isna().all()
+
+
+def test_implausible_dates_are_a_rule_with_a_configurable_range():
+    raw = _purchases(list("abc"), ["1900-01-01", "2024-01-02", "2200-01-01"])
+    events, report = read_events(raw, on_invalid="drop")
+    assert events["customer_id"].tolist() == ["b"]
+    assert report.dropped == {"implausible date (before 1970-01-01 or after now + 1 day)": 2}
+    events, _ = read_events(raw, plausible_range=None)
+    assert len(events) == 3
+    events, report = read_events(raw, plausible_range=("1850-01-01", "2024-12-31"),
+                                 on_invalid="drop")
+    assert events["customer_id"].tolist() == ["a", "b"]
+    assert report.dropped == {"implausible date (before 1850-01-01 or after 2024-12-31 00:00:00)": 1}
+
+
+def test_amount_limits_match_the_feature_engine():
+    from repurchase_ml.events import FIXED_SCALE, MAX_AMOUNT
+    from repurchase_ml.features import _inputs
+
+    assert FIXED_SCALE == _inputs.FIXED_SCALE
+    assert MAX_AMOUNT * FIXED_SCALE <= 2**63 - 1 < (MAX_AMOUNT + 1) * FIXED_SCALE
+    events, _ = read_events(_purchases(["a", "b"], ["2024-01-01", "2024-01-02"],
+                                       [MAX_AMOUNT, 1.0]))
+    assert events["amount"].max() == MAX_AMOUNT
+    with pytest.raises(SchemaError, match="not a number"):
+        read_events(_purchases(["a"], ["2024-01-01"], ["1,5"]))
+
+
+def test_ids_differing_by_whitespace_or_unicode_form_are_reported_and_can_be_merged():
+    raw = _purchases(["a1", " a1", "ａ1", "b"], ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"])
+    events, report = read_events(raw)
+    assert events["customer_id"].nunique() == 4
+    assert report.warnings and "2 customer ids differ" in report.warnings[0]
+    assert "' a1'" in report.warnings[0] and "normalize_ids=True" in report.warnings[0]
+    assert report.to_dict()["warnings"] == report.warnings
+    events, report = read_events(raw, {"normalize_ids": True})
+    assert events["customer_id"].tolist() == ["a1", "a1", "a1", "b"]
+    assert report.n_customers == 2
+
+
+def test_categorical_ids_are_accepted():
+    ids = pd.Series(["x", "y"], dtype="category")
+    events, _ = read_events(_purchases(ids, ["2024-01-01", "2024-01-02"]))
+    assert events["customer_id"].tolist() == ["x", "y"] and events["customer_id"].dtype == object
+    events, _ = read_events(_purchases(pd.Series([7, 8], dtype="category"),
+                                       ["2024-01-01", "2024-01-02"]))
+    assert events["customer_id"].tolist() == [7, 8] and events["customer_id"].dtype == "int64"
+
+
+def test_nullable_integer_ids_drop_only_the_missing_one():
+    ids = pd.array([5, None, 6], dtype="Int64")
+    events, report = read_events(_purchases(ids, ["2024-01-01"] * 3), on_invalid="drop")
+    assert events["customer_id"].tolist() == [5, 6] and events["customer_id"].dtype == "int64"
+    assert report.dropped == {"customer id is null": 1}

@@ -183,8 +183,15 @@ class ColumnMapping(BaseModel):
         """Read a mapping from a YAML file whose keys are this class's fields."""
         import yaml
 
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"mapping file {str(path)!r}: no such file. Fix: check the "
+                                    "path of the mapping YAML.") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"mapping file {str(path)!r}: not valid YAML ({exc}). Fix: write one "
+                             "'field: value' per line, e.g. 'event_type_constant: purchase'.") from None
         if not isinstance(data, dict):
             raise ValueError(f"mapping file {str(path)!r}: expected a YAML mapping at the top level.")
         return cls.model_validate(data)
@@ -616,6 +623,16 @@ def _parse_bool(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return is_true.astype(bool), ~(is_true | is_false).to_numpy()
 
 
+def _check_timezone(timezone: object) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone: unknown time zone {timezone!r}. Fix: give an IANA zone name "
+                         "such as 'UTC', 'Europe/Berlin' or 'Asia/Shanghai'.") from None
+
+
 def _naive_moment(value: Any, argument: str, timezone: str) -> pd.Timestamp:
     """``value`` as a naive timestamp in ``timezone``; a ValueError naming ``argument``."""
     try:
@@ -721,6 +738,7 @@ def validate_events(
     if on_invalid not in ("raise", "drop"):
         raise ValueError(f"on_invalid: expected 'raise' or 'drop', got {on_invalid!r}. "
                          "Fix: pass on_invalid='raise' or on_invalid='drop'.")
+    _check_timezone(timezone)
     as_of_ts = None if as_of is None else _naive_moment(as_of, "as_of", timezone)
     date_bounds = _plausible_bounds(plausible_range, timezone)
     report = ValidationReport(
