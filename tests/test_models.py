@@ -270,11 +270,18 @@ def test_splits_are_out_of_time_with_a_horizon_gap(bundle):
 
 def test_scorecards_put_model_beside_baselines_on_the_same_rows(bundle):
     cards = bundle.scorecards["repurchase"]
-    assert set(cards) == {"model", "rfm"}
-    assert cards["model"].n_rows == cards["rfm"].n_rows == 400
+    # the shipped scorer, every candidate and every baseline, on the same test rows
+    assert set(cards) == {"model", "rfm", "bgnbd", "lightgbm", "hybrid", "blend"}
+    assert cards["model"].n_rows == cards["rfm"].n_rows == cards["bgnbd"].n_rows == 400
     assert cards["model"]["roc_auc"] > 0.7
     assert np.isnan(cards["rfm"]["log_loss"])  # a ranking, not a probability
-    assert set(bundle.scorecards["order_count"]) == {"model", "run_rate"}
+    assert {"model", "run_rate", "bgnbd", "lightgbm", "hybrid"} <= set(
+        bundle.scorecards["order_count"])
+    choice = bundle.choice["repurchase"]
+    assert choice["chosen"] in cards and choice["metric"] == "roc_auc"
+    assert cards["model"]["roc_auc"] == pytest.approx(cards[choice["chosen"]]["roc_auc"])
+    table = bundle.choice_table()
+    assert table.loc[table["chosen"], "task"].tolist() == list(bundle.choice)
     churn = bundle.scorecards["churn"]["model"]
     assert churn.n_rows < 400  # population only
     table = bundle.scorecard_table()
@@ -309,17 +316,19 @@ def test_bundle_predict_refuses_other_features(bundle, training_set):
 
 
 def test_training_is_reproducible_and_refit_is_documented(training_set):
-    kw = {"tasks": ["repurchase"], "horizons": HORIZONS, "n_estimators": 40}
-    a = train_models(training_set, **kw)
-    b = train_models(training_set, **kw)
+    # refit is the default now; the test scorecards describe the refitted (shipped) scorer
+    kw = {"tasks": ["repurchase"], "horizons": HORIZONS, "n_estimators": 40,
+          "candidates": ["lightgbm"]}
+    a = train_models(training_set, refit=False, **kw)
+    b = train_models(training_set, refit=False, **kw)
     assert (a.models["repurchase"].booster_.model_to_string()
             == b.models["repurchase"].booster_.model_to_string())
-    c = train_models(training_set, refit=True, **kw)
-    assert c.refit
+    c = train_models(training_set, **kw)
+    assert c.refit and not a.refit
     model = c.models["repurchase"]
     assert model.booster_.current_iteration() == a.models["repurchase"].best_iteration_
     assert model.calibration_ == a.models["repurchase"].calibration_
-    assert c.scorecards["repurchase"]["model"].metrics == a.scorecards["repurchase"]["model"].metrics
+    assert a.choice["repurchase"]["validation"] == c.choice["repurchase"]["validation"]
 
 
 def test_tuning_inside_training(training_set):

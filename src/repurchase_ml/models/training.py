@@ -31,7 +31,11 @@ from sklearn.base import clone
 
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import KEY_COLUMNS
-from repurchase_ml.models._base import match_feature_frame, validate_feature_frame
+from repurchase_ml.models._base import (
+    capacity_params,
+    match_feature_frame,
+    validate_feature_frame,
+)
 from repurchase_ml.models.baselines import (
     RFM_FEATURES,
     fit_clv_models,
@@ -39,12 +43,31 @@ from repurchase_ml.models.baselines import (
     rfm_heuristic_score,
     run_rate_baseline,
 )
-from repurchase_ml.models.estimators import LGBMTaskClassifier, LTVRegressor, OrderCountRegressor
-from repurchase_ml.models.evaluate import Scorecard, evaluate
+from repurchase_ml.models.calibration import apply_calibrator, fit_calibrator
+from repurchase_ml.models.estimators import (
+    LGBMTaskClassifier,
+    LTVRegressor,
+    OrderCountRegressor,
+    log_offset,
+    logit_offset,
+)
+from repurchase_ml.models.evaluate import (
+    PRIMARY_METRICS,
+    SIMPLICITY,
+    Scorecard,
+    choose_by_metric,
+    evaluate,
+)
+from repurchase_ml.models.plan import (
+    TrainingMinimums,
+    TrainingPlan,
+    TrainingPlanError,
+    plan_training,
+)
 from repurchase_ml.models.tuning import TuningResult, tune_estimator
 
-__all__ = ["TASK_KINDS", "OUTPUT_COLUMNS", "ModelBundle", "train_models", "expected_next_order_date",
-           "baseline_scores"]
+__all__ = ["TASK_KINDS", "OUTPUT_COLUMNS", "ModelBundle", "TaskScorer", "train_models",
+           "expected_next_order_date", "baseline_scores", "CLASSIC_SCORE"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +148,20 @@ class ModelBundle:
     Attributes
     ----------
     models : dict of str to estimator
-        One fitted estimator per task.
+        Per task, the LightGBM estimator behind the shipped score (plain or
+        hybrid; for a baseline choice, the better tree model, kept for
+        reasons only). ``booster_`` of a hybrid explains the correction to
+        the classic prediction: its ``bias`` (SHAP expected value) is the
+        offset-free mean margin of the trees, not a probability.
+    scorers : dict of str to TaskScorer
+        Per task, the scorer :meth:`predict` uses (see ``choice``).
+    choice : dict of str to dict
+        Per task: ``chosen``, ``reason``, ``metric`` and ``validation``
+        (candidate -> primary metric on the validation cutoff).
+    plan : TrainingPlan or None
+        What each task was trained on (:func:`~repurchase_ml.models.plan.plan_training`).
+    skipped : dict of str to str
+        Tasks left out for lack of data, with the message.
     feature_names : list of str
     feature_dtypes : dict of str to str
     horizons : dict of str to int
@@ -133,12 +169,14 @@ class ModelBundle:
     cutoffs : dict of str to dict
         Per task: ``{"train": [...], "valid": Timestamp, "test": Timestamp}``.
     scorecards : dict of str to dict of str to Scorecard
-        Per task: ``"model"`` and each baseline, on the same test rows.
+        Per task, on the same test rows: ``"model"`` (the shipped scorer) and
+        every candidate (``"lightgbm"``, ``"hybrid"``, ``"blend"``) and
+        baseline (``"rfm"`` / ``"run_rate"``, ``"bgnbd"`` / ``"bgnbd_gg"``).
     tuning : dict of str to TuningResult
         Per tuned task.
     refit : bool
-        Whether the models were refitted on train + validation rows after
-        being scored (the scorecards describe the models before refitting).
+        Whether the tree models were refitted on train + validation rows
+        after the choice (the test scorecards describe the refitted models).
     next_order_max_days : float
         Longest expected wait still given a date in ``expected_next_order_date``.
     """
@@ -152,11 +190,15 @@ class ModelBundle:
     tuning: dict[str, TuningResult] = field(default_factory=dict)
     refit: bool = False
     next_order_max_days: float = 365.0
+    scorers: dict[str, TaskScorer] = field(default_factory=dict)
+    choice: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plan: TrainingPlan | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
         """Trained tasks, in training order."""
-        return list(self.models)
+        return list(self.scorers or self.models)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score feature rows with every model.
@@ -193,18 +235,21 @@ class ModelBundle:
         )
         out = features.loc[:, list(KEY_COLUMNS)].copy()
         for name in OUTPUT_COLUMNS:
-            if name not in self.models:
+            if name in self.scorers:
+                score = self.scorers[name].predict(features, X)
+            elif name in self.models:  # a bundle pickled before scorers existed
+                model = self.models[name]
+                score = model.predict_proba(X)[:, 1] if TASK_KINDS[name] == "classification" \
+                    else model.predict(X)
+            else:
                 continue
-            model = self.models[name]
-            score = model.predict_proba(X)[:, 1] if TASK_KINDS[name] == "classification" \
-                else model.predict(X)
             out[OUTPUT_COLUMNS[name]] = score
-        if "order_count" in self.models:
+        if "predicted_orders" in out:
             out["expected_next_order_date"] = expected_next_order_date(
                 out["cutoff"], predicted_orders=out["predicted_orders"].to_numpy(),
                 horizon_days=self.horizons["order_count"], max_days=self.next_order_max_days,
             )
-        elif "repurchase" in self.models:
+        elif "repurchase_probability" in out:
             out["expected_next_order_date"] = expected_next_order_date(
                 out["cutoff"], repurchase_probability=out["repurchase_probability"].to_numpy(),
                 horizon_days=self.horizons["repurchase"], max_days=self.next_order_max_days,
@@ -220,6 +265,23 @@ class ModelBundle:
             for metric, value in card.metrics.items()
         ]
         return pd.DataFrame(rows, columns=["task", "scorer", "metric", "value"])
+
+    def choice_table(self) -> pd.DataFrame:
+        """Per task and candidate: validation primary metric, whether it ships, and why.
+
+        Columns ``task``, ``scorer``, ``metric``, ``validation``, ``test``
+        (the same metric on the test cutoff), ``chosen`` and ``reason``.
+        """
+        rows = []
+        for task, record in self.choice.items():
+            cards = self.scorecards.get(task, {})
+            for scorer, value in record["validation"].items():
+                test = cards[scorer].metrics.get(record["metric"]) if scorer in cards else None
+                rows.append((task, scorer, record["metric"], value, test,
+                             scorer == record["chosen"], record["reason"]
+                             if scorer == record["chosen"] else ""))
+        return pd.DataFrame(rows, columns=["task", "scorer", "metric", "validation", "test",
+                                           "chosen", "reason"])
 
 
 def _label_columns(frame: pd.DataFrame) -> list[str]:
@@ -240,52 +302,6 @@ def _default_horizons() -> dict[str, int]:
     from repurchase_ml.features import TASKS
 
     return {name: int(spec.horizon_days) for name, spec in TASKS.items()}
-
-
-def _split_cutoffs(
-    labelled: pd.Series, *, task: str, horizon: int, valid_cutoff: Any, test_cutoff: Any,
-    strict_validation: bool = True,
-) -> dict[str, Any]:
-    cutoffs = sorted(pd.to_datetime(labelled.unique()))
-    if len(cutoffs) < 3:
-        raise ValueError(
-            f"task {task!r}: out-of-time training needs at least 3 labelled cutoffs "
-            f"(train, validation, test), got {len(cutoffs)}. Build the training set with more "
-            "cutoffs (see propose_cutoffs)."
-        )
-    h = pd.Timedelta(days=horizon)
-    test = pd.Timestamp(test_cutoff) if test_cutoff is not None else cutoffs[-1]
-    if test not in cutoffs:
-        raise ValueError(f"test_cutoff {test} has no labelled rows for task {task!r}; "
-                         f"labelled cutoffs are {[str(c.date()) for c in cutoffs]}.")
-    if valid_cutoff is not None:
-        valid = pd.Timestamp(valid_cutoff)
-        if valid not in cutoffs:
-            raise ValueError(f"valid_cutoff {valid} has no labelled rows for task {task!r}.")
-        if valid + h > test:
-            raise ValueError(
-                f"valid_cutoff {valid.date()} + the {horizon}-day {task!r} horizon runs past "
-                f"test_cutoff {test.date()}: validation labels would see the test period. Pick "
-                f"a validation cutoff on or before {(test - h).date()}."
-            )
-    else:
-        candidates = [c for c in cutoffs if c + h <= test]
-        if not candidates:
-            raise ValueError(
-                f"task {task!r}: no cutoff's {horizon}-day label window ends by the test cutoff "
-                f"{test.date()}; add earlier cutoffs or shorten the horizon."
-            )
-        valid = candidates[-1]
-    label_end = valid if strict_validation else test
-    train = [c for c in cutoffs if c < valid and c + h <= label_end]
-    if not train:
-        raise ValueError(
-            f"task {task!r}: no training cutoff before {valid.date()} has its {horizon}-day "
-            f"label window ending by {label_end.date()}; add cutoffs on or before "
-            f"{(label_end - h).date()}"
-            + (" or pass strict_validation=False." if strict_validation else ".")
-        )
-    return {"train": train, "valid": valid, "test": test}
 
 
 def _rank_only(card: Scorecard) -> Scorecard:
@@ -328,15 +344,156 @@ def baseline_scores(
     return out
 
 
-def _score_test(task: str, model: Any, X: pd.DataFrame, y: np.ndarray, rows: pd.DataFrame,
-                *, horizon: int, clv: Any | None) -> dict[str, Scorecard]:
+
+#: classic column behind each task's BG/NBD score (churn uses 1 - it)
+CLASSIC_SCORE: dict[str, str] = {
+    "repurchase": "probability_repurchase", "second_purchase": "probability_repurchase",
+    "churn": "probability_repurchase", "order_count": "expected_orders",
+    "ltv": "expected_revenue",
+}
+_BLEND_WEIGHTS = (0.25, 0.5, 0.75)
+
+
+def _rule_name(task: str) -> str:
+    return "rfm" if TASK_KINDS[task] == "classification" else "run_rate"
+
+
+def _classic_name(task: str) -> str:
+    return "bgnbd_gg" if task == "ltv" else "bgnbd"
+
+
+def _per_cutoff_rule(task: str, rows: pd.DataFrame, horizon: int) -> np.ndarray | None:
+    """The RFM rule (quintiles within each cutoff) or the run rate, per row; None without RFM."""
+    if any(c not in rows.columns for c in RFM_FEATURES):
+        return None
+    if TASK_KINDS[task] != "classification":
+        rate = run_rate_baseline(rows, horizon_days=horizon)
+        return rate["expected_orders" if task == "order_count" else "expected_revenue"].to_numpy()
+    score = pd.Series(np.nan, index=rows.index)
+    for _, part in rows.groupby("cutoff", sort=False):
+        score.loc[part.index] = rfm_heuristic_score(part).to_numpy()
+    out = score.to_numpy(dtype=float)
+    return 1.0 - out if task == "churn" else out
+
+
+def _classic_task_score(task: str, pred: pd.DataFrame) -> np.ndarray:
+    value = pred[CLASSIC_SCORE[task]].to_numpy(dtype=float)
+    return 1.0 - value if task == "churn" else value
+
+
+def _offset(task: str, classic: np.ndarray) -> np.ndarray:
+    return logit_offset(classic) if TASK_KINDS[task] == "classification" else log_offset(classic)
+
+
+@dataclass
+class TaskScorer:
+    """The scorer shipped for one task, as chosen on the validation cutoff.
+
+    ``chosen`` is one of ``"lightgbm"`` (plain model), ``"hybrid"`` (LightGBM
+    boosted from the classic prediction), ``"blend"`` (``blend_weight`` x the
+    tree model + the rest x the classic prediction), ``"bgnbd"`` /
+    ``"bgnbd_gg"`` (the classic model alone) or the rule ``"rfm"`` (mapped to
+    a probability by ``rule_calibrator``, fitted on the validation cutoff) /
+    ``"run_rate"``. ``classic`` is the :class:`~repurchase_ml.models.btyd.ClassicModel`
+    fitted at the task's newest labelled cutoff, so offsets and classic scores
+    are computed from feature rows alone at scoring time.
+    """
+
+    task: str
+    horizon: int
+    chosen: str
+    model: Any | None = None
+    hybrid: bool = False
+    classic: Any | None = None
+    classic_fill: float = 0.0
+    blend_weight: float | None = None
+    rule_calibrator: Any | None = None
+
+    def classic_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """The classic model's task score per row (NaN rows filled with the fitted mean)."""
+        pred = self.classic.predict(frame, horizon_days=self.horizon)
+        score = _classic_task_score(self.task, pred)
+        return np.where(np.isfinite(score), score, self.classic_fill)
+
+    def model_score(self, frame: pd.DataFrame, X: pd.DataFrame) -> np.ndarray:
+        """The tree model's score (with the classic offset for a hybrid)."""
+        offset = _offset(self.task, self.classic_score(frame)) if self.hybrid else None
+        if TASK_KINDS[self.task] == "classification":
+            return self.model.predict_proba(X, init_score=offset)[:, 1]
+        return self.model.predict(X, init_score=offset)
+
+    def predict(self, frame: pd.DataFrame, X: pd.DataFrame) -> np.ndarray:
+        """Shipped score of each row: probabilities, expected orders or expected revenue."""
+        if self.chosen in ("lightgbm", "hybrid"):
+            return self.model_score(frame, X)
+        if self.chosen == "blend":
+            w = float(self.blend_weight)
+            return w * self.model_score(frame, X) + (1.0 - w) * self.classic_score(frame)
+        if self.chosen in ("bgnbd", "bgnbd_gg"):
+            return self.classic_score(frame)
+        score = _per_cutoff_rule(self.task, frame, self.horizon)
+        if score is None:
+            raise SchemaError(RFM_FEATURES[0], "the shipped baseline rule needs the RFM features",
+                              fix="score feature rows built with the training spec")
+        if self.rule_calibrator is not None:
+            score = apply_calibrator(self.rule_calibrator, np.clip(score, 0.0, 1.0))
+        return score
+
+
+def _inner_split(frame: pd.DataFrame, train_cutoffs: list[pd.Timestamp]) -> tuple[np.ndarray, np.ndarray]:
+    """Fit/early-stop masks inside the training rows: the newest training cutoff stops early.
+
+    With one training cutoff, a fifth of the customers (by a hash of the id) stop early.
+    """
+    cut = pd.to_datetime(frame["cutoff"]).to_numpy()
+    if len(train_cutoffs) >= 2:
+        stop = cut == np.datetime64(max(train_cutoffs))
+    else:
+        stop = (pd.util.hash_pandas_object(frame["customer_id"], index=False).to_numpy() % 5) == 0
+    return ~stop, stop
+
+
+def _fit_tree(task: str, template: Any, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray | None,
+              fit_mask: np.ndarray, stop_mask: np.ndarray) -> Any:
+    model = clone(template)
+    kwargs: dict[str, Any] = {}
+    if offset is not None:
+        kwargs = {"init_score": offset[fit_mask], "eval_init_score": offset[stop_mask]}
+    return model.fit(X.loc[fit_mask], y[fit_mask], eval_set=(X.loc[stop_mask], y[stop_mask]),
+                     **kwargs)
+
+
+def _tree_score(task: str, model: Any, X: pd.DataFrame, offset: np.ndarray | None) -> np.ndarray:
+    if TASK_KINDS[task] == "classification":
+        return model.predict_proba(X, init_score=offset)[:, 1]
+    return model.predict(X, init_score=offset)
+
+
+def _refit(model: Any, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray | None = None) -> Any:
+    """Refit on more rows with the number of rounds early stopping chose.
+
+    No held-out rows are left to calibrate on, so a classifier keeps the
+    calibrator chosen when it was early-stopped.
+    """
+    final = clone(model).set_params(n_estimators=max(int(model.best_iteration_), 1))
+    kwargs = {} if offset is None else {"init_score": offset}
+    if isinstance(final, LGBMTaskClassifier):
+        final.set_params(calibration=None)
+        final.fit(X, y, **kwargs)
+        final.calibrator_ = model.calibrator_
+        final.calibration_ = model.calibration_
+        final.calibration_log_loss_ = model.calibration_log_loss_
+        return final
+    return final.fit(X, y, **kwargs)
+
+
+def _evaluate_all(task: str, y: np.ndarray, scores: dict[str, tuple[np.ndarray, bool]]
+                  ) -> dict[str, Scorecard]:
     kind = TASK_KINDS[task]
-    pred = model.predict_proba(X)[:, 1] if kind == "classification" else model.predict(X)
-    scores = {"model": (pred, True), **baseline_scores(task, rows, horizon=horizon, clv=clv)}
     keep = np.logical_and.reduce([np.isfinite(s) for s, _ in scores.values()])
     if not keep.all():
         logger.warning(
-            "task %s: %d of %d test rows have no baseline prediction (no purchase before the "
+            "task %s: %d of %d rows have no baseline prediction (no purchase before the "
             "cutoff); every scorer is evaluated on the other %d rows",
             task, int((~keep).sum()), len(keep), int(keep.sum()),
         )
@@ -347,21 +504,40 @@ def _score_test(task: str, model: Any, X: pd.DataFrame, y: np.ndarray, rows: pd.
     return cards
 
 
-def _refit(model: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
-    """Refit on more rows with the number of rounds early stopping chose.
+def _choose(task: str, valid_cards: dict[str, Scorecard], *, tolerance: float
+            ) -> tuple[str, str, dict[str, float]]:
+    metric = PRIMARY_METRICS[task]
+    values = {name: float(card.metrics[metric]) for name, card in valid_cards.items()}
+    chosen = choose_by_metric(values, tolerance=tolerance)
+    if chosen == "blend":
+        parts = [v for k, v in values.items() if k != "blend" and np.isfinite(v)]
+        if parts and values["blend"] <= max(parts) + tolerance:
+            chosen = choose_by_metric({k: v for k, v in values.items() if k != "blend"},
+                                      tolerance=tolerance)
+    ranked = sorted((v, k) for k, v in values.items() if np.isfinite(v))[::-1]
+    runner = next(((k, v) for v, k in ranked if k != chosen), None)
+    reason = f"best validation {metric} {values[chosen]:.4f}"
+    if runner is not None:
+        reason += f" against {runner[0]} {runner[1]:.4f}"
+    reason += f" (ties within {tolerance:g} go to the simpler scorer)"
+    if chosen in ("rfm", "run_rate", "bgnbd", "bgnbd_gg"):
+        reason = (f"baseline shipped: the data does not support a model that beats the "
+                  f"{chosen} baseline on the validation cutoff; " + reason)
+    return chosen, reason, values
 
-    No held-out rows are left to calibrate on, so a classifier keeps the
-    calibrator chosen on the validation cutoff.
-    """
-    final = clone(model).set_params(n_estimators=max(int(model.best_iteration_), 1))
-    if isinstance(final, LGBMTaskClassifier):
-        final.set_params(calibration=None)
-        final.fit(X, y)
-        final.calibrator_ = model.calibrator_
-        final.calibration_ = model.calibration_
-        final.calibration_log_loss_ = model.calibration_log_loss_
-        return final
-    return final.fit(X, y)
+
+def _classic_frame(training_set: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame | None, dict]:
+    """Per-row classic predictions, each from a fit at the row's own cutoff (None if impossible)."""
+    try:
+        from repurchase_ml.models.btyd import SUMMARY_FEATURES, classic_predictions
+    except ImportError:  # pragma: no cover - btyd ships with the package
+        return None, {}
+    if any(c not in training_set.columns for c in SUMMARY_FEATURES):
+        logger.info("classic models skipped: feature columns %s are needed",
+                    [c for c in SUMMARY_FEATURES if c not in training_set.columns])
+        return None, {}
+    frame = training_set.drop(columns=_label_columns(training_set))
+    return classic_predictions(frame, horizon_days=horizon, skip_unfittable=True)
 
 
 def train_models(
@@ -380,10 +556,30 @@ def train_models(
     n_estimators: int = 1000,
     ltv_strategy: str = "tweedie",
     strict_validation: bool = True,
-    refit: bool = False,
+    refit: bool = True,
     random_state: int = 0,
+    minimums: TrainingMinimums | None = None,
+    on_insufficient: str = "warn",
+    candidates: Sequence[str] | None = None,
+    tie_tolerance: float = 1e-3,
 ) -> ModelBundle:
-    """Train, validate and test one LightGBM model per task, out of time.
+    """Plan, then train candidates per task, choose on validation, refit and test out of time.
+
+    For each task: :func:`~repurchase_ml.models.plan.plan_training` shows the
+    split, rows and positives first (logged; ``bundle.plan``). The candidates
+    -- plain LightGBM (``"lightgbm"``), LightGBM boosted from the classic
+    BG/NBD (x Gamma-Gamma) prediction of each row at its own cutoff
+    (``"hybrid"``), a blend of the better tree model with the classic score
+    (``"blend"``), the classic model (``"bgnbd"`` / ``"bgnbd_gg"``) and the
+    rule (``"rfm"`` / ``"run_rate"``) -- are fitted on the training cutoffs
+    (trees early-stopped on the newest training cutoff, so the validation
+    cutoff stays clean) and scored on the validation cutoff by the task's
+    primary metric (:data:`~repurchase_ml.models.evaluate.PRIMARY_METRICS`).
+    The best one ships (a tie within ``tie_tolerance`` goes to the simpler;
+    the blend only when it beats both its parts); ``bundle.choice`` records
+    which and why. With ``refit`` the chosen trees are refitted on train +
+    validation rows with the rounds early stopping chose. Every candidate is
+    then scored on the test cutoff.
 
     Parameters
     ----------
@@ -394,37 +590,37 @@ def train_models(
         Tasks to train; default every task with a ``label_<task>`` column.
     horizons : mapping of task to days, optional
         Label windows the training set was built with (default: each task's
-        default, as in ``repurchase_ml.features.TASKS``). They decide which
-        cutoffs may train and validate without seeing the test period.
+        default, as in ``repurchase_ml.features.TASKS``).
     valid_cutoff, test_cutoff : timestamp-like, optional
-        Override the default split (see the module notes). Both must be
-        labelled cutoffs and ``valid_cutoff + horizon <= test_cutoff``.
+        Override the default split (see :func:`~repurchase_ml.models.plan.split_cutoffs`).
     events : pandas.DataFrame, optional
-        The canonical event log; when given, BG/NBD + Gamma-Gamma are fitted
-        on its purchases before each test cutoff and scored beside the model
-        (needs the ``baselines`` extra).
+        The canonical event log; when given, PyMC-Marketing's BG/NBD +
+        Gamma-Gamma fitted before each test cutoff is also scored
+        (``"bgnbd_pymc"``, ``"bgnbd_gg_pymc"``; needs the ``baselines`` extra).
     tune : bool, default False
-        Tune LightGBM parameters with Optuna on the validation cutoff first.
+        Tune the LightGBM parameters with Optuna on the inner split of the
+        training cutoffs (never on the validation cutoff).
     n_trials, timeout : trial budget and time budget in seconds, per task.
     tuning_callbacks : list of callables, optional
-        Optuna study callbacks, e.g. to log each trial to MLflow.
     lgbm_params : mapping of task to dict, optional
-        LightGBM parameters per task (the start point when tuning).
+        LightGBM parameters per task, over :func:`~repurchase_ml.models._base.capacity_params`.
     n_estimators : int, default 1000
-        Maximum boosting rounds (early stopping picks the number).
     ltv_strategy : {"tweedie", "two_part"}, default "tweedie"
+        ``"two_part"`` has no hybrid candidate.
     strict_validation : bool, default True
-        Training cutoffs need their label windows to end by the validation
-        cutoff. ``False`` lets them end by the test cutoff instead (they may
-        overlap the validation period, which makes early stopping slightly
-        optimistic), for histories short compared with the horizon. The test
-        score is out of time either way.
-    refit : bool, default False
-        After scoring on the test cutoff, refit each model on the train and
-        validation rows with the chosen number of rounds (classifiers keep the
-        calibrator fitted on the validation cutoff). The scorecards describe
-        the models before refitting.
+    refit : bool, default True
+        Refit the chosen tree models on train + validation rows before testing.
     random_state : int, default 0
+    minimums : TrainingMinimums, optional
+        Least data per task (default :data:`~repurchase_ml.models.plan.DEFAULT_MINIMUMS`).
+    on_insufficient : {"warn", "skip", "raise"}, default "warn"
+        A task below the minimums (or churn whose alive window does not fit
+        the log) is trained with a logged warning, skipped (message in
+        ``bundle.skipped``) or refused with a
+        :class:`~repurchase_ml.models.plan.TrainingPlanError`.
+    candidates : sequence of str, optional
+        Restrict the candidates (e.g. ``["lightgbm"]``); default all available.
+    tie_tolerance : float, default 0.001
 
     Returns
     -------
@@ -443,8 +639,8 @@ def train_models(
     ...                       n_estimators=50)
     >>> bundle.cutoffs["repurchase"]["test"], bundle.cutoffs["repurchase"]["valid"]
     (Timestamp('2024-06-01 00:00:00'), Timestamp('2024-05-01 00:00:00'))
-    >>> bundle.scorecards["repurchase"]["model"]["roc_auc"] > 0.7
-    True
+    >>> bundle.choice["repurchase"]["chosen"], bundle.scorecards["repurchase"]["model"]["roc_auc"] > 0.7
+    ('lightgbm', True)
     """
     if not isinstance(training_set, pd.DataFrame):
         raise TypeError(
@@ -467,57 +663,167 @@ def train_models(
                               fix=f"build the training set with tasks including {task!r}")
     if ltv_strategy not in ("tweedie", "two_part"):
         raise ValueError(f"ltv_strategy must be 'tweedie' or 'two_part', got {ltv_strategy!r}.")
+    if on_insufficient not in ("warn", "skip", "raise"):
+        raise ValueError(f"on_insufficient must be 'warn', 'skip' or 'raise', got "
+                         f"{on_insufficient!r}.")
+    allowed = set(SIMPLICITY) if candidates is None else set(candidates)
+    unknown = sorted(allowed - set(SIMPLICITY))
+    if unknown:
+        raise ValueError(f"candidates: unknown {unknown}; choose among {list(SIMPLICITY)}.")
     resolved = {**_default_horizons(), **dict(training_set.attrs.get("horizons", {})),
                 **dict(horizons or {})}
     feature_cols = [c for c in training_set.columns
                     if c not in KEY_COLUMNS and c not in _label_columns(training_set)]
     X_all = validate_feature_frame(training_set[feature_cols], name="training_set features")
     cutoff_col = pd.to_datetime(training_set["cutoff"])
+    plan = plan_training(training_set, tasks=names, horizons={t: int(resolved[t]) for t in names},
+                         minimums=minimums, valid_cutoff=valid_cutoff, test_cutoff=test_cutoff,
+                         strict_validation=strict_validation)
+    logger.info("%s", plan)
+    refused = plan.insufficient()
+    if refused and on_insufficient == "raise":
+        raise TrainingPlanError(" ".join(refused.values()))
+    for message in refused.values():
+        logger.warning("%s%s", message, " Skipped." if on_insufficient == "skip" else
+                       " Training anyway (on_insufficient='warn').")
     clv_cache: dict[pd.Timestamp, Any] = {}
+    classic_cache: dict[int, tuple[pd.DataFrame | None, dict]] = {}
     bundle = ModelBundle(
         models={}, feature_names=feature_cols,
         feature_dtypes={c: str(X_all[c].dtype) for c in feature_cols},
-        horizons={t: int(resolved[t]) for t in names}, refit=bool(refit),
+        horizons={t: int(resolved[t]) for t in names}, refit=bool(refit), plan=plan,
     )
     for task in names:
+        if task in refused and on_insufficient == "skip":
+            bundle.skipped[task] = refused[task]
+            continue
+        horizon = bundle.horizons[task]
         label = training_set[f"label_{task}"]
         labelled = label.notna()
-        split = _split_cutoffs(cutoff_col[labelled], task=task, horizon=bundle.horizons[task],
-                               valid_cutoff=valid_cutoff, test_cutoff=test_cutoff,
-                               strict_validation=strict_validation)
+        split = plan.tasks[task].split
         masks = {
-            "train": labelled & cutoff_col.isin(split["train"]),
-            "valid": labelled & (cutoff_col == split["valid"]),
-            "test": labelled & (cutoff_col == split["test"]),
+            "train": (labelled & cutoff_col.isin(split["train"])).to_numpy(),
+            "valid": (labelled & (cutoff_col == split["valid"])).to_numpy(),
+            "test": (labelled & (cutoff_col == split["test"])).to_numpy(),
         }
-        X = {k: X_all.loc[m] for k, m in masks.items()}
-        y = {k: label[m].to_numpy(dtype=float) for k, m in masks.items()}
-        logger.info("task %s: train %d rows (%d cutoffs), valid %d rows at %s, test %d rows at %s",
-                    task, len(y["train"]), len(split["train"]), len(y["valid"]),
-                    split["valid"].date(), len(y["test"]), split["test"].date())
-        model = _make_estimator(task, params=(lgbm_params or {}).get(task),
-                                n_estimators=n_estimators, ltv_strategy=ltv_strategy,
-                                random_state=random_state)
+        y_all = label.to_numpy(dtype=float)
+        if horizon not in classic_cache:
+            classic_cache[horizon] = _classic_frame(training_set, horizon)
+        classic_pred, classic_models = classic_cache[horizon]
+        classic_score = None
+        classic_model = classic_models.get(split["test"]) if classic_models else None
+        if classic_pred is not None and classic_model is not None:
+            raw = _classic_task_score(task, classic_pred)
+            if np.isfinite(raw[masks["train"] | masks["valid"] | masks["test"]]).mean() > 0.5:
+                fill = float(np.nanmean(raw[masks["train"]]))
+                classic_score = np.where(np.isfinite(raw), raw, fill)
+        use_classic = classic_score is not None
+        rule = _per_cutoff_rule(task, training_set, horizon)
+        n_train = int(masks["train"].sum())
+        params = {**capacity_params(n_train), **dict((lgbm_params or {}).get(task) or {})}
+        template = _make_estimator(task, params=params, n_estimators=n_estimators,
+                                   ltv_strategy=ltv_strategy, random_state=random_state)
+        X_train, y_train = X_all.loc[masks["train"]], y_all[masks["train"]]
+        train_rows = training_set.loc[masks["train"]]
+        fit_mask, stop_mask = _inner_split(train_rows, split["train"])
+        logger.info("task %s: train %d rows (%d cutoffs, inner early stop on %d), valid %d rows "
+                    "at %s, test %d rows at %s", task, n_train, len(split["train"]),
+                    int(stop_mask.sum()), int(masks["valid"].sum()), split["valid"].date(),
+                    int(masks["test"].sum()), split["test"].date())
         if tune:
-            result = tune_estimator(model, X["train"], y["train"],
-                                    eval_set=(X["valid"], y["valid"]), n_trials=n_trials,
-                                    timeout=timeout, random_state=random_state,
+            result = tune_estimator(template, X_train.loc[fit_mask], y_train[fit_mask],
+                                    eval_set=(X_train.loc[stop_mask], y_train[stop_mask]),
+                                    n_trials=n_trials, timeout=timeout, random_state=random_state,
                                     callbacks=tuning_callbacks)
             bundle.tuning[task] = result
-            model.set_params(lgbm_params=result.best_params)
-        model.fit(X["train"], y["train"], eval_set=(X["valid"], y["valid"]))
-        clv = None
+            template.set_params(lgbm_params=result.best_params)
+        offsets = _offset(task, classic_score) if use_classic else None
+        trees: dict[str, tuple[Any, np.ndarray | None]] = {}
+        if "lightgbm" in allowed or "blend" in allowed:
+            trees["lightgbm"] = (_fit_tree(task, template, X_train, y_train, None, fit_mask,
+                                           stop_mask), None)
+        if use_classic and ("hybrid" in allowed or "blend" in allowed) and not (
+                task == "ltv" and ltv_strategy == "two_part"):
+            trees["hybrid"] = (_fit_tree(task, template, X_train, y_train,
+                                         offsets[masks["train"]], fit_mask, stop_mask), offsets)
+
+        def candidate_scores(mask: np.ndarray, fitted: dict[str, tuple[Any, Any]], *,
+                             task: str = task, rule: Any = rule, use_classic: bool = use_classic,
+                             classic_score: Any = classic_score,
+                             ) -> dict[str, tuple[np.ndarray, bool]]:
+            out: dict[str, tuple[np.ndarray, bool]] = {}
+            for name, (model, off) in fitted.items():
+                out[name] = (_tree_score(task, model, X_all.loc[mask],
+                                         None if off is None else off[mask]), True)
+            if rule is not None:
+                out[_rule_name(task)] = (rule[mask], TASK_KINDS[task] != "classification")
+            if use_classic:
+                out[_classic_name(task)] = (classic_score[mask], True)
+            return out
+
+        valid_scores = candidate_scores(masks["valid"], trees)
+        y_valid = y_all[masks["valid"]]
+        tree_cards = _evaluate_all(task, y_valid, {k: v for k, v in valid_scores.items()
+                                                   if k in trees})
+        metric = PRIMARY_METRICS[task]
+        best_tree = (max(tree_cards, key=lambda k: (np.nan_to_num(tree_cards[k][metric], nan=-9),
+                                                    k == "lightgbm"))
+                     if tree_cards else None)
+        weight = None
+        if best_tree is not None and use_classic and "blend" in allowed:
+            tree_score = valid_scores[best_tree][0]
+            by_weight = {w: evaluate(y_valid, w * tree_score + (1 - w) * classic_score[masks["valid"]],
+                                     kind=TASK_KINDS[task]).metrics[metric] for w in _BLEND_WEIGHTS}
+            weight = max(by_weight, key=lambda w: np.nan_to_num(by_weight[w], nan=-9))
+            valid_scores["blend"] = (weight * tree_score
+                                     + (1 - weight) * classic_score[masks["valid"]], True)
+        choosable = {k: v for k, v in valid_scores.items() if k in allowed}
+        valid_cards = _evaluate_all(task, y_valid, choosable)
+        chosen, reason, values = _choose(task, valid_cards, tolerance=tie_tolerance)
+        rule_calibrator = None
+        if chosen == "rfm":
+            rule_calibrator = fit_calibrator("isotonic", np.clip(rule[masks["valid"]], 0, 1),
+                                             y_valid.astype(int))
+        both = masks["train"] | masks["valid"]
+        if refit:
+            trees = {name: (_refit(model, X_all.loc[both], y_all[both],
+                                   None if off is None else off[both]), off)
+                     for name, (model, off) in trees.items()}
+        tree_name = {"lightgbm": "lightgbm", "hybrid": "hybrid", "blend": best_tree}.get(
+            chosen, best_tree)
+        scorer = TaskScorer(
+            task=task, horizon=horizon, chosen=chosen,
+            model=trees[tree_name][0] if tree_name in trees else None,
+            hybrid=tree_name == "hybrid", classic=classic_model if use_classic else None,
+            classic_fill=float(np.nanmean(classic_score[masks["train"]])) if use_classic else 0.0,
+            blend_weight=weight if chosen == "blend" else None, rule_calibrator=rule_calibrator,
+        )
+        test_scores = candidate_scores(masks["test"], trees)
+        if weight is not None and best_tree in test_scores:
+            test_scores["blend"] = (weight * test_scores[best_tree][0]
+                                    + (1 - weight) * classic_score[masks["test"]], True)
+        test_rows = training_set.loc[masks["test"]]
+        shipped = scorer.predict(test_rows, X_all.loc[masks["test"]])
+        test_scores = {"model": (shipped, TASK_KINDS[task] != "classification"
+                                 or chosen != "rfm" or rule_calibrator is not None),
+                       **test_scores}
         if events is not None:
             if split["test"] not in clv_cache:
                 clv_cache[split["test"]] = fit_clv_models(events, cutoff=split["test"])
-            clv = clv_cache[split["test"]]
-        bundle.scorecards[task] = _score_test(
-            task, model, X["test"], y["test"], training_set.loc[masks["test"]],
-            horizon=bundle.horizons[task], clv=clv,
-        )
-        if refit:
-            both = masks["train"] | masks["valid"]
-            model = _refit(model, X_all.loc[both], label[both].to_numpy(dtype=float))
-        bundle.models[task] = model
+            for name, value in baseline_scores(task, test_rows, horizon=horizon,
+                                               clv=clv_cache[split["test"]]).items():
+                if name.startswith("bgnbd"):
+                    test_scores[name.replace("bgnbd", "bgnbd_pymc", 1)
+                                if name != "bgnbd_gg" else "bgnbd_gg_pymc"] = value
+        bundle.scorecards[task] = _evaluate_all(task, y_all[masks["test"]], test_scores)
+        bundle.choice[task] = {"chosen": chosen, "reason": reason, "metric": metric,
+                               "validation": values, "blend_weight": weight,
+                               "tree_model": tree_name}
+        logger.info("task %s: shipping %s (%s)", task, chosen, reason)
+        bundle.scorers[task] = scorer
+        bundle.models[task] = scorer.model if scorer.model is not None else (
+            trees[best_tree][0] if best_tree in trees else None)
+        if bundle.models[task] is None:
+            del bundle.models[task]
         bundle.cutoffs[task] = split
     return bundle
