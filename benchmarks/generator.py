@@ -5,6 +5,7 @@ after a tiny warm-up call; the table reports the median of the repeats.
 
     python benchmarks/generator.py                       # 100k and 1M customers, 3 runs each
     python benchmarks/generator.py --sizes 20000 --repeats 3   # quick check
+    python benchmarks/generator.py --sizes 100000 --profiles basic,retail   # both profiles
 
 Writes benchmarks/results/generator.md (atomically).
 """
@@ -26,14 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "2023-01-01", "2025-01-01"
 
 
-def _child(n_customers: int, seed: int) -> None:
+def _child(n_customers: int, seed: int, profile: str) -> None:
     """Generate once and print timing, size and peak memory as JSON."""
     from repurchase_ml.datasets import make_event_log
 
-    make_event_log(100, START, END, random_state=seed)  # warm-up: first-call overheads
+    make_event_log(100, START, END, random_state=seed, profile=profile)  # warm-up
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tic, cpu = time.perf_counter(), time.process_time()
-    events, truth = make_event_log(n_customers, START, END, random_state=seed)
+    events, truth = make_event_log(n_customers, START, END, random_state=seed, profile=profile)
     seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     result = {
@@ -49,9 +50,9 @@ def _child(n_customers: int, seed: int) -> None:
     print(json.dumps(result))
 
 
-def _run(n_customers: int, seed: int) -> dict[str, float]:
+def _run(n_customers: int, seed: int, profile: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(n_customers), str(seed)],
+        [sys.executable, __file__, "--child", str(n_customers), str(seed), "--profile", profile],
         check=True,
         capture_output=True,
         text=True,
@@ -64,24 +65,26 @@ def _table(rows: list[dict[str, float]], repeats: int, command: str) -> str:
     lines = [
         "## Synthetic event log generator",
         "",
-        f"`make_event_log(n, '{START}', '{END}', random_state=seed)` with default settings "
-        f"(behaviour on, about 20 events per customer). Median of {repeats} "
+        f"`make_event_log(n, '{START}', '{END}', random_state=seed, profile=profile)` with "
+        "default settings otherwise (behaviour on; `basic`: about 20 events per customer; "
+        f"`retail`: the realistic shop log of `RetailProfile()`). Median of {repeats} "
         f"run{'s' if repeats != 1 else ''}, each in a fresh process after a warm-up call; peak memory is the process's maximum resident "
         "set, baseline the same before the timed call (Python, numpy, pandas, the warm-up). "
         "The machine is shared: CPU seconds (user + system of the process) do not depend on "
         "the other load, wall-clock seconds do; the load column is the 1-minute load average "
         "at the end of the runs.",
         "",
-        "| customers | events | events / customer | seconds (median) | seconds (range) "
-        "| CPU seconds | events / s | load | peak memory (GiB) | baseline (GiB) "
+        "| profile | customers | events | events / customer | seconds (median) | seconds (range) "
+        "| CPU seconds | events / s | events / CPU s | load | peak memory (GiB) | baseline (GiB) "
         "| frame (GiB, without strings) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['customers']:,} | {row['events']:,.0f} | {row['events'] / row['customers']:.1f} "
+            f"| {row['profile']} | {row['customers']:,} | {row['events']:,.0f} | {row['events'] / row['customers']:.1f} "
             f"| {row['seconds']:.2f} | {row['seconds_min']:.2f}–{row['seconds_max']:.2f} "
             f"| {row['cpu_seconds']:.2f} | {row['events'] / row['seconds']:,.0f} "
+            f"| {row['events'] / row['cpu_seconds']:,.0f} "
             f"| {row['load']:.1f} | {row['peak_rss_gib']:.2f} "
             f"| {row['base_rss_gib']:.2f} "
             f"| {row['frame_gib']:.2f} |"
@@ -109,20 +112,28 @@ def main(argv: list[str] | None = None) -> Path | None:
         default=ROOT / "benchmarks" / "results" / "generator.md",
         help="where to write the markdown table",
     )
+    parser.add_argument(
+        "--profiles",
+        default="basic",
+        help="comma-separated generator profiles, basic and/or retail (default: basic)",
+    )
+    parser.add_argument("--profile", default="basic", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(*args.child)
+        _child(*args.child, args.profile)
         return None
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
     rows = []
-    for n in sizes:
-        runs = [_run(n, seed) for seed in range(args.repeats)]
+    for profile, n in ((p, n) for p in profiles for n in sizes):
+        runs = [_run(n, seed, profile) for seed in range(args.repeats)]
         seconds = [r["seconds"] for r in runs]
         rows.append(
             {
+                "profile": profile,
                 "customers": n,
                 "events": statistics.median(r["events"] for r in runs),
                 "seconds": statistics.median(seconds),
@@ -135,8 +146,14 @@ def main(argv: list[str] | None = None) -> Path | None:
                 "frame_gib": statistics.median(r["frame_gib"] for r in runs),
             }
         )
-        print(f"{n:>10,} customers: {rows[-1]['seconds']:.2f} s, {rows[-1]['events']:,.0f} events")
-    command = f"python benchmarks/generator.py --sizes {','.join(map(str, sizes))} --repeats {args.repeats}"
+        print(
+            f"{profile:>6} {n:>10,} customers: {rows[-1]['seconds']:.2f} s, "
+            f"{rows[-1]['events']:,.0f} events"
+        )
+    command = (
+        f"python benchmarks/generator.py --sizes {','.join(map(str, sizes))} "
+        f"--repeats {args.repeats} --profiles {','.join(profiles)}"
+    )
     from repurchase_ml._io import write_text_atomic
 
     return write_text_atomic(args.output, _table(rows, args.repeats, command))
