@@ -10,7 +10,7 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.errors import SchemaError
-from repurchase_ml.events import EVENT_TYPES, REQUIRED_COLUMNS
+from repurchase_ml.events import EVENT_TYPES, FIXED_SCALE, REQUIRED_COLUMNS
 from repurchase_ml.features._kernels import first_rows
 
 __all__ = ["normalise_cutoffs", "CODE", "fixed", "FIXED_SCALE", "check_polars",
@@ -19,9 +19,8 @@ __all__ = ["normalise_cutoffs", "CODE", "fixed", "FIXED_SCALE", "check_polars",
 #: integer code of each event type inside the engine (position in EVENT_TYPES)
 CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_TYPES)}
 
-#: money and quantities are summed as int64 multiples of 1 / FIXED_SCALE (1e-4 units), so
-#: sums do not depend on row order or thread scheduling and repeat bit for bit
-FIXED_SCALE = 10_000
+# FIXED_SCALE (money and quantities summed as int64 multiples of 1e-4) is defined beside the
+# event-log rules, which refuse amounts beyond what those sums hold (events.MAX_AMOUNT)
 
 _ENGINE_COLUMNS = ("order_id", "item_id", "category", "quantity", "unit_price", "discount")
 _CODED_COLUMNS = ("order_id", "item_id", "category")
