@@ -15,6 +15,7 @@ from repurchase_ml.explain import (
     contributions,
     describe_feature,
     driver_ranking,
+    is_telling,
     plot_dependence,
     plot_drivers,
     reasons,
@@ -113,6 +114,8 @@ def test_reasons_match_sign_and_size_of_contributions(model_and_data):
         positive = values[values > 0].sort_values(ascending=False, kind="stable")
         expected: list[str] = []
         for f in positive.index:  # largest first; a repeated sentence gives way to the next
+            if not is_telling(f, rows.iloc[i][f], typical=typical[f], row=rows.iloc[i].to_dict()):
+                continue  # same as typical: not a reason
             text = describe_feature(f, rows.iloc[i][f], typical=typical[f],
                                     row=rows.iloc[i].to_dict())
             if text not in expected and len(expected) < 3:
@@ -145,19 +148,43 @@ def test_reasons_read_as_sentences():
     assert describe_feature("interactions_change_30d", -14,
                             row={"views_30d": 0, "carts_30d": 0, "favorites_30d": 0}) == \
         "no views, carts or favourites in the last 30 days after 14 in the 30 before"
-    assert describe_feature("refund_rate", 0.25, typical=0.0) == \
-        "money refunded divided by purchase revenue: 25% (typical 0%)"
+    refunds = describe_feature("refund_rate", 0.25, typical=0.0)
+    assert refunds.startswith("money refunded divided by ") and \
+        refunds.endswith(": 25% (typical 0%)")
     assert describe_feature("price_tier_drift_90d", -0.3) == \
         "recent items 30% of the category average cheaper than usual"
     assert describe_feature("overdue_ratio", 3.2, row={"gap_median_days": 12,
                                                         "days_since_last_purchase": 38}) == \
         "3.2x the usual gap since the last order (38 days against a usual 12)"
-    assert describe_feature("gap_median_days", np.nan) == \
-        "usual (median) gap between orders: not known yet"
+    assert describe_feature("gap_median_days", np.nan).endswith(": not known yet")
     assert describe_feature("price_tier_90d", np.nan) == "no orders in the last 90 days"
     # a column the feature engine does not know still gets a sentence
     assert describe_feature("my_custom_score", 0.1234, typical=0.5) == \
         "my custom score: 0.123 (typical 0.5)"
+
+
+def test_reasons_never_say_nothing():
+    # the top-of-list reasons: a spread of gaps "not known yet" for a two-order
+    # customer, "0% (typical 0%)", "+0.00 per month (typical +0.00)"
+    X = pd.DataFrame({"gap_std_days": [np.nan, np.nan], "weekend_share": [0.0, 0.5],
+                      "monthly_order_slope": [-0.001, -0.4], "orders_all": [2.0, 1.0],
+                      "days_since_last_purchase": [120.0, 200.0]})
+    c = pd.DataFrame({"gap_std_days": [0.9, 0.9], "weekend_share": [0.5, 0.5],
+                      "monthly_order_slope": [0.4, 0.4], "orders_all": [0.0, 0.0],
+                      "days_since_last_purchase": [-0.2, 0.1], "bias": [0.0, 0.0]})
+    typical = {"weekend_share": 0.0, "monthly_order_slope": 0.0, "orders_all": 3.0,
+               "days_since_last_purchase": 40.0}
+    words = reasons(c, X, top=3, typical=typical)
+    assert words.iloc[0].isna().all()  # fewer reasons rather than meaningless ones
+    second = [w for w in words.iloc[1] if w is not None]
+    assert second == ["only one order so far: no buying rhythm yet",
+                      "share of orders placed on Saturday or Sunday: 50% (typical 0%)",
+                      "least-squares slope of orders per 30-day month over the last months: "
+                      "-0.40 per month (typical +0.00)"]
+    everything = " | ".join(str(w) for w in words.to_numpy().ravel())
+    assert "not known yet" not in everything and ": 0% (typical 0%)" not in everything
+    assert is_telling("days_since_last_purchase", 120.4, typical=120.0) is False
+    assert is_telling("days_since_last_purchase", 121.0, typical=120.0) is True
 
 
 def test_every_catalogued_feature_gets_a_sentence():

@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from repurchase_ml.errors import SchemaError
-from repurchase_ml.radar import RADAR_COLUMNS, churn_radar, radar_from_scores, write_radar
+from repurchase_ml.radar import (
+    RADAR_COLUMNS,
+    churn_radar,
+    evaluate_radar,
+    radar_from_scores,
+    radar_metrics,
+    value_if_retained,
+    write_radar,
+)
 
 CUTOFF = pd.Timestamp("2024-06-01")
 FEATURES = ["days_since_last_purchase", "days_since_first_purchase", "orders_all",
@@ -52,10 +60,17 @@ def test_radar_population_ranking_and_columns():
     # every alive customer, nobody else
     assert len(radar) == 57
     assert not set(radar["customer_id"]) & {"c000", "c001", "c002"}
-    expected = scores.iloc[3:].assign(v=lambda s: s["churn_probability"] * s["predicted_ltv"])
-    expected = expected.sort_values(["v", "customer_id"], ascending=[False, True])
+    # value at risk = churn probability x value if retained (of the alive population);
+    # customers below the mean churn probability come after the others
+    retained = value_if_retained(features.iloc[3:]).to_numpy()
+    expected = scores.iloc[3:].assign(v=scores["churn_probability"].iloc[3:] * retained)
+    expected["below"] = expected["churn_probability"] < expected["churn_probability"].mean()
+    expected = expected.sort_values(["below", "v", "customer_id"], ascending=[True, False, True])
     assert radar["customer_id"].tolist() == expected["customer_id"].tolist()
     np.testing.assert_allclose(radar["value_at_risk"], expected["v"])
+    np.testing.assert_allclose(radar["value_if_retained"] * radar["churn_probability"],
+                               radar["value_at_risk"])
+    assert radar.attrs["risk_floor"] == pytest.approx(expected["churn_probability"].mean())
     assert radar["rank"].tolist() == list(range(1, 58))
     assert (radar["cutoff"] == CUTOFF).all()
     assert radar["cluster"].nunique() == 2
@@ -78,6 +93,97 @@ def test_radar_filters():
     seg = radar_from_scores(scores, features=features, cluster_k=2, segments=[wanted], top_k=3)
     assert set(seg["segment"]) == {wanted}
     assert seg["rank"].tolist() == [1, 2, 3][: len(seg)]
+    risky = radar_from_scores(scores, features=features, cluster_k=2, min_churn_probability=0.5)
+    assert risky["customer_id"].tolist() == full.loc[full["churn_probability"] >= 0.5,
+                                                      "customer_id"].tolist()
+    assert 0 < len(risky) < len(full)
+
+
+def test_low_risk_big_spenders_do_not_head_the_list():
+    features, scores = _table()
+    # c010 spends ten times anyone else but is unlikely to leave (the issue's rank 3 and 5)
+    features.loc[10, ["orders_all", "revenue_all", "days_since_last_purchase"]] = [40.0, 1e6, 5.0]
+    scores.loc[10, "churn_probability"] = 0.08
+    unfloored = radar_from_scores(scores, features=features, cluster_k=2, risk_floor=None)
+    assert unfloored["customer_id"].iloc[0] == "c010"
+    assert unfloored["value_at_risk"].is_monotonic_decreasing
+    radar = radar_from_scores(scores, features=features, cluster_k=2)
+    above = radar["churn_probability"] >= radar.attrs["risk_floor"]
+    n_above = int(above.sum())
+    assert above.iloc[:n_above].all() and not above.iloc[n_above:].any()
+    assert radar["value_at_risk"].iloc[:n_above].is_monotonic_decreasing
+    assert radar["customer_id"].iloc[n_above] == "c010"  # first of the low-risk part
+    fixed = radar_from_scores(scores, features=features, cluster_k=2, risk_floor=0.9)
+    assert (fixed["churn_probability"].iloc[: int((scores["churn_probability"].iloc[3:] >= 0.9)
+                                                  .sum())] >= 0.9).all()
+    by_value = radar_from_scores(scores, features=features, cluster_k=2,
+                                 rank_by="value_if_retained", risk_floor=None)
+    assert by_value["value_if_retained"].is_monotonic_decreasing
+    # and the big spender gets no win-back coupon or discount
+    row = radar.set_index("customer_id").loc["c010"]
+    assert row["risk_tier"] == "low"
+    assert row["action_id"] not in ("win_back_coupon", "time_limited_discount", "vip_care")
+
+
+def test_value_if_retained_is_net_and_shrunk():
+    f = pd.DataFrame({
+        "orders_all": [1.0, 1.0, 10.0, 10.0, 2.0, 0.0],
+        "days_since_first_purchase": [5.0, 5.0, 300.0, 300.0, 600.0, 0.0],
+        "revenue_all": [168_000.0, 100.0, 1_000.0, 1_000.0, 200.0, 0.0],
+        "refund_amount_all": [168_000.0, 0.0, 0.0, 500.0, 0.0, 0.0],
+    })
+    v = value_if_retained(f, horizon_days=90)
+    # a big order cancelled at once is worth less than a small one kept
+    assert v[0] < v[1]
+    # refunds lower the value; a frequent buyer is worth more than a rare one
+    assert v[3] < v[2] and v[4] < v[2]
+    assert v[5] == 0.0 and (v[:5] > 0).all()
+    # value is proportional to the horizon
+    np.testing.assert_allclose(value_if_retained(f, horizon_days=180), 2 * v)
+    # net_revenue_all, when the table has it, wins over revenue - refunds
+    net = f.assign(net_revenue_all=[0.0, 100.0, 1_000.0, 500.0, 200.0, 0.0])
+    np.testing.assert_allclose(value_if_retained(net.drop(columns="refund_amount_all")), v)
+    # hand-computed: pooled repeat rate m = 19 / 1210 per day, pooled net value 1800 / 24
+    m, pop = 19 / 1210, 1_800 / 24
+    rate = (9 + m * 30) / (300 + 30)
+    per_order = (1_000 + pop) / (10 + 1)
+    assert v[2] == pytest.approx(90 * rate * per_order)
+    with pytest.raises(SchemaError, match="days_since_first_purchase"):
+        value_if_retained(f.drop(columns="days_since_first_purchase"))
+    with pytest.raises(SchemaError, match="net_revenue_all"):
+        value_if_retained(f.drop(columns="revenue_all"))
+    with pytest.raises(ValueError, match="horizon_days"):
+        value_if_retained(f, horizon_days=0)
+
+
+def test_radar_metrics_by_hand():
+    radar = pd.DataFrame({"rank": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                          "customer_id": list("abcdefghij"),
+                          "value_if_retained": [100.0, 80, 60, 50, 40, 30, 20, 10, 5, 5]})
+    radar = radar.sample(frac=1.0, random_state=1)  # read in rank order, not row order
+    labels = pd.DataFrame({"customer_id": list("abcdefghijz"),
+                           "churn": [1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1]})
+    m = radar_metrics(radar, labels, top_k=3, top_fraction=0.2)
+    assert m["n"] == 10 and m["n_without_outcome"] == 0
+    assert m["base_rate"] == pytest.approx(0.4)
+    assert m["precision_at_k"] == pytest.approx(2 / 3)
+    assert m["lift_at_k"] == pytest.approx((2 / 3) / 0.4)
+    assert m["precision_top_fraction"] == 1.0 and m["lift_top_fraction"] == pytest.approx(2.5)
+    assert m["value_lost_at_k"] == 180.0
+    assert m["value_lost_share_at_k"] == pytest.approx(180 / 235)
+    # a Series of outcomes, training-set labels with NaN outside the population, default k
+    series = labels.set_index("customer_id")["churn"]
+    assert radar_metrics(radar, series, top_k=3) == radar_metrics(radar, labels, top_k=3)
+    nan_labels = labels.rename(columns={"churn": "label_churn"}).astype({"label_churn": float})
+    nan_labels.loc[0, "label_churn"] = np.nan
+    partial = radar_metrics(radar, nan_labels)
+    assert partial["n"] == 9 and partial["n_without_outcome"] == 1 and partial["k"] == 9
+    with pytest.raises(SchemaError, match="0/1"):
+        radar_metrics(radar, labels.assign(churn=0.3))
+    with pytest.raises(SchemaError, match="churn"):
+        radar_metrics(radar, labels.rename(columns={"churn": "y"}))
+    with pytest.raises(ValueError, match="top_fraction"):
+        radar_metrics(radar, labels, top_fraction=0)
 
 
 def test_radar_reasons_only_for_the_explained_top():
@@ -87,16 +193,21 @@ def test_radar_reasons_only_for_the_explained_top():
                               cluster_k=2)
     assert radar["reason_1"].iloc[:10].notna().all()
     assert radar["reason_1"].iloc[10:].isna().all()
-    # reason_1 is the sentence of the largest positive contribution
-    from repurchase_ml.explain import contributions, top_drivers
+    # reason_1 is the sentence of the largest positive contribution whose value differs
+    # from the typical one (the median of the listed customers)
+    from repurchase_ml.explain import contributions, is_telling, top_drivers, typical_values
 
     head = features.set_index("customer_id").loc[radar["customer_id"].iloc[:10]].reset_index()
-    first = top_drivers(contributions(model, head), top=1)["driver_1"]
-    for feature, text in zip(first, radar["reason_1"].iloc[:10], strict=True):
+    typical = typical_values(features.iloc[3:], columns=FEATURES)
+    drivers = top_drivers(contributions(model, head), top=len(FEATURES))
+    for i, text in enumerate(radar["reason_1"].iloc[:10]):
+        row = head.iloc[i]
+        feature = next(f for f in drivers.iloc[i, : len(FEATURES)]
+                       if f is not None and is_telling(f, row[f], typical=typical[f], row=row))
         word = {"days_since_last_purchase": "since the last order",
                 "days_since_first_purchase": "since the first order",
                 "orders_all": "orders before the cutoff",
-                "revenue_all": "purchase revenue before the cutoff",
+                "revenue_all": "revenue before the cutoff",
                 "gap_median_days": "gap"}[feature]
         assert word in text
 
@@ -130,6 +241,10 @@ def test_radar_input_errors():
         radar_from_scores(scores, features=features, segments=["vip"])
     with pytest.raises(ValueError, match="rank_by"):
         radar_from_scores(scores, features=features, rank_by="ltv")
+    with pytest.raises(ValueError, match="risk_floor"):
+        radar_from_scores(scores, features=features, risk_floor="median")
+    with pytest.raises(ValueError, match="min_churn_probability"):
+        radar_from_scores(scores, features=features, min_churn_probability=2.0)
     with pytest.raises(ValueError, match="as_of: required"):
         churn_radar(object(), pd.DataFrame(), as_of=None)
 
@@ -168,8 +283,13 @@ def synthetic_radar():
     training = build_training_set(events, cutoffs=cutoffs, tasks=tasks)
     bundle = train_models(training, tasks=tasks, n_estimators=150, random_state=0)
     as_of = pd.Timestamp("2023-10-01")
-    return churn_radar(bundle, events, as_of=as_of, rank_by="churn_probability"), \
-        churn_radar(bundle, events, as_of=as_of, explain_top=100), truth, as_of
+    by_risk = churn_radar(bundle, events, as_of=as_of, rank_by="churn_probability")
+    radar = churn_radar(bundle, events, as_of=as_of, explain_top=100)
+    radar.attrs["metrics"] = {
+        label: evaluate_radar(bundle, training, **options)
+        for label, options in (("default", {}), ("churn", {"rank_by": "churn_probability"}),
+                               ("no floor", {"risk_floor": None}))}
+    return by_risk, radar, truth, as_of
 
 
 def test_dropouts_are_over_represented_at_the_top(synthetic_radar):
@@ -188,10 +308,63 @@ def test_dropouts_are_over_represented_at_the_top(synthetic_radar):
 def test_synthetic_radar_reads_well(synthetic_radar):
     _, radar, _, as_of = synthetic_radar
     assert list(radar.columns) == list(RADAR_COLUMNS)
-    assert radar["value_at_risk"].is_monotonic_decreasing
+    above = (radar["churn_probability"] >= radar.attrs["risk_floor"]).to_numpy()
+    n_above = int(above.sum())
+    assert above[:n_above].all() and 0 < n_above < len(radar)
+    assert radar["value_at_risk"].iloc[:n_above].is_monotonic_decreasing
+    assert radar["value_at_risk"].iloc[n_above:].is_monotonic_decreasing
     assert (radar["cutoff"] == as_of).all()
     assert radar["reason_1"].iloc[:100].notna().all()
     assert radar["reason_1"].iloc[100:].isna().all()
     assert radar["segment"].nunique() >= 5
     assert radar["lifecycle_stage"].nunique() >= 3
     assert radar["action_id"].nunique() >= 3
+
+
+def test_value_if_retained_follows_the_hidden_spend_rate_of_stayers(synthetic_radar):
+    _, radar, truth, as_of = synthetic_radar
+    hidden = truth.set_index("customer_id").reindex(radar["customer_id"])
+    stayed = (hidden["dropout_time"] >= as_of + pd.Timedelta(days=90)).to_numpy()
+    spend_rate = (hidden["purchase_rate"] * hidden["spend_level"]).to_numpy()
+    frame = pd.DataFrame({"spend_rate": spend_rate, "retained": radar["value_if_retained"],
+                          "net": radar["net_revenue_all"]})[stayed]
+    assert stayed.sum() > 200
+    rho = frame.corr(method="spearman")["spend_rate"]
+    assert rho["retained"] > 0.6
+    assert rho["retained"] > rho["net"] + 0.05  # better than the money spent so far
+
+
+def test_the_default_top_decile_churns_well_above_the_base_rate(synthetic_radar):
+    metrics = synthetic_radar[1].attrs["metrics"]
+    default, churn, no_floor = metrics["default"], metrics["churn"], metrics["no floor"]
+    assert default["base_rate"] == churn["base_rate"] and 0.2 < default["base_rate"] < 0.9
+    ceiling = 1 / default["base_rate"]  # a top decile that all churned
+    assert default["lift_top_fraction"] >= min(1.5, 0.95 * ceiling)
+    assert churn["lift_top_fraction"] >= default["lift_top_fraction"] - 0.02
+    # valuable customers first: the default list's churners hold more value than the
+    # likeliest leavers' list, and the floor does not cost much of it
+    assert default["value_lost_at_k"] > churn["value_lost_at_k"]
+    assert default["lift_top_fraction"] >= no_floor["lift_top_fraction"]
+
+
+def test_default_actions_fit_the_row():
+    import itertools
+
+    from repurchase_ml.segments import RFM_SEGMENT_RULES, recommend_actions
+
+    stages = ["new", "active", "at_risk", "churned", "reactivated"]
+    grid = pd.DataFrame(
+        list(itertools.product(sorted(set(RFM_SEGMENT_RULES["segment"])), stages,
+                               ["low", "medium", "high"], ["low", "medium", "high"], [0.0, 0.9])),
+        columns=["segment", "lifecycle_stage", "value_tier", "risk_tier", "discount_share"])
+    actions = recommend_actions(grid)["action_id"]
+    low = grid["risk_tier"] == "low"
+    incentives = {"win_back_coupon", "time_limited_discount"}
+    assert not actions[low].isin(incentives).any()  # no coupon to a low-risk customer
+    assert actions[~low].isin(incentives).any()
+    champion = (grid["segment"] == "champions") & low & (grid["value_tier"] == "high")
+    assert set(actions[champion]) == {"nurture"}
+    slipping = (grid["lifecycle_stage"] == "at_risk") & (grid["risk_tier"] == "high") & (
+        grid["value_tier"] == "low") & (grid["segment"] == "at risk")
+    assert set(actions[slipping]) == {"win_back_coupon"}
+    assert (actions != "none").all()

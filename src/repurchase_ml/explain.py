@@ -28,6 +28,7 @@ __all__ = [
     "top_drivers",
     "typical_values",
     "describe_feature",
+    "is_telling",
     "reasons",
     "plot_drivers",
     "plot_dependence",
@@ -251,6 +252,20 @@ def _typical(t: float | None, fmt: Callable[[float], str] = _num) -> str:
     return "" if t is None or not math.isfinite(t) else f" (typical {fmt(t)})"
 
 
+#: how a value of each unit is shown in a reason (and compared with the typical value)
+_SHOWN: dict[str, Callable[[float], str]] = {
+    "days": lambda x: f"{x:.0f}", "count": _num, "currency": lambda x: f"{x:,.2f}",
+    "share": lambda x: f"{x:.0%}", "tier": lambda x: f"{x:.2f}",
+    "hour": lambda x: f"{x:02.0f}", "per_month": lambda x: f"{x:+.2f}",
+}
+
+
+def _shown(unit: str, x: float) -> str:
+    """``x`` as a reason shows it; a zero keeps no sign ("+0.00" and "-0.00" read "0.00")."""
+    text = _SHOWN.get(unit, lambda v: f"{v:.3g}")(x)
+    return text.lstrip("+-") if not any(c in "123456789" for c in text) else text
+
+
 _NOUNS = {"orders": "orders", "revenue": "revenue", "items": "items", "views": "product views",
           "carts": "add-to-cart events", "favorites": "favourites", "interactions": "views, carts or favourites"}
 
@@ -288,6 +303,50 @@ _RHYTHM = {"gap_mean_days", "gap_median_days", "gap_std_days", "gap_last_days", 
            "days_until_expected_purchase", "first_to_second_gap_days"}
 
 
+def _missing_sentence(name: str, row: Mapping[str, Any]) -> str | None:
+    """What a missing value says about the customer, or None when it says nothing."""
+    unit, window, _ = _info(name)
+    orders = _as_float(row.get("orders_all"))
+    if name in _RHYTHM and orders is not None and orders <= 1:
+        return "only one order so far: no buying rhythm yet"
+    if window is not None and unit in ("currency", "ratio", "tier", "share"):
+        # value-mix features of a window are undefined when nothing was bought in it
+        return f"no orders in the last {window} days"
+    return None
+
+
+def is_telling(name: str, value: Any, *, typical: float | None = None,
+               row: Mapping[str, Any] | None = None) -> bool:
+    """Whether a feature's value can be a reason: it differs from the typical one.
+
+    A missing value tells something only when the missingness is a fact about
+    the customer (one order so far: no rhythm; nothing bought in a window);
+    a present value only when it differs from ``typical`` as a reason shows
+    it (``0%`` against a typical ``0%`` says nothing).
+
+    Examples
+    --------
+    >>> is_telling("weekend_share", 0.0, typical=0.0)
+    False
+    >>> is_telling("monthly_order_slope", -0.001, typical=0.0)
+    False
+    >>> is_telling("gap_std_days", float("nan"), row={"orders_all": 2})
+    False
+    >>> is_telling("gap_std_days", float("nan"), row={"orders_all": 1})
+    True
+    >>> is_telling("orders_90d", 0.0, typical=2.0)
+    True
+    """
+    raw = _as_float(value)
+    if raw is None:
+        return _missing_sentence(name, row or {}) is not None
+    t = _as_float(typical)
+    if t is None:
+        return True
+    unit = _info(name)[0]
+    return _shown(unit, raw) != _shown(unit, t)
+
+
 def describe_feature(
     name: str,
     value: float,
@@ -316,13 +375,7 @@ def describe_feature(
     unit, window, desc = _info(name)
     raw = _as_float(value)
     if raw is None:
-        orders = _as_float(row.get("orders_all"))
-        if name in _RHYTHM and orders is not None and orders <= 1:
-            return "only one order so far: no buying rhythm yet"
-        if window is not None and unit in ("currency", "ratio", "tier", "share"):
-            # value-mix features of a window are undefined when nothing was bought in it
-            return f"no orders in the last {window} days"
-        return f"{desc}: not known yet"
+        return _missing_sentence(name, row) or f"{desc}: not known yet"
     v = raw + 0.0  # no "-0"
     t = _as_float(typical)
     t = None if t is None else t + 0.0
@@ -377,10 +430,12 @@ def reasons(
     """The top drivers pushing each row's score up, as sentences.
 
     ``reason_1`` renders the feature with the largest positive contribution,
-    ``reason_2`` the next, and so on (see :func:`top_drivers`); a driver whose
-    sentence repeats an earlier one (e.g. several rhythm features undefined
-    for a one-time buyer) is skipped for the next; slots without a positive
-    driver are missing.
+    ``reason_2`` the next, and so on (see :func:`top_drivers`). A driver is
+    skipped for the next when its value says nothing about the customer
+    (:func:`is_telling`: missing without meaning, or shown the same as the
+    typical value) or its sentence repeats an earlier one (e.g. several
+    rhythm features undefined for a one-time buyer); slots without such a
+    driver are missing: fewer reasons rather than a meaningless one.
 
     Parameters
     ----------
@@ -416,8 +471,8 @@ def reasons(
     if len(X) != len(contribs) or not X.index.equals(contribs.index):
         raise ValueError("contribs and X: expected the same rows (same index, same order); "
                          f"got {len(contribs)} and {len(X)} rows.")
-    # a few spare drivers, so that two features telling the same fact give one reason
-    spare = top + 3
+    # spare drivers, for those that repeat a fact or say nothing about the customer
+    spare = top + 6
     drivers = top_drivers(contribs, top=spare, min_contribution=min_contribution)
     typ = typical_values(X, columns=_feature_columns(contribs)) if typical is None else pd.Series(
         typical, dtype=float)
@@ -438,7 +493,10 @@ def reasons(
             if feature is None or len(said) == top:
                 break
             row = {c: values[c][i] for c in names} if "_change_" in feature else context
-            text = describe_feature(feature, values[feature][i], typical=typ.get(feature), row=row)
+            value, typical_value = values[feature][i], typ.get(feature)
+            if not is_telling(feature, value, typical=typical_value, row=row):
+                continue
+            text = describe_feature(feature, value, typical=typical_value, row=row)
             if text not in said:
                 said.append(text)
         texts[i, : len(said)] = said

@@ -30,20 +30,45 @@ from repurchase_ml.segments import (
     value_risk_matrix,
 )
 
-__all__ = ["RADAR_COLUMNS", "alive_mask", "churn_radar", "radar_from_scores", "write_radar"]
+__all__ = [
+    "RADAR_COLUMNS",
+    "RANK_BY",
+    "alive_mask",
+    "churn_radar",
+    "evaluate_radar",
+    "net_revenue",
+    "radar_from_scores",
+    "radar_metrics",
+    "value_if_retained",
+    "write_radar",
+]
 
 logger = logging.getLogger(__name__)
 
 ALIVE_DAYS = 365
 N_REASONS = 3
+#: the churn task's default horizon: value if retained is priced over it
+CHURN_HORIZON_DAYS = 90
+#: orders' worth of the population's average order value mixed into a customer's own
+#: (a one-order customer's value per order is half their own, half the population's)
+VALUE_PRIOR_ORDERS = 1.0
+#: pseudo-exposure (days) that shrinks a customer's order rate toward the population's: the
+#: gamma prior's scale; BG/NBD's published CDNOW fit has alpha = 4.4 weeks (31 days)
+RATE_PRIOR_DAYS = 30.0
+
+#: Orders of the list: ``value_at_risk`` (churn probability x value if retained),
+#: ``churn_probability``, ``value_if_retained``.
+RANK_BY = ("value_at_risk", "churn_probability", "value_if_retained")
+#: ``risk_floor`` value meaning "the mean churn probability of the listed customers"
+BASE_RATE = "base_rate"
 
 #: Columns of the radar, in order (``reason_*`` may be missing for rows below ``explain_top``).
 RADAR_COLUMNS = (
     "rank", "customer_id", "cutoff", "churn_probability", "repurchase_probability",
-    "predicted_ltv", "value_at_risk", "segment", "rfm_score", "lifecycle_stage", "cluster",
-    "cluster_description", "value_tier", "risk_tier", "value_risk",
+    "predicted_ltv", "value_if_retained", "value_at_risk", "segment", "rfm_score",
+    "lifecycle_stage", "cluster", "cluster_description", "value_tier", "risk_tier", "value_risk",
     *(f"reason_{i}" for i in range(1, N_REASONS + 1)),
-    "action_id", "action", "days_since_last_purchase", "orders_all", "revenue_all",
+    "action_id", "action", "days_since_last_purchase", "orders_all", "net_revenue_all",
 )  # fmt: skip
 
 _SCORE_COLUMNS = ("churn_probability", "predicted_ltv")
@@ -69,9 +94,12 @@ def churn_radar(
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
     rank_by: str = "value_at_risk",
+    risk_floor: float | str | None = BASE_RATE,
+    min_churn_probability: float | None = None,
+    horizon_days: int | None = None,
     random_state: int | None = 0,
 ) -> pd.DataFrame:
-    """The about-to-churn list at ``as_of``, ranked by value at risk.
+    """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
     Features are built from events before ``as_of`` with the bundle's feature
     spec, scored with ``bundle.predict`` and turned into the list by
@@ -88,7 +116,10 @@ def churn_radar(
         The date the list speaks for (required; never guessed from the data).
     spec : FeatureSpec, optional
         The feature spec the bundle was trained with (default ``FeatureSpec()``).
-    top_k, min_value, segments, explain_top, action_table, cluster_k, rank_by, random_state
+    horizon_days : int, optional
+        Horizon of value if retained; default the bundle's churn horizon (90 days).
+    top_k, min_value, segments, explain_top, action_table, cluster_k, rank_by, risk_floor, \
+min_churn_probability, random_state
         See :func:`radar_from_scores`.
 
     Returns
@@ -108,10 +139,10 @@ def churn_radar(
     >>> radar = churn_radar(bundle, events, as_of="2024-01-01", top_k=5)
     >>> len(radar), radar["rank"].tolist(), str(radar["cutoff"].iloc[0].date())
     (5, [1, 2, 3, 4, 5], '2024-01-01')
-    >>> bool(radar["value_at_risk"].is_monotonic_decreasing)
-    True
     >>> bool(np.allclose(radar["value_at_risk"],
-    ...                  radar["churn_probability"] * radar["predicted_ltv"]))
+    ...                  radar["churn_probability"] * radar["value_if_retained"]))
+    True
+    >>> bool((radar["churn_probability"] >= 0).all())
     True
     >>> bool(radar["reason_1"].notna().all())
     True
@@ -131,12 +162,22 @@ def churn_radar(
     logger.info("churn_radar: features for %d customers in %.1fs", len(features),
                 time.perf_counter() - t0)
     scores = bundle.predict(features)
+    if horizon_days is None:
+        horizon_days = _churn_horizon(bundle)
     return radar_from_scores(
         scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
         top_k=top_k, min_value=min_value, segments=segments, explain_top=explain_top,
-        action_table=action_table, cluster_k=cluster_k, rank_by=rank_by,
+        action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
+        min_churn_probability=min_churn_probability, horizon_days=horizon_days,
         random_state=random_state,
     )
+
+
+def _churn_horizon(bundle: Any) -> int:
+    horizons = getattr(bundle, "horizons", None)
+    if isinstance(horizons, Mapping) and horizons.get("churn"):
+        return int(horizons["churn"])
+    return CHURN_HORIZON_DAYS
 
 
 def _check_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -202,6 +243,99 @@ def alive_mask(features: pd.DataFrame, *, days: int = ALIVE_DAYS) -> pd.Series:
     return features["days_since_last_purchase"] <= days
 
 
+def net_revenue(features: pd.DataFrame, *, window: str = "all") -> pd.Series:
+    """Purchases minus refunds per row: ``net_revenue_<window>`` when the table has it.
+
+    Falls back to ``revenue_<window> - refund_amount_<window>`` (refunds are
+    only counted all-time by the feature engine, so the fallback of a day
+    window is gross ``revenue_<window>d``), then to gross revenue; never below 0.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"revenue_all": [168_000.0, 50.0], "refund_amount_all": [168_000.0, 0]})
+    >>> net_revenue(f).tolist()
+    [0.0, 50.0]
+    """
+    net, gross, refunds = f"net_revenue_{window}", f"revenue_{window}", f"refund_amount_{window}"
+    if net in features.columns:
+        values = features[net].astype(float)
+    elif gross in features.columns:
+        values = features[gross].astype(float)
+        if refunds in features.columns:
+            values = values - features[refunds].astype(float).fillna(0.0)
+    else:
+        raise SchemaError(net, f"the radar needs {net!r} or {gross!r} to price a customer",
+                          fix="build features with the rfm family on")
+    return values.fillna(0.0).clip(lower=0.0)
+
+
+def value_if_retained(
+    features: pd.DataFrame, *, horizon_days: int = CHURN_HORIZON_DAYS
+) -> pd.Series:
+    """Expected net revenue over ``horizon_days`` if the customer stays active.
+
+    ``value_if_retained = horizon_days x order rate if alive x net value per order``:
+
+    - *order rate if alive*: repeat orders (``orders_all - 1``) over the days
+      since the first order, shrunk toward the population's rate as a
+      gamma-Poisson posterior, ``(x + m * P) / (T + P)``, with ``m`` the pooled
+      repeat rate of the rows given and ``P`` = 30 days of pseudo-exposure
+      (:data:`RATE_PRIOR_DAYS`). This is BG/NBD's rate given the customer is
+      alive, so churn risk is not priced in.
+    - *net value per order*: net revenue (purchases minus refunds,
+      :func:`net_revenue`) over orders, mixed with the population's pooled net
+      order value with the weight of one order: ``(n * own + 1 * pop) / (n + 1)``.
+
+    Compute it on the whole population at a cutoff (the pooled rates come from
+    the rows given). Rows without orders get 0.
+
+    Parameters
+    ----------
+    features : DataFrame
+        ``orders_all``, ``days_since_first_purchase`` and ``net_revenue_all``
+        (or ``revenue_all`` and ``refund_amount_all``).
+    horizon_days : int, default 90
+        The churn horizon.
+
+    Returns
+    -------
+    Series
+        Index of ``features``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"orders_all": [10.0, 1.0, 1.0], "days_since_first_purchase": [300.0, 5, 5],
+    ...                   "revenue_all": [1000.0, 168_000, 100],
+    ...                   "refund_amount_all": [0.0, 168_000, 0]})
+    >>> v = value_if_retained(f, horizon_days=90)
+    >>> bool(v.iloc[0] > v.iloc[2] > v.iloc[1] > 0)   # the cancelled big order is not value
+    True
+    """
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
+    if not isinstance(horizon_days, int | np.integer) or horizon_days < 1:
+        raise ValueError(f"horizon_days: expected a positive number of days, got {horizon_days!r}.")
+    for col in ("orders_all", "days_since_first_purchase"):
+        if col not in features.columns:
+            raise SchemaError(col, f"value_if_retained needs {col!r}",
+                              fix="build features with the rfm and lifecycle families on")
+    orders = features["orders_all"].to_numpy(dtype=float)
+    orders = np.where(np.isfinite(orders), orders, 0.0)
+    exposure = np.clip(np.nan_to_num(features["days_since_first_purchase"].to_numpy(dtype=float)),
+                       0.0, None)
+    money = net_revenue(features).to_numpy()
+    buyers = orders > 0
+    if not buyers.any():
+        return pd.Series(0.0, index=features.index, name="value_if_retained")
+    repeats = np.maximum(orders - 1.0, 0.0)
+    rate = float(repeats[buyers].sum() / max(exposure[buyers].sum(), 1.0))
+    own_rate = (repeats + rate * RATE_PRIOR_DAYS) / (exposure + RATE_PRIOR_DAYS)
+    pop_value = float(money[buyers].sum() / orders[buyers].sum())
+    per_order = (money + VALUE_PRIOR_ORDERS * pop_value) / (orders + VALUE_PRIOR_ORDERS)
+    value = np.where(buyers, horizon_days * own_rate * per_order, 0.0)
+    return pd.Series(value, index=features.index, name="value_if_retained")
+
+
 def radar_from_scores(
     scores: pd.DataFrame,
     *,
@@ -215,6 +349,9 @@ def radar_from_scores(
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
     rank_by: str = "value_at_risk",
+    risk_floor: float | str | None = BASE_RATE,
+    min_churn_probability: float | None = None,
+    horizon_days: int = CHURN_HORIZON_DAYS,
     random_state: int | None = 0,
     num_threads: int | None = None,
 ) -> pd.DataFrame:
@@ -222,11 +359,13 @@ def radar_from_scores(
 
     Every customer alive at the cutoff (at least one purchase in the 365 days
     before it) gets: churn and repurchase probability, predicted LTV,
-    ``value_at_risk = churn_probability * predicted_ltv``, RFM segment,
-    lifecycle stage, behaviour cluster, value x risk cell, up to three
-    reasons (for the ``explain_top`` highest rows, when ``churn_model`` is
-    given) and the recommended action; ranked by value at risk (ties by
-    customer id).
+    :func:`value_if_retained` (expected net revenue over the churn horizon if
+    the customer stays), ``value_at_risk = churn_probability *
+    value_if_retained``, RFM segment, lifecycle stage, behaviour cluster,
+    value x risk cell, up to three reasons (for the ``explain_top`` highest
+    rows, when ``churn_model`` is given) and the recommended action. By
+    default customers at or above the base churn rate come first, by value at
+    risk, then the rest by value at risk (ties by customer id).
 
     Parameters
     ----------
@@ -244,6 +383,8 @@ def radar_from_scores(
         Keep the first ``top_k`` rows after the other filters.
     min_value : float, optional
         Keep customers with ``value_at_risk >= min_value``.
+    min_churn_probability : float, optional
+        Keep customers with ``churn_probability >= min_churn_probability``.
     segments : sequence of str, optional
         Keep these RFM segments (names of :data:`RFM_SEGMENT_RULES`).
     explain_top : int or None, default 50_000
@@ -252,10 +393,18 @@ def radar_from_scores(
         Action rules; None uses the packaged defaults.
     cluster_k : int, optional
         Number of behaviour clusters; chosen by silhouette when None.
-    rank_by : {"value_at_risk", "churn_probability"}
+    rank_by : {"value_at_risk", "churn_probability", "value_if_retained"}
         Order of the list (ties by customer id). Value at risk puts valuable
-        customers at moderate risk first; churn probability puts the likeliest
-        leavers first, whatever their value.
+        customers at risk first; churn probability the likeliest leavers,
+        whatever their value; value if retained the most valuable customers.
+    risk_floor : float, "base_rate" or None, default "base_rate"
+        Customers whose churn probability is below the floor go after every
+        customer at or above it (each part in ``rank_by`` order), so that a
+        low-risk big spender never heads the list. ``"base_rate"`` is the mean
+        churn probability of the listed customers (the churn rate the model
+        expects); None ranks by ``rank_by`` alone.
+    horizon_days : int, default 90
+        Horizon of :func:`value_if_retained` (the churn horizon).
     random_state : int or None
         Seed of the clustering.
     num_threads : int, optional
@@ -277,8 +426,10 @@ def radar_from_scores(
     >>> s = pd.DataFrame({"customer_id": ["a", "b", "c"], "churn_probability": [0.1, 0.8, 0.9],
     ...                   "predicted_ltv": [500.0, 100, 10]})
     >>> r = radar_from_scores(s, features=f, cluster_k=1)
-    >>> r[["customer_id", "value_at_risk", "lifecycle_stage"]].values.tolist()
-    [['b', 80.0, 'at_risk'], ['a', 50.0, 'active']]
+    >>> r[["customer_id", "lifecycle_stage"]].values.tolist()
+    [['b', 'at_risk'], ['a', 'active']]
+    >>> bool(np.allclose(r["value_at_risk"], r["churn_probability"] * r["value_if_retained"]))
+    True
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -293,9 +444,15 @@ def radar_from_scores(
     if not isinstance(features, pd.DataFrame):
         raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
     cutoff = _single_cutoff(features, as_of)
-    if rank_by not in ("value_at_risk", "churn_probability"):
-        raise ValueError(f"rank_by: expected 'value_at_risk' or 'churn_probability', "
-                         f"got {rank_by!r}.")
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by: expected one of {list(RANK_BY)}, got {rank_by!r}.")
+    if not (risk_floor is None or risk_floor == BASE_RATE
+            or (isinstance(risk_floor, int | float) and 0 <= risk_floor <= 1)):
+        raise ValueError(f"risk_floor: expected a probability in [0, 1], {BASE_RATE!r} or None, "
+                         f"got {risk_floor!r}.")
+    if min_churn_probability is not None and not 0 <= min_churn_probability <= 1:
+        raise ValueError(f"min_churn_probability: expected a probability in [0, 1] or None, "
+                         f"got {min_churn_probability!r}.")
     for name, value in (("top_k", top_k), ("explain_top", explain_top)):
         if value is not None and (not isinstance(value, int | np.integer) or value < 0):
             raise ValueError(f"{name}: expected a non-negative integer or None, got {value!r}.")
@@ -326,7 +483,8 @@ def radar_from_scores(
         radar[col] = aligned[col].to_numpy(dtype=float) if col in aligned.columns else np.nan
     if "repurchase_probability" not in aligned.columns:
         logger.warning("radar: scores have no repurchase_probability; the column is left empty")
-    radar["value_at_risk"] = radar["churn_probability"] * radar["predicted_ltv"]
+    radar["value_if_retained"] = value_if_retained(base, horizon_days=horizon_days).to_numpy()
+    radar["value_at_risk"] = radar["churn_probability"] * radar["value_if_retained"]
     lap("scores")
 
     # RFM quantiles among the customers on the list (alive at the cutoff), so that the
@@ -335,11 +493,12 @@ def radar_from_scores(
     radar["segment"] = rfm["segment"].to_numpy()
     radar["rfm_score"] = rfm["rfm_score"].to_numpy()
     radar["lifecycle_stage"] = lifecycle_stage(base).to_numpy()
-    tiers = value_risk_matrix(radar["predicted_ltv"], radar["churn_probability"])
+    tiers = value_risk_matrix(radar["value_if_retained"], radar["churn_probability"])
     for col in tiers.columns:
         radar[col] = tiers[col].to_numpy()
-    for col in ("days_since_last_purchase", "orders_all", "revenue_all"):
+    for col in ("days_since_last_purchase", "orders_all"):
         radar[col] = base[col].to_numpy() if col in base.columns else np.nan
+    radar["net_revenue_all"] = net_revenue(base).to_numpy()
     lap("segments")
 
     if len(base) >= 3:
@@ -351,13 +510,16 @@ def radar_from_scores(
         radar["cluster_description"] = "too few customers to cluster"
     lap("clusters")
 
-    ranked = radar.sort_values([rank_by, "customer_id"], ascending=[False, True],
-                               kind="mergesort")
+    floor = _risk_floor(radar["churn_probability"], risk_floor)
+    ranked = radar.assign(_below_floor=radar["churn_probability"] < floor).sort_values(
+        ["_below_floor", rank_by, "customer_id"], ascending=[True, False, True], kind="mergesort")
     keep = np.ones(len(ranked), dtype=bool)
     if segments is not None:
         keep &= ranked["segment"].isin(segments).to_numpy()
     if min_value is not None:
         keep &= (ranked["value_at_risk"] >= float(min_value)).to_numpy()
+    if min_churn_probability is not None:
+        keep &= (ranked["churn_probability"] >= float(min_churn_probability)).to_numpy()
     order = ranked.index.to_numpy()[keep]
     if top_k is not None:
         order = order[: int(top_k)]
@@ -388,9 +550,201 @@ def radar_from_scores(
     radar["cutoff"] = cutoff
     radar = radar[list(RADAR_COLUMNS)]
     radar.attrs["timings"] = timings
+    radar.attrs["risk_floor"] = floor
     logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
                 {k: round(v, 2) for k, v in timings.items()})
     return radar
+
+
+#: names a churn outcome column may have: make_labels' task name, build_training_set's label
+_OUTCOME_COLUMNS = ("churn", "label_churn", "churned")
+#: list length of the "at k" metrics when top_k is not given (the top 100 a CRM team works)
+DEFAULT_METRICS_TOP_K = 100
+
+
+def _churn_outcomes(outcomes: pd.DataFrame | pd.Series) -> pd.Series:
+    """Realised churn (0/1) indexed by customer id, rows without an outcome dropped."""
+    if isinstance(outcomes, pd.Series):
+        series = outcomes
+    elif isinstance(outcomes, pd.DataFrame):
+        found = [c for c in _OUTCOME_COLUMNS if c in outcomes.columns]
+        if "customer_id" not in outcomes.columns or not found:
+            raise SchemaError(found[0] if found else "churn",
+                              f"outcomes need 'customer_id' and one of {list(_OUTCOME_COLUMNS)}; "
+                              f"got columns {list(outcomes.columns)[:10]}",
+                              fix="pass make_labels(events, cutoffs=[as_of], task='churn')")
+        series = outcomes.set_index("customer_id")[found[0]]
+    else:
+        raise TypeError("outcomes: expected a DataFrame or a Series indexed by customer id, "
+                        f"got {type(outcomes).__name__}.")
+    series = series.dropna().astype(float)
+    bad = ~series.isin([0.0, 1.0])
+    if bad.any():
+        raise SchemaError(str(series.name), "expected realised churn as 0/1 or True/False",
+                          n_rows=int(bad.sum()), examples=series[bad].tolist(),
+                          fix="pass the churn labels, not scores")
+    if series.index.duplicated().any():
+        dup = series.index[series.index.duplicated()]
+        raise SchemaError("customer_id", "outcomes must hold one row per customer",
+                          n_rows=len(dup), examples=dup.tolist(),
+                          fix="pass the labels of a single cutoff")
+    return series
+
+
+def radar_metrics(
+    radar: pd.DataFrame,
+    outcomes: pd.DataFrame | pd.Series,
+    *,
+    top_k: int | None = None,
+    top_fraction: float = 0.1,
+) -> dict[str, float]:
+    """How well the radar's order points at the customers who then churned.
+
+    The radar is read in ``rank`` order; customers without an outcome are left
+    out (counted in ``n_without_outcome``). Pass the whole list (no ``top_k``
+    filter in the radar) so that the shares and the top fraction are of
+    everyone who could have been listed.
+
+    Parameters
+    ----------
+    radar : DataFrame
+        Output of :func:`radar_from_scores` / :func:`churn_radar` at a cutoff
+        whose horizon has passed.
+    outcomes : DataFrame or Series
+        Realised churn per customer: ``customer_id`` and ``churn`` (as
+        :func:`repurchase_ml.features.make_labels` returns), ``label_churn``
+        or ``churned``; or a 0/1 Series indexed by customer id.
+    top_k : int, optional
+        Length of the list a team works (default: 100, or everyone when fewer).
+    top_fraction : float, default 0.1
+        The top share of the list for the decile metrics.
+
+    Returns
+    -------
+    dict
+        ``n`` (rows with an outcome), ``n_without_outcome``, ``base_rate``
+        (share churned), ``k``, ``precision_at_k`` (share of the top ``k``
+        who churned), ``lift_at_k`` (precision / base rate),
+        ``precision_top_fraction`` and ``lift_top_fraction`` (same for the
+        top ``ceil(top_fraction * n)``), ``value_lost_at_k`` (sum of
+        ``value_if_retained`` over the top-``k`` customers who churned: the
+        revenue the list said was at stake and that was lost) and
+        ``value_lost_share_at_k`` (that sum over the value if retained of
+        every churner on the list: how much of the loss the top ``k`` covered).
+
+    Examples
+    --------
+    >>> radar = pd.DataFrame({"rank": [1, 2, 3, 4], "customer_id": ["a", "b", "c", "d"],
+    ...                       "value_if_retained": [100.0, 50, 30, 20]})
+    >>> labels = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "churn": [1, 0, 0, 1]})
+    >>> m = radar_metrics(radar, labels, top_k=2, top_fraction=0.25)
+    >>> m["base_rate"], m["precision_at_k"], m["lift_at_k"], m["lift_top_fraction"]
+    (0.5, 0.5, 1.0, 2.0)
+    >>> m["value_lost_at_k"], round(m["value_lost_share_at_k"], 3)
+    (100.0, 0.833)
+    """
+    if not isinstance(radar, pd.DataFrame):
+        raise TypeError(f"radar: expected a pandas DataFrame, got {type(radar).__name__}.")
+    for col in ("customer_id", "value_if_retained"):
+        if col not in radar.columns:
+            raise SchemaError(col, f"radar_metrics needs the radar's {col!r} column",
+                              fix="pass the frame returned by churn_radar / radar_from_scores")
+    if top_k is not None and (not isinstance(top_k, int | np.integer) or top_k < 1):
+        raise ValueError(f"top_k: expected a positive integer or None, got {top_k!r}.")
+    if not 0 < top_fraction <= 1:
+        raise ValueError(f"top_fraction: expected a share in (0, 1], got {top_fraction!r}.")
+    churned = _churn_outcomes(outcomes)
+    ordered = radar.sort_values("rank", kind="mergesort") if "rank" in radar.columns else radar
+    known = ordered["customer_id"].isin(churned.index).to_numpy()
+    listed = ordered.loc[known]
+    y = churned.reindex(listed["customer_id"]).to_numpy()
+    value = listed["value_if_retained"].to_numpy(dtype=float)
+    n = len(y)
+    k = min(DEFAULT_METRICS_TOP_K if top_k is None else int(top_k), n)
+    n_top = min(n, int(np.ceil(top_fraction * n - 1e-9)))
+    base_rate = float(y.mean()) if n else float("nan")
+
+    def precision(m: int) -> float:
+        return float(y[:m].mean()) if m else float("nan")
+
+    def lift(p: float) -> float:
+        return p / base_rate if base_rate > 0 else float("nan")
+
+    lost_total = float(np.sum(value * y))
+    lost_at_k = float(np.sum(value[:k] * y[:k]))
+    at_k, top = precision(k), precision(n_top)
+    return {
+        "n": float(n), "n_without_outcome": float(len(ordered) - n), "base_rate": base_rate,
+        "k": float(k), "precision_at_k": at_k, "lift_at_k": lift(at_k),
+        "top_fraction": float(top_fraction), "precision_top_fraction": top,
+        "lift_top_fraction": lift(top), "value_lost_at_k": lost_at_k,
+        "value_lost_share_at_k": lost_at_k / lost_total if lost_total > 0 else float("nan"),
+    }
+
+
+def evaluate_radar(
+    bundle: Any,
+    labelled: pd.DataFrame,
+    *,
+    cutoff: str | pd.Timestamp | None = None,
+    top_k: int | None = None,
+    top_fraction: float = 0.1,
+    **radar_options: Any,
+) -> dict[str, float]:
+    """Radar metrics of a bundle at a labelled cutoff (e.g. its out-of-time test cutoff).
+
+    Scores the feature rows of ``cutoff`` in ``labelled`` (a training set from
+    :func:`repurchase_ml.features.build_training_set` with ``label_churn``),
+    builds the whole radar (no reasons) with ``radar_options`` and returns
+    :func:`radar_metrics` against the realised churn labels.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Trained models with at least the churn and LTV tasks.
+    labelled : DataFrame
+        Feature rows with ``label_churn``, one or more cutoffs.
+    cutoff : str or Timestamp, optional
+        The cutoff to measure; default ``bundle.cutoffs["churn"]["test"]``,
+        else the newest cutoff of ``labelled``.
+    top_k, top_fraction
+        See :func:`radar_metrics`.
+    **radar_options
+        ``rank_by``, ``risk_floor``, ``min_value``, ``min_churn_probability``,
+        ``segments``, ``action_table`` (see :func:`radar_from_scores`).
+
+    Returns
+    -------
+    dict
+        :func:`radar_metrics`.
+    """
+    if not isinstance(labelled, pd.DataFrame) or "label_churn" not in labelled.columns:
+        raise SchemaError("label_churn", "evaluate_radar needs feature rows with realised churn",
+                          fix="pass build_training_set(events, cutoffs=..., tasks=['churn', ...])")
+    if cutoff is None:
+        test = (getattr(bundle, "cutoffs", None) or {}).get("churn", {}).get("test")
+        cutoff = test if test is not None else labelled["cutoff"].max()
+    cutoff = pd.Timestamp(cutoff)
+    rows = labelled.loc[labelled["cutoff"] == cutoff].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"cutoff: no rows of {cutoff.date()} in labelled; its cutoffs are "
+                         f"{format_examples(sorted(str(c.date()) for c in labelled['cutoff'].unique()))}.")
+    features = rows.drop(columns=[c for c in rows.columns if c.startswith("label_")])
+    options = {"explain_top": 0, "horizon_days": _churn_horizon(bundle), "cluster_k": 2,
+               **radar_options}
+    radar = radar_from_scores(bundle.predict(features), features=features, as_of=cutoff,
+                              **options)
+    outcomes = rows[["customer_id", "label_churn"]]
+    return radar_metrics(radar, outcomes, top_k=top_k, top_fraction=top_fraction)
+
+
+def _risk_floor(churn_probability: pd.Series, risk_floor: float | str | None) -> float:
+    """The churn probability below which a customer goes after the others (-inf: no floor)."""
+    if risk_floor is None or len(churn_probability) == 0:
+        return -np.inf
+    if risk_floor == BASE_RATE:
+        return float(churn_probability.mean())
+    return float(risk_floor)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -441,8 +441,10 @@ def value_risk_matrix(
 ) -> pd.DataFrame:
     """Place each customer in a value tier x churn-risk tier cell.
 
-    Value tiers are by rank: the top 20 % of predicted LTV is ``high``, the
-    next 30 % ``medium``, the rest ``low`` (``value_quantiles``). Risk tiers
+    Value tiers are by rank: the top 20 % of the value (the radar passes
+    ``value_if_retained``, which does not price in churn risk; predicted LTV
+    does) is ``high``, the next 30 % ``medium``, the rest ``low``
+    (``value_quantiles``). Risk tiers
     are by probability: below 0.3 ``low``, below 0.6 ``medium``, else
     ``high`` (``risk_thresholds``), so a calibrated model reads directly.
 
@@ -759,10 +761,11 @@ def recommend_actions(frame: pd.DataFrame, *, action_table: ActionTable | pd.Dat
 
     Examples
     --------
-    >>> r = pd.DataFrame({"segment": ["champions"], "lifecycle_stage": ["active"],
-    ...                   "value_tier": ["high"], "risk_tier": ["low"]})
-    >>> recommend_actions(r)["action_id"].tolist()
-    ['early_access']
+    >>> r = pd.DataFrame({"segment": ["champions", "champions"],
+    ...                   "lifecycle_stage": ["active", "at_risk"],
+    ...                   "value_tier": ["high", "medium"], "risk_tier": ["low", "low"]})
+    >>> recommend_actions(r)["action_id"].tolist()   # low risk: no win-back coupon
+    ['nurture', 'early_access']
     """
     table = ActionTable.resolve(action_table)
     return table.recommend(frame)
