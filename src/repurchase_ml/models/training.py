@@ -364,9 +364,11 @@ def _classic_name(task: str) -> str:
 
 def _per_cutoff_rule(task: str, rows: pd.DataFrame, horizon: int) -> np.ndarray | None:
     """The RFM rule (quintiles within each cutoff) or the run rate, per row; None without RFM."""
-    if any(c not in rows.columns for c in RFM_FEATURES):
+    kind = TASK_KINDS[task]
+    needed = RFM_FEATURES[:3] if kind == "classification" else RFM_FEATURES[1:]
+    if any(c not in rows.columns for c in needed):
         return None
-    if TASK_KINDS[task] != "classification":
+    if kind != "classification":
         rate = run_rate_baseline(rows, horizon_days=horizon)
         return rate["expected_orders" if task == "order_count" else "expected_revenue"].to_numpy()
     score = pd.Series(np.nan, index=rows.index)
