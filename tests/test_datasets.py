@@ -190,12 +190,14 @@ def test_new_customers_arrive_throughout(log):
 
 
 def _rate_before_dropout(
-    events: pd.DataFrame, truth: pd.DataFrame, kinds: list[str]
+    events: pd.DataFrame, truth: pd.DataFrame, kinds: list[str], window=(START, END)
 ) -> tuple[float, float]:
     """Aggregate event rate per customer-day: last 30 days before dropout vs. earlier."""
     t = truth.set_index("customer_id")
-    start = t["signup_time"].clip(lower=START)
-    churned = t[(t["dropout_time"] < END) & (t["dropout_time"] - start > pd.Timedelta(days=150))]
+    start = t["signup_time"].clip(lower=window[0])
+    churned = t[
+        (t["dropout_time"] < window[1]) & (t["dropout_time"] - start > pd.Timedelta(days=150))
+    ]
     rows = events[events["customer_id"].isin(churned.index) & events["event_type"].isin(kinds)]
     until = rows["customer_id"].map(churned["dropout_time"]) - rows["timestamp"]
     recent = int((until <= pd.Timedelta(days=30)).sum())
@@ -496,6 +498,17 @@ def test_retail_purchases_slow_before_dropout(retail):
     position = orders.groupby("customer_id").cumcount(ascending=False).loc[gaps.index]
     assert len(gaps) > 100
     assert gaps[position == 0].median() > 1.5 * gaps[position >= 3].median()
+
+
+def test_retail_browsing_fades_before_dropout(retail):
+    events, truth = retail
+    # the last order sits at the dropout: leave out its day (its views and cart)
+    before = events[events["timestamp"] < events["customer_id"].map(
+        truth.set_index("customer_id")["dropout_time"] - pd.Timedelta(days=1))]  # fmt: skip
+    recent, earlier = _rate_before_dropout(
+        before, truth, ["view", "cart", "favorite"], window=(R_START, R_END)
+    )
+    assert recent < 0.65 * earlier  # 0.53 for this seed; a linear fade to 10 % gives 0.4
 
 
 def test_retail_habit_customers_have_regular_gaps(retail):
