@@ -99,7 +99,7 @@ def read_log(path: Path):  # -> pandas.DataFrame (canonical)
 
 
 def pandas_reference(events, cutoff):  # -> pandas.DataFrame
-    """Plain idiomatic pandas: the same 71 features as ``build_features`` at one cutoff.
+    """Plain idiomatic pandas: the same 78 features as ``build_features`` at one cutoff.
 
     Same definitions as the engine (see ``build_features``); ``--quick`` checks
     that both agree before timing anything.
@@ -116,7 +116,11 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out = pd.DataFrame(index=pd.Index(sorted(ev["customer_id"].unique()), name="customer_id"))
 
     # orders: purchase rows grouped by order_id (a row without one is an order of its own)
-    buys = ev[kind == "purchase"].copy()
+    # orders and refunds leave out cancelled orders and the refunds that cancel them; breadth,
+    # price tiers and activity read every row
+    kept = ~ev.index.isin(_cancelled(ev))
+    every_buy = ev[kind == "purchase"]
+    buys = ev[(kind == "purchase") & kept].copy()
     buys["order"] = buys["order_id"].where(buys["order_id"].notna(),
                                            "_row" + buys.index.astype(str))
     buys["items"] = buys["quantity"].fillna(1.0)
@@ -133,11 +137,23 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out["orders_all"], out["revenue_all"], out["items_all"] = (
         og.size(), og["value"].sum(), og["items"].sum())
     zero = [c for c in out.columns]
-    last, first, n = og["age"].min(), og["age"].max(), og.size()
+    last, first = og["age"].min(), og["age"].max()
     out["days_since_last_purchase"] = last
-    orders["gap"] = orders.groupby("customer_id")["age"].shift(1) - orders["age"]
-    gaps = orders.groupby("customer_id")["gap"]
-    out["gap_mean_days"] = ((first - last) / (n - 1)).where(n >= 2)
+    refunds = ev[(kind == "refund") & kept]
+    for w in windows:
+        refunded = refunds[refunds["age"] <= w].groupby("customer_id")["amount"].sum()
+        out[f"net_revenue_{w}d"] = out[f"revenue_{w}d"].fillna(0) - refunded.reindex(
+            out.index, fill_value=0)
+    out["net_revenue_all"] = out["revenue_all"].fillna(0) - refunds.groupby(
+        "customer_id")["amount"].sum().reindex(out.index, fill_value=0)
+    # rhythm: gaps in calendar days between distinct purchase days
+    days = orders.assign(day=orders["ts"].dt.floor("D")).drop_duplicates(["customer_id", "day"])
+    days["gap"] = days.groupby("customer_id")["day"].diff().dt.days
+    gaps = days.groupby("customer_id")["gap"]
+    n_days = days.groupby("customer_id").size()
+    out["purchase_days_all"] = n_days
+    span = (days.groupby("customer_id")["day"].max() - days.groupby("customer_id")["day"].min())
+    out["gap_mean_days"] = (span.dt.days / (n_days - 1)).where(n_days >= 2)
     out["gap_median_days"], out["gap_std_days"] = gaps.median(), gaps.std()
     out["gap_last_days"] = gaps.last()
     out["overdue_ratio"] = last / out["gap_median_days"].clip(lower=1)
@@ -160,7 +176,7 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
         for w in windows:
             out[f"{label}_{w}d"] = ((kind == name) & (ev["age"] <= w)).groupby(
                 ev["customer_id"]).sum()
-    last_buy = buys.groupby("customer_id")["age"].min()
+    last_buy = every_buy.groupby("customer_id")["age"].min()
     carts = ev[(kind == "cart") & (ev["age"] <= r)]
     after = carts["age"] < carts["customer_id"].map(last_buy).fillna(np.inf)
     out[f"carts_without_purchase_{r}d"] = after.groupby(carts["customer_id"]).sum()
@@ -178,14 +194,14 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out[f"aov_{vw}d"] = orders[orders["age"] <= vw].groupby("customer_id")["value"].mean()
     before = orders[orders["age"] > vw].groupby("customer_id")["value"].mean()
     out[f"aov_ratio_{vw}d"] = (out[f"aov_{vw}d"] / before).where(before > 0)
-    refunds = ev[kind == "refund"].groupby("customer_id")["amount"].agg(["size", "sum"])
+    refunds = refunds.groupby("customer_id")["amount"].agg(["size", "sum"])
     out["refunds_all"] = refunds["size"].reindex(out.index, fill_value=0)
     out["refund_amount_all"] = refunds["sum"].reindex(out.index, fill_value=0)
     out["refund_rate"] = (out["refund_amount_all"] / out["revenue_all"]).where(
         out["revenue_all"] > 0)
-    price = buys["unit_price"].fillna(buys["amount"] / buys["quantity"].where(
-        buys["quantity"] > 0))
-    priced = buys.assign(price=price)[price.notna() & buys["category"].notna()]
+    price = every_buy["unit_price"].fillna(every_buy["amount"] / every_buy["quantity"].where(
+        every_buy["quantity"] > 0))
+    priced = every_buy.assign(price=price)[price.notna() & every_buy["category"].notna()]
     level = priced.groupby("category")["price"].transform("mean")
     priced = priced.assign(tier=priced["price"] / level)[level > 0]
     out["price_tier_all"] = priced.groupby("customer_id")["tier"].mean()
@@ -194,10 +210,10 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out["discount_share"] = og["discount"].mean()
 
     # breadth, from purchase rows
-    counts = buys.groupby(["customer_id", "category"]).size()
+    counts = every_buy.groupby(["customer_id", "category"]).size()
     shares = counts / counts.groupby(level=0).transform("sum")
     out["distinct_categories"] = counts.groupby(level=0).size()
-    out["distinct_items"] = buys.groupby("customer_id")["item_id"].nunique()
+    out["distinct_items"] = every_buy.groupby("customer_id")["item_id"].nunique()
     out["category_entropy"] = (-(shares * np.log(shares))).groupby(level=0).sum()
     out["top_category_share"] = shares.groupby(level=0).max()
     zero += ["distinct_categories", "distinct_items"]
@@ -217,10 +233,46 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out["days_since_first_purchase"] = first
     out["tenure_days"] = g["age"].max()
     out["first_order_value"] = og["value"].first()
-    out["first_to_second_gap_days"] = og["gap"].nth(1).set_axis(
-        orders.loc[og.cumcount() == 1, "customer_id"])
+    out["first_to_second_gap_days"] = gaps.nth(1).set_axis(
+        days.loc[days.groupby("customer_id").cumcount() == 1, "customer_id"])
+    zero += [f"net_revenue_{w}d" for w in windows] + ["net_revenue_all", "purchase_days_all"]
     out[zero] = out[zero].fillna(0)
     return out.astype("float64").reset_index()
+
+
+def _cancelled(ev):  # -> pandas.Index of the rows to drop
+    """Rows of orders cancelled by a refund in ``ev``, and those refunds.
+
+    A refund returning at least an order's value at most one day after it
+    (same customer; same order id when both have one) cancels it; refunds in
+    time order, each takes an order with its id first, then the latest.
+    """
+    import pandas as pd
+
+    kind = ev["event_type"].astype(str)
+    buys = ev[kind == "purchase"]
+    key = buys["order_id"].where(buys["order_id"].notna(), "_row" + buys.index.astype(str))
+    orders = buys.assign(key=key, row=buys.index).groupby(["customer_id", "key"]).agg(
+        ts=("timestamp", "min"), value=("amount", "sum"), order_id=("order_id", "first"),
+        rows=("row", list)).reset_index()
+    refunds = ev[kind == "refund"].reset_index(names="refund")
+    pairs = refunds.merge(orders, on="customer_id", suffixes=("_r", ""))
+    delay = pairs["timestamp"] - pairs["ts"]
+    by_id = pairs["order_id_r"].notna() & pairs["order_id"].notna()
+    pairs = pairs.assign(by_id=by_id)[
+        (delay >= pd.Timedelta(0)) & (delay <= pd.Timedelta(days=1))
+        & (pairs["value"] <= pairs["amount"] + 1e-9)
+        & (~by_id | (pairs["order_id_r"] == pairs["order_id"]))]
+    pairs = pairs.sort_values(["customer_id", "timestamp", "refund", "by_id", "ts"],
+                              ascending=[True, True, True, False, False], kind="stable")
+    used_refunds, used_orders, drop = set(), set(), []
+    for refund, customer, order, rows in zip(pairs["refund"], pairs["customer_id"],
+                                             pairs["key"], pairs["rows"], strict=True):
+        if refund not in used_refunds and (customer, order) not in used_orders:
+            used_refunds.add(refund)
+            used_orders.add((customer, order))
+            drop += [refund, *rows]
+    return pd.Index(drop)
 
 
 def check_reference(path: Path) -> None:

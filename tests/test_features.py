@@ -71,11 +71,13 @@ EXPECTED = {
     "orders_30d": [1, 1, 0], "revenue_30d": [70, 10, 0], "items_30d": [3, 1, 0],
     "orders_all": [2, 3, 0], "revenue_all": [80, 60, 0], "items_all": [4, 3, 0],
     "days_since_last_purchase": [13, 29.5, NAN],
-    # rhythm: gaps c1 [46.5], c2 [91, 61]
-    "gap_mean_days": [46.5, 76, NAN], "gap_median_days": [46.5, 76, NAN],
-    "gap_std_days": [NAN, math.sqrt(450), NAN], "gap_last_days": [46.5, 61, NAN],
-    "overdue_ratio": [13 / 46.5, 29.5 / 76, NAN],
-    "days_until_expected_purchase": [33.5, 46.5, NAN],
+    # net of the refund of 5 on 06-20
+    "net_revenue_30d": [65, 10, 0], "net_revenue_all": [75, 60, 0],
+    # rhythm, between purchase days: c1 05-02 -> 06-18 [47], c2 [91, 61]
+    "gap_mean_days": [47, 76, NAN], "gap_median_days": [47, 76, NAN],
+    "gap_std_days": [NAN, math.sqrt(450), NAN], "gap_last_days": [47, 61, NAN],
+    "overdue_ratio": [13 / 47, 29.5 / 76, NAN],
+    "days_until_expected_purchase": [34, 46.5, NAN],
     # trend: c1 orders at ages 13 and 59.5 (one per 30-day block), c2 only 29.5 in 60 days
     "orders_change_30d": [0, 1, 0], "revenue_change_30d": [60, 10, 0],
     "monthly_order_slope": [0, 1, 0],
@@ -97,7 +99,8 @@ EXPECTED = {
     "promo_day_share": [0.5, 0, NAN],
     # lifecycle
     "days_since_first_purchase": [59.5, 181.5, NAN], "tenure_days": [59.5, 181.5, 0.5],
-    "first_order_value": [10, 20, NAN], "first_to_second_gap_days": [46.5, 91, NAN],
+    "first_order_value": [10, 20, NAN], "first_to_second_gap_days": [47, 91, NAN],
+    "purchase_days_all": [2, 3, 0],
 }
 
 
@@ -246,6 +249,7 @@ def test_families_can_be_switched_off() -> None:
     got = build_features(three_customers(), cutoffs=T, spec=spec)
     assert list(got.columns[2:]) == [
         "orders_30d", "revenue_30d", "items_30d", "orders_all", "revenue_all", "items_all",
-        "days_since_last_purchase", "days_since_first_purchase", "tenure_days",
-        "first_order_value", "first_to_second_gap_days"]
-    assert got["first_to_second_gap_days"].tolist()[:2] == [46.5, 91.0]
+        "days_since_last_purchase", "net_revenue_30d", "net_revenue_all",
+        "days_since_first_purchase", "tenure_days", "first_order_value",
+        "first_to_second_gap_days", "purchase_days_all"]
+    assert got["first_to_second_gap_days"].tolist()[:2] == [47.0, 91.0]

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from repurchase_ml.events import EVENT_TYPES
 from repurchase_ml.features import FeatureSpec, build_features, feature_names
+from repurchase_ml.features.orders import net_out_cancellations
 
 START = pd.Timestamp("2024-01-01")
 SPEC = FeatureSpec(windows=(7, 30), trend_windows=(7,), slope_months=2)
@@ -103,7 +104,10 @@ def test_cutoffs_before_and_after_all_events(events: list[tuple]) -> None:
     assert len(before) == 0
     after = features(log, log["timestamp"].max() + pd.Timedelta(days=1))
     assert after["customer_id"].tolist() == sorted(log["customer_id"].unique())
-    purchases = log[log["event_type"] == "purchase"]
+    # orders cancelled by a refund within a day are gone: the frame-level netting agrees
+    kept, report = net_out_cancellations(log, within_days=SPEC.cancellation_window_days)
+    assert after.attrs.get("cancelled_orders", {}).get("n_orders", 0) == report.n_orders
+    purchases = kept[kept["event_type"] == "purchase"]
     keyed = purchases.dropna(subset=["order_id"]).groupby("customer_id")["order_id"].nunique()
     single = purchases["order_id"].isna().groupby(purchases["customer_id"]).sum()
     expected = keyed.add(single, fill_value=0).reindex(after["customer_id"], fill_value=0)

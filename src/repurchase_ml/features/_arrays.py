@@ -28,6 +28,12 @@ from repurchase_ml.features._kernels import (
     map_codes,
     mark_present,
 )
+from repurchase_ml.features.orders import (
+    CancellationReport,
+    check_cancellation_window,
+    check_order_definition,
+    find_cancellations,
+)
 
 __all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "group_rows", "Keys", "NO_STRINGS",
            "HASH_MIX"]
@@ -47,7 +53,13 @@ class LogArrays:
     ``customer_id`` as the code, ``timestamp`` as int64 ns and ``category`` as
     an Int64 code in the sort order of the names (``categories``); order and
     item ids stay strings (polars input) or become integer codes (pandas
-    input). ``refund_*`` hold the refunds.
+    input). ``refund_*`` hold the refunds. With ``order_definition="customer_day"``
+    the ``order_id`` column holds a day code instead (see :func:`log_arrays`).
+
+    ``void_at`` (None: nothing cancelled) holds per purchase row the time
+    from which its order is cancelled (int64 max: never); the refunds that
+    cancel orders are left out of ``refund_*`` (they are only ever seen
+    together with their cancellation). ``cancellations`` reports them.
     """
 
     ids: np.ndarray
@@ -59,6 +71,12 @@ class LogArrays:
     refund_customer: np.ndarray
     refund_timestamp: np.ndarray
     refund_amount: np.ndarray  # fixed point, see _inputs.fixed
+    void_at: np.ndarray | None = None
+    cancellations: CancellationReport | None = None
+
+    def visible(self, cutoff: int) -> np.ndarray | None:
+        """Per purchase row: whether its order is not cancelled before ``cutoff`` (None: all)."""
+        return None if self.void_at is None else self.void_at >= cutoff
 
     @property
     def n_customers(self) -> int:
@@ -199,8 +217,15 @@ def _polars_purchases(events: pl.DataFrame,
     return rows.with_columns(codes), np.asarray(names.to_list(), dtype=object)
 
 
-def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
-    """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`."""
+def log_arrays(events: pd.DataFrame | pl.DataFrame, *, order_definition: str = "order_id",
+               cancellation_window_days: float = 1.0) -> LogArrays:
+    """Check an event log (pandas canonical or polars) and split it into :class:`LogArrays`.
+
+    Orders follow ``order_definition`` and cancellations within
+    ``cancellation_window_days`` are found (see :mod:`.orders`).
+    """
+    check_order_definition(order_definition)
+    within = check_cancellation_window(cancellation_window_days, "cancellation_window_days")
     if isinstance(events, pl.DataFrame):
         check_polars(events)
         present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
@@ -270,9 +295,62 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame) -> LogArrays:
         amount = events["amount"].cast(pl.Float64).gather(refunds).to_numpy()
     else:
         amount = events["amount"].to_numpy(dtype=np.float64)[refunds]
-    return LogArrays(
+    log = LogArrays(
         ids=ids_sorted, customer=customer, timestamp=timestamp, event_type=types,
         purchases=purchases, categories=category_names,
         refund_customer=customer[refunds], refund_timestamp=timestamp[refunds],
         refund_amount=_fixed(amount),
     )
+    if within > 0 and len(refunds):
+        _cancel(log, events, refunds, within)
+    if order_definition == "customer_day":
+        _orders_by_day(log)
+    return log
+
+
+def _cancel(log: LogArrays, events: pd.DataFrame | pl.DataFrame, refunds: np.ndarray,
+            within: float) -> None:
+    """Find the orders that refunds cancel: set ``void_at``, drop those refunds (in place)."""
+    order_id = refund_order_id = None
+    if "order_id" in log.purchases.columns:
+        if isinstance(events, pl.DataFrame):
+            order_id = log.purchases["order_id"]
+            refund_order_id = events["order_id"].gather(refunds).cast(pl.String)
+        else:  # the purchase ids are codes: read both sides' ids from the frame
+            column = events["order_id"].to_numpy()
+            order_id = column[events["event_type"].cat.codes.to_numpy() == CODE["purchase"]]
+            refund_order_id = column[refunds]
+    value = log.purchases.select(fixed(pl.col("amount")).fill_null(0))["amount"].to_numpy()
+    found = find_cancellations(
+        log.purchases["customer_id"].to_numpy(), log.purchases["timestamp"].to_numpy(), value,
+        order_id, log.refund_customer, log.refund_timestamp, log.refund_amount, refund_order_id,
+        within_days=within, ids=log.ids)
+    log.cancellations = found.report
+    if found.any:
+        log.void_at = found.void_at
+        keep = ~found.cancels
+        log.refund_customer = log.refund_customer[keep]
+        log.refund_timestamp = log.refund_timestamp[keep]
+        log.refund_amount = log.refund_amount[keep]
+
+
+def _orders_by_day(log: LogArrays) -> None:
+    """One order per customer and calendar day: the ``order_id`` column becomes a day code.
+
+    A cancelled order keeps its own key (odd codes; days are even), so the
+    rest of its day stays one order when it is cancelled.
+    """
+    day = log.purchases["timestamp"].to_numpy() // DAY_NS
+    key = 2 * day
+    if log.void_at is not None:
+        voided = log.void_at < np.iinfo(np.int64).max
+        if "order_id" in log.purchases.columns:
+            own = log.purchases["order_id"].cast(pl.String).rank("dense") \
+                .cast(pl.Int64).fill_null(0).to_numpy()
+            # rows without an order id are each their own order
+            own = np.where(log.purchases["order_id"].is_null().to_numpy(),
+                           -np.arange(len(day)) - 1, own)
+        else:
+            own = np.arange(len(day))
+        key = np.where(voided, 2 * own + 1, key)
+    log.purchases = log.purchases.with_columns(pl.Series("order_id", key, dtype=pl.Int64))

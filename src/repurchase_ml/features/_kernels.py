@@ -15,7 +15,7 @@ __all__ = [
     "bucket_counts", "first_times", "last_before", "carts_after", "in_time_order", "sort_ties",
     "mark_present", "map_codes", "customer_order", "group_within", "first_rows", "order_runs",
     "order_sums", "pair_sums", "category_spread", "count_before", "price_tiers", "ORDER_SLOTS",
-    "order_features",
+    "order_features", "match_cancellations",
 ]
 
 _I64_MAX = np.iinfo(np.int64).max
@@ -371,7 +371,7 @@ ORDER_SLOTS = ("items_all", "days_since_last_purchase", "days_since_first_purcha
                "overdue_ratio", "days_until_expected_purchase", "monthly_order_slope",
                "aov_all", "aov_recent", "aov_ratio_recent", "discount_share", "night_share",
                "weekend_share", "promo_day_share", "peak_hour", "first_order_value",
-               "first_to_second_gap_days")
+               "first_to_second_gap_days", "purchase_days_all")
 
 
 @_jit
@@ -385,10 +385,11 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
     ``discount`` 0/1 per order (empty: no discount column). Slot ``s`` (see
     :data:`ORDER_SLOTS`) goes to column ``cols[s]`` of ``out`` (row ``r`` for
     customer ``rows[r]``); ``-1`` skips it. Windows are in days: a window
-    ``w`` holds orders with ``cutoff - w days <= timestamp``. Returns the
-    order count and revenue of each row.
+    ``w`` holds orders with ``cutoff - w days <= timestamp``. Gaps are in whole
+    calendar days between distinct purchase days (orders on one day never
+    make a 0-day gap). Returns the order count and revenue of each row.
     """
-    n_fixed = 20
+    n_fixed = 21
     n_rows = len(rows)
     count_out = np.zeros(n_rows)
     revenue_out = np.zeros(n_rows)
@@ -416,7 +417,7 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
         if m == 0:  # no order: counts and sums are 0, everything else undefined
             for s in range(len(cols)):
                 if cols[s] >= 0:
-                    out[r, cols[s]] = 0.0 if s == 0 or s == 9 or s >= n_fixed else np.nan
+                    out[r, cols[s]] = 0.0 if s == 0 or s == 9 or s >= n_fixed - 1 else np.nan
             continue
         revenue = 0.0
         n_items = 0.0
@@ -469,19 +470,26 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
             if promo[t_day - first_day]:
                 on_promo += 1.0
             by_hour[hour] += 1
-        for k in range(m - 1):
-            gaps[k] = (timestamp[p + k + 1] - timestamp[p + k]) / day
+        # gaps between distinct purchase days (orders are in time order)
+        n_days = 1
+        previous = timestamp[p] // day
+        for k in range(p + 1, q):
+            today = timestamp[k] // day
+            if today != previous:
+                gaps[n_days - 1] = today - previous
+                n_days += 1
+                previous = today
         last_age = (cutoff - timestamp[q - 1]) / day
         first_age = (cutoff - timestamp[p]) / day
         median = std = last_gap = first_gap = gap_mean = np.nan
-        if m >= 2:
-            g = gaps[:m - 1]
+        if n_days >= 2:
+            g = gaps[:n_days - 1]
             median = np.median(g)
-            last_gap, first_gap = g[m - 2], g[0]
-            gap_mean = (first_age - last_age) / (m - 1)
-            if m >= 3:
-                mean = g.sum() / (m - 1)
-                std = np.sqrt(((g - mean) ** 2).sum() / (m - 2))
+            last_gap, first_gap = g[n_days - 2], g[0]
+            gap_mean = (previous - timestamp[p] // day) / (n_days - 1)
+            if n_days >= 3:
+                mean = g.sum() / (n_days - 1)
+                std = np.sqrt(((g - mean) ** 2).sum() / (n_days - 2))
         aov_recent = (recent_value / recent_n) / scale if recent_n > 0 else np.nan
         aov_before = ((revenue - recent_value) / (m - recent_n)) / scale if m - recent_n > 0 \
             else np.nan
@@ -496,7 +504,7 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
         slots[4] = median
         slots[5] = std
         slots[6] = last_gap
-        slots[7] = last_age / max(median, 1.0) if m >= 2 else np.nan
+        slots[7] = last_age / max(median, 1.0) if n_days >= 2 else np.nan
         slots[8] = median - last_age
         slots[9] = twice_slope / (slope_months * (slope_months * slope_months - 1) / 6.0)
         slots[10] = (revenue / m) / scale
@@ -509,6 +517,7 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
         slots[17] = peak
         slots[18] = value[p] / scale
         slots[19] = first_gap
+        slots[20] = n_days
         for i in range(n_w):
             slots[n_fixed + 3 * i] = w_n[i]
             slots[n_fixed + 3 * i + 1] = w_value[i] / scale
@@ -523,6 +532,56 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
         revenue_out[r] = revenue / scale
         p = q
     return count_out, revenue_out
+
+
+@_jit
+def match_cancellations(customer, timestamp, group, key, value, refund_customer, refund_time,
+                        refund_key, refund_amount, within, n_groups):  # type: ignore[no-untyped-def]
+    """Which orders full refunds cancel soon after them; refunds in time order, greedily.
+
+    Purchase rows are sorted by (customer, time); ``group`` numbers each row's
+    order ``0..n_groups-1`` (one order id of a customer, or a row of its own);
+    ``key`` is the row's order id code (-1: none). Refunds are sorted by
+    (customer, time). A refund cancels the order that starts at most
+    ``within`` ns before it (and not after it), that no earlier refund
+    cancelled, whose rows up to the refund sum to at most the refund amount
+    (fixed point), and whose order id equals the refund's when both have one;
+    an order with the same id wins, then the latest. A refund's choice reads
+    no row after it, so matches never depend on later events. Returns the
+    cancelling refund's time per order (int64 max: not cancelled) and
+    whether each refund cancelled one.
+    """
+    void = np.full(n_groups, _I64_MAX, dtype=np.int64)
+    first_row = np.full(n_groups, -1, dtype=np.int64)
+    for i in range(len(customer)):
+        if first_row[group[i]] < 0:
+            first_row[group[i]] = i
+    cancels = np.zeros(len(refund_customer), dtype=np.bool_)
+    p = 0
+    for k in range(len(refund_customer)):
+        c, t = refund_customer[k], refund_time[k]
+        while p < len(customer) and customer[p] < c:
+            p += 1
+        best, best_by_id = -1, False
+        i = p
+        while i < len(customer) and customer[i] == c and timestamp[i] <= t:
+            g = group[i]
+            if first_row[g] == i and void[g] == _I64_MAX and timestamp[i] >= t - within:
+                by_id = key[i] >= 0 and refund_key[k] >= 0
+                if not by_id or key[i] == refund_key[k]:
+                    total = 0
+                    j = i
+                    while j < len(customer) and customer[j] == c and timestamp[j] <= t:
+                        if group[j] == g:
+                            total += value[j]
+                        j += 1
+                    if total <= refund_amount[k] and (by_id or not best_by_id):
+                        best, best_by_id = g, by_id
+            i += 1
+        if best >= 0:
+            void[best] = t
+            cancels[k] = True
+    return void, cancels
 
 
 # numba sets itself up on the first call of any compiled function in a process (it imports

@@ -219,9 +219,13 @@ class _Orders:
     value: np.ndarray  # int64 fixed point (see _inputs.FIXED_SCALE)
     items: np.ndarray  # int64 fixed point
     discount: np.ndarray | None  # 1.0 where any row of the order had a discount
+    void_at: np.ndarray | None = None  # cancelled from then on (int64 max: never); None: none
 
     def before(self, cutoff: int) -> _Orders:
+        """Orders placed before ``cutoff`` and not cancelled by then."""
         keep = self.timestamp < cutoff
+        if self.void_at is not None:
+            keep &= self.void_at >= cutoff
         return _Orders(self.customer[keep], self.timestamp[keep], self.value[keep],
                        self.items[keep], None if self.discount is None else self.discount[keep])
 
@@ -278,15 +282,18 @@ def _promo_calendar(timestamp: np.ndarray,
 
 
 def _make_orders(customer: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
-                 items: np.ndarray, discount: np.ndarray | None) -> _Orders:
+                 items: np.ndarray, discount: np.ndarray | None,
+                 void_at: np.ndarray | None = None) -> _Orders:
     """Orders as :class:`_Orders`, sorted."""
     order = _time_order(customer, timestamp, value)
     if order is not None:
         customer, timestamp, value, items = (customer[order], timestamp[order], value[order],
                                              items[order])
         discount = None if discount is None else discount[order]
+        void_at = None if void_at is None else void_at[order]
     return _Orders(customer=customer, timestamp=timestamp, value=value, items=items,
-                   discount=None if discount is None else discount.astype(np.float64))
+                   discount=None if discount is None else discount.astype(np.float64),
+                   void_at=void_at)
 
 
 @dataclasses.dataclass
@@ -299,10 +306,20 @@ class _Spanning:
     value: np.ndarray
     items: np.ndarray
     discount: np.ndarray | None
+    void_at: np.ndarray | None = None  # per row, as in LogArrays
+
+    def first_rows(self) -> np.ndarray:
+        """Index of each order's first row (rows are sorted by order, then time)."""
+        order = self.order
+        return np.flatnonzero(np.r_[True, order[1:] != order[:-1]]) if len(order) \
+            else np.zeros(0, dtype=np.int64)
 
     def orders_before(self, cutoff: int) -> _Orders:
-        """Each order's rows before ``cutoff`` as one order at its first row's time."""
+        """Each order's rows before ``cutoff`` as one order at its first row's time (orders
+        cancelled by then left out)."""
         keep = self.timestamp < cutoff
+        if self.void_at is not None:
+            keep &= self.void_at >= cutoff
         order = self.order[keep]
         starts = np.flatnonzero(np.r_[True, order[1:] != order[:-1]]) if len(order) \
             else np.zeros(0, dtype=np.int64)
@@ -328,8 +345,9 @@ def group_orders(log: LogArrays) -> tuple[_Orders, _Spanning | None]:
     customer = log.purchases["customer_id"].to_numpy()
     timestamp = log.purchases["timestamp"].to_numpy()
     value, items, discount = parts["value"], parts["items"], parts.get("discount")
+    void = log.void_at  # one value for every row of an order (see .orders)
     if "order_id" not in log.columns:
-        return _make_orders(customer, timestamp, value, items, discount), None
+        return _make_orders(customer, timestamp, value, items, discount, void), None
     order_id = log.purchases["order_id"]
     runs = _orders_as_runs(customer, timestamp, order_id)
     if runs is not None:  # every order is one run of rows at one time
@@ -338,7 +356,8 @@ def group_orders(log: LogArrays) -> tuple[_Orders, _Spanning | None]:
             rows, starts, value, items,
             discount if discount is not None else np.zeros(0, dtype=np.bool_))
         return _make_orders(customer[rows[starts]], timestamp[rows[starts]], value_sums,
-                            items_sums, None if discount is None else discount_any), None
+                            items_sums, None if discount is None else discount_any,
+                            None if void is None else void[rows[starts]]), None
     single = np.flatnonzero(order_id.is_null().to_numpy())
     rows, starts = group_rows(customer, order_id, log.n_customers)
     first, last = (np.minimum.reduceat(timestamp[rows], starts),
@@ -356,7 +375,8 @@ def group_orders(log: LogArrays) -> tuple[_Orders, _Spanning | None]:
         spanning = _Spanning(
             order=split_run, customer=customer[split_rows], timestamp=timestamp[split_rows],
             value=value[split_rows], items=items[split_rows],
-            discount=None if discount is None else discount[split_rows])
+            discount=None if discount is None else discount[split_rows],
+            void_at=None if void is None else void[split_rows])
 
     def whole_orders(values: np.ndarray, reduce: np.ufunc) -> np.ndarray:
         summed = reduce.reduceat(values[rows], starts) if len(starts) else values[:0]
@@ -367,6 +387,7 @@ def group_orders(log: LogArrays) -> tuple[_Orders, _Spanning | None]:
         np.concatenate([first[whole], timestamp[single]]),
         whole_orders(value, np.add), whole_orders(items, np.add),
         None if discount is None else whole_orders(discount, np.maximum),
+        None if void is None else whole_orders(void, np.minimum),
     ), spanning
 
 
@@ -515,9 +536,12 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
             before = log.refund_timestamp < cutoff
             out["refunds_all"] = np.bincount(log.refund_customer[before],
                                              minlength=n).astype(np.float64)
-            out["refund_amount_all"] = np.bincount(
-                log.refund_customer[before], weights=log.refund_amount[before].astype(np.float64),
-                minlength=n) / FIXED_SCALE
+        if spec.has("value") or spec.has("rfm"):
+            refunded = _refunded(log, cutoff, [None, *spec.windows] if spec.has("rfm") else [None])
+            out["refund_amount_all"] = refunded[None]
+            if spec.has("rfm"):
+                for w in spec.windows:
+                    out[f"_refunded_{w}d"] = refunded[w]
     if not (spec.has("engagement") and behaviour):
         return
     r = ENGAGEMENT_RECENT_DAYS
@@ -544,6 +568,20 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
         out["days_since_last_activity"] = np.where(seen > _I64_MIN, _days(cutoff, seen), np.nan)
         # carts in the recent window placed after the customer's last purchase
         out[f"carts_without_purchase_{r}d"] = carts[i].astype(np.float64)
+
+
+def _refunded(log: LogArrays, cutoff: int, windows: Sequence[int | None]
+              ) -> dict[int | None, np.ndarray]:
+    """Per customer: money refunded before ``cutoff``, over each window in days (None: all
+    time); refunds that cancel an order are not in ``log`` (see :mod:`.orders`)."""
+    n = log.n_customers
+    out = {}
+    for w in windows:
+        since = _I64_MIN if w is None else cutoff - w * DAY_NS
+        rows = (log.refund_timestamp < cutoff) & (log.refund_timestamp >= since)
+        out[w] = np.bincount(log.refund_customer[rows], minlength=n,
+                             weights=log.refund_amount[rows].astype(np.float64)) / FIXED_SCALE
+    return out
 
 
 def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, np.ndarray] | None,
@@ -676,6 +714,10 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
                 out.put("view_to_purchase_rate", _safe_divide(count, out["_views_all"]))
             if spec.has("value"):
                 out.put("refund_rate", _safe_divide(out["refund_amount_all"], out["revenue_all"]))
+            if spec.has("rfm"):
+                out.put("net_revenue_all", out["revenue_all"] - out["refund_amount_all"])
+                for w in spec.windows:
+                    out.put(f"net_revenue_{w}d", out[f"revenue_{w}d"] - out[f"_refunded_{w}d"])
     frame = pd.DataFrame(block, columns=names, copy=False)
     frame.insert(0, "cutoff", np.repeat(np.array(cuts, dtype="datetime64[ns]"),
                                         [len(rows) for rows in populations]))
@@ -771,8 +813,14 @@ def compute_features(
     [{'orders_all': 2.0, 'revenue_all': 40.0, 'days_since_last_purchase': 10.0, 'gap_median_days': 10.0}]
     """
     spec = checked_spec(spec)
-    return features_of_log(log_arrays(events_partition), normalise_cutoffs(cutoffs), spec,
+    return features_of_log(spec_log(events_partition, spec), normalise_cutoffs(cutoffs), spec,
                            category_prices=category_prices)
+
+
+def spec_log(events: pd.DataFrame | pl.DataFrame, spec: FeatureSpec) -> LogArrays:
+    """:func:`._arrays.log_arrays` with the spec's order definition and cancellation window."""
+    return log_arrays(events, order_definition=spec.order_definition,
+                      cancellation_window_days=spec.cancellation_window_days)
 
 
 def features_of_log(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, *,
@@ -786,7 +834,13 @@ def features_of_log(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: Featu
     if category_prices is not None and log.categories is not None:
         levels = _given_levels(category_prices, log, cutoffs)
     result = _compute(log, cutoffs, spec, behaviour, levels)
-    return result if len(result) else _empty(log.ids, names)
+    result = result if len(result) else _empty(log.ids, names)
+    if log.cancellations is not None:  # plain numbers: pandas compares attrs when combining
+        report = log.cancellations
+        result.attrs["cancelled_orders"] = {
+            "n_orders": report.n_orders, "n_purchase_rows": report.n_purchase_rows,
+            "n_refunds": report.n_refunds, "amount": report.amount}
+    return result
 
 
 def build_features(

@@ -7,6 +7,7 @@ task's population is decided from events before ``t`` only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.events import check_canonical
-from repurchase_ml.features._arrays import DAY_NS, LogArrays, log_arrays
+from repurchase_ml.features._arrays import DAY_NS, LogArrays
 from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
 from repurchase_ml.features._kernels import last_before
 from repurchase_ml.features.engine import (
@@ -25,6 +26,7 @@ from repurchase_ml.features.engine import (
     features_of_log,
     group_orders,
     order_parts,
+    spec_log,
 )
 from repurchase_ml.features.spec import FeatureSpec
 
@@ -102,6 +104,13 @@ def _task(task: object) -> TaskSpec:
     return TASKS[task]
 
 
+def _with_alive_days(task: TaskSpec, alive_days: int | None) -> TaskSpec:
+    """``task`` with the alive window ``alive_days`` when its population is 'alive'."""
+    if alive_days is None or task.population != "alive":
+        return task
+    return dataclasses.replace(task, population_days=_horizon(alive_days, "alive_days"))
+
+
 def _horizon(value: object, argument: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{argument}: expected a positive whole number of days, got {value!r}.")
@@ -146,35 +155,43 @@ def _time_span(events: pd.DataFrame | pl.DataFrame) -> tuple[pd.Timestamp, pd.Ti
 class _OrderBook:
     """A log's orders, to count them (and money) in any time range per customer.
 
-    An order counts in a range when any of its rows falls in it: orders whose
-    rows share one time (almost all) by that time, orders spread over several
-    times by their rows.
+    An order is one order at the time of its first row (see
+    :mod:`repurchase_ml.features.orders`): it counts in a range when its
+    first row falls in it, and is not cancelled by a refund before the
+    range ends. Money counts at each row's own time.
     """
 
     def __init__(self, log: LogArrays) -> None:
         self.log = log
         orders, spanning = group_orders(log)
-        self.order_customer, self.order_time = orders.customer, orders.timestamp
-        self.spanning = spanning
+        customer, time, void = orders.customer, orders.timestamp, orders.void_at
+        if spanning is not None:  # orders spread over several times: at their first row
+            first = spanning.first_rows()
+            customer = np.concatenate([customer, spanning.customer[first]])
+            time = np.concatenate([time, spanning.timestamp[first]])
+            if void is not None and spanning.void_at is not None:
+                void = np.concatenate([void, spanning.void_at[first]])
+        self.order_customer, self.order_time, self.order_void = customer, time, void
         self.buy_customer = log.purchases["customer_id"].to_numpy()
         self.buy_time = log.purchases["timestamp"].to_numpy()
         self.buy_value = order_parts(log)["value"].astype(np.float64)
 
     def orders_between(self, start: int, end: int) -> np.ndarray:
-        """Per customer: orders with a row in ``start <= timestamp < end`` (ns)."""
-        n = self.log.n_customers
+        """Per customer: orders whose first row is in ``start <= timestamp < end`` (ns) and
+        that are not cancelled before ``end``."""
         inside = (self.order_time >= start) & (self.order_time < end)
-        counts = np.bincount(self.order_customer[inside], minlength=n)
-        if self.spanning is not None:
-            rows = (self.spanning.timestamp >= start) & (self.spanning.timestamp < end)
-            _, first = np.unique(self.spanning.order[rows], return_index=True)  # once per order
-            counts += np.bincount(self.spanning.customer[rows][first], minlength=n)
-        return counts
+        if self.order_void is not None:
+            inside &= self.order_void >= end
+        return np.bincount(self.order_customer[inside], minlength=self.log.n_customers)
 
     def net_between(self, start: int, end: int) -> np.ndarray:
-        """Per customer: purchases minus refunds in ``start <= timestamp < end`` (fixed point)."""
+        """Per customer: purchases minus refunds in ``start <= timestamp < end`` (fixed point);
+        orders cancelled before ``end`` and their refunds left out."""
         n, log = self.log.n_customers, self.log
         bought = (self.buy_time >= start) & (self.buy_time < end)
+        visible = log.visible(end)
+        if visible is not None:
+            bought &= visible
         refunded = (log.refund_timestamp >= start) & (log.refund_timestamp < end)
         return (np.bincount(self.buy_customer[bought], weights=self.buy_value[bought],
                             minlength=n)
@@ -183,9 +200,13 @@ class _OrderBook:
                               minlength=n))
 
     def last_purchase_before(self, cutoff: int) -> np.ndarray:
-        """Per customer: time of the last purchase row before ``cutoff`` (int64 min: none)."""
+        """Per customer: time of the last purchase row before ``cutoff`` (int64 min: none);
+        rows of orders cancelled by then left out."""
         cutoffs = np.array([cutoff], dtype=np.int64)
-        return last_before(self.buy_customer, self.buy_time, cutoffs, self.log.n_customers)[:, 0]
+        visible = self.log.visible(cutoff)
+        customer, time = (self.buy_customer, self.buy_time) if visible is None \
+            else (self.buy_customer[visible], self.buy_time[visible])
+        return last_before(customer, time, cutoffs, self.log.n_customers)[:, 0]
 
 
 def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
@@ -241,6 +262,8 @@ def make_labels(
     cutoffs: object,
     task: str | TaskSpec,
     horizon_days: int | None = None,
+    spec: FeatureSpec | None = None,
+    alive_days: int | None = None,
 ) -> pd.DataFrame:
     """Labels of one task for its population at each cutoff.
 
@@ -256,14 +279,25 @@ def make_labels(
         One of :data:`TASKS`.
     horizon_days : int, optional
         Label window length; default the task's ``horizon_days``.
+    alive_days : int, optional
+        Churn's alive window (an order in the ``alive_days`` before the
+        cutoff), default 365. Choose it shorter than the history before the
+        earliest cutoff, or every buyer is alive and churn is 1 - repurchase.
+    spec : FeatureSpec, optional
+        Its ``order_definition`` and ``cancellation_window_days`` decide what
+        an order is, as for the features (pass the spec the features use).
 
     Returns
     -------
     pandas.DataFrame
         ``customer_id``, ``cutoff``, ``<task>`` (float64), one row per
-        population member, sorted by (``cutoff``, ``customer_id``). Orders are
-        distinct ``order_id`` values among purchase rows (every purchase row
-        when there is no ``order_id``).
+        population member, sorted by (``cutoff``, ``customer_id``). Orders
+        follow ``spec.order_definition`` (default: distinct ``order_id``
+        values among purchase rows, every purchase row when there is no
+        ``order_id``). An order counts at the time of its first row: the
+        lines after the cutoff of an order that started before it make no
+        label order. Orders cancelled by a refund before the window ends
+        count nowhere (see :mod:`repurchase_ml.features.orders`).
 
     Examples
     --------
@@ -275,11 +309,11 @@ def make_labels(
     0            1 2024-02-01         1.0
     1            2 2024-02-01         0.0
     """
-    spec = _task(task)
-    horizon = _horizon(spec.horizon_days if horizon_days is None else horizon_days,
+    task_spec = _with_alive_days(_task(task), alive_days)
+    horizon = _horizon(task_spec.horizon_days if horizon_days is None else horizon_days,
                        "horizon_days")
     cuts = normalise_cutoffs(cutoffs)
-    return _labels(_OrderBook(log_arrays(events)), cuts, spec, horizon)
+    return _labels(_OrderBook(spec_log(events, checked_spec(spec))), cuts, task_spec, horizon)
 
 
 def build_training_set(
@@ -289,6 +323,7 @@ def build_training_set(
     tasks: Iterable[str] | None = None,
     spec: FeatureSpec | None = None,
     horizons: Mapping[str, int] | None = None,
+    alive_days: int | None = None,
 ) -> pd.DataFrame:
     """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
 
@@ -302,8 +337,12 @@ def build_training_set(
     tasks : iterable of str, optional
         Tasks to label; default every task in :data:`TASKS`.
     spec : FeatureSpec, optional
+        Features, and what an order is for features and labels alike.
     horizons : mapping of task name to days, optional
         Horizons overriding the task defaults.
+    alive_days : int, optional
+        Churn's alive window, as for :func:`make_labels` (kept in
+        ``attrs["alive_days"]`` of the result).
 
     Returns
     -------
@@ -335,18 +374,21 @@ def build_training_set(
         raise ValueError(f"horizons: tasks {unknown} are not among tasks={names}; "
                          "give horizons only for the tasks you label.")
     cuts = normalise_cutoffs(cutoffs)
-    log = log_arrays(events)  # split once: features and every task's labels read it
+    spec = checked_spec(spec)
+    log = spec_log(events, spec)  # split once: features and every task's labels read it
     book = _OrderBook(log)
     label_sets = {}
     for name in names:
-        task = _task(name)
+        task = _with_alive_days(_task(name), alive_days)
         horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
         label_sets[name] = _labels(book, cuts, task, horizon)
-    out = features_of_log(log, cuts, checked_spec(spec))
+    out = features_of_log(log, cuts, spec)
     for name, labels in label_sets.items():
         out = out.merge(labels.rename(columns={name: f"label_{name}"}),
                         on=["customer_id", "cutoff"], how="left",
                         validate="one_to_one")
+    if alive_days is not None:
+        out.attrs["alive_days"] = int(alive_days)
     logger.debug("training set: %d rows, tasks %s", len(out), names)
     return out
 

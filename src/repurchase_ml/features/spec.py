@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from repurchase_ml.features.orders import check_cancellation_window, check_order_definition
+
 __all__ = [
     "FAMILIES",
     "FeatureInfo",
@@ -65,6 +67,17 @@ class FeatureSpec:
     behaviour : bool or None
         Compute the engagement family. ``None`` (default) decides from the
         log: on when it holds any ``view``, ``cart`` or ``favorite`` event.
+    order_definition : {"order_id", "customer_day"}
+        What one order is, for the features and the labels alike:
+        ``"order_id"`` (default) a distinct ``order_id`` of a customer (a
+        purchase row without one is an order of its own); ``"customer_day"``
+        all purchase rows of a customer on one calendar day, at the first
+        row's time. See :mod:`repurchase_ml.features.orders`.
+    cancellation_window_days : float
+        A refund of at least an order's value at most this many days after it
+        (same customer; same ``order_id`` when both have one) cancels the
+        order: from the refund on, neither counts (orders, money, gaps, labels).
+        Default 1 day; 0 keeps every order.
 
     Examples
     --------
@@ -81,8 +94,13 @@ class FeatureSpec:
     night_hours: tuple[int, int] = (22, 6)
     promo_days: tuple[tuple[int, int], ...] = ((11, 11), (6, 18))
     behaviour: bool | None = None
+    order_definition: str = "order_id"
+    cancellation_window_days: float = 1.0
 
     def __post_init__(self) -> None:
+        check_order_definition(self.order_definition, "FeatureSpec.order_definition")
+        object.__setattr__(self, "cancellation_window_days", check_cancellation_window(
+            self.cancellation_window_days, "FeatureSpec.cancellation_window_days"))
         for name in ("windows", "trend_windows"):
             value = getattr(self, name)
             if isinstance(value, int | str) or not all(
@@ -159,18 +177,24 @@ _E = ENGAGEMENT_RECENT_DAYS
 _TEMPLATES: tuple[_Template, ...] = (
     # rfm
     _Template("orders_{w}d", "rfm", "count", "orders in the last {w} days", "windows"),
-    _Template("revenue_{w}d", "rfm", "currency", "purchase revenue in the last {w} days",
-              "windows"),
+    _Template("revenue_{w}d", "rfm", "currency",
+              "gross purchase revenue (before refunds) in the last {w} days", "windows"),
     _Template("items_{w}d", "rfm", "count", "items bought in the last {w} days", "windows"),
     _Template("orders_all", "rfm", "count", "orders before the cutoff"),
-    _Template("revenue_all", "rfm", "currency", "purchase revenue before the cutoff"),
+    _Template("revenue_all", "rfm", "currency",
+              "gross purchase revenue (before refunds) before the cutoff"),
     _Template("items_all", "rfm", "count", "items bought before the cutoff"),
     _Template("days_since_last_purchase", "rfm", "days", "days since the last order"),
+    _Template("net_revenue_{w}d", "rfm", "currency",
+              "net revenue (purchases minus refunds) in the last {w} days", "windows"),
+    _Template("net_revenue_all", "rfm", "currency",
+              "net revenue (purchases minus refunds) before the cutoff"),
     # rhythm
-    _Template("gap_mean_days", "rhythm", "days", "mean gap between consecutive orders"),
-    _Template("gap_median_days", "rhythm", "days", "usual (median) gap between orders"),
-    _Template("gap_std_days", "rhythm", "days", "spread (standard deviation) of gaps between orders"),
-    _Template("gap_last_days", "rhythm", "days", "gap between the last two orders"),
+    _Template("gap_mean_days", "rhythm", "days", "mean gap between consecutive purchase days"),
+    _Template("gap_median_days", "rhythm", "days", "usual (median) gap between purchase days"),
+    _Template("gap_std_days", "rhythm", "days",
+              "spread (standard deviation) of gaps between purchase days"),
+    _Template("gap_last_days", "rhythm", "days", "gap between the last two purchase days"),
     _Template("overdue_ratio", "rhythm", "ratio",
               "days since the last order divided by the usual gap (at least one day)"),
     _Template("days_until_expected_purchase", "rhythm", "days",
@@ -208,7 +232,7 @@ _TEMPLATES: tuple[_Template, ...] = (
               fixed_window=_V),
     _Template("refunds_all", "value", "count", "refunds before the cutoff"),
     _Template("refund_amount_all", "value", "currency", "money refunded before the cutoff"),
-    _Template("refund_rate", "value", "share", "money refunded divided by purchase revenue"),
+    _Template("refund_rate", "value", "share", "money refunded divided by gross purchase revenue"),
     _Template("price_tier_all", "value", "tier",
               "price of bought items relative to their category's average price (1 = average)",
               needs=("category",)),
@@ -238,7 +262,9 @@ _TEMPLATES: tuple[_Template, ...] = (
     _Template("tenure_days", "lifecycle", "days", "days since the first event of any kind"),
     _Template("first_order_value", "lifecycle", "currency", "value of the first order"),
     _Template("first_to_second_gap_days", "lifecycle", "days",
-              "days between the first and the second order"),
+              "days between the first and the second purchase day"),
+    _Template("purchase_days_all", "lifecycle", "count",
+              "distinct calendar days with an order before the cutoff"),
 )
 
 
@@ -295,7 +321,7 @@ def feature_names(
     Examples
     --------
     >>> feature_names(FeatureSpec(windows=(30,), families=("rfm",)))
-    ['orders_30d', 'revenue_30d', 'items_30d', 'orders_all', 'revenue_all', 'items_all', 'days_since_last_purchase']
+    ['orders_30d', 'revenue_30d', 'items_30d', 'orders_all', 'revenue_all', 'items_all', 'days_since_last_purchase', 'net_revenue_30d', 'net_revenue_all']
     >>> "views_30d" in feature_names(has_behaviour=False)
     False
     """
