@@ -33,19 +33,29 @@ def test_purchase_summary_counts_days_and_ignores_the_future():
         (1, "2024-01-15 10:00", "purchase", 30.0),
         (1, "2024-01-29 10:00", "purchase", 50.0),
         (1, "2024-01-20 10:00", "view", np.nan),    # not a purchase
-        (1, "2024-01-22 10:00", "refund", 30.0),    # not a purchase
+        (1, "2024-01-22 10:00", "refund", 30.0),    # not a purchase, netted out of the value
         (1, "2024-02-01 00:00", "purchase", 999.0),  # at the cutoff: future
         (2, "2024-01-22 08:00", "purchase", 12.0),
     ])
-    out = purchase_summary(ev, cutoff="2024-02-01")
+    out = purchase_summary(ev, cutoff="2024-02-01", order_definition="customer_day")
     # observation ends 2024-01-31: customer 1 first bought 30 days before, last 28 days after first
     assert out["customer_id"].tolist() == [1, 2]
     assert out["frequency"].tolist() == [2.0, 0.0]
     np.testing.assert_allclose(out["recency"], [28 / 7, 0.0])
     np.testing.assert_allclose(out["T"], [30 / 7, 9 / 7])
-    np.testing.assert_allclose(out["monetary_value"], [40.0, 0.0])
-    days = purchase_summary(ev, cutoff="2024-02-01", period_days=1)
+    # repeat days 30 and 50, net of the 30 refunded before the cutoff: money is net of refunds
+    np.testing.assert_allclose(out["monetary_value"], [25.0, 0.0])
+    days = purchase_summary(ev, cutoff="2024-02-01", period_days=1,
+                            order_definition="customer_day")
     np.testing.assert_allclose(days["T"], [30.0, 9.0])
+    # the default counts every purchase row without an order id as an order, timed exactly,
+    # and nets the refund (30) out of the repeat value: (5 + 30 + 50 - 30) / 3
+    rows = purchase_summary(ev, cutoff="2024-02-01", period_days=1)
+    assert rows["frequency"].tolist() == [3.0, 0.0]
+    np.testing.assert_allclose(rows["T"], [31 - 9 / 24, 10 - 8 / 24])
+    np.testing.assert_allclose(rows["monetary_value"], [55.0 / 3, 0.0])
+    with pytest.raises(ValueError, match="order_definition"):
+        purchase_summary(ev, cutoff="2024-02-01", order_definition="invoice")
 
 
 def test_purchase_summary_needs_purchases_before_the_cutoff():
@@ -98,8 +108,21 @@ def cdnow_sample():
 
 @pytest.fixture(scope="module")
 def published_fit(cdnow_sample):
-    # weeks 1-39 calibration, weeks 40-78 (273 days) holdout
-    return fit_bgnbd_baseline(cdnow_sample, cutoff="1997-10-01", horizon_days=273)
+    # weeks 1-39 calibration, weeks 40-78 (273 days) holdout, one transaction per customer-day
+    return fit_bgnbd_baseline(cdnow_sample, cutoff="1997-10-01", horizon_days=273,
+                              order_definition="customer_day")
+
+
+@pytest.mark.slow  # PyMC-Marketing compiles its graphs: seconds per fit
+def test_the_pymc_backend_is_the_reference_the_fast_fit_matches(published_fit, cdnow_sample):
+    reference = fit_bgnbd_baseline(cdnow_sample, cutoff="1997-10-01", horizon_days=273,
+                                   order_definition="customer_day", backend="pymc")
+    assert reference.attrs["backend"] == "pymc" and published_fit.attrs["backend"] == "scipy"
+    for key in ("bgnbd_params", "gamma_gamma_params"):
+        for name, value in reference.attrs[key].items():
+            assert published_fit.attrs[key][name] == pytest.approx(value, rel=2e-3), name
+    for col in ("expected_orders", "probability_alive", "expected_spend"):
+        np.testing.assert_allclose(published_fit[col], reference[col], rtol=2e-3)
 
 
 def test_bgnbd_reproduces_the_published_cdnow_fit(published_fit):
@@ -150,10 +173,10 @@ def test_train_models_scores_bgnbd_beside_the_model_on_the_same_rows(cdnow_sampl
                           n_estimators=100)
     assert bundle.cutoffs["repurchase"]["test"] == pd.Timestamp("1998-03-01")
     rep = bundle.scorecards["repurchase"]
-    assert set(rep) == {"model", "rfm", "bgnbd"}
+    assert {"model", "rfm", "bgnbd", "bgnbd_pymc"} <= set(rep)
     assert rep["model"].n_rows == rep["bgnbd"].n_rows == rep["rfm"].n_rows
     assert rep["bgnbd"]["roc_auc"] > 0.6 and rep["model"]["roc_auc"] > 0.6
     counts = bundle.scorecards["order_count"]
-    assert set(counts) == {"model", "run_rate", "bgnbd"}
+    assert {"model", "run_rate", "bgnbd", "bgnbd_pymc"} <= set(counts)
     population = ts[(ts["cutoff"] == "1998-03-01") & ts["label_order_count"].notna()]
     assert counts["bgnbd"]["total_actual"] == population["label_order_count"].sum()

@@ -11,6 +11,13 @@ from repurchase_ml.models.baselines import (
     rfm_heuristic_score,
     run_rate_baseline,
 )
+from repurchase_ml.models.btyd import (
+    CLASSIC_COLUMNS,
+    ClassicModel,
+    classic_predictions,
+    fit_bgnbd,
+    fit_gamma_gamma,
+)
 from repurchase_ml.models.estimators import LGBMTaskClassifier, LTVRegressor, OrderCountRegressor
 from repurchase_ml.models.evaluate import Scorecard, evaluate, scorecards_to_frame
 from repurchase_ml.models.training import (
@@ -23,7 +30,9 @@ from repurchase_ml.models.training import (
 from repurchase_ml.models.tuning import TuningResult, tune_estimator
 
 __all__ = [
+    "CLASSIC_COLUMNS",
     "CLVFit",
+    "ClassicModel",
     "LGBMTaskClassifier",
     "LTVRegressor",
     "ModelBundle",
@@ -32,10 +41,13 @@ __all__ = [
     "Scorecard",
     "TASK_KINDS",
     "TuningResult",
+    "classic_predictions",
     "evaluate",
     "expected_next_order_date",
+    "fit_bgnbd",
     "fit_bgnbd_baseline",
     "fit_clv_models",
+    "fit_gamma_gamma",
     "predict_clv",
     "purchase_summary",
     "rfm_heuristic_score",
