@@ -143,3 +143,57 @@ def test_configure_ignores_a_stale_mlruns_folder(tmp_path):
     assert out.stdout.strip() == f"sqlite:///{tmp_path / 'p' / 'mlflow.db'}"
     assert (tmp_path / "p" / "mlflow.db").exists()
     assert list((tmp_path / "mlruns").iterdir()) == []
+
+
+def test_a_moved_project_still_loads_its_champion(registered, tmp_path):
+    import shutil
+
+    from repurchase_ml.config import settings_to_dict
+
+    settings, _, rows, _, _, _ = registered
+    old = settings.project_path()
+    new = tmp_path / "moved"
+    shutil.copytree(old, new)
+    hidden = old.with_name(old.name + "_hidden")
+    old.rename(hidden)  # the old place is gone, as after a move or a restore elsewhere
+    try:
+        moved = load_settings(overrides={**settings_to_dict(settings), "project_dir": str(new),
+                                         "tracking": {"model_name": "shop"}}, environ={})
+        tracking.configure(moved)
+        champion = tracking.load_champion(moved)
+        scores = champion.pyfunc.predict(rows.head(3))
+        assert len(scores) == 3 and scores["churn_probability"].between(0, 1).all()
+        experiment = mlflow.get_experiment_by_name(moved.tracking.experiment)
+        assert experiment.artifact_location == (new / "mlartifacts").as_uri()
+        run = mlflow.get_run(champion.run_id)
+        assert run.info.artifact_uri.startswith((new / "mlartifacts").as_uri() + "/")
+    finally:
+        hidden.rename(old)
+        tracking.configure(settings)
+
+
+def test_missing_champion_artifacts_are_a_store_error(registered, tmp_path):
+    import shutil
+
+    from repurchase_ml.errors import StoreError
+
+    settings, _, _, _, _, _ = registered
+    copy = tmp_path / "copy"
+    shutil.copytree(settings.project_path(), copy)
+    shutil.rmtree(copy / "mlartifacts")
+    broken = load_settings(overrides={"project_dir": str(copy),
+                                      "tracking": {"model_name": "shop"}}, environ={})
+    old = settings.project_path()
+    hidden = old.with_name(old.name + "_hidden")
+    old.rename(hidden)
+    try:
+        with pytest.raises(StoreError, match=r"does not exist.*restore the mlartifacts folder"):
+            tracking.configure(broken)  # moved, and the artifacts did not come along
+        (copy / "mlartifacts").mkdir()
+        tracking.configure(broken)  # an empty artifact folder: the champion's files are gone
+        with pytest.raises(StoreError, match=r"cannot load the champion models:/shop@champion "
+                                             r"\(version 1\).*Fix: restore"):
+            tracking.load_champion(broken)
+    finally:
+        hidden.rename(old)
+        tracking.configure(settings)

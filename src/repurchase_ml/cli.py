@@ -8,7 +8,9 @@ imported inside the commands so that ``--help`` answers at once.
 
 Exit codes: 0 success, 1 bad argument or value, 2 invalid configuration,
 3 data breaks the table contract (SchemaError), 4 another retraining run
-holds the project.
+holds the project, 5 the tracking store or the champion's artifacts cannot be
+used (StoreError). Every error is one message on stderr, never a traceback
+(``--verbose`` adds it for errors the library did not foresee).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
@@ -36,7 +39,7 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-EXIT_VALUE, EXIT_CONFIG, EXIT_SCHEMA, EXIT_LOCKED = 1, 2, 3, 4
+EXIT_VALUE, EXIT_CONFIG, EXIT_SCHEMA, EXIT_LOCKED, EXIT_STORE = 1, 2, 3, 4, 5
 
 ConfigOpt = Annotated[
     Path | None,
@@ -116,13 +119,20 @@ def _settings(config: Path | None, project_dir: Path | None, sets: list[str] | N
 
 
 def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; library errors become a message on stderr and an exit code."""
+    """Run ``action``; every error becomes one message on stderr and an exit code.
+
+    Errors the library names (configuration, data, lock, store, values) keep
+    their message; anything else is reported by type and first line, with the
+    traceback only under ``--verbose``.
+    """
     from repurchase_ml.config import ConfigError
-    from repurchase_ml.errors import SchemaError
+    from repurchase_ml.errors import SchemaError, StoreError
     from repurchase_ml.jobs import JobLockedError
 
     try:
         return action()
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
     except ConfigError as exc:
         code, kind = EXIT_CONFIG, "invalid configuration"
         message = str(exc)
@@ -132,12 +142,35 @@ def _guard(action: Callable[[], T]) -> T:
     except JobLockedError as exc:
         code, kind = EXIT_LOCKED, "refused"
         message = str(exc)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except StoreError as exc:
+        code, kind = EXIT_STORE, "tracking store"
+        message = str(exc)
+    except (ValueError, TypeError, OSError) as exc:
         code, kind = EXIT_VALUE, "error"
         message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the CLI's promise: no raw tracebacks
+        logging.getLogger("repurchase_ml").debug("traceback", exc_info=True)
+        code, kind = EXIT_VALUE, "unexpected error"
+        lines = str(exc).strip().splitlines()
+        message = (f"{type(exc).__name__}: {lines[0] if lines else ''} (run with --verbose "
+                   "for the traceback; please report it)")
     err_console.print(f"[bold red]{kind}:[/] {message}", markup=True, highlight=False,
                       soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _read_mapping(path: Path) -> Any:
+    """The ColumnMapping in a YAML file; its field errors on one line, naming the file."""
+    from pydantic import ValidationError
+
+    from repurchase_ml.config import validation_problems
+    from repurchase_ml.events import ColumnMapping
+
+    try:
+        return ColumnMapping.from_yaml(path)
+    except ValidationError as exc:
+        raise ValueError(f"--mapping: {str(path)!r}: {validation_problems(exc)}. Valid keys: "
+                         f"{', '.join(ColumnMapping.model_fields)}") from None
 
 
 @app.command()
@@ -153,8 +186,12 @@ def validate(
                             "count them instead of failing.")] = False,
 ) -> None:
     """Validate an event log against the canonical schema and summarise it."""
+    from repurchase_ml.config import check_timezone
     from repurchase_ml.jobs import run_validate
 
+    _guard(lambda: check_timezone(timezone, name="--timezone"))
+    if mapping is not None:
+        _guard(lambda: _read_mapping(mapping))
     report = _guard(lambda: run_validate(log, mapping=mapping, timezone=timezone, as_of=as_of,
                                          drop_invalid=drop_invalid))
     console.print(report.summary(), highlight=False)
@@ -196,6 +233,10 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
                   f"version {result['model_version']} {verdict}; champion is version "
                   f"{result['champion_version']}")
     console.print(f"  why: {result['reason']}", highlight=False)
+    from repurchase_ml.jobs import scorecard_lines
+
+    for line in scorecard_lines(result):
+        console.print(f"  {line}", highlight=False, markup=False)
     console.print(f"  tracking store: {settings.tracking_uri()}")
 
 
@@ -203,6 +244,8 @@ def _print_score(result: dict[str, Any]) -> None:
     console.print(f"[bold]score[/] at {result['as_of']} with champion version "
                   f"{result['model_version']}: {result['n_scored']} customers scored, "
                   f"{result['n_radar']} on the radar")
+    for note in result.get("notes", []):
+        console.print(f"  note: {note}", highlight=False, markup=False)
     for path in result["paths"]:
         console.print(f"  {path}", highlight=False)
 
@@ -270,6 +313,31 @@ def serve(
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
     argv, env = _guard(lambda: serve_command(settings, port=port, host=host))
+    _guard(lambda: _check_port_free(host, port))
+    _guard(lambda: _check_champion(settings))
     console.print(f"serving models:/{settings.tracking.model_name}@champion on "
                   f"http://{host}:{port}/invocations", highlight=False)
     os.execvpe(argv[0], argv, env)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before the server would fail on it."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                       socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ValueError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); "
+                             "another process may be using it. Fix: pass a free --port, or "
+                             "stop the process that holds it") from None
+
+
+def _check_champion(settings: Any) -> None:
+    """Load the champion once, so a missing one is reported here and not by the server."""
+    from repurchase_ml import tracking
+
+    tracking.configure(settings)
+    tracking.load_champion(settings)

@@ -46,6 +46,7 @@ __all__ = [
     "NOT_SETTINGS_ENV",
     "check_timezone",
     "set_dotted",
+    "validation_problems",
 ]
 
 ENV_PREFIX = "REPURCHASE_ML_"
@@ -127,7 +128,7 @@ class DataSettings(_Section):
         try:
             ColumnMapping.model_validate(value)
         except ValidationError as exc:
-            raise ValueError(f"data.mapping: {_pydantic_problems(exc)}; the keys are the "
+            raise ValueError(f"data.mapping: {validation_problems(exc)}; the keys are the "
                              f"fields of ColumnMapping: {', '.join(ColumnMapping.model_fields)}"
                              ) from None
         return value
@@ -337,8 +338,17 @@ def check_timezone(value: str, *, name: str = "timezone") -> str:
     return value
 
 
-def _pydantic_problems(exc: ValidationError) -> str:
-    """One line per pydantic error: dotted location and message (without pydantic's prefix)."""
+def validation_problems(exc: ValidationError) -> str:
+    """Pydantic's errors on one line: dotted location and message, without its prefix.
+
+    Examples
+    --------
+    >>> try:
+    ...     CutoffSettings(n=1)
+    ... except ValidationError as exc:
+    ...     print(validation_problems(exc))
+    n: Input should be greater than or equal to 3
+    """
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "<top>"
@@ -515,7 +525,7 @@ def load_settings(
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {_pydantic_problems(exc)}") from None
+        raise ConfigError(f"invalid configuration: {validation_problems(exc)}") from None
 
 
 def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from repurchase_ml.config import Settings, settings_to_dict
-from repurchase_ml.errors import SchemaError
+from repurchase_ml.errors import SchemaError, StoreError
 from repurchase_ml.events import KEY_COLUMNS
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "RepurchaseModel",
     "ServedModel",
     "check_request",
+    "check_server",
     "configure",
     "find_champion",
     "load_champion",
@@ -56,6 +57,7 @@ __all__ = [
     "pip_requirements",
     "promote",
     "register",
+    "repoint_moved_project",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,21 +76,158 @@ def configure(settings: Settings) -> str:
     file store whenever a ``./mlruns`` folder exists in the working directory.
     The embedded default is SQLite at ``<project_dir>/mlflow.db`` with artifacts
     under ``<project_dir>/mlartifacts``.
+
+    Checked first, so that a run fails in seconds with a message instead of
+    hanging or printing a traceback: a tracking server must answer within
+    ``PROBE_TIMEOUT`` seconds (MLflow's own client would retry for minutes);
+    the project directory must be a folder; the SQLite file must be a
+    database. A project directory that was moved or restored elsewhere keeps
+    working: the artifact locations its store recorded under the old path are
+    re-pointed to the same folders under the new one (see
+    :func:`repoint_moved_project`).
+
+    Raises
+    ------
+    StoreError
+        The server does not answer, or the store cannot be read.
     """
     uri = settings.tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(uri[len("sqlite:///"):])
+        project = settings.project_path()
+        if project.exists() and not project.is_dir():
+            raise ValueError(f"project_dir: {str(project)!r} is a file, not a directory; set "
+                             "project_dir (or --project-dir) to a folder")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if not settings.tracking.uri and not settings.tracking.artifact_location:
+            repoint_moved_project(db, settings.artifact_location() or "")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     name = settings.tracking.experiment
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        experiment_id = mlflow.create_experiment(name,
-                                                 artifact_location=settings.artifact_location())
-    else:
-        experiment_id = experiment.experiment_id
+    try:
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is None:
+            experiment_id = mlflow.create_experiment(
+                name, artifact_location=settings.artifact_location())
+        else:
+            experiment_id = experiment.experiment_id
+    except Exception as exc:  # SQLAlchemy, MLflow and HTTP errors alike: one message
+        raise StoreError(f"cannot use the tracking store {uri!r}: {_first_line(exc)}. Fix: "
+                         "check tracking.uri; for the embedded store restore mlflow.db from a "
+                         "backup, or move it aside to start a new store") from None
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
+
+
+#: seconds a tracking server has to answer before a run gives up
+PROBE_TIMEOUT = 5.0
+
+
+def check_server(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise :class:`StoreError` unless an HTTP tracking server answers within ``timeout``.
+
+    Any HTTP answer counts (even an error status): the server is there. A
+    refused connection, a name that does not resolve or silence are reported
+    with the URI.
+
+    Examples
+    --------
+    >>> import socket
+    >>> with socket.socket() as s:  # a port nobody listens on
+    ...     s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    >>> try:
+    ...     check_server(f"http://127.0.0.1:{port}", timeout=2)
+    ... except StoreError as error:
+    ...     print(str(error)[:60])
+    cannot reach the tracking server 'http://127.0.0.1:...
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StoreError(
+            f"cannot reach the tracking server {uri!r} within {timeout:g} s ({reason}). "
+            "Fix: start the server, or correct tracking.uri (REPURCHASE_ML_TRACKING__URI); "
+            "unset it to use the embedded SQLite store in the project directory"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+#: columns of MLflow's SQL store that hold artifact locations (MLflow 3.x)
+_LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                     ("logged_models", "artifact_location"),
+                     ("model_versions", "storage_location"), ("model_versions", "source"))
+
+
+def repoint_moved_project(db: Path, artifact_root: str) -> bool:
+    """Re-point artifact locations after the project directory moved; True when it did.
+
+    MLflow records absolute artifact locations. When the embedded store's
+    experiments point at an ``mlartifacts`` folder other than ``artifact_root``
+    (the one in the project's present place) and that one exists, the project
+    was moved, copied or restored elsewhere: every location under the old root
+    is rewritten to the new one, in one transaction, so the project reads and
+    writes its own artifacts. When neither folder exists the artifacts are
+    gone, and a :class:`StoreError` names both paths.
+    """
+    import sqlite3
+    from urllib.parse import unquote, urlparse
+
+    if not db.is_file() or not artifact_root.startswith("file://"):
+        return False
+
+    def local(uri: str) -> Path:
+        return Path(unquote(urlparse(uri).path))
+
+    try:
+        with sqlite3.connect(db) as conn:
+            tables = {r[0] for r in conn.execute("select name from sqlite_master "
+                                                 "where type = 'table'")}
+            if "experiments" not in tables:
+                return False
+            roots = {r[0] for r in conn.execute("select artifact_location from experiments")
+                     if r[0] and r[0].startswith("file://") and r[0] != artifact_root
+                     and local(r[0]).name == local(artifact_root).name}
+            if not roots:
+                return False
+            old_roots = sorted(roots)
+            if not local(artifact_root).exists():
+                if any(local(r).exists() for r in old_roots):
+                    return False  # only the database was copied: it still reads the original
+                raise StoreError(
+                    f"the tracking store {str(db)!r} keeps its artifacts in "
+                    f"{str(local(old_roots[0]))!r}, which does not exist, and "
+                    f"{str(local(artifact_root))!r} does not either. Fix: restore the "
+                    "mlartifacts folder next to mlflow.db, or retrain into a new project")
+            for old in old_roots:
+                for table, column in _LOCATION_COLUMNS:
+                    if table not in tables or column not in {
+                            c[1] for c in conn.execute(f"pragma table_info({table})")}:
+                        continue
+                    conn.execute(
+                        f"update {table} set {column} = ? || substr({column}, ?) "
+                        f"where substr({column}, 1, ?) = ? and (length({column}) = ? "
+                        f"or substr({column}, ?, 1) = '/')",
+                        (artifact_root, len(old) + 1, len(old), old, len(old), len(old) + 1))
+                logger.warning("the project moved: artifact locations under %s now point "
+                               "under %s", old, artifact_root)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the tracking store {str(db)!r} is not a readable SQLite database "
+                         f"({exc}). Fix: restore mlflow.db from a backup, or move it aside "
+                         "to start a new store") from None
+    return True
 
 
 def pip_requirements() -> list[str]:
@@ -594,8 +733,15 @@ def find_champion(settings: Settings) -> Champion | None:
         return None
     mv = mlflow.MlflowClient().get_model_version(settings.tracking.model_name, version)
     uri = f"models:/{settings.tracking.model_name}@{CHAMPION}"
-    pyfunc = mlflow.pyfunc.load_model(uri)
-    served = pyfunc.unwrap_python_model().served
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+        served = pyfunc.unwrap_python_model().served
+    except Exception as exc:  # missing or damaged files surface as many error types
+        where = getattr(mv, "storage_location", None) or mv.source
+        raise StoreError(
+            f"cannot load the champion {uri} (version {version}) from {where!r}: "
+            f"{_first_line(exc) or 'no such artifact'}. Fix: restore the project's mlartifacts "
+            "folder, or run `repurchase-ml retrain` to train a new champion") from None
     return Champion(version=version, run_id=mv.run_id, model_uri=uri, served=served,
                     pyfunc=pyfunc, tags=dict(mv.tags or {}))
 
