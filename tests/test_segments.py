@@ -116,6 +116,25 @@ def test_lifecycle_on_crafted_histories():
     assert set(stages.values()) <= set(LIFECYCLE_STAGES)
 
 
+def test_same_day_invoices_keep_a_recent_customer_active():
+    from repurchase_ml.features import build_features
+
+    rows = _purchases(1, [100, 70, 40]) + [  # a 30-day rhythm, then 3 invoices on one day
+        {"customer_id": 1, "timestamp": CUTOFF - pd.Timedelta(days=10, hours=h),
+         "event_type": "purchase", "amount": 20.0} for h in (1, 3, 5)]
+    rows += [{"customer_id": 2, "timestamp": CUTOFF - pd.Timedelta(days=4, hours=h),
+              "event_type": "purchase", "amount": 20.0} for h in (1, 2)]  # new: one day
+    events = pd.DataFrame(rows)
+    events["event_type"] = pd.Categorical(
+        events["event_type"], categories=["purchase", "refund", "view", "cart", "favorite"])
+    features = build_features(events.sort_values(["customer_id", "timestamp"],
+                                                 ignore_index=True), cutoffs=[CUTOFF])
+    assert features["gap_median_days"].iloc[0] == 30.0  # not 0: gaps between purchase days
+    assert lifecycle_stage(features).tolist() == ["active", "new"]
+    # by orders alone (a frame without purchase_days_all) customer 2 would not be new
+    assert lifecycle_stage(features.drop(columns="purchase_days_all")).tolist()[1] == "active"
+
+
 def test_lifecycle_thresholds_and_errors():
     f = pd.DataFrame({"days_since_last_purchase": [50.0], "days_since_first_purchase": [200.0],
                       "orders_all": [5.0], "gap_median_days": [20.0]})

@@ -189,15 +189,17 @@ def lifecycle_stage(
 ) -> pd.Series:
     """Lifecycle stage of each customer at the cutoff, relative to their own rhythm.
 
-    The customer's expected gap is their median gap between orders
-    (``gap_median_days``); for one-time buyers it is the median of that column
-    among repeat buyers at the same cutoff. ``overdue = days since last
-    purchase / expected gap``. Rules, first match wins:
+    The customer's expected gap is their median gap between purchase days
+    (``gap_median_days``: several invoices on one day never make a 0-day
+    gap); for customers with one purchase day it is the median of that
+    column among the others at the same cutoff. ``overdue = days since last
+    purchase / expected gap``. Purchase days are ``purchase_days_all`` when
+    the frame has it, else ``orders_all``. Rules, first match wins:
 
     ==============  ==========================================================
     prospect        no purchase yet
     churned         overdue >= ``churn_ratio`` or no purchase in ``churn_days``
-    new             exactly one order, placed within ``new_days``
+    new             exactly one purchase day, within ``new_days``
     at_risk         overdue >= ``at_risk_ratio`` (sleeping)
     reactivated     came back: ordered in the last ``reactivation_days`` after
                     a silence from then back to ``churn_days`` (needs
@@ -209,7 +211,8 @@ def lifecycle_stage(
     ----------
     features : DataFrame
         Needs ``days_since_last_purchase``, ``days_since_first_purchase``,
-        ``orders_all`` and ``gap_median_days``.
+        ``orders_all`` and ``gap_median_days``; reads ``purchase_days_all``
+        when present (as ``build_features`` gives it).
     new_days, at_risk_ratio, churn_ratio, churn_days, reactivation_days : float
         Thresholds of the rules above.
 
@@ -241,8 +244,10 @@ def lifecycle_stage(
         )
     since = features["days_since_last_purchase"].astype(float)
     orders = features["orders_all"].fillna(0).astype(float)
+    days = features["purchase_days_all"].fillna(0).astype(float) \
+        if "purchase_days_all" in features.columns else orders
     gap = features["gap_median_days"].astype(float)
-    population_gap = gap.where(orders >= 2).groupby(_group_keys(features)).transform("median")
+    population_gap = gap.where(days >= 2).groupby(_group_keys(features)).transform("median")
     expected = gap.fillna(population_gap).clip(lower=1.0)
     overdue = since / expected
     stage = np.full(len(features), "active", dtype=object)
@@ -256,7 +261,7 @@ def lifecycle_stage(
         logger.info("lifecycle_stage: %s or %s missing; no customer is marked reactivated",
                     recent_col, year_col)
     stage[(overdue >= at_risk_ratio).to_numpy()] = "at_risk"
-    is_new = (orders == 1) & (features["days_since_first_purchase"] <= new_days)
+    is_new = (days == 1) & (features["days_since_first_purchase"] <= new_days)
     stage[is_new.to_numpy()] = "new"
     stage[((overdue >= churn_ratio) | (since > churn_days)).to_numpy()] = "churned"
     stage[(orders <= 0).to_numpy() | since.isna().to_numpy()] = "prospect"
