@@ -15,10 +15,16 @@ contributions and reasons for the top 50,000, actions) and ``write_radar``
 Also measured on the same model: TreeSHAP cost per customer with one thread
 and with both cores.
 
+Quality (``--quality``): does the top of the list churn? On synthetic data and
+CDNOW, a bundle is trained out of time and the whole radar at its test cutoff
+is measured against realised churn with ``radar_metrics``, one row per rank
+variant (see ``VARIANTS``).
+
 Usage::
 
     python benchmarks/radar.py --quick     # 50k customers, 5k explained, about a minute
     python benchmarks/radar.py             # 1M customers, 50k explained
+    python benchmarks/radar.py --quality   # rank variants side by side, a few minutes
 
 It writes ``benchmarks/results/radar.md`` atomically.
 """
@@ -305,8 +311,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="50k scored customers, 5k explained (a smoke run)")
+    parser.add_argument("--quality", nargs="*", metavar="DATA", choices=("synthetic", "cdnow"),
+                        help="measure the list instead of timing it: precision, lift and value "
+                             "lost per rank variant (default data sets: synthetic cdnow); writes "
+                             "benchmarks/results/radar_quality.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.quality is not None:
+        from repurchase_ml._io import write_text_atomic
+
+        names = args.quality or ["synthetic", "cdnow"]
+        command = "python benchmarks/radar.py --quality " + " ".join(names)
+        text = render_quality([quality(name) for name in names], command)
+        out = write_text_atomic(ROOT / "benchmarks" / "results" / "radar_quality.md", text)
+        print(out.read_text(encoding="utf-8"))
+        return
     if args.quick:
         n_train, n_scored, top = 3_000, 50_000, 5_000
         command = "python benchmarks/radar.py --quick"
