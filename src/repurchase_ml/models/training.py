@@ -4,8 +4,9 @@ Splits are by cutoff, never by row. For each task with horizon ``h``:
 
 - **test**: the latest cutoff with labels (or ``test_cutoff``);
 - **validation**: the latest cutoff whose label window ends by the test
-  cutoff (``valid + h <= test``), or ``valid_cutoff``; used for early
-  stopping, tuning and calibration;
+  cutoff (``valid + h <= test``), or ``valid_cutoff``; used to choose the
+  shipped scorer and to calibrate (trees early-stop and tune on the newest
+  training cutoff);
 - **train**: every cutoff whose label window ends by the validation cutoff
   (``cutoff + h <= valid``), so no training label has seen the validation
   period and no validation label has seen the test period. With
@@ -44,6 +45,7 @@ from repurchase_ml.models.baselines import (
     run_rate_baseline,
 )
 from repurchase_ml.models.calibration import apply_calibrator, fit_calibrator
+from repurchase_ml.models.compare import paired_bootstrap
 from repurchase_ml.models.estimators import (
     LGBMTaskClassifier,
     LTVRegressor,
@@ -506,22 +508,56 @@ def _evaluate_all(task: str, y: np.ndarray, scores: dict[str, tuple[np.ndarray, 
     return cards
 
 
-def _choose(task: str, valid_cards: dict[str, Scorecard], *, tolerance: float
+#: candidates that combine the classic model with the trees, safest first: the default
+#: choice unless another candidate is reliably better on the validation cutoff
+_DEFAULT_ORDER = ("blend", "hybrid")
+#: paired resamples of the validation rows behind a switch away from the default
+_CHOICE_BOOT = 200
+
+
+def _choose(task: str, y_valid: np.ndarray, scores: dict[str, tuple[np.ndarray, bool]],
+            valid_cards: dict[str, Scorecard], *, tolerance: float, random_state: int = 0
             ) -> tuple[str, str, dict[str, float]]:
+    """Pick the shipped scorer on the validation cutoff.
+
+    One validation cutoff is a noisy judge: on a few thousand rows two scorers
+    whose test metrics differ by 0.02 swap places often. So the choice starts
+    from the safest candidate that has the trees and the classic model in it
+    (:data:`_DEFAULT_ORDER`) and moves to another scorer only when that one
+    is ahead on the validation rows by a paired bootstrap whose 95 % interval
+    is above zero (then the best such scorer, ties within ``tolerance`` to the
+    simpler one). Without a classic model (no blend, no hybrid) the best point
+    estimate ships.
+    """
     metric = PRIMARY_METRICS[task]
     values = {name: float(card.metrics[metric]) for name, card in valid_cards.items()}
-    chosen = choose_by_metric(values, tolerance=tolerance)
-    if chosen == "blend":
-        parts = [v for k, v in values.items() if k != "blend" and np.isfinite(v)]
-        if parts and values["blend"] <= max(parts) + tolerance:
-            chosen = choose_by_metric({k: v for k, v in values.items() if k != "blend"},
-                                      tolerance=tolerance)
-    ranked = sorted((v, k) for k, v in values.items() if np.isfinite(v))[::-1]
-    runner = next(((k, v) for v, k in ranked if k != chosen), None)
-    reason = f"best validation {metric} {values[chosen]:.4f}"
-    if runner is not None:
-        reason += f" against {runner[0]} {runner[1]:.4f}"
-    reason += f" (ties within {tolerance:g} go to the simpler scorer)"
+    default = next((k for k in _DEFAULT_ORDER if k in values and np.isfinite(values[k])), None)
+    if default is None:
+        chosen = choose_by_metric(values, tolerance=tolerance)
+        reason = f"best validation {metric} {values[chosen]:.4f}"
+    else:
+        keep = np.logical_and.reduce([np.isfinite(s) for s, _ in scores.values()])
+        better: dict[str, float] = {}
+        checks = []
+        for name, value in values.items():
+            if name == default or not np.isfinite(value) or value <= values[default] + tolerance:
+                continue
+            cmp = paired_bootstrap(y_valid[keep], scores[name][0][keep], scores[default][0][keep],
+                                   metric=metric, n_boot=_CHOICE_BOOT, random_state=random_state)
+            checks.append(f"{name} {cmp.difference:+.4f} [{cmp.low:+.4f}, {cmp.high:+.4f}]")
+            if cmp.low > 0:
+                better[name] = value
+        if better:
+            chosen = choose_by_metric(better, tolerance=tolerance)
+            reason = (f"{chosen} is ahead of {default} on the validation cutoff beyond noise "
+                      f"({metric} {values[chosen]:.4f} against {values[default]:.4f}; paired "
+                      f"bootstrap: {'; '.join(checks)})")
+        else:
+            chosen = default
+            reason = (f"{default} kept (validation {metric} {values[default]:.4f}): no other "
+                      "scorer is ahead beyond noise"
+                      + (f" (paired bootstrap of the difference: {'; '.join(checks)})"
+                         if checks else ""))
     if chosen in ("rfm", "run_rate", "bgnbd", "bgnbd_gg"):
         reason = (f"baseline shipped: the data does not support a model that beats the "
                   f"{chosen} baseline on the validation cutoff; " + reason)
@@ -577,9 +613,12 @@ def train_models(
     (trees early-stopped on the newest training cutoff, so the validation
     cutoff stays clean) and scored on the validation cutoff by the task's
     primary metric (:data:`~repurchase_ml.models.evaluate.PRIMARY_METRICS`).
-    The best one ships (a tie within ``tie_tolerance`` goes to the simpler;
-    the blend only when it beats both its parts); ``bundle.choice`` records
-    which and why. With ``refit`` the chosen trees are refitted on train +
+    The blend (else the hybrid) ships unless another
+    scorer is ahead of it on the validation rows beyond noise (a paired
+    bootstrap interval of the difference above zero; ties within
+    ``tie_tolerance`` go to the simpler scorer): one validation cutoff is too
+    noisy to switch on a point estimate. Without a classic model the best
+    point estimate ships. ``bundle.choice`` records which and why. With ``refit`` the chosen trees are refitted on train +
     validation rows with the rounds early stopping chose. Every candidate is
     then scored on the test cutoff.
 
@@ -781,7 +820,9 @@ def train_models(
                                      + (1 - weight) * classic_score[masks["valid"]], True)
         choosable = {k: v for k, v in valid_scores.items() if k in allowed}
         valid_cards = _evaluate_all(task, y_valid, choosable)
-        chosen, reason, values = _choose(task, valid_cards, tolerance=tie_tolerance)
+        chosen, reason, values = _choose(task, y_valid, choosable, valid_cards,
+                                         tolerance=tie_tolerance,
+                                         random_state=random_state)
         rule_calibrator = None
         if chosen == "rfm":
             rule_calibrator = fit_calibrator("isotonic", np.clip(rule[masks["valid"]], 0, 1),
