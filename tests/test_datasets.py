@@ -511,6 +511,19 @@ def test_retail_browsing_fades_before_dropout(retail):
     assert recent < 0.65 * earlier  # 0.53 for this seed; a linear fade to 10 % gives 0.4
 
 
+def test_retail_lapsed_browsers_look_but_never_buy_after_dropout(retail):
+    events, truth = retail
+    t = truth.set_index("customer_id")
+    after = events[events["timestamp"] >= events["customer_id"].map(t["dropout_time"])]
+    assert set(after["event_type"]) <= {"view", "cart", "favorite", "refund"}
+    browsing = after[after["event_type"] != "refund"]
+    assert t.loc[browsing["customer_id"].unique(), "browses_after_dropout"].all()
+    lapsed = t[t["browses_after_dropout"] & (t["dropout_time"] < R_END - pd.Timedelta(days=365))]
+    share = lapsed.index.isin(browsing["customer_id"]).mean()
+    assert 0.1 < share < 1.0
+    assert abs(t["browses_after_dropout"].mean() - RetailProfile().lapsed_browse_share) < 0.04
+
+
 def test_retail_habit_customers_have_regular_gaps(retail):
     events, truth = retail
     t = truth.set_index("customer_id")

@@ -522,10 +522,11 @@ class RetailProfile:
     campaigns_per_year: float = 4.0
     campaign_boost: float = 4.0
     history_days: int = 730
+    lapsed_browse_share: float = 0.3
 
     def __post_init__(self) -> None:
         shares = ("one_time_share", "bulk_share", "habit_share", "split_order_rate",
-                  "cancel_rate", "partial_refund_share")  # fmt: skip
+                  "cancel_rate", "partial_refund_share", "lapsed_browse_share")  # fmt: skip
         for name in shares:
             value = _real(getattr(self, name))
             if value is None or not 0.0 <= value <= 1.0:
@@ -577,6 +578,7 @@ class _RetailLatent:
 
     segment: np.ndarray  # _ONE_TIME, _REGULAR or _BULK
     in_campaign: np.ndarray  # arrived during an acquisition campaign burst
+    lapsed_browser: np.ndarray  # keeps browsing (at the fade floor) after dropout
     dropout_p: np.ndarray  # dropout probability after each repeat order (1 for one-time)
     repeats: np.ndarray  # repeat orders until dropout (0 for one-time buyers)
     rhythm_shape: np.ndarray  # gamma shape of the gaps (1 = Poisson, larger = habit)
@@ -642,8 +644,6 @@ def _make_retail_population(
     repeats = np.where(segment == _ONE_TIME, 0, rng.geometric(dropout_p)).astype(np.int64)
     habit = rng.random(n) < profile.habit_share
     rhythm_shape = np.where(habit & (segment != _ONE_TIME), profile.habit_shape, 1.0)
-    latent = _RetailLatent(segment=segment, in_campaign=in_campaign, dropout_p=dropout_p,
-                           repeats=repeats, rhythm_shape=rhythm_shape, first_order=first_order)  # fmt: skip
     tastes = _tastes(rng, n, catalog)
     lines_extra = np.where(bulk, profile.bulk_lines, _LINES_EXTRA)
     qty_base = np.where(bulk, _BULK_QTY_BASE, 1.0)
@@ -655,6 +655,9 @@ def _make_retail_population(
         _BROWSE_SHAPE, _BROWSE_RATIO / _BROWSE_SHAPE, n
     )
     tastes["spend_level"] = tastes["spend_level"] * shape
+    latent = _RetailLatent(segment=segment, in_campaign=in_campaign, dropout_p=dropout_p,
+                           repeats=repeats, rhythm_shape=rhythm_shape, first_order=first_order,
+                           lapsed_browser=rng.random(n) < profile.lapsed_browse_share)  # fmt: skip
     # dropout and last are set once the orders are drawn (_with_dropout)
     pop = _Population(
         signup=signup, first=np.maximum(signup, w_lo), dropout=np.full(n, w_hi),
@@ -1093,6 +1096,7 @@ def make_event_log(
         ``campaigns_per_year``  acquisition campaigns (a week each) per year [4.0]
         ``campaign_boost``      arrivals per day during a campaign, times normal [4.0]
         ``history_days``        existing customers signed up up to this before start [730]
+        ``lapsed_browse_share`` share still browsing after dropout (1/10 rate, cheap) [0.3]
         ======================  ====================================================
 
     Returns
@@ -1117,6 +1121,8 @@ def make_event_log(
         is low or who arrive late may have no event at all; they are still in
         ``truth``. With ``profile="retail"`` also: ``segment`` (``one_time``,
         ``regular``, ``bulk``), ``cohort`` (month of signup), ``acquired_in_campaign``,
+        ``browses_after_dropout`` (views, carts and favourites go on after dropout, never
+        a purchase),
         ``rhythm_shape`` (1 = Poisson), ``dropout_probability`` (1 for one-time buyers),
         ``repeat_orders_until_dropout`` and ``first_order_time``; ``purchase_rate`` is the
         repeat-order rate (0 for one-time buyers) and ``signup_time`` the first visit.
@@ -1240,6 +1246,10 @@ def _make_retail_log(
     if behaviour:
         blocks += _funnel(rng_funnel, cal, purchases, pop, catalog)
         blocks.append(_browsing(rng_browse, cal, pop, catalog))
+        # lapsed browsers look around after dropout, at the fade floor, cheap items
+        after = np.where(latent.lapsed_browser, np.clip(pop.dropout, *window), window[1])
+        lapsed = dataclasses.replace(pop, first=after, last=np.full(n, window[1]))
+        blocks.append(_browsing(rng_browse, cal, lapsed, catalog))
     del purchases
     events = _assemble(blocks, cal, catalog, n_orders)
     signup = _to_time(cal, pop.signup)
@@ -1249,6 +1259,7 @@ def _make_retail_log(
             "segment": pd.Categorical.from_codes(latent.segment, categories=list(_SEGMENTS)),
             "cohort": signup.astype("datetime64[M]").astype("datetime64[ns]"),
             "acquired_in_campaign": latent.in_campaign,
+            "browses_after_dropout": latent.lapsed_browser,
             "purchase_rate": pop.rate,
             "rhythm_shape": latent.rhythm_shape,
             "dropout_probability": latent.dropout_p,
