@@ -368,3 +368,39 @@ def test_default_actions_fit_the_row():
         grid["value_tier"] == "low") & (grid["segment"] == "at risk")
     assert set(actions[slipping]) == {"win_back_coupon"}
     assert (actions != "none").all()
+
+
+def test_radar_options_from_config_and_score_flags(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from repurchase_ml import cli, jobs
+    from repurchase_ml.config import load_settings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("radar: {rank_by: churn_probability, top_k: 50, risk_floor: null}\n")
+    seen = {}
+
+    def fake(settings, *args, **kwargs):
+        seen["settings"] = settings
+        raise ValueError("stopped after capturing the settings")
+
+    monkeypatch.setattr(jobs, "run_score", fake)
+    result = CliRunner().invoke(cli.app, [
+        "score", "--as-of", "2024-01-01", "--project-dir", str(tmp_path), "--config", str(cfg),
+        "--top-k", "20", "--min-churn-probability", "0.4", "--segment", "champions",
+        "--segment", "at risk"])
+    assert "stopped after capturing" in result.output
+    options = seen["settings"].radar.options()
+    assert options["rank_by"] == "churn_probability" and options["risk_floor"] is None  # file
+    assert options["top_k"] == 20 and options["min_churn_probability"] == 0.4  # flags win
+    assert options["segments"] == ["champions", "at risk"]
+    bad = CliRunner().invoke(cli.app, ["score", "--as-of", "2024-01-01", "--project-dir",
+                                       str(tmp_path), "--rank-by", "value_at_rsk"])
+    assert bad.exit_code == cli.EXIT_CONFIG
+    assert "did you mean 'value_at_risk'" in " ".join(bad.output.split())
+    # every option is a keyword radar_from_scores takes
+    features, scores = _table()
+    defaults = load_settings(environ={}).radar.options()
+    radar = radar_from_scores(scores, features=features, cluster_k=2, **defaults)
+    assert radar["customer_id"].tolist() == radar_from_scores(
+        scores, features=features, cluster_k=2)["customer_id"].tolist()

@@ -268,13 +268,35 @@ def score(
     config: ConfigOpt = None,
     project_dir: ProjectOpt = None,
     sets: SetOpt = None,
+    rank_by: Annotated[str | None, typer.Option(
+        "--rank-by", help="Radar order: value_at_risk, churn_probability or value_if_retained "
+        "[default: value_at_risk].", show_default=False)] = None,
+    risk_floor: Annotated[str | None, typer.Option(
+        "--risk-floor", help="Customers below this churn probability go after the others; "
+        "base_rate (default) or a probability.", show_default=False)] = None,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", help="Keep the first K rows of the radar.", show_default=False)] = None,
+    min_value: Annotated[float | None, typer.Option(
+        "--min-value", help="Keep customers with value at risk >= this.",
+        show_default=False)] = None,
+    min_churn_probability: Annotated[float | None, typer.Option(
+        "--min-churn-probability", help="Keep customers with churn probability >= this.",
+        show_default=False)] = None,
+    segment: Annotated[list[str] | None, typer.Option(
+        "--segment", help="Keep this RFM segment, e.g. --segment champions (repeatable).",
+        show_default=False)] = None,
 ) -> None:
     """Score every customer at --as-of with the champion; write scores and the radar list."""
     from dataclasses import asdict
 
     from repurchase_ml.jobs import run_score
 
-    settings = _guard(lambda: _settings(config, project_dir, sets))
+    flags = {"rank_by": rank_by, "risk_floor": risk_floor, "top_k": top_k,
+             "min_value": min_value, "min_churn_probability": min_churn_probability,
+             "segments": segment or None}
+    radar = {key: value for key, value in flags.items() if value is not None}
+    settings = _guard(lambda: _settings(config, project_dir, sets,
+                                        defaults={"radar": radar} if radar else None))
     with console.status(f"scoring at {as_of} ..."):
         result = _guard(lambda: run_score(settings, as_of))
     _print_score(asdict(result))

@@ -36,6 +36,7 @@ __all__ = [
     "TrackingSettings",
     "PromotionSettings",
     "OutputSettings",
+    "RadarSettings",
     "load_settings",
     "deep_merge",
     "settings_to_dict",
@@ -204,6 +205,78 @@ class OutputSettings(_Section):
     report: bool = True
 
 
+class RadarSettings(_Section):
+    """The radar list: order, length and filters (see ``docs/radar.md``).
+
+    ``rank_by`` is ``value_at_risk``, ``churn_probability`` or
+    ``value_if_retained``; customers below ``risk_floor`` (a probability, or
+    ``base_rate``: the mean churn probability of the list) go after the others;
+    ``top_k``, ``min_value`` (on value at risk), ``min_churn_probability`` and
+    ``segments`` (RFM segment names) shorten the list; ``explain_top`` rows get
+    reasons; ``action_table`` is a YAML file of action rules (default: the
+    packaged one). :meth:`options` gives the keyword arguments of
+    ``radar_from_scores``, ``churn_radar`` and ``evaluate_radar``.
+
+    Examples
+    --------
+    >>> RadarSettings(top_k=500, segments=["champions"]).options()["top_k"]
+    500
+    """
+
+    rank_by: str = "value_at_risk"
+    risk_floor: float | str | None = "base_rate"
+    top_k: int | None = Field(default=None, ge=1)
+    min_value: float | None = Field(default=None, ge=0)
+    min_churn_probability: float | None = Field(default=None, ge=0, le=1)
+    segments: tuple[str, ...] | None = None
+    explain_top: int | None = Field(default=50_000, ge=0)
+    action_table: str | None = None
+
+    @field_validator("rank_by")
+    @classmethod
+    def _known_rank(cls, value: str) -> str:
+        from repurchase_ml.radar import RANK_BY
+
+        if value not in RANK_BY:
+            raise ValueError(f"radar.rank_by: unknown {value!r}{_suggest(value, RANK_BY)}; "
+                             f"allowed: {', '.join(RANK_BY)}")
+        return value
+
+    @field_validator("risk_floor", mode="before")
+    @classmethod
+    def _floor(cls, value: Any) -> float | str | None:
+        from repurchase_ml.radar import BASE_RATE
+
+        if value is None or value == BASE_RATE:
+            return value
+        try:
+            floor = float(value)
+        except (TypeError, ValueError):
+            floor = float("nan")
+        if not 0 <= floor <= 1:
+            raise ValueError(f"radar.risk_floor: expected a probability in [0, 1], "
+                             f"{BASE_RATE!r} or null, got {value!r}")
+        return floor
+
+    @field_validator("segments")
+    @classmethod
+    def _known_segments(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from repurchase_ml.segments import RFM_SEGMENT_RULES
+
+        known = [*RFM_SEGMENT_RULES["segment"].unique(), "no purchase"]
+        for name in value or ():
+            if name not in known:
+                raise ValueError(f"radar.segments: unknown segment {name!r}"
+                                 f"{_suggest(name, known)}; allowed: {', '.join(known)}")
+        return value
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for ``radar_from_scores`` / ``churn_radar`` / ``evaluate_radar``."""
+        out = self.model_dump()
+        out["segments"] = list(self.segments) if self.segments is not None else None
+        return out
+
+
 class Settings(_Section):
     """Everything a retrain or score run needs, validated once.
 
@@ -224,6 +297,7 @@ class Settings(_Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
+    radar: RadarSettings = Field(default_factory=RadarSettings)
 
     @field_validator("tasks")
     @classmethod
