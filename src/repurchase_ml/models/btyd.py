@@ -35,9 +35,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, digamma, gammaln, hyp2f1, roots_jacobi
+from scipy.special import (
+    betaincinv,
+    betaln,
+    digamma,
+    expit,
+    gammaln,
+    hyp2f1,
+    roots_legendre,
+)
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_limits
 
 from repurchase_ml.errors import SchemaError
 
@@ -158,6 +167,12 @@ def _merge_rows(columns: tuple[np.ndarray, ...], w: np.ndarray) -> tuple[tuple[n
     return tuple(c[new] for c in sorted_cols), np.bincount(group, weights=w[order])
 
 
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """Sum of products without BLAS: a BLAS dot wakes its threads for every call, which on a
+    busy machine costs 100x the products themselves."""
+    return float(np.einsum("i,i->", u, v))
+
+
 def _params(values: Mapping[str, float], names: tuple[str, ...]) -> tuple[float, ...]:
     missing = [n for n in names if n not in values]
     if missing:
@@ -171,7 +186,8 @@ def _maximise(neg_ll_and_grad: Any, start: np.ndarray, total: float) -> tuple[np
         value, grad = neg_ll_and_grad(np.exp(theta))
         return value / total, grad * np.exp(theta) / total
 
-    with np.errstate(all="ignore"):
+    # L-BFGS-B's own BLAS calls on 4-vectors: woken threads would cost 100x the work
+    with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
         res = minimize(objective, start, jac=True, method="L-BFGS-B",
                        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(start),
                        options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000})
@@ -188,58 +204,77 @@ def _maximise(neg_ll_and_grad: Any, start: np.ndarray, total: float) -> tuple[np
 
 
 class _BGNBDTerms:
-    """Per-row data of a BG/NBD likelihood, with rows grouped by distinct frequency."""
+    """A BG/NBD likelihood over fixed rows, split into one-time buyers and repeat customers.
+
+    Per repeat customer the likelihood is
+    ``A1 + A_alive + softplus(A_gone - A_alive)``; per one-time buyer it is
+    ``A1 - r log(alpha + T)`` (they cannot have dropped out). Terms that
+    depend on a row only through its frequency are computed once per distinct
+    frequency, so an evaluation costs two logs and a softplus per row.
+    """
 
     def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
-        self.x_values, self.x_index = np.unique(x, return_inverse=True)
-        self.w = w
-        self.w_per_x = np.bincount(self.x_index, weights=w, minlength=len(self.x_values))
+        self.x_values, x_index = np.unique(x, return_inverse=True)
+        self.w_per_x = np.bincount(x_index, weights=w, minlength=len(self.x_values))
+        self.total = float(w.sum())
         self.repeat = x > 0
-        self.t_x, self.T = t_x, T
-        self.xr = x[self.repeat]
-        self.t_xr = t_x[self.repeat]
+        once = ~self.repeat
+        self.T0, self.w0 = T[once], w[once]
+        self.idx = x_index[self.repeat]
+        self.x, self.t_x, self.T, self.w = x[self.repeat], t_x[self.repeat], T[self.repeat], \
+            w[self.repeat]
+        self.wx = self.w * self.x
 
-    def value_and_grad(self, theta: np.ndarray, *, grad: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-row log-likelihood and the gradient of its weighted sum."""
+    def _parts(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
         r, alpha, a, b = theta
-        xv, idx, rep = self.x_values, self.x_index, self.repeat
+        xv = self.x_values
         base = betaln(a, b)
-        c_alive = (betaln(a, b + xv) - base)[idx]
-        log_mt = np.log(alpha + self.T)
-        rx = r + xv[idx]
-        a_alive = c_alive - rx * log_mt
-        a_gone = np.full_like(a_alive, -np.inf)
-        log_mtx = np.log(alpha + self.t_xr)
         with np.errstate(invalid="ignore"):
+            c_alive = betaln(a, b + xv) - base
             c_gone = betaln(a + 1, b + xv - 1) - base
-        a_gone[rep] = c_gone[idx[rep]] - rx[rep] * log_mtx
-        mix = np.logaddexp(a_alive, a_gone)
-        ll = (gammaln(r + xv) - gammaln(r))[idx] + r * np.log(alpha) + mix
-        if not grad:
-            return ll, None
-        w = self.w
-        w_alive = w * np.exp(a_alive - mix)
-        w_gone = w[rep] * np.exp(a_gone[rep] - mix[rep])
-        wx = self.w_per_x
-        total = w.sum()
-        d_r = (wx @ (digamma(r + xv) - digamma(r)) + total * np.log(alpha)
-               - w_alive @ log_mt - w_gone @ log_mtx)
-        d_alpha = (total * r / alpha - w_alive @ (rx / (alpha + self.T))
-                   - w_gone @ (rx[rep] / (alpha + self.t_xr)))
-        ab = digamma(a + b)
-        d_base_a, d_base_b = digamma(a) - ab, digamma(b) - ab
-        abx = digamma(a + b + xv)
+        log_mt0 = np.log(alpha + self.T0)
+        log_mt = np.log(alpha + self.T)
+        log_mtx = np.log(alpha + self.t_x)
+        rx = r + self.x
+        a_alive = c_alive[self.idx] - rx * log_mt
+        gap = (c_gone - c_alive)[self.idx] + rx * (log_mt - log_mtx)
+        return c_alive, log_mt0, log_mt, log_mtx, rx, a_alive, gap
+
+    def per_row(self, theta: np.ndarray) -> np.ndarray:
+        """Log-likelihood of each row, in the order of the rows given."""
+        r, alpha = theta[0], theta[1]
+        _, log_mt0, _, _, _, a_alive, gap = self._parts(theta)
+        out = np.empty(len(self.repeat))
+        a1 = -gammaln(r) + r * np.log(alpha)
+        out[~self.repeat] = r * (np.log(alpha) - log_mt0)
+        out[self.repeat] = (a1 + gammaln(r + self.x) + a_alive + np.logaddexp(0.0, gap))
+        return out
+
+    def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Weighted total log-likelihood and its gradient in ``(r, alpha, a, b)``."""
+        r, alpha, a, b = theta
+        xv, wx_k = self.x_values, self.w_per_x
+        _, log_mt0, log_mt, log_mtx, rx, a_alive, gap = self._parts(theta)
+        w, w0, total = self.w, self.w0, self.total
+        value = (wx_k @ gammaln(r + xv) + total * (r * np.log(alpha) - gammaln(r))
+                 - r * _dot(w0, log_mt0) + _dot(w, a_alive + np.logaddexp(0.0, gap)))
+        gone = expit(gap)  # share of each repeat customer's likelihood from "dropped out"
+        w_gone = w * gone
+        d_r = (wx_k @ (digamma(r + xv) - digamma(r)) + total * np.log(alpha) - _dot(w0, log_mt0)
+               - _dot(w, log_mt) + _dot(w_gone, log_mt - log_mtx))
+        inv_t, inv_tx = 1.0 / (alpha + self.T), 1.0 / (alpha + self.t_x)
+        d_alpha = (total * r / alpha - r * _dot(w0, 1.0 / (alpha + self.T0))
+                   - _dot(r * w + self.wx, inv_t) + _dot(w_gone * rx, inv_t - inv_tx))
+        gone_k = np.bincount(self.idx, weights=w_gone, minlength=len(xv))
+        alive_k = np.bincount(self.idx, weights=w, minlength=len(xv)) - gone_k
+        ab, abx = digamma(a + b), digamma(a + b + xv)
+        used = gone_k > 0
         with np.errstate(invalid="ignore"):
             gone_b = digamma(b + xv - 1)
-        wa_x = np.bincount(idx, weights=w_alive, minlength=len(xv))
-        wg_x = np.bincount(idx[rep], weights=w_gone, minlength=len(xv))
-        gone = wg_x > 0
-        d_a = (wa_x @ (digamma(a) - abx - d_base_a)
-               + wg_x[gone] @ (digamma(a + 1) - abx - d_base_a)[gone])
-        d_b = (wa_x @ (digamma(b + xv) - abx - d_base_b)
-               + wg_x[gone] @ (gone_b - abx - d_base_b)[gone])
-        return ll, np.array([d_r, d_alpha, d_a, d_b])
+        d_a = alive_k @ (ab - abx) + gone_k[used] @ (digamma(a + 1) - digamma(a) + ab - abx)[used]
+        d_b = (alive_k @ (digamma(b + xv) - digamma(b) + ab - abx)
+               + gone_k[used] @ (gone_b - digamma(b) + ab - abx)[used])
+        return float(value), np.array([d_r, d_alpha, d_a, d_b])
 
 
 def bgnbd_log_likelihood(params: Mapping[str, float], frequency: Any, recency: Any,
@@ -268,9 +303,7 @@ def bgnbd_log_likelihood(params: Mapping[str, float], frequency: Any, recency: A
     [0.0, -8.8588]
     """
     x, t_x, T, w = _check_summary(frequency, recency, T)
-    ll, _ = _BGNBDTerms(x, t_x, T, w).value_and_grad(np.array(_params(params, BGNBD_PARAMS)),
-                                                     grad=False)
-    return ll
+    return _BGNBDTerms(x, t_x, T, w).per_row(np.array(_params(params, BGNBD_PARAMS)))
 
 
 def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, sample_weight: Any = None) -> ClassicFit:
@@ -319,13 +352,12 @@ def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, sample_weight: Any = None
     terms = _BGNBDTerms(x, t_x, T, w)
 
     def neg(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        ll, grad = terms.value_and_grad(theta)
-        value = -(w @ ll)
-        return (value, -grad) if np.isfinite(value) else (np.inf, np.zeros(4))
+        value, grad = terms.value_and_grad(theta)
+        return (-value, -grad) if np.isfinite(value) else (np.inf, np.zeros(4))
 
     start = np.log([1.0, max(float(np.average(T, weights=w)), 1e-6), 1.0, 1.0])
     theta, ok = _maximise(neg, start, float(w.sum()))
-    ll = float(w @ terms.value_and_grad(theta, grad=False)[0])
+    ll = terms.value_and_grad(theta)[0]
     return ClassicFit(dict(zip(BGNBD_PARAMS, map(float, theta), strict=True)), ll,
                       float(w.sum()), len(w), ok)
 
@@ -388,23 +420,24 @@ def bgnbd_expected_orders(params: Mapping[str, float], frequency: Any, recency: 
 
 
 def _orders_if_alive_by_quadrature(r: float, a: float, b: float, x: np.ndarray, mt: np.ndarray,
-                                   t: np.ndarray, n_nodes: int = 64) -> np.ndarray:
+                                   t: np.ndarray, n_nodes: int = 128) -> np.ndarray:
     """E[orders in t | alive at T] as an integral over the dropout probability.
 
-    Alive at T, the purchase rate is ``Gamma(r + x, alpha + T)`` and the
-    dropout probability ``Beta(a, b + x)``; given both, orders until dropout
-    number ``(1 - exp(-lambda p t)) / p`` in expectation. The rate integrates
-    in closed form; the dropout probability by Gauss-Jacobi quadrature.
+    Alive at T, the purchase rate is ``Gamma(r + x, alpha + T)`` (``mt`` is
+    ``alpha + T``) and the dropout probability ``Beta(a, b + x)``; given both,
+    orders until dropout number ``(1 - exp(-lambda p t)) / p`` in expectation.
+    The rate integrates in closed form; the dropout probability by
+    Gauss-Legendre quadrature over its quantiles, which stays finite for any
+    parameters (relative error about 1e-6).
     """
+    u, weights = roots_legendre(n_nodes)
+    u, weights = (u + 1) / 2, weights / 2
     out = np.empty(len(x))
     for value in np.unique(x):
         rows = x == value
-        nodes, weights = roots_jacobi(n_nodes, b + value - 1, a - 1)
-        p = (nodes + 1) / 2  # weights carry (1 - p)^(b+x-1) p^(a-1) up to 2^(a+b+x-1)
-        weights = weights / weights.sum()
-        k = r + value
-        ratio = mt[rows, None] / (mt[rows, None] + p[None, :] * t[rows, None])
-        out[rows] = (-np.expm1(k * np.log(ratio)) / p[None, :]) @ weights
+        p = np.clip(betaincinv(a, b + value, u), 1e-300, 1.0)
+        ahead = np.log1p(p[None, :] * t[rows, None] / mt[rows, None])
+        out[rows] = np.einsum("ij,j->i", -np.expm1(-(r + value) * ahead) / p[None, :], weights)
     return out
 
 
@@ -514,11 +547,11 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, sample_weight: Any =
         log_xmv = np.log(x * m + v)
         value = (wx @ (gammaln(pxv + q) - gammaln(pxv) + pxv * log_x)
                  + total * (q * np.log(v) - gammaln(q))
-                 + w @ ((p * x - 1) * log_m - (p * x + q) * log_xmv))
+                 + _dot(w, (p * x - 1) * log_m - (p * x + q) * log_xmv))
         d_p = (wx @ (xv * (digamma(pxv + q) - digamma(pxv) + log_x))
-               + w @ (x * (log_m - log_xmv)))
-        d_q = wx @ digamma(pxv + q) + total * (np.log(v) - digamma(q)) - w @ log_xmv
-        d_v = total * q / v - w @ ((p * x + q) / (x * m + v))
+               + _dot(w, x * (log_m - log_xmv)))
+        d_q = wx @ digamma(pxv + q) + total * (np.log(v) - digamma(q)) - _dot(w, log_xmv)
+        d_v = total * q / v - _dot(w, (p * x + q) / (x * m + v))
         if not np.isfinite(value):
             return np.inf, np.zeros(3)
         return -value, -np.array([d_p, d_q, d_v])
