@@ -15,6 +15,7 @@ from repurchase_ml.radar import (
     radar_from_scores,
     radar_metrics,
     value_if_retained,
+    value_priors,
     write_radar,
 )
 
@@ -148,6 +149,11 @@ def test_value_if_retained_is_net_and_shrunk():
     rate = (9 + m * 30) / (300 + 30)
     per_order = (1_000 + pop) / (10 + 1)
     assert v[2] == pytest.approx(90 * rate * per_order)
+    # one row priced with the population's figures (the served model) = priced in it
+    priors = value_priors(f)
+    assert priors == pytest.approx({"repeat_rate_per_day": m, "net_order_value": pop})
+    alone = value_if_retained(f.iloc[[2]], horizon_days=90, priors=priors)
+    assert alone.iloc[0] == pytest.approx(v[2]) and alone.index.tolist() == [2]
     with pytest.raises(SchemaError, match="days_since_first_purchase"):
         value_if_retained(f.drop(columns="days_since_first_purchase"))
     with pytest.raises(SchemaError, match="net_revenue_all"):
@@ -292,6 +298,7 @@ def synthetic_radar():
     return by_risk, radar, truth, as_of
 
 
+@pytest.mark.slow
 def test_dropouts_are_over_represented_at_the_top(synthetic_radar):
     by_risk, _, truth, as_of = synthetic_radar
     # the generator's truth: the customer has dropped out by the end of the 90-day horizon,
@@ -305,6 +312,7 @@ def test_dropouts_are_over_represented_at_the_top(synthetic_radar):
     assert gone[-top:].mean() < base_rate
 
 
+@pytest.mark.slow
 def test_synthetic_radar_reads_well(synthetic_radar):
     _, radar, _, as_of = synthetic_radar
     assert list(radar.columns) == list(RADAR_COLUMNS)
@@ -321,6 +329,7 @@ def test_synthetic_radar_reads_well(synthetic_radar):
     assert radar["action_id"].nunique() >= 3
 
 
+@pytest.mark.slow
 def test_value_if_retained_follows_the_hidden_spend_rate_of_stayers(synthetic_radar):
     _, radar, truth, as_of = synthetic_radar
     hidden = truth.set_index("customer_id").reindex(radar["customer_id"])
@@ -334,6 +343,7 @@ def test_value_if_retained_follows_the_hidden_spend_rate_of_stayers(synthetic_ra
     assert rho["retained"] > rho["net"] + 0.05  # better than the money spent so far
 
 
+@pytest.mark.slow
 def test_the_default_top_decile_churns_well_above_the_base_rate(synthetic_radar):
     metrics = synthetic_radar[1].attrs["metrics"]
     default, churn, no_floor = metrics["default"], metrics["churn"], metrics["no floor"]

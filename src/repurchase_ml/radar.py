@@ -40,6 +40,7 @@ __all__ = [
     "radar_from_scores",
     "radar_metrics",
     "value_if_retained",
+    "value_priors",
     "write_radar",
 ]
 
@@ -269,8 +270,49 @@ def net_revenue(features: pd.DataFrame, *, window: str = "all") -> pd.Series:
     return values.fillna(0.0).clip(lower=0.0)
 
 
+def _value_inputs(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orders, days since the first order and net revenue of each row (checked, finite)."""
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
+    for col in ("orders_all", "days_since_first_purchase"):
+        if col not in features.columns:
+            raise SchemaError(col, f"value_if_retained needs {col!r}",
+                              fix="build features with the rfm and lifecycle families on")
+    orders = features["orders_all"].to_numpy(dtype=float)
+    orders = np.where(np.isfinite(orders), orders, 0.0)
+    exposure = np.clip(np.nan_to_num(features["days_since_first_purchase"].to_numpy(dtype=float)),
+                       0.0, None)
+    return orders, exposure, net_revenue(features).to_numpy()
+
+
+def value_priors(features: pd.DataFrame) -> dict[str, float]:
+    """The population figures :func:`value_if_retained` shrinks toward, from these rows.
+
+    ``repeat_rate_per_day`` (repeat orders over days since the first order,
+    pooled) and ``net_order_value`` (net revenue over orders, pooled), over
+    the rows with at least one order. Keep them with a model to price a few
+    rows at a time as the whole population would (the served model).
+
+    Examples
+    --------
+    >>> value_priors(pd.DataFrame({"orders_all": [3.0, 1.0], "days_since_first_purchase": [90.0, 10],
+    ...                            "revenue_all": [300.0, 100]}))
+    {'repeat_rate_per_day': 0.02, 'net_order_value': 100.0}
+    """
+    orders, exposure, money = _value_inputs(features)
+    buyers = orders > 0
+    if not buyers.any():
+        return {"repeat_rate_per_day": 0.0, "net_order_value": 0.0}
+    repeats = np.maximum(orders[buyers] - 1.0, 0.0)
+    return {"repeat_rate_per_day": float(repeats.sum() / max(exposure[buyers].sum(), 1.0)),
+            "net_order_value": float(money[buyers].sum() / orders[buyers].sum())}
+
+
 def value_if_retained(
-    features: pd.DataFrame, *, horizon_days: int = CHURN_HORIZON_DAYS
+    features: pd.DataFrame,
+    *,
+    horizon_days: int = CHURN_HORIZON_DAYS,
+    priors: Mapping[str, float] | None = None,
 ) -> pd.Series:
     """Expected net revenue over ``horizon_days`` if the customer stays active.
 
@@ -286,8 +328,9 @@ def value_if_retained(
       :func:`net_revenue`) over orders, mixed with the population's pooled net
       order value with the weight of one order: ``(n * own + 1 * pop) / (n + 1)``.
 
-    Compute it on the whole population at a cutoff (the pooled rates come from
-    the rows given). Rows without orders get 0.
+    The population figures come from the rows given (compute on the whole
+    population at a cutoff) or from ``priors`` (:func:`value_priors` of the
+    training population, to price a few rows). Rows without orders get 0.
 
     Parameters
     ----------
@@ -296,6 +339,8 @@ def value_if_retained(
         (or ``revenue_all`` and ``refund_amount_all``).
     horizon_days : int, default 90
         The churn horizon.
+    priors : mapping, optional
+        :func:`value_priors` to shrink toward; default: those of ``features``.
 
     Returns
     -------
@@ -311,26 +356,14 @@ def value_if_retained(
     >>> bool(v.iloc[0] > v.iloc[2] > v.iloc[1] > 0)   # the cancelled big order is not value
     True
     """
-    if not isinstance(features, pd.DataFrame):
-        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
     if not isinstance(horizon_days, int | np.integer) or horizon_days < 1:
         raise ValueError(f"horizon_days: expected a positive number of days, got {horizon_days!r}.")
-    for col in ("orders_all", "days_since_first_purchase"):
-        if col not in features.columns:
-            raise SchemaError(col, f"value_if_retained needs {col!r}",
-                              fix="build features with the rfm and lifecycle families on")
-    orders = features["orders_all"].to_numpy(dtype=float)
-    orders = np.where(np.isfinite(orders), orders, 0.0)
-    exposure = np.clip(np.nan_to_num(features["days_since_first_purchase"].to_numpy(dtype=float)),
-                       0.0, None)
-    money = net_revenue(features).to_numpy()
+    orders, exposure, money = _value_inputs(features)
+    pop = value_priors(features) if priors is None else priors
+    rate, pop_value = float(pop["repeat_rate_per_day"]), float(pop["net_order_value"])
     buyers = orders > 0
-    if not buyers.any():
-        return pd.Series(0.0, index=features.index, name="value_if_retained")
     repeats = np.maximum(orders - 1.0, 0.0)
-    rate = float(repeats[buyers].sum() / max(exposure[buyers].sum(), 1.0))
     own_rate = (repeats + rate * RATE_PRIOR_DAYS) / (exposure + RATE_PRIOR_DAYS)
-    pop_value = float(money[buyers].sum() / orders[buyers].sum())
     per_order = (money + VALUE_PRIOR_ORDERS * pop_value) / (orders + VALUE_PRIOR_ORDERS)
     value = np.where(buyers, horizon_days * own_rate * per_order, 0.0)
     return pd.Series(value, index=features.index, name="value_if_retained")
