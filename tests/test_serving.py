@@ -56,7 +56,9 @@ def server(tmp_path_factory):
 
     project = tmp_path_factory.mktemp("serve")
     settings = load_settings(overrides={**SMALL, "project_dir": str(project)}, environ={})
-    jobs.run_retrain(settings)
+    result = jobs.run_retrain(settings)
+    if not result.promoted:  # a tiny model may lose to the baselines; serve it all the same
+        tracking.promote(settings, result.model_version)
     champion = tracking.load_champion(settings)
     events, _ = jobs.load_event_log(settings)
     features = build_features(events, cutoffs=["2024-01-01"], spec=champion.spec)
@@ -133,3 +135,49 @@ def test_bad_value_is_refused_without_echoing_it(server):
     assert status == 400
     assert "value is not a number" in text
     assert "secret-4111" not in text
+
+
+def refusal(text: str) -> str:
+    """The message of a 400, checked to carry no server stack trace or file path."""
+    body = json.loads(text)
+    assert body["error_code"] == "BAD_REQUEST"
+    assert "stack_trace" not in body and ".py" not in text and "Traceback" not in text
+    return body["message"]
+
+
+def test_refusal_reason_is_the_message_without_a_stack_trace(server):
+    url, features, _ = server
+    dropped = features.columns[5]
+    status, text = post(url, payload(features.head(2).drop(columns=[dropped])))
+    assert status == 400
+    assert refusal(text).startswith("request columns differ from the model's input schema "
+                                    f"(missing columns: {dropped})")
+
+
+def test_nested_json_bomb_is_a_400(server):
+    url, _, _ = server
+    depth = 100_000
+    status, text = post(url, b'{"dataframe_records": ' + b"[" * depth + b"]" * depth + b"}")
+    assert status == 400
+    assert "nested too deeply" in refusal(text)
+
+
+@pytest.mark.parametrize("bad_id", [{"secret": 1}, ["secret"], True])
+def test_object_list_and_boolean_ids_are_refused(server, bad_id):
+    url, features, _ = server
+    record = json.loads(payload(features.head(1)))["dataframe_split"]
+    record["data"][0][0] = bad_id
+    status, text = post(url, json.dumps({"dataframe_split": record}).encode())
+    assert status == 400
+    assert "column 'customer_id': customer id is not a string or a number" in refusal(text)
+    assert "secret" not in text
+
+
+def test_booleans_are_not_numbers(server):
+    url, features, _ = server
+    record = json.loads(payload(features.head(2)))["dataframe_split"]
+    record["data"][1][4] = True
+    status, text = post(url, json.dumps({"dataframe_split": record}).encode())
+    assert status == 400
+    assert (f"column '{features.columns[4]}': value is not a number (expected float64) (1 row)"
+            in refusal(text))

@@ -43,6 +43,7 @@ __all__ = [
     "CHAMPION",
     "Champion",
     "RepurchaseModel",
+    "RequestRefused",
     "ServedModel",
     "check_request",
     "check_server",
@@ -327,8 +328,9 @@ def _short(names: Sequence[Any], limit: int = 10) -> str:
 def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
     """Refuse a request frame that differs from the training schema; return it typed.
 
-    Missing columns, unknown columns, non-numeric feature values and null
-    customer ids are refused with a :class:`~repurchase_ml.errors.SchemaError`
+    Missing columns, unknown columns, non-numeric feature values (booleans
+    included), and customer ids that are null, objects, lists or booleans are
+    refused with a :class:`~repurchase_ml.errors.SchemaError`
     naming columns and counts; values are never echoed.
 
     Examples
@@ -368,6 +370,14 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
     if n_null_ids:
         raise SchemaError("customer_id", "customer id is null", n_rows=n_null_ids,
                           fix="send a customer_id on every row")
+    ids = frame["customer_id"]
+    if ids.dtype == object or pd.api.types.is_bool_dtype(ids):
+        n_bad_ids = int(sum(isinstance(v, bool | np.bool_)
+                            or not isinstance(v, str | int | float | np.number) for v in ids))
+        if n_bad_ids:
+            raise SchemaError("customer_id", "customer id is not a string or a number "
+                              "(an object, a list or a boolean)", n_rows=n_bad_ids,
+                              fix="send each customer_id as a string or an integer")
     if "cutoff" in frame:
         parsed = pd.to_datetime(frame["cutoff"], errors="coerce", format="ISO8601")
         bad = int((parsed.isna() & frame["cutoff"].notna()).sum())
@@ -393,8 +403,10 @@ def check_request(data: Any, served: ServedModel) -> pd.DataFrame:
         column = block[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             continue
-        parsed = pd.to_numeric(column, errors="coerce")
-        bad = int((parsed.isna() & column.notna()).sum())
+        # a boolean is not a number here, though pandas would read True as 1
+        booleans = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+        parsed = pd.to_numeric(column.mask(booleans), errors="coerce")
+        bad = int(((parsed.isna() & column.notna()) | booleans).sum())
         if bad:
             raise SchemaError(name, f"value is not a number (expected {numeric[name]})",
                               n_rows=bad, fix="send numbers or null")
@@ -432,12 +444,29 @@ class RepurchaseModel(PythonModel):
         _stop_scoring_server_echo()
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        frame = check_request(model_input, self.served)
+        try:
+            frame = check_request(model_input, self.served)
+        except (SchemaError, TypeError) as refusal:
+            raise RequestRefused(str(refusal)) from None
         out = self.served.score(frame)
         for col in out.columns:
             if pd.api.types.is_datetime64_any_dtype(out[col]):
                 out[col] = out[col].dt.strftime("%Y-%m-%d").where(out[col].notna(), None)
         return out
+
+
+class RequestRefused(ValueError):
+    """A request the served model refuses; its message goes back to the caller as a 400."""
+
+
+def _refusal_in(error: BaseException | None) -> RequestRefused | None:
+    """The :class:`RequestRefused` behind an error MLflow raised while handling a request."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, RequestRefused):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
 
 
 def _stop_scoring_server_echo() -> None:
@@ -477,6 +506,39 @@ def _stop_scoring_server_echo() -> None:
 
         quiet._no_echo = True  # type: ignore[attr-defined]
         setattr(scoring_server, name, quiet)
+    invocations = getattr(scoring_server, "invocations", None)
+    if invocations is not None and not getattr(invocations, "_no_echo", False):
+        scoring_server.invocations = _plain_answers(invocations, MlflowException, BAD_REQUEST)
+
+
+def _plain_answers(invocations: Any, mlflow_error: type[Exception], bad_request: Any) -> Any:
+    """Wrap the scoring server's ``invocations``: refusals and failures as short messages.
+
+    MLflow turns any error raised by ``predict`` into "Encountered an
+    unexpected error ..." with the server's stack trace (file paths included),
+    and an ``MlflowException`` into a message that repeats the request data. A
+    :class:`RequestRefused` is answered as a 400 carrying its own message; a
+    body nested too deeply for the parser is a 400 rather than a 500; any
+    other failure keeps MLflow's status and message without the stack trace.
+    """
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return invocations(*args, **kwargs)
+        except RecursionError:
+            raise mlflow_error("the request body is nested too deeply; send a flat JSON "
+                               "object with 'dataframe_split' or 'dataframe_records'",
+                               error_code=bad_request) from None
+        except mlflow_error as exc:
+            refusal = _refusal_in(exc)
+            if refusal is not None:
+                raise mlflow_error(str(refusal), error_code=bad_request) from None
+            if str(getattr(exc, "message", "")).startswith("Failed to predict data"):
+                exc.message = "the model failed on this request; see the server log"  # type: ignore[attr-defined]
+            getattr(exc, "json_kwargs", {}).pop("stack_trace", None)  # status and code stay
+            raise
+
+    answer._no_echo = True  # type: ignore[attr-defined]
+    return answer
 
 
 # --------------------------------------------------------------------------- logging
