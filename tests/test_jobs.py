@@ -187,12 +187,12 @@ def test_score_refuses_an_aware_or_unparseable_as_of(tmp_path):
 
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
     lock = tmp_path / jobs.LOCK_NAME
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom repurchase_ml.jobs import retrain_lock\n"
+        f"with retrain_lock({str(tmp_path)!r}):\n    print('held', flush=True)\n"
+        "    time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
     try:
-        import socket
-
-        lock.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(),
-                                    "started": "2024-01-01T00:00:00"}))
+        assert sleeper.stdout.readline().strip() == "held"
         with pytest.raises(jobs.JobLockedError, match=f"pid {sleeper.pid}"), \
                 jobs.retrain_lock(tmp_path):
             pass
