@@ -270,14 +270,20 @@ def net_revenue(features: pd.DataFrame, *, window: str = "all") -> pd.Series:
     return values.fillna(0.0).clip(lower=0.0)
 
 
+def _need(frame: Any, arg: str, columns: Sequence[str], *, what: str, fix: str) -> None:
+    """``frame`` (argument ``arg``) is a DataFrame with ``columns``, or a named error."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{arg}: expected a pandas DataFrame, got {type(frame).__name__}.")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(missing[0], f"{what} needs columns {list(columns)}; missing {missing}",
+                          fix=fix)
+
+
 def _value_inputs(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Orders, days since the first order and net revenue of each row (checked, finite)."""
-    if not isinstance(features, pd.DataFrame):
-        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
-    for col in ("orders_all", "days_since_first_purchase"):
-        if col not in features.columns:
-            raise SchemaError(col, f"value_if_retained needs {col!r}",
-                              fix="build features with the rfm and lifecycle families on")
+    _need(features, "features", ("orders_all", "days_since_first_purchase"),
+          what="value_if_retained", fix="build features with the rfm and lifecycle families on")
     orders = features["orders_all"].to_numpy(dtype=float)
     orders = np.where(np.isfinite(orders), orders, 0.0)
     exposure = np.clip(np.nan_to_num(features["days_since_first_purchase"].to_numpy(dtype=float)),
@@ -676,12 +682,8 @@ def radar_metrics(
     >>> m["value_lost_at_k"], round(m["value_lost_share_at_k"], 3)
     (100.0, 0.833)
     """
-    if not isinstance(radar, pd.DataFrame):
-        raise TypeError(f"radar: expected a pandas DataFrame, got {type(radar).__name__}.")
-    for col in ("customer_id", "value_if_retained"):
-        if col not in radar.columns:
-            raise SchemaError(col, f"radar_metrics needs the radar's {col!r} column",
-                              fix="pass the frame returned by churn_radar / radar_from_scores")
+    _need(radar, "radar", ("customer_id", "value_if_retained"), what="radar_metrics",
+          fix="pass the frame returned by churn_radar / radar_from_scores")
     if top_k is not None and (not isinstance(top_k, int | np.integer) or top_k < 1):
         raise ValueError(f"top_k: expected a positive integer or None, got {top_k!r}.")
     if not 0 < top_fraction <= 1:
