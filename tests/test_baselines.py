@@ -96,7 +96,6 @@ def test_run_rate_has_a_one_month_floor():
 
 @pytest.fixture(scope="module")
 def cdnow_sample():
-    pytest.importorskip("pymc_marketing", reason="the 'baselines' extra is not installed")
     from repurchase_ml.datasets import load_cdnow_sample
 
     try:
@@ -115,6 +114,7 @@ def published_fit(cdnow_sample):
 
 @pytest.mark.slow  # PyMC-Marketing compiles its graphs: seconds per fit
 def test_the_pymc_backend_is_the_reference_the_fast_fit_matches(published_fit, cdnow_sample):
+    pytest.importorskip("pymc_marketing", reason="the 'baselines' extra is not installed")
     reference = fit_bgnbd_baseline(cdnow_sample, cutoff="1997-10-01", horizon_days=273,
                                    order_definition="customer_day", backend="pymc")
     assert reference.attrs["backend"] == "pymc" and published_fit.attrs["backend"] == "scipy"
@@ -161,6 +161,7 @@ def test_bgnbd_holdout_forecast_matches_the_measured_numbers(published_fit, cdno
     assert published_fit["probability_repurchase"].between(0, 1).all()
 
 
+@pytest.mark.slow  # trains LightGBM on a year of monthly cutoffs
 def test_train_models_scores_bgnbd_beside_the_model_on_the_same_rows(cdnow_sample):
     from repurchase_ml.features import build_training_set
     from repurchase_ml.models import train_models
