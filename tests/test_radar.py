@@ -414,3 +414,34 @@ def test_radar_options_from_config_and_score_flags(monkeypatch, tmp_path):
     radar = radar_from_scores(scores, features=features, cluster_k=2, **defaults)
     assert radar["customer_id"].tolist() == radar_from_scores(
         scores, features=features, cluster_k=2)["customer_id"].tolist()
+
+
+def test_evaluate_radar_measures_a_labelled_cutoff_with_the_configured_options():
+    from repurchase_ml.config import load_settings
+
+    features, scores = _table()
+    later = features.assign(cutoff=pd.Timestamp("2024-09-01"))
+    labelled = pd.concat([features, later], ignore_index=True)
+    labelled["label_churn"] = (labelled["days_since_last_purchase"] > 150).astype(float)
+    labelled.loc[labelled["days_since_last_purchase"] > 365, "label_churn"] = np.nan
+
+    class Bundle:  # scores like _table(), at whatever cutoff it is given
+        horizons = {"churn": 90}
+        cutoffs = {"churn": {"test": CUTOFF}}
+
+        def predict(self, rows):
+            out = scores.set_index("customer_id").loc[rows["customer_id"]].reset_index()
+            return out.assign(cutoff=rows["cutoff"].to_numpy())
+
+    options = load_settings(environ={}).radar.options()
+    m = evaluate_radar(Bundle(), labelled, **{**options, "top_k": 10})
+    radar = radar_from_scores(scores, features=features, cluster_k=2)
+    expected = radar_metrics(radar, labelled.loc[labelled["cutoff"] == CUTOFF], top_k=10)
+    assert m == expected
+    assert m["n"] == 57 and m["lift_top_fraction"] > 1.5
+    by_risk = evaluate_radar(Bundle(), labelled, top_k=10, rank_by="churn_probability")
+    assert by_risk["precision_at_k"] == 1.0
+    with pytest.raises(ValueError, match="no rows of 2025-01-01"):
+        evaluate_radar(Bundle(), labelled, cutoff="2025-01-01")
+    with pytest.raises(SchemaError, match="label_churn"):
+        evaluate_radar(Bundle(), features)

@@ -742,7 +742,11 @@ def evaluate_radar(
     cutoff : str or Timestamp, optional
         The cutoff to measure; default ``bundle.cutoffs["churn"]["test"]``,
         else the newest cutoff of ``labelled``.
-    top_k, top_fraction
+    top_k : int, optional
+        The length of the list measured (see :func:`radar_metrics`); the
+        radar itself is built whole, so ``**settings.radar.options()`` can be
+        passed as is.
+    top_fraction : float, default 0.1
         See :func:`radar_metrics`.
     **radar_options
         ``rank_by``, ``risk_floor``, ``min_value``, ``min_churn_probability``,
