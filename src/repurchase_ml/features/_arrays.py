@@ -22,6 +22,7 @@ from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import EVENT_TYPES, check_canonical
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
 from repurchase_ml.features._kernels import (
+    NO_STRINGS,
     customer_order,
     first_rows,
     group_within,
@@ -136,8 +137,6 @@ def dense_codes(values: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, np.n
 HASH_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-#: the ``offsets`` and ``data`` of a key column without strings
-NO_STRINGS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8))
 
 
 @dataclass
@@ -261,6 +260,7 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame, *, order_definition: str = "
         raw_ids = events["customer_id"].to_numpy()
         timestamp = events["timestamp"].to_numpy().view(np.int64)
         category_names = None
+        order_ids = None  # the distinct purchase order ids, in the order of their codes
         bought = types == CODE["purchase"]
         present = [c for c in _PURCHASE_COLUMNS if c in events.columns]
         data: dict[str, pl.Series] = {}
@@ -273,6 +273,8 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame, *, order_definition: str = "
                     pl.Series(codes < 0), None)  # type: ignore[arg-type]
                 if name == "category":
                     category_names = np.asarray(uniques, dtype=object)
+                elif name == "order_id":
+                    order_ids = uniques
             elif name == "discount":
                 data[name] = pl.Series(name, values, dtype=pl.Boolean)
             else:
@@ -302,24 +304,32 @@ def log_arrays(events: pd.DataFrame | pl.DataFrame, *, order_definition: str = "
         refund_amount=_fixed(amount),
     )
     if within > 0 and len(refunds):
-        _cancel(log, events, refunds, within)
+        _cancel(log, events, refunds, within,
+                None if isinstance(events, pl.DataFrame) else order_ids)
     if order_definition == "customer_day":
         _orders_by_day(log)
     return log
 
 
 def _cancel(log: LogArrays, events: pd.DataFrame | pl.DataFrame, refunds: np.ndarray,
-            within: float) -> None:
-    """Find the orders that refunds cancel: set ``void_at``, drop those refunds (in place)."""
-    order_id = refund_order_id = None
+            within: float, order_ids: np.ndarray | None) -> None:
+    """Find the orders that refunds cancel: set ``void_at``, drop those refunds (in place).
+
+    ``order_ids`` (pandas input): the distinct purchase order ids, whose
+    positions are the codes in ``log.purchases``; refunds are coded against them.
+    """
+    order_id: pl.Series | np.ndarray | None = None
+    refund_order_id: pl.Series | np.ndarray | None = None
     if "order_id" in log.purchases.columns:
         if isinstance(events, pl.DataFrame):
             order_id = log.purchases["order_id"]
             refund_order_id = events["order_id"].gather(refunds).cast(pl.String)
-        else:  # the purchase ids are codes: read both sides' ids from the frame
-            column = events["order_id"].to_numpy()
-            order_id = column[events["event_type"].cat.codes.to_numpy() == CODE["purchase"]]
-            refund_order_id = column[refunds]
+        else:  # codes; a refund's id no purchase has gets a code no order has
+            order_id = log.purchases["order_id"].fill_null(-1).to_numpy()
+            known = np.asarray(order_ids if order_ids is not None else [], dtype=object)
+            # factorised after the known ids (distinct), a refund's id gets its purchase code
+            codes, _ = pd.factorize(np.concatenate([known, events["order_id"].to_numpy()[refunds]]))
+            refund_order_id = codes[len(known):].astype(np.int64)
     value = log.purchases.select(fixed(pl.col("amount")).fill_null(0))["amount"].to_numpy()
     found = find_cancellations(
         log.purchases["customer_id"].to_numpy(), log.purchases["timestamp"].to_numpy(), value,

@@ -15,13 +15,16 @@ __all__ = [
     "bucket_counts", "first_times", "last_before", "carts_after", "in_time_order", "sort_ties",
     "mark_present", "map_codes", "customer_order", "group_within", "first_rows", "order_runs",
     "order_sums", "pair_sums", "category_spread", "count_before", "price_tiers", "ORDER_SLOTS",
-    "order_features", "match_cancellations",
+    "order_features", "match_cancellations", "NO_STRINGS",
 ]
 
 _I64_MAX = np.iinfo(np.int64).max
 _I64_MIN = np.iinfo(np.int64).min
 
 _jit = njit(cache=True, nogil=True)
+
+#: the ``offsets`` and ``data`` of a key column without strings (see :func:`group_within`)
+NO_STRINGS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8))
 
 
 @_jit
@@ -535,52 +538,64 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
 
 
 @_jit
-def match_cancellations(customer, timestamp, group, key, value, refund_customer, refund_time,
-                        refund_key, refund_amount, within, n_groups):  # type: ignore[no-untyped-def]
+def match_cancellations(rows, customer, timestamp, key, value, refunds, refund_customer,
+                        refund_time, refund_key, refund_amount, within):  # type: ignore[no-untyped-def]
     """Which orders full refunds cancel soon after them; refunds in time order, greedily.
 
-    Purchase rows are sorted by (customer, time); ``group`` numbers each row's
-    order ``0..n_groups-1`` (one order id of a customer, or a row of its own);
-    ``key`` is the row's order id code (-1: none). Refunds are sorted by
-    (customer, time). A refund cancels the order that starts at most
+    ``rows`` are the purchase rows to consider, sorted by (customer, time);
+    ``key`` is each row's order id code (-1: none, the row is an order of its
+    own), ``value`` its fixed-point amount. ``refunds`` are refund rows sorted
+    by (customer, time). A refund cancels the order that starts at most
     ``within`` ns before it (and not after it), that no earlier refund
-    cancelled, whose rows up to the refund sum to at most the refund amount
-    (fixed point), and whose order id equals the refund's when both have one;
-    an order with the same id wins, then the latest. A refund's choice reads
-    no row after it, so matches never depend on later events. Returns the
-    cancelling refund's time per order (int64 max: not cancelled) and
-    whether each refund cancelled one.
+    cancelled, whose rows up to the refund sum to at most the refund amount,
+    and whose order id equals the refund's when both have one; an order with
+    the same id wins, then the latest. A refund's choice reads no row after
+    it, so matches never depend on later events. Returns, per purchase row,
+    the time of the refund that cancels its order (int64 max: none), and per
+    refund whether it cancels one.
     """
-    void = np.full(n_groups, _I64_MAX, dtype=np.int64)
-    first_row = np.full(n_groups, -1, dtype=np.int64)
-    for i in range(len(customer)):
-        if first_row[group[i]] < 0:
-            first_row[group[i]] = i
+    void = np.full(len(customer), _I64_MAX, dtype=np.int64)
     cancels = np.zeros(len(refund_customer), dtype=np.bool_)
     p = 0
-    for k in range(len(refund_customer)):
+    n = len(rows)
+    for kk in range(len(refunds)):
+        k = refunds[kk]
         c, t = refund_customer[k], refund_time[k]
-        while p < len(customer) and customer[p] < c:
+        while p < n and customer[rows[p]] < c:
             p += 1
         best, best_by_id = -1, False
         i = p
-        while i < len(customer) and customer[i] == c and timestamp[i] <= t:
-            g = group[i]
-            if first_row[g] == i and void[g] == _I64_MAX and timestamp[i] >= t - within:
-                by_id = key[i] >= 0 and refund_key[k] >= 0
-                if not by_id or key[i] == refund_key[k]:
-                    total = 0
-                    j = i
-                    while j < len(customer) and customer[j] == c and timestamp[j] <= t:
-                        if group[j] == g:
-                            total += value[j]
-                        j += 1
+        while i < n and customer[rows[i]] == c and timestamp[rows[i]] <= t:
+            r = rows[i]
+            if timestamp[r] >= t - within and void[r] == _I64_MAX:
+                first = True  # only an order's first row starts it
+                if key[r] >= 0:
+                    for j in range(p, i):
+                        if key[rows[j]] == key[r]:
+                            first = False
+                            break
+                by_id = key[r] >= 0 and refund_key[k] >= 0
+                if first and (not by_id or key[r] == refund_key[k]):
+                    total = value[r]
+                    if key[r] >= 0:
+                        j = i + 1
+                        while j < n and customer[rows[j]] == c and timestamp[rows[j]] <= t:
+                            if key[rows[j]] == key[r]:
+                                total += value[rows[j]]
+                            j += 1
                     if total <= refund_amount[k] and (by_id or not best_by_id):
-                        best, best_by_id = g, by_id
+                        best, best_by_id = i, by_id
             i += 1
         if best >= 0:
-            void[best] = t
             cancels[k] = True
+            r = rows[best]
+            void[r] = t
+            if key[r] >= 0:  # every row of that order, later ones too
+                j = best + 1
+                while j < n and customer[rows[j]] == c:
+                    if key[rows[j]] == key[r]:
+                        void[rows[j]] = t
+                    j += 1
     return void, cancels
 
 

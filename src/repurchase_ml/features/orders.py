@@ -32,7 +32,12 @@ import pandas as pd
 import polars as pl
 
 from repurchase_ml.features._inputs import CODE, check_polars, event_type_codes, fixed
-from repurchase_ml.features._kernels import match_cancellations
+from repurchase_ml.features._kernels import (
+    NO_STRINGS,
+    customer_order,
+    group_within,
+    match_cancellations,
+)
 
 __all__ = ["ORDER_DEFINITIONS", "OrderDefinition", "CancellationReport", "Cancellations",
            "find_cancellations", "net_out_cancellations", "check_order_definition",
@@ -107,7 +112,11 @@ class Cancellations:
 
 
 def _codes(values: pl.Series | np.ndarray) -> np.ndarray:
-    """Dense int64 codes of ids (-1 where missing); equal ids get equal codes."""
+    """Dense int64 codes of ids (-1 where missing); equal ids get equal codes.
+
+    Integer arrays are codes already (negative: missing)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return np.where(values < 0, -1, values).astype(np.int64)
     if isinstance(values, pl.Series):
         ranked = values.cast(pl.String).rank("dense") - 1
         return ranked.cast(pl.Int64).fill_null(-1).to_numpy()
@@ -123,75 +132,69 @@ def find_cancellations(customer: np.ndarray, timestamp: np.ndarray, value: np.nd
                        before: int | None = None) -> Cancellations:
     """Match full refunds to the orders they cancel (see the module docstring for the rule).
 
-    Purchase rows (``customer`` as integer codes, ``timestamp`` int64 ns,
-    ``value`` fixed point, ``order_id`` ids or None) and refund rows (same
-    columns) in any order. ``ids`` turns customer codes into ids for the
-    report's examples. ``before`` (ns) keeps only the matches whose refund
-    comes before it.
+    Purchase rows (``customer`` as integer codes ``0..n-1``, ``timestamp``
+    int64 ns, ``value`` fixed point, ``order_id`` ids, integer codes with -1
+    for none, or None) and refund rows (same columns) in any order. ``ids``
+    turns customer codes into ids for the report's examples. ``before`` (ns)
+    keeps only the matches whose refund comes before it.
     """
     within = check_cancellation_window(within_days)
-    n_rows = len(customer)
-    void_at = np.full(n_rows, _NEVER, dtype=np.int64)
+    void_at = np.full(len(customer), _NEVER, dtype=np.int64)
     cancels = np.zeros(len(refund_customer), dtype=np.bool_)
-    if within == 0 or n_rows == 0 or len(refund_customer) == 0:
+    if within == 0 or len(customer) == 0 or len(refund_customer) == 0:
         return Cancellations(void_at, cancels, CancellationReport(within))
-    # only the purchase rows of customers with a refund can be cancelled
     n = int(max(customer.max(), refund_customer.max())) + 1
     refunding = np.zeros(n, dtype=np.bool_)
     refunding[refund_customer] = True
-    rows = np.flatnonzero(refunding[customer])
-    if len(rows) == 0:
-        return Cancellations(void_at, cancels, CancellationReport(within))
-    both = None
+    # only the purchase rows of customers with a refund, by (customer, time)
+    candidates = refunding[customer]
+    rows = customer_order(customer, candidates, n)
+    rows, _, _ = group_within(rows, customer, timestamp, *NO_STRINGS)
+    key = np.full(len(customer), -1, dtype=np.int64)
+    refund_key = np.full(len(refund_customer), -1, dtype=np.int64)
     if order_id is not None and refund_order_id is not None:
-        picked = order_id.gather(rows) if isinstance(order_id, pl.Series) else order_id[rows]
-        both = _codes(pl.concat([picked, refund_order_id.cast(picked.dtype)])
-                      if isinstance(picked, pl.Series)
-                      else np.concatenate([picked, np.asarray(refund_order_id, dtype=object)]))
-    key = both[:len(rows)] if both is not None else np.full(len(rows), -1, dtype=np.int64)
-    refund_key = both[len(rows):] if both is not None \
-        else np.full(len(refund_customer), -1, dtype=np.int64)
-    row_customer = customer[rows].astype(np.int64)
-    # an order: one order id of a customer, or a row of its own
-    pair = np.where(key >= 0, row_customer * (int(key.max(initial=0)) + 2) + key,
-                    -1 - np.arange(len(rows), dtype=np.int64))
-    group, _ = pd.factorize(pair)
-    by_time = np.lexsort((timestamp[rows], row_customer))
-    by_refund = np.lexsort((refund_timestamp, refund_customer))
-    void, hit = match_cancellations(
-        row_customer[by_time], timestamp[rows][by_time], group[by_time], key[by_time],
-        value[rows][by_time], refund_customer[by_refund].astype(np.int64),
-        refund_timestamp[by_refund], refund_key[by_refund], refund_amount[by_refund],
-        int(within * _DAY_NS), int(group.max()) + 1)
+        if isinstance(order_id, np.ndarray) and order_id.dtype.kind in "iu":  # codes already
+            key = order_id.astype(np.int64)
+            refund_key = np.asarray(refund_order_id, dtype=np.int64)
+        else:
+            picked = order_id.gather(rows) if isinstance(order_id, pl.Series) else order_id[rows]
+            both = _codes(pl.concat([picked, refund_order_id.cast(picked.dtype)])
+                          if isinstance(picked, pl.Series)
+                          else np.concatenate([picked, np.asarray(refund_order_id, dtype=object)]))
+            key[rows] = both[:len(rows)]
+            refund_key = both[len(rows):]
+    refunds = np.lexsort((refund_timestamp, refund_customer))
+    void_at, cancels = match_cancellations(
+        rows, customer, timestamp, key, value, refunds, refund_customer, refund_timestamp,
+        refund_key, refund_amount, int(within * _DAY_NS))
     if before is not None:
-        void[void >= before] = _NEVER
-        hit &= refund_timestamp[by_refund] < before
-    void_at[rows] = void[group]
-    cancels[by_refund] = hit
-    return Cancellations(void_at, cancels, _report(
-        void_at, customer, timestamp, value, group, rows, within, int(cancels.sum()), ids))
+        void_at[void_at >= before] = _NEVER
+        cancels &= refund_timestamp < before
+    return Cancellations(void_at, cancels,
+                         _report(void_at, customer, timestamp, value, within,
+                                 int(cancels.sum()), ids))
 
 
 def _report(void_at: np.ndarray, customer: np.ndarray, timestamp: np.ndarray,
-            value: np.ndarray, group: np.ndarray, rows: np.ndarray, within: float,
-            n_refunds: int, ids: np.ndarray | None) -> CancellationReport:
-    gone = void_at[rows] < _NEVER
-    if not gone.any():
+            value: np.ndarray, within: float, n_refunds: int,
+            ids: np.ndarray | None) -> CancellationReport:
+    gone = np.flatnonzero(void_at < _NEVER)
+    if not len(gone):
         return CancellationReport(within)
-    frame = pd.DataFrame({"group": group[gone], "customer": customer[rows][gone],
-                          "ordered_at": timestamp[rows][gone], "refunded_at": void_at[rows][gone],
-                          "amount": value[rows][gone] / 10_000})
-    orders = frame.groupby("group", sort=False).agg(
-        customer=("customer", "first"), ordered_at=("ordered_at", "min"),
-        refunded_at=("refunded_at", "first"), amount=("amount", "sum"))
-    examples = orders.sort_values("amount", ascending=False).head(5)
+    # one refund cancels one order: an order is (customer, time of its refund)
+    by_order = gone[np.lexsort((void_at[gone], customer[gone]))]
+    who, when = customer[by_order], void_at[by_order]
+    starts = np.flatnonzero(np.r_[True, (who[1:] != who[:-1]) | (when[1:] != when[:-1])])
+    amount = np.add.reduceat(value[by_order], starts) / 10_000
+    top = np.argsort(-amount, kind="stable")[:5]
     examples = pd.DataFrame({
-        "customer_id": ids[examples["customer"]] if ids is not None else examples["customer"],
-        "ordered_at": pd.to_datetime(examples["ordered_at"].to_numpy()),
-        "refunded_at": pd.to_datetime(examples["refunded_at"].to_numpy()),
-        "amount": examples["amount"].to_numpy()}).reset_index(drop=True)
-    report = CancellationReport(within, n_orders=len(orders), n_purchase_rows=int(gone.sum()),
-                                n_refunds=n_refunds, amount=float(orders["amount"].sum()),
+        "customer_id": (ids if ids is not None else np.arange(who.max() + 1))[who[starts][top]],
+        "ordered_at": np.minimum.reduceat(timestamp[by_order], starts)[top]
+        .astype("datetime64[ns]"),
+        "refunded_at": when[starts][top].astype("datetime64[ns]"),
+        "amount": amount[top]})
+    report = CancellationReport(within, n_orders=n_refunds, n_purchase_rows=len(gone),
+                                n_refunds=n_refunds, amount=float(amount.sum()),
                                 examples=examples)
     logger.info("%s", report)
     return report
