@@ -122,6 +122,11 @@ def test_a_crash_at_any_step_leaves_the_champion_untouched(weak_champion, monkey
         jobs.run_retrain(challenger)
     assert champion_version(settings) == before
     assert not (project / jobs.LOCK_NAME).exists()
+    # a version registered before the crash never claims a promotion it did not get
+    client = mlflow.MlflowClient()
+    claims = {str(v.version) for v in client.search_model_versions(
+        f"name='{settings.tracking.model_name}'") if v.tags.get("decision") == "promoted"}
+    assert claims <= {before, "1"} and before in claims
 
 
 def test_a_better_challenger_is_promoted(weak_champion):
@@ -135,6 +140,172 @@ def test_a_better_challenger_is_promoted(weak_champion):
     assert "churn/rfm/roc_auc" in mlflow.get_run(result.run_id).data.metrics
     assert all(result.challenger_metrics[t] > result.champion_metrics[t] - 0.01
                for t in result.challenger_metrics)
+
+
+def test_a_challenger_worse_than_a_baseline_is_never_promoted(weak_champion, monkeypatch):
+    """The shipped churn scorer falls 0.05 below the best baseline on the test cutoff: kept."""
+    import dataclasses
+
+    from repurchase_ml import models
+
+    project, settings, _ = weak_champion
+    before = champion_version(settings)
+    train = models.train_models
+    best = {}
+
+    def worse_than_a_baseline(*args, **kwargs):
+        bundle = train(*args, **kwargs)
+        cards = bundle.scorecards["churn"]
+        rivals = {name: card.metrics["roc_auc"] for name, card in cards.items()
+                  if name in ("rfm", "bgnbd")}
+        best["name"] = max(rivals, key=rivals.get)
+        cards["model"] = dataclasses.replace(cards["model"], metrics={
+            **cards["model"].metrics, "roc_auc": rivals[best["name"]] - 0.05})
+        return bundle
+
+    monkeypatch.setattr(models, "train_models", worse_than_a_baseline)
+    result = jobs.run_retrain(settings_for(project, tuning={"n_estimators": 30},
+                                           promotion={"baseline_tolerance": 0.02}))
+    assert result.promoted is False
+    assert result.reason.startswith("baseline gate: churn: roc_auc ")
+    assert f"worse than the {best['name']} baseline" in result.reason
+    assert "by 0.0500 (> baseline tolerance 0.02)" in result.reason
+    assert champion_version(settings) == before
+    client = mlflow.MlflowClient()
+    assert client.get_model_version(settings.tracking.model_name,
+                                    result.model_version).tags["decision"] == "kept"
+    decision = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/decision.json")
+    assert decision["baseline_gate"] == {"passed": False, "reason": result.reason[15:],
+                                         "tolerance": 0.02}
+    card = result.scorecard["churn"]
+    assert card["metric"] == "roc_auc" and card["shipped_on_test"] == pytest.approx(
+        card["baselines"][best["name"]] - 0.05)
+    assert 0 < card["challenger"] <= 1 and 0 < card["champion"] <= 1
+    lines = jobs.scorecard_lines(result.to_dict())
+    assert lines[0].startswith("churn      roc_auc  challenger 0.") and "rfm 0." in lines[0]
+    # the choice per task and the radar's top decile are logged beside the decision
+    run = mlflow.get_run(result.run_id)
+    assert set(mlflow.artifacts.load_dict(f"runs:/{result.run_id}/choice.json")) == {
+        "churn", "repurchase", "ltv"}
+    assert 0 <= run.data.metrics["radar/precision_top_fraction"] <= 1
+    assert result.radar_metrics["lift_top_fraction"] == run.data.metrics[
+        "radar/lift_top_fraction"]
+    assert run.data.tags["job.pid"] == str(os.getpid())
+
+
+def test_fingerprint_ignores_row_order_and_sees_top_reasons(tmp_path):
+    settings = settings_for(tmp_path)
+    events, _ = jobs.load_event_log(settings)
+    shuffled = events.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    assert jobs._fingerprint(shuffled, settings) == jobs._fingerprint(events, settings)
+    fewer_reasons = settings_for(tmp_path, output={"top_reasons": 1})
+    elsewhere = settings_for(tmp_path, output={"dir": str(tmp_path / "elsewhere")})
+    assert jobs._fingerprint(events, fewer_reasons) != jobs._fingerprint(events, settings)
+    assert jobs._fingerprint(events, elsewhere) == jobs._fingerprint(events, settings)
+    assert jobs._fingerprint(events.iloc[1:], settings) != jobs._fingerprint(events, settings)
+
+
+# ------------------------------------------------- a purchases-only shop scored at past dates
+AS_OF = "2023-11-15"
+
+
+@pytest.fixture(scope="module")
+def order_shop(tmp_path_factory):
+    """A champion trained on a purchases-only log; the full log (with views) kept aside."""
+    from repurchase_ml.datasets import make_event_log
+
+    folder = tmp_path_factory.mktemp("shop")
+    events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=3)
+    orders = events[events["event_type"].isin(["purchase", "refund"])].reset_index(drop=True)
+    orders.to_parquet(folder / "orders.parquet")
+    settings = shop_settings(folder, "orders.parquet")
+    result = jobs.run_retrain(settings)
+    assert result.promoted, result.reason
+    return folder, events, orders
+
+
+def shop_settings(folder, log, **changes):
+    from repurchase_ml.config import deep_merge
+
+    base = {"project_dir": str(folder / "project"),
+            "data": {"source": "path", "path": str(folder / log)},
+            "tasks": ["churn", "ltv"], "horizons": {"churn": 60, "ltv": 60},
+            "cutoffs": {"n": 6}, "tuning": {"n_estimators": 20}, "baselines": False,
+            "promotion": {"baseline_tolerance": 1.0},
+            "output": {"dir": str(folder / f"out_{log}"), "report": False}}
+    return load_settings(overrides=deep_merge(base, changes), environ={})
+
+
+def test_views_added_after_as_of_do_not_change_scores(order_shop):
+    folder, events, orders = order_shop
+    before = jobs.run_score(shop_settings(folder, "orders.parquet"), AS_OF)
+    later_views = events[(events["event_type"] == "view") & (events["timestamp"] >= AS_OF)]
+    grown = pd.concat([orders, later_views]).sort_values(["customer_id", "timestamp"])
+    grown.reset_index(drop=True).to_parquet(folder / "grown.parquet")
+    after = jobs.run_score(shop_settings(folder, "grown.parquet"), AS_OF)
+    pd.testing.assert_frame_equal(pd.read_parquet(after.paths[1]),
+                                  pd.read_parquet(before.paths[1]))
+    assert after.n_scored == before.n_scored > 0
+
+
+def test_report_of_a_log_that_ends_at_as_of_is_written_whole(order_shop):
+    folder, _, orders = order_shop
+    orders[orders["timestamp"] < AS_OF].to_parquet(folder / "ends.parquet")
+    result = jobs.run_score(shop_settings(folder, "ends.parquet", output={"report": True}),
+                            AS_OF)
+    report = folder / "out_ends.parquet" / f"report_{AS_OF}.html"
+    assert str(report) in result.paths and result.notes == []
+    assert "<section id=" in report.read_text(encoding="utf-8")
+
+
+def test_a_failing_score_run_writes_nothing(order_shop, monkeypatch):
+    from repurchase_ml import report
+
+    folder, _, _ = order_shop
+
+    def broken(**kwargs):
+        raise RuntimeError("injected report failure")
+
+    monkeypatch.setattr(report, "build_report", broken)
+    settings = shop_settings(folder, "orders.parquet", output={
+        "report": True, "dir": str(folder / "out_failing")})
+    with pytest.raises(RuntimeError, match="injected report failure"):
+        jobs.run_score(settings, AS_OF)
+    assert not (folder / "out_failing").exists() or not any(
+        (folder / "out_failing").iterdir())
+
+
+def test_score_uses_the_top_reasons_setting_and_clears_stale_temp_files(order_shop):
+    import time
+
+    folder, _, _ = order_shop
+    out = folder / "out_reasons"
+    out.mkdir()
+    stale, fresh = out / ".scores_x.csv.abc123.tmp", out / ".radar_x.csv.def456.tmp"
+    stale.write_text("half a file")
+    fresh.write_text("being written")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    settings = shop_settings(folder, "orders.parquet",
+                             output={"top_reasons": 1, "dir": str(out)})
+    result = jobs.run_score(settings, AS_OF)
+    scores = pd.read_parquet(result.paths[1])
+    assert "reason_1" in scores and "reason_2" not in scores
+    assert not stale.exists() and fresh.exists()
+
+
+def test_score_refuses_an_as_of_long_after_the_log_and_reports_an_empty_radar(order_shop):
+    folder, _, orders = order_shop
+    last = orders["timestamp"].max()
+    with pytest.raises(ValueError, match=rf"as_of: 2024-12-31 is \d+ days after the log's last "
+                                         rf"event \({last.date()}\).*max_days_after_last_event"):
+        jobs.run_score(shop_settings(folder, "orders.parquet"), "2024-12-31")
+    allowed = shop_settings(folder, "orders.parquet", output={"report": True},
+                            data={"max_days_after_last_event": 1000})
+    result = jobs.run_score(allowed, "2025-06-01")
+    assert result.n_radar == 0 and result.n_scored > 0
+    assert result.notes and result.notes[0].startswith("the radar is empty")
+    assert not any(p.endswith(".html") for p in result.paths)
 
 
 def test_score_writes_scores_and_radar_atomically(weak_champion):
@@ -151,7 +322,11 @@ def test_score_writes_scores_and_radar_atomically(weak_champion):
     assert scores["customer_id"].is_unique
     assert (scores["value_at_risk"] - scores["churn_probability"] * scores["predicted_ltv"]
             ).abs().max() < 1e-9
-    assert radar["value_at_risk"].is_monotonic_decreasing
+    # customers at or above the base churn rate first, by value at risk (docs/radar.md)
+    above = radar["churn_probability"] >= radar["churn_probability"].mean()
+    n_above = int(above.sum())
+    assert above.iloc[:n_above].all() and not above.iloc[n_above:].any()
+    assert radar["value_at_risk"].iloc[:n_above].is_monotonic_decreasing
     assert scores["reason_1"].notna().any()
     assert result.model_version == champion_version(settings)
 

@@ -7,6 +7,7 @@ print. MLflow is imported only inside the functions that need it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -16,7 +17,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,12 +46,39 @@ __all__ = [
     "stop_server",
     "retrain_lock",
     "decide_promotion",
+    "baseline_gate",
     "evaluate_served",
+    "pinned_spec",
+    "scorecard_lines",
+    "FAULT_ENV",
+    "RETRAIN_STAGES",
 ]
 
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".retrain.lock"
+#: environment variable naming a stage at which a job SIGKILLs itself (fault-injection tests)
+FAULT_ENV = "REPURCHASE_FAULT_AT"
+#: the stages of a retrain, in order; the ``champion`` alias moves between the last two
+RETRAIN_STAGES = ("after_lock", "after_train", "after_log", "after_register", "after_promote")
+#: scorers in ``bundle.scorecards[task]`` that are candidate models, not baselines; every
+#: other one is a baseline the shipped scorer must match, except BG/NBD's P(alive), reported
+#: for completeness only (as a churn ranking it is inverted on one-time buyers)
+_CANDIDATE_SCORERS = ("model", "lightgbm", "hybrid", "blend")
+#: hidden temp files of ``_io.atomic_write`` older than this were left by a killed run
+_STALE_TEMP_SECONDS = 3600.0
+
+
+def _fault_point(stage: str) -> None:
+    """Kill this process with SIGKILL when ``$REPURCHASE_FAULT_AT`` names ``stage``.
+
+    Only the fault-injection tests set the variable; a SIGKILL runs no
+    cleanup at all, like a power cut or the OOM killer.
+    """
+    if os.environ.get(FAULT_ENV) == stage:
+        logger.warning("%s=%s: killing this process (pid %d)", FAULT_ENV, stage, os.getpid())
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class JobLockedError(RuntimeError):
@@ -205,7 +234,15 @@ def _locked_message(path: Path) -> str:
 # --------------------------------------------------------------------------- retrain
 @dataclass
 class RetrainResult:
-    """What a retraining run did: the run, the version it registered and the decision."""
+    """What a retraining run did: the run, the version it registered and the decision.
+
+    ``scorecard`` holds, per task, the primary metric of the challenger and
+    the champion on the evaluation cutoff, the shipped scorer and each
+    baseline on the test rows of that cutoff, and whether the baseline gate
+    passed; ``choice`` what training chose per task and why (when the
+    training reports it); ``radar_metrics`` precision and lift of the radar's
+    top decile against realised churn on the evaluation cutoff.
+    """
 
     run_id: str
     model_version: str
@@ -215,6 +252,9 @@ class RetrainResult:
     evaluation_cutoff: str
     challenger_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    scorecard: dict[str, dict[str, Any]] = field(default_factory=dict)
+    choice: dict[str, Any] = field(default_factory=dict)
+    radar_metrics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -222,13 +262,21 @@ class RetrainResult:
 
 
 def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
-    """A hash of the event log, the resolved settings and the package version."""
+    """A hash of the event log, the resolved settings and the package version.
+
+    The log is hashed as a multiset of rows (each row's hash, sorted), so the
+    same log with its rows in another order has the same fingerprint. Where
+    outputs go does not change the model; how many reasons it gives does (the
+    served model carries ``output.top_reasons``), so that one is kept.
+    """
     digest = hashlib.sha256()
-    digest.update(pd.util.hash_pandas_object(events, index=False).values.tobytes())
+    row_hashes = pd.util.hash_pandas_object(events, index=False).to_numpy()
+    row_hashes.sort()
+    digest.update(row_hashes.tobytes())
     from repurchase_ml import __version__
 
     config = settings_to_dict(settings)
-    config.pop("output", None)  # where scores go does not change the model
+    config["output"] = {"top_reasons": settings.output.top_reasons}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     digest.update(__version__.encode())
     return digest.hexdigest()[:16]
@@ -241,18 +289,103 @@ def _feature_spec(settings: Settings) -> Any:
     return FeatureSpec(**settings.features) if settings.features else None
 
 
+def pinned_spec(spec: Any, features: list[str] | tuple[str, ...]) -> Any:
+    """``spec`` with every family decision fixed to what the model's ``features`` hold.
+
+    Left open (``behaviour=None``), ``build_features`` switches the engagement
+    family on when the log holds any view, cart or favourite event, wherever
+    it is in time. A champion pins it, so the score job builds exactly the
+    columns the model was trained on, whatever the log gains later.
+
+    Examples
+    --------
+    >>> pinned_spec(None, ["orders_30d", "orders_all"]).behaviour
+    False
+    >>> pinned_spec(None, ["orders_30d", "views_30d"]).behaviour
+    True
+    """
+    from repurchase_ml.features import FeatureSpec, feature_info
+
+    base = spec if spec is not None else FeatureSpec()
+    if base.behaviour is not None:
+        return base
+
+    def family(name: str) -> str | None:
+        try:
+            return feature_info(name).family
+        except KeyError:
+            return None
+
+    engaged = any(family(name) == "engagement" for name in features)
+    return dataclasses.replace(base, behaviour=engaged)
+
+
+def baseline_gate(
+    scores: Mapping[str, Mapping[str, float]],
+    metrics: Mapping[str, str],
+    *,
+    tolerance: float,
+) -> tuple[bool, str]:
+    """Whether the shipped scorer is no worse than the best baseline on every task.
+
+    ``scores`` holds per task the primary metric of ``"model"`` (the scorer
+    the version would ship) and of each baseline, all on the same rows of the
+    newest out-of-time cutoff; ``metrics`` names each task's primary metric
+    (lower is better for ``mae``, ``rmse``, ``log_loss``, ...). Baselines
+    without a value (NaN) are left out.
+
+    Examples
+    --------
+    >>> baseline_gate({"churn": {"model": 0.70, "rfm": 0.75}}, {"churn": "roc_auc"},
+    ...               tolerance=0.01)
+    (False, 'churn: roc_auc 0.7000 is worse than the rfm baseline (0.7500) by 0.0500 (> baseline tolerance 0.01)')
+    >>> baseline_gate({"ltv": {"model": 10.0, "run_rate": 10.05}}, {"ltv": "mae"},
+    ...               tolerance=0.01)[0]
+    True
+    >>> baseline_gate({"churn": {"model": 0.7}}, {"churn": "roc_auc"}, tolerance=0.0)
+    (True, 'no baseline was scored (turn the rfm features or baselines on)')
+    """
+    from repurchase_ml.config import METRIC_HIGHER_IS_BETTER
+
+    worst: list[tuple[float, str]] = []
+    beaten: list[str] = []
+    for task, values in scores.items():
+        metric = metrics[task]
+        sign = 1.0 if METRIC_HIGHER_IS_BETTER[metric] else -1.0
+        model = values.get("model", float("nan"))
+        rivals = {name: v for name, v in values.items() if name != "model" and v == v}
+        if not rivals or model != model:
+            continue
+        best = max(rivals, key=lambda name: sign * rivals[name])
+        gap = sign * (rivals[best] - model)
+        if gap > tolerance:
+            worst.append((gap, f"{task}: {metric} {model:.4f} is worse than the {best} baseline "
+                               f"({rivals[best]:.4f}) by {gap:.4f} (> baseline tolerance "
+                               f"{tolerance:g})"))
+        else:
+            beaten.append(f"{task} vs {best} {-gap:+.4f}")
+    if worst:
+        return False, "; ".join(text for _gap, text in sorted(worst, reverse=True))
+    if not beaten:
+        return True, "no baseline was scored (turn the rfm features or baselines on)"
+    return True, f"no worse than the best baseline ({', '.join(beaten)})"
+
+
 def decide_promotion(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
     *,
     min_improvement: float,
     tolerance: float,
+    gate: tuple[bool, str] | None = None,
 ) -> tuple[bool, str]:
     """Apply the promotion rule to primary metrics per task (higher is better).
 
-    Promote when there is no champion, or when the challenger's mean primary
-    metric beats the champion's by more than ``min_improvement`` and no task is
-    worse by more than ``tolerance``.
+    A challenger that failed the baseline ``gate`` (see :func:`baseline_gate`)
+    is never promoted, not even as the first model. Otherwise promote when
+    there is no champion, or when the challenger's mean primary metric beats
+    the champion's by more than ``min_improvement`` and no task is worse by
+    more than ``tolerance``.
 
     Examples
     --------
@@ -262,7 +395,22 @@ def decide_promotion(
     >>> decide_promotion({"churn": 0.90, "ltv": 0.50}, {"churn": 0.78, "ltv": 0.60},
     ...                  min_improvement=0.0, tolerance=0.01)[1]
     'ltv is worse by 0.1000 (> tolerance 0.01)'
+    >>> decide_promotion({"churn": 0.6}, None, min_improvement=0.0, tolerance=0.01,
+    ...                  gate=(False, "churn: roc_auc 0.6000 is worse than the rfm baseline"))
+    (False, 'baseline gate: churn: roc_auc 0.6000 is worse than the rfm baseline')
     """
+    if gate is not None and not gate[0]:
+        return False, f"baseline gate: {gate[1]}"
+    promoted, reason = _champion_rule(challenger, champion, min_improvement=min_improvement,
+                                      tolerance=tolerance)
+    if gate is not None and promoted:
+        reason = f"{reason}; {gate[1]}"
+    return promoted, reason
+
+
+def _champion_rule(challenger: dict[str, float], champion: dict[str, float] | None, *,
+                   min_improvement: float, tolerance: float) -> tuple[bool, str]:
+    """Challenger against champion (see :func:`decide_promotion`)."""
     if champion is None:
         return True, "no champion yet: the first model becomes champion"
     missing = sorted(set(challenger) - set(champion))
@@ -287,19 +435,23 @@ def decide_promotion(
 
 
 def run_retrain(settings: Settings) -> RetrainResult:
-    """Train a challenger at the newest cutoffs, compare with the champion, promote if better.
+    """Train a challenger at the newest cutoffs, compare with the baselines and the champion.
 
-    Steps: hold the project lock; read the log; take the newest
-    ``settings.cutoffs.n`` usable cutoffs; train one model per task out of time
-    (the newest cutoff is held out); score challenger and champion with the
-    same code on the same rows of that newest cutoff; decide by the promotion
-    rule; log the run; register the challenger as a new version; and only
-    then, if the rule says so, move the ``champion`` alias to it. A crash at
-    any step before the last leaves the champion untouched. The decision and
-    why are stored as run and version tags and as ``decision.json`` in the run.
-    Safe to re-run: when the log, the settings and the package version hash to
-    the champion's fingerprint, the run records "kept" without retraining, so
-    the same inputs always leave the same champion.
+    Steps: hold the project lock; mark runs of earlier retrains that were
+    killed as FAILED; read the log; take the newest ``settings.cutoffs.n``
+    usable cutoffs; train one model per task out of time (the newest cutoff is
+    held out); check the shipped scorers against the best baseline on that
+    cutoff (the gate, ``promotion.baseline_tolerance``); score challenger and
+    champion with the same code on the same rows of that cutoff; decide by the
+    promotion rule; log the run; register the challenger as a new version
+    (tagged ``decision=pending``); and only then, if the rule says so, move the
+    ``champion`` alias to it. The decision is tagged on the version and the
+    run, and stored as ``decision.json``, after the alias has moved. A crash at
+    any step before the alias moves leaves the champion untouched; the next
+    run marks what the crash left (runs still RUNNING, versions still
+    pending) as interrupted. Safe to re-run: when the log (in any row order),
+    the settings and the package version hash to the champion's fingerprint,
+    the run records "kept" without retraining.
 
     Raises
     ------
@@ -309,8 +461,9 @@ def run_retrain(settings: Settings) -> RetrainResult:
     Examples
     --------
     The whole flow on a small synthetic log in a fresh project: the first run
-    becomes champion, an identical re-run keeps it without a new version, and
-    the score job and :func:`~repurchase_ml.tracking.load_champion` use it.
+    becomes champion (it passed the baseline gate), an identical re-run keeps
+    it without a new version, and the score job and
+    :func:`~repurchase_ml.tracking.load_champion` use it.
 
     >>> import tempfile
     >>> from repurchase_ml.config import load_settings
@@ -321,12 +474,13 @@ def run_retrain(settings: Settings) -> RetrainResult:
     ...                            "end": "2024-01-01", "random_state": 3}},
     ...     "tasks": ["churn", "ltv"], "horizons": {"churn": 30, "ltv": 30},
     ...     "cutoffs": {"n": 5}, "tuning": {"n_estimators": 10},
-    ...     "output": {"report": False}}, environ={})
+    ...     "promotion": {"baseline_tolerance": 0.1}, "output": {"report": False}},
+    ...     environ={})
     >>> first = run_retrain(settings)
     >>> first.promoted, first.model_version, first.champion_version
     (True, '1', '1')
-    >>> sorted(first.challenger_metrics)
-    ['churn', 'ltv']
+    >>> sorted(first.challenger_metrics), "rfm" in first.scorecard["churn"]["baselines"]
+    (['churn', 'ltv'], True)
     >>> again = run_retrain(settings)
     >>> again.promoted, again.champion_version, "identical data, settings and code" in again.reason
     (False, '1', True)
@@ -341,6 +495,7 @@ def run_retrain(settings: Settings) -> RetrainResult:
     ('1', True)
     """
     with retrain_lock(settings.project_path()):
+        _fault_point("after_lock")
         return _retrain_locked(settings)
 
 
@@ -352,6 +507,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     from repurchase_ml.models import train_models
 
     tracking.configure(settings)
+    _recover_interrupted(settings)
     events, report = load_event_log(settings)
     fingerprint = _fingerprint(events, settings)
     champion = tracking.find_champion(settings)
@@ -360,9 +516,8 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     horizons = {task: settings.horizons[task] for task in settings.tasks}
     cutoffs = propose_cutoffs(events, horizon_days=max(horizons.values()),
                               freq=settings.cutoffs.freq, n=settings.cutoffs.n)
-    spec = _feature_spec(settings)
-    training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks, spec=spec,
-                                  horizons=horizons)
+    training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
+                                  spec=_feature_spec(settings), horizons=horizons)
     tuning = settings.tuning
     bundle = train_models(
         training, tasks=list(settings.tasks), horizons=horizons,
@@ -371,8 +526,10 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         timeout=tuning.timeout_seconds, n_estimators=tuning.n_estimators,
         random_state=tuning.random_state,
     )
+    _fault_point("after_train")
     eval_cutoff = max(cutoffs)
     eval_rows = training[training["cutoff"] == eval_cutoff].reset_index(drop=True)
+    spec = pinned_spec(_feature_spec(settings), bundle.feature_names)
     served = tracking.make_served_model(bundle, training, spec=spec,
                                         top_reasons=settings.output.top_reasons)
 
@@ -384,39 +541,213 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     primary = settings.promotion.primary_metric
     chal_primary = _primary(challenger_cards, primary)
     champ_primary = None if champion_cards is None else _primary(champion_cards, primary)
+    test_scores = _test_primary(bundle, primary)
+    gate = baseline_gate(test_scores, primary, tolerance=settings.promotion.baseline_tolerance)
     promoted, reason = decide_promotion(chal_primary, champ_primary,
                                         min_improvement=settings.promotion.min_improvement,
-                                        tolerance=settings.promotion.tolerance)
+                                        tolerance=settings.promotion.tolerance, gate=gate)
+    scorecard = _scorecard(settings, challenger_cards, champion_cards, test_scores)
+    choice = _choice(bundle)
+    radar_scores = _radar_metrics(settings, bundle, eval_rows, eval_cutoff)
     decision = {
         "promoted": promoted, "reason": reason, "evaluation_cutoff": str(eval_cutoff.date()),
         "primary_metric": {t: primary[t] for t in settings.tasks},
         "challenger": chal_primary, "champion": champ_primary,
+        "baseline_gate": {"passed": gate[0], "reason": gate[1],
+                          "tolerance": settings.promotion.baseline_tolerance},
+        "scorecard": scorecard, "choice": choice, "radar_metrics": radar_scores,
         "champion_version_before": None if champion is None else champion.version,
         "fingerprint": fingerprint,
     }
     logger.info("decision: %s (%s)", "promote" if promoted else "keep the champion", reason)
-
+    client = mlflow.MlflowClient()
     with mlflow.start_run(run_name=f"retrain {eval_cutoff.date()}") as run:
+        tracking.set_run_tags({**_job_tags(), "decision": "pending", "fingerprint": fingerprint,
+                               "evaluation_cutoff": eval_cutoff.date()})
         tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
                                   cutoffs=cutoffs, training=training, eval_rows=eval_rows,
                                   challenger=challenger_cards, champion=champion_cards)
-        tracking.set_run_tags({"decision": "promoted" if promoted else "kept",
-                               "decision_reason": reason, "fingerprint": fingerprint,
-                               "evaluation_cutoff": eval_cutoff.date()})
+        mlflow.log_metrics({f"radar/{k}": v for k, v in radar_scores.items()})
+        if choice:
+            mlflow.log_dict(choice, "choice.json")
         info = tracking.log_served_model(served, example=eval_rows)
+        _fault_point("after_log")
         version = tracking.register(settings, info.model_uri, tags={
-            "decision": "promoted" if promoted else "kept", "fingerprint": fingerprint,
+            "decision": "pending", "fingerprint": fingerprint,
             "evaluation_cutoff": str(eval_cutoff.date()), "run_id": run.info.run_id})
+        _fault_point("after_register")
+        if promoted:
+            tracking.promote(settings, version)  # the one step that changes the champion
+        _fault_point("after_promote")
+        verdict = "promoted" if promoted else "kept"
+        client.set_model_version_tag(settings.tracking.model_name, version, "decision", verdict)
         decision["challenger_version"] = version
         mlflow.log_dict(decision, "decision.json")
-        if promoted:
-            tracking.promote(settings, version)
+        tracking.set_run_tags({"decision": verdict, "decision_reason": reason})
     return RetrainResult(
         run_id=run.info.run_id, model_version=version, promoted=promoted, reason=reason,
         champion_version=version if promoted else (champion.version if champion else ""),
         evaluation_cutoff=str(eval_cutoff.date()),
         challenger_metrics=chal_primary, champion_metrics=champ_primary or {},
+        scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
     )
+
+
+def _job_tags() -> dict[str, Any]:
+    """Which process runs a job, so the next run can tell a killed run from a live one."""
+    return {"job.pid": os.getpid(), "job.host": socket.gethostname()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover_interrupted(settings: Settings) -> list[str]:
+    """Close what killed retrains left behind; return the ids of the runs marked FAILED.
+
+    Called with the project lock held, so no other retrain of this project is
+    running: runs still RUNNING whose process (on this host) is gone are set to
+    FAILED and tagged ``decision=interrupted``; versions still tagged
+    ``decision=pending`` become ``promoted`` when the alias reached them
+    before the crash (the alias move is the commit point) and ``interrupted``
+    otherwise.
+    """
+    import mlflow
+
+    from repurchase_ml import tracking
+
+    client = mlflow.MlflowClient()
+    experiment = mlflow.get_experiment_by_name(settings.tracking.experiment)
+    failed: list[str] = []
+    if experiment is not None:
+        for run in client.search_runs([experiment.experiment_id],
+                                      filter_string="attributes.status = 'RUNNING'"):
+            tags = run.data.tags
+            pid = tags.get("job.pid", "")
+            if tags.get("job.host") != socket.gethostname() or not pid.isdigit() \
+                    or _process_alive(int(pid)):
+                continue
+            logger.warning("run %s (pid %s) was killed before it finished; marking it FAILED",
+                           run.info.run_id, pid)
+            client.set_tag(run.info.run_id, "decision", "interrupted")
+            client.set_terminated(run.info.run_id, status="FAILED")
+            failed.append(run.info.run_id)
+    name = settings.tracking.model_name
+    champion = tracking.champion_version(settings)
+    for version in client.search_model_versions(f"name='{name}'"):
+        if (version.tags or {}).get("decision") != "pending":
+            continue
+        verdict = "promoted" if str(version.version) == champion else "interrupted"
+        logger.warning("version %s of %s was left pending by a killed run; tagging it %s",
+                       version.version, name, verdict)
+        client.set_model_version_tag(name, str(version.version), "decision", verdict)
+    return failed
+
+
+def _test_primary(bundle: Any, primary: Mapping[str, str]) -> dict[str, dict[str, float]]:
+    """Per task: the primary metric of the shipped scorer and each baseline on the test rows."""
+    out: dict[str, dict[str, float]] = {}
+    for task, cards in bundle.scorecards.items():
+        if "model" not in cards:
+            continue
+        metric = primary[task]
+        out[task] = {name: float(card.metrics.get(metric, float("nan")))
+                     for name, card in cards.items()
+                     if name == "model" or (name not in _CANDIDATE_SCORERS
+                                            and "p_alive" not in name)}
+    return out
+
+
+def _scorecard(settings: Settings, challenger: dict[str, dict[str, float]],
+               champion: dict[str, dict[str, float]] | None,
+               test_scores: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per task, the numbers behind the decision, in each metric's own direction."""
+    nan = float("nan")
+    table: dict[str, dict[str, Any]] = {}
+    for task in settings.tasks:
+        metric = settings.promotion.primary_metric[task]
+        on_test = test_scores.get(task, {})
+        table[task] = {
+            "metric": metric,
+            "challenger": challenger.get(task, {}).get(metric, nan),
+            "champion": (champion or {}).get(task, {}).get(metric, nan),
+            "shipped_on_test": on_test.get("model", nan),
+            "baselines": {k: v for k, v in on_test.items() if k != "model"},
+        }
+    return table
+
+
+def _choice(bundle: Any) -> dict[str, Any]:
+    """What training chose per task and why (``bundle.choice``), as plain data."""
+    choice = getattr(bundle, "choice", None) or {}
+    return json.loads(json.dumps(
+        {task: (dataclasses.asdict(value) if dataclasses.is_dataclass(value)
+                and not isinstance(value, type) else value)
+         for task, value in choice.items()}, default=str))
+
+
+def _radar_metrics(settings: Settings, bundle: Any, eval_rows: pd.DataFrame,
+                   cutoff: pd.Timestamp) -> dict[str, float]:
+    """Precision and lift of the radar's top decile against realised churn at ``cutoff``.
+
+    The whole list in the configured order (``radar.rank_by``, ``risk_floor``,
+    ``action_table``), with ``radar.top_k`` as the metrics' ``k``. Empty when
+    the radar cannot be built (no churn or LTV model).
+    """
+    from repurchase_ml.radar import evaluate_radar
+
+    if not {"churn", "ltv"} <= set(bundle.models) or "label_churn" not in eval_rows:
+        return {}
+    labelled = eval_rows[eval_rows["label_churn"].notna()].reset_index(drop=True)
+    options = settings.radar.options()
+    try:
+        metrics = evaluate_radar(bundle, labelled, cutoff=cutoff, top_fraction=0.1,
+                                 top_k=options["top_k"],
+                                 **{k: options[k] for k in ("rank_by", "risk_floor",
+                                                            "action_table")})
+    except ValueError as exc:  # SchemaError included: e.g. no customer alive at the cutoff
+        logger.warning("radar metrics skipped at %s: %s", cutoff.date(), exc)
+        return {}
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def scorecard_lines(result: Mapping[str, Any]) -> list[str]:
+    """The scorecard of a retrain result as console lines (one per task), then the choices.
+
+    Examples
+    --------
+    >>> scorecard_lines({"scorecard": {"churn": {"metric": "roc_auc", "challenger": 0.8,
+    ...     "champion": float("nan"), "shipped_on_test": 0.8, "baselines": {"rfm": 0.75}}},
+    ...     "choice": {"churn": {"chosen": "blend", "reason": "best validation roc_auc"}},
+    ...     "radar_metrics": {}})
+    ['churn      roc_auc  challenger 0.8000  champion -  baselines: rfm 0.7500', 'churn      ships blend (best validation roc_auc)']
+    """
+    def fmt(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) and value == value else "-"
+
+    lines = []
+    for task, row in (result.get("scorecard") or {}).items():
+        rivals = ", ".join(f"{k} {fmt(v)}" for k, v in row["baselines"].items()) or "none"
+        lines.append(f"{task:<10} {row['metric']:<8} challenger {fmt(row['challenger'])}  "
+                     f"champion {fmt(row['champion'])}  baselines: {rivals}")
+    for task, why in (result.get("choice") or {}).items():
+        if isinstance(why, Mapping) and "chosen" in why:
+            text = f"{why['chosen']} ({why.get('reason', 'no reason given')})"
+        else:
+            text = json.dumps(why, default=str)
+        lines.append(f"{task:<10} ships {text}")
+    radar_scores = result.get("radar_metrics") or {}
+    if "precision_top_fraction" in radar_scores:
+        lines.append(f"radar top decile: precision {fmt(radar_scores['precision_top_fraction'])}"
+                     f", lift {fmt(radar_scores.get('lift_top_fraction'))} against realised "
+                     "churn")
+    return lines
 
 
 def _unchanged(settings: Settings, champion: Any, fingerprint: str) -> RetrainResult:
@@ -430,7 +761,7 @@ def _unchanged(settings: Settings, champion: Any, fingerprint: str) -> RetrainRe
     logger.info("decision: keep the champion (%s)", reason)
     with mlflow.start_run(run_name="retrain (unchanged)") as run:
         tracking.log_settings(settings)
-        tracking.set_run_tags({"decision": "kept", "decision_reason": reason,
+        tracking.set_run_tags({**_job_tags(), "decision": "kept", "decision_reason": reason,
                                "fingerprint": fingerprint})
         mlflow.log_dict({"promoted": False, "reason": reason, "fingerprint": fingerprint,
                          "champion_version_before": champion.version,
@@ -501,13 +832,14 @@ def _rows_for(served: Any, eval_rows: pd.DataFrame, events: pd.DataFrame,
 # --------------------------------------------------------------------------- score
 @dataclass
 class ScoreResult:
-    """Where the score job wrote, and how many customers it scored."""
+    """Where the score job wrote, how many customers it scored, and anything to know."""
 
     as_of: str
     model_version: str
     n_scored: int
     n_radar: int
     paths: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def _as_of(value: str | pd.Timestamp) -> pd.Timestamp:
@@ -520,15 +852,63 @@ def _as_of(value: str | pd.Timestamp) -> pd.Timestamp:
     return ts
 
 
+def _check_as_of_in_data(cutoff: pd.Timestamp, report: ValidationReport,
+                         max_days: int) -> None:
+    """Refuse an as-of date before the log starts or long after its last event."""
+    if report.start is None or report.end is None:
+        raise ValueError("as_of: the event log holds no events; there is nothing to score")
+    if cutoff <= report.start:
+        raise ValueError(f"as_of: {cutoff.date()} is not after the first event "
+                         f"({report.start}); no customer has history before it")
+    gap = (cutoff - pd.Timestamp(report.end)) / pd.Timedelta(days=1)
+    if gap > max_days:
+        raise ValueError(
+            f"as_of: {cutoff.date()} is {gap:.0f} days after the log's last event "
+            f"({pd.Timestamp(report.end).date()}); scores there would only say that nobody "
+            f"has bought for {gap:.0f} days. Fix: score at or before "
+            f"{(pd.Timestamp(report.end) + pd.Timedelta(days=max_days)).date()}, give a newer "
+            f"log, or raise data.max_days_after_last_event (now {max_days})")
+
+
+def _remove_stale_temp_files(folder: Path, *, older_than: float = _STALE_TEMP_SECONDS) -> int:
+    """Delete hidden ``.<name>.*.tmp`` files of ``_io.atomic_write`` left by killed runs.
+
+    Only files older than ``older_than`` seconds go: a live run's temp file
+    exists for the seconds it takes to write one output.
+    """
+    if not folder.is_dir():
+        return 0
+    now = time.time()
+    removed = 0
+    for path in folder.glob(".*.tmp"):
+        try:
+            if now - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another run removed or renamed it meanwhile
+            continue
+    if removed:
+        logger.info("removed %d temp file(s) left in %s by earlier runs", removed, folder)
+    return removed
+
+
 def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     """Score every customer at ``as_of`` with the champion and write scores and radar.
 
-    Features are built with the same code as in training; a feature table whose
-    columns or types differ from the champion's is refused with a diff
-    (:class:`~repurchase_ml.errors.SchemaError`). Outputs go to
-    ``settings.output_path()`` as ``scores_<date>`` and ``radar_<date>``, CSV
-    and Parquet, and (with ``output.report``) the HTML report
-    ``report_<date>.html``, each written atomically.
+    Only events before ``as_of`` are read: the features (built with the
+    champion's pinned feature spec, so a log that later gains views scores
+    the same), the radar and the report. A feature table whose columns or
+    types differ from the champion's is refused with a diff
+    (:class:`~repurchase_ml.errors.SchemaError`). An ``as_of`` more than
+    ``data.max_days_after_last_event`` days after the log's last event is
+    refused. The reasons per customer follow ``output.top_reasons``.
+
+    Everything is computed before anything is written, so a failing run
+    changes nothing; then ``settings.output_path()`` receives ``scores_<date>``
+    and ``radar_<date>`` (CSV and Parquet) and, with ``output.report``, the
+    HTML report ``report_<date>.html``, each written atomically. An empty
+    radar is reported in ``notes`` and gets no report. Temp files that killed
+    runs left in the folder are removed.
 
     Examples
     --------
@@ -550,30 +930,46 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     tracking.configure(settings)
     champion = tracking.load_champion(settings)
     events, report = load_event_log(settings)
-    if report.start is not None and cutoff <= report.start:
-        raise ValueError(f"as_of: {cutoff.date()} is not after the first event "
-                         f"({report.start}); no customer has history before it")
-    features = build_features(events, cutoffs=[cutoff], spec=champion.spec)
+    _check_as_of_in_data(cutoff, report, settings.data.max_days_after_last_event)
+    history = events[events["timestamp"] < cutoff].reset_index(drop=True)
+    spec = pinned_spec(champion.spec, champion.served.features)
+    served = dataclasses.replace(champion.served, spec=spec,
+                                 top_reasons=settings.output.top_reasons)
+    champion = dataclasses.replace(champion, served=served)
+    features = build_features(history, cutoffs=[cutoff], spec=spec)
     scores = champion.score(features)
+    horizon = {"horizon_days": served.bundle.horizons["churn"]} \
+        if "churn" in served.bundle.horizons else {}
     radar = radar_from_scores(scores, features=features, as_of=cutoff,
-                              churn_model=champion.served.bundle.models.get("churn"),
-                              random_state=settings.tuning.random_state)
+                              churn_model=served.bundle.models.get("churn"),
+                              random_state=settings.tuning.random_state,
+                              **settings.radar.options(), **horizon)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
+    notes = []
+    page = None
+    if radar.empty:
+        notes.append(f"the radar is empty: no customer bought in the year before {stamp}; "
+                     "no report was written")
+        logger.warning(notes[-1])
+    elif settings.output.report:
+        from repurchase_ml.report import build_report, bundle_report_inputs
+
+        inputs = bundle_report_inputs(served.bundle, history, as_of=cutoff, radar=radar,
+                                      spec=spec)
+        page = build_report(title=f"{settings.tracking.model_name} version "
+                                  f"{champion.version}: customers at {stamp}", **inputs)
+    _remove_stale_temp_files(out)
     paths = []
     for name, frame in (("scores", scores), ("radar", radar)):
         written = write_radar(frame, out / f"{name}_{stamp}")
         paths += [str(written["csv"]), str(written["parquet"])]
-    if settings.output.report:
-        from repurchase_ml.report import bundle_report_inputs, write_report
-
-        inputs = bundle_report_inputs(champion.served.bundle, events, as_of=cutoff, radar=radar,
-                                      spec=champion.spec)
-        paths.append(str(write_report(out / f"report_{stamp}.html", **inputs)))
+    if page is not None:
+        paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
     logger.info("scored %d customers at %s with %s version %s", len(scores), stamp,
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),
-                       n_radar=len(radar), paths=paths)
+                       n_radar=len(radar), paths=paths, notes=notes)
 
 
 # --------------------------------------------------------------------------- serve
@@ -617,7 +1013,6 @@ def start_server(settings: Settings, *, port: int, host: str = "127.0.0.1",
     :func:`stop_server`. Raises ``RuntimeError`` (with the end of the log) when
     the server exits or does not answer within ``timeout`` seconds.
     """
-    import time
     import urllib.request
 
     argv, env = serve_command(settings, port=port, host=host)

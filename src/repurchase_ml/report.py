@@ -457,7 +457,7 @@ def bundle_report_inputs(
     (['churn', 'ltv'], ['y_true', 'model', 'rfm'])
     """
     from repurchase_ml.explain import contributions, driver_ranking
-    from repurchase_ml.features import build_features, build_training_set
+    from repurchase_ml.features import build_features, build_training_set, data_end
     from repurchase_ml.models.training import OUTPUT_COLUMNS, baseline_scores
 
     cutoff = _as_timestamp(as_of, name="as_of")
@@ -468,7 +468,15 @@ def bundle_report_inputs(
     by_test: dict[pd.Timestamp, list[str]] = {}
     for task in bundle.models:
         by_test.setdefault(pd.Timestamp(bundle.cutoffs[task]["test"]), []).append(task)
+    # the test windows are rebuilt only where they closed before as_of and inside the log:
+    # a report never reads events at or after its date
+    known_until = min(data_end(events), cutoff) if len(events) else cutoff
     for test_cutoff, tasks in by_test.items():
+        if test_cutoff + pd.Timedelta(days=max(bundle.horizons[t] for t in tasks)) > known_until:
+            logger.info("report at %s: the test window of %s (%s) is not over by then; its "
+                        "lift and calibration are left out", cutoff.date(), ", ".join(tasks),
+                        test_cutoff.date())
+            continue
         rows = build_training_set(
             events,
             cutoffs=[test_cutoff],
