@@ -99,7 +99,7 @@ def read_log(path: Path):  # -> pandas.DataFrame (canonical)
 
 
 def pandas_reference(events, cutoff):  # -> pandas.DataFrame
-    """Plain idiomatic pandas: the same 78 features as ``build_features`` at one cutoff.
+    """Plain idiomatic pandas: the same 80 features as ``build_features`` at one cutoff.
 
     Same definitions as the engine (see ``build_features``); ``--quick`` checks
     that both agree before timing anything.
@@ -164,6 +164,16 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
             "customer_id")["value"].agg(["size", "sum"])
         both = now.reindex(out.index, fill_value=0) - before.reindex(out.index, fill_value=0)
         out[f"orders_change_{w}d"], out[f"revenue_change_{w}d"] = both["size"], both["sum"]
+    # the same period last year: 90 days from 365 days before, where the history started by then
+    last_year = orders[(orders["age"] <= 365) & (orders["age"] > 275)].groupby("customer_id")
+    known = g["age"].max() >= 365
+    refunded = refunds[(refunds["age"] <= 365) & (refunds["age"] > 275)].groupby(
+        "customer_id")["amount"].sum()
+    out["orders_same_period_last_year"] = last_year.size().reindex(
+        out.index, fill_value=0).where(known)
+    out["net_revenue_same_period_last_year"] = (
+        last_year["value"].sum().reindex(out.index, fill_value=0)
+        - refunded.reindex(out.index, fill_value=0)).where(known)
     recent = orders[orders["age"] <= months * 30]
     month = np.ceil(recent["age"] / 30) - 1
     out["monthly_order_slope"] = (((months - 1) / 2 - month) / (months * (months**2 - 1) / 12)

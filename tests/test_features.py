@@ -80,6 +80,8 @@ EXPECTED = {
     "days_until_expected_purchase": [34, 46.5, NAN],
     # trend: c1 orders at ages 13 and 59.5 (one per 30-day block), c2 only 29.5 in 60 days
     "orders_change_30d": [0, 1, 0], "revenue_change_30d": [60, 10, 0],
+    # no history a year before T (2023-07-02)
+    "orders_same_period_last_year": [NAN] * 3, "net_revenue_same_period_last_year": [NAN] * 3,
     "monthly_order_slope": [0, 1, 0],
     # engagement: c1 view 5.5, cart 4.5 (after the last order), favourite 41.5
     "views_30d": [1, 0, 1], "carts_30d": [1, 0, 0], "favorites_30d": [0, 0, 0],

@@ -228,3 +228,20 @@ def test_orders_all_matches_the_bgnbd_summary(definition: str) -> None:
     got = build_features(log, cutoffs=cutoff, spec=FeatureSpec(order_definition=definition))
     got = got[got["orders_all"] > 0].set_index("customer_id")["orders_all"]
     assert got.to_dict() == (summary.set_index("customer_id")["frequency"] + 1).to_dict()
+
+
+def test_same_period_last_year() -> None:
+    log = make_log([
+        (1, "2023-01-15 10:00", "purchase", 10.0, "a"),
+        (1, "2023-07-10 10:00", "purchase", 40.0, "b"),
+        (1, "2023-07-20 10:00", "refund", 15.0, "b"),
+        (1, "2023-08-15 10:00", "purchase", 25.0, "c"),
+        (1, "2023-10-05 10:00", "purchase", 99.0, "d"),  # after the period
+        (2, "2024-01-01 10:00", "purchase", 5.0, "e"),  # no history a year ago
+    ])
+    got = build_features(log, cutoffs="2024-07-01").set_index("customer_id")
+    # the period is [2023-07-02, 2023-09-30): orders b and c, net of the partial refund
+    assert got.loc[1, "orders_same_period_last_year"] == 2.0
+    assert got.loc[1, "net_revenue_same_period_last_year"] == 50.0
+    assert np.isnan(got.loc[2, "orders_same_period_last_year"])
+    assert np.isnan(got.loc[2, "net_revenue_same_period_last_year"])

@@ -85,6 +85,7 @@ from repurchase_ml.features._kernels import (
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
+    SAME_PERIOD_DAYS,
     VALUE_WINDOW_DAYS,
     FeatureSpec,
     feature_names,
@@ -542,6 +543,8 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
             if spec.has("rfm"):
                 for w in spec.windows:
                     out[f"_refunded_{w}d"] = refunded[w]
+        if spec.has("trend"):
+            out["_refunded_last_year"] = _refunded_between(log, *_last_year(cutoff))
     if not (spec.has("engagement") and behaviour):
         return
     r = ENGAGEMENT_RECENT_DAYS
@@ -573,15 +576,34 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
 def _refunded(log: LogArrays, cutoff: int, windows: Sequence[int | None]
               ) -> dict[int | None, np.ndarray]:
     """Per customer: money refunded before ``cutoff``, over each window in days (None: all
-    time); refunds that cancel an order are not in ``log`` (see :mod:`.orders`)."""
-    n = log.n_customers
-    out = {}
-    for w in windows:
-        since = _I64_MIN if w is None else cutoff - w * DAY_NS
-        rows = (log.refund_timestamp < cutoff) & (log.refund_timestamp >= since)
-        out[w] = np.bincount(log.refund_customer[rows], minlength=n,
-                             weights=log.refund_amount[rows].astype(np.float64)) / FIXED_SCALE
-    return out
+    time)."""
+    return {w: _refunded_between(log, _I64_MIN if w is None else cutoff - w * DAY_NS, cutoff)
+            for w in windows}
+
+
+def _refunded_between(log: LogArrays, start: int, end: int) -> np.ndarray:
+    """Per customer: money refunded in ``start <= timestamp < end`` (refunds that cancel an
+    order are not in ``log``, see :mod:`.orders`)."""
+    rows = (log.refund_timestamp < end) & (log.refund_timestamp >= start)
+    return np.bincount(log.refund_customer[rows], minlength=log.n_customers,
+                       weights=log.refund_amount[rows].astype(np.float64)) / FIXED_SCALE
+
+
+def _last_year(cutoff: int) -> tuple[int, int]:
+    """The same period last year: ``SAME_PERIOD_DAYS`` from 365 days before ``cutoff`` (ns)."""
+    start = cutoff - 365 * DAY_NS
+    return start, start + SAME_PERIOD_DAYS * DAY_NS
+
+
+def _same_period_orders(orders: _Orders, cutoff: int, n: int, out: _Rows) -> None:
+    """Orders and their gross value in the same period last year, per customer of ``out``."""
+    start, end = _last_year(cutoff)
+    inside = (orders.timestamp >= start) & (orders.timestamp < end)
+    out["orders_same_period_last_year"] = np.bincount(
+        orders.customer[inside], minlength=n).astype(np.float64)
+    out["_bought_last_year"] = np.bincount(
+        orders.customer[inside], weights=orders.value[inside].astype(np.float64),
+        minlength=n) / FIXED_SCALE
 
 
 def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, np.ndarray] | None,
@@ -694,7 +716,10 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
         counts = {}
         for cutoff in group:
             out = sinks[cutoff]
-            counts[cutoff] = _order_features(_orders_at(bought, cutoff), cutoff, spec, out)
+            orders = _orders_at(bought, cutoff)
+            counts[cutoff] = _order_features(orders, cutoff, spec, out)
+            if spec.has("trend"):
+                _same_period_orders(orders, cutoff, n, out)
         return counts
 
     pairs = None
@@ -714,6 +739,12 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
                 out.put("view_to_purchase_rate", _safe_divide(count, out["_views_all"]))
             if spec.has("value"):
                 out.put("refund_rate", _safe_divide(out["refund_amount_all"], out["revenue_all"]))
+            if spec.has("trend"):  # defined where the customer's history started by then
+                known = first_event[out.rows] <= _last_year(cutoff)[0]
+                out.put("orders_same_period_last_year",
+                        np.where(known, out["orders_same_period_last_year"], np.nan))
+                out.put("net_revenue_same_period_last_year", np.where(
+                    known, out["_bought_last_year"] - out["_refunded_last_year"], np.nan))
             if spec.has("rfm"):
                 out.put("net_revenue_all", out["revenue_all"] - out["refund_amount_all"])
                 for w in spec.windows:

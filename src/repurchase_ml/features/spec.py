@@ -41,6 +41,8 @@ Unit = Literal["days", "count", "currency", "ratio", "share", "hour", "tier", "p
 VALUE_WINDOW_DAYS = 90
 #: window (days) of the fixed-window engagement features
 ENGAGEMENT_RECENT_DAYS = 30
+#: the same period last year: the days from one year (365 days) before the cutoff
+SAME_PERIOD_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,12 @@ _TEMPLATES: tuple[_Template, ...] = (
     _Template("revenue_change_{w}d", "trend", "currency",
               "revenue in the last {w} days minus revenue in the {w} days before",
               "trend_windows"),
+    _Template("orders_same_period_last_year", "trend", "count",
+              f"orders in the {SAME_PERIOD_DAYS} days from one year (365 days) before the cutoff"
+              " (NaN: the customer's history starts later)", fixed_window=SAME_PERIOD_DAYS),
+    _Template("net_revenue_same_period_last_year", "trend", "currency",
+              f"net revenue in the {SAME_PERIOD_DAYS} days from one year (365 days) before the "
+              "cutoff (NaN: the customer's history starts later)", fixed_window=SAME_PERIOD_DAYS),
     _Template("monthly_order_slope", "trend", "per_month",
               "least-squares slope of orders per 30-day month over the last months"),
     # engagement
