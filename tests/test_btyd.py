@@ -23,11 +23,17 @@ from repurchase_ml.models.btyd import (
     classic_predictions,
     fit_bgnbd,
     fit_gamma_gamma,
+    fit_pareto_nbd,
     gamma_gamma_expected_spend,
+    pareto_nbd_expected_orders,
+    pareto_nbd_log_likelihood,
+    pareto_nbd_probability_alive,
+    pareto_nbd_probability_no_order,
     summary_from_features,
 )
 
 PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+PARETO_PUBLISHED = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +64,33 @@ def test_bgnbd_fit_reproduces_the_published_cdnow_parameters(cdnow_summary):
         assert round(fit.params[name], 3) == value, name
     assert fit.log_likelihood == pytest.approx(-9582.4, abs=0.05)
     assert fit.n_customers == 2357 and fit.n_rows < 2357  # equal rows merged
+
+
+def test_pareto_nbd_fit_reproduces_the_published_cdnow_parameters(cdnow_summary):
+    # Fader, Hardie & Lee (2005): r = 0.55, alpha = 10.58, s = 0.61, beta = 11.67, LL -9595.0
+    fit = fit_pareto_nbd(*_summary_columns(cdnow_summary))
+    assert fit.converged
+    assert {k: round(v, 2) for k, v in fit.params.items()} == \
+        {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67}
+    assert fit.log_likelihood == pytest.approx(-9595.0, abs=0.05)
+    # BG/NBD fits this sample slightly better (-9582.4), as the paper reports
+    assert fit.log_likelihood < fit_bgnbd(*_summary_columns(cdnow_summary)).log_likelihood
+
+
+def test_pareto_nbd_predictions_match_the_posterior_by_simulation():
+    x, t_x, T, t = 2.0, 30.0, 38.0, 39.0
+    p = PARETO_PUBLISHED
+    alive = pareto_nbd_probability_alive(p, [x], [t_x], [T])[0]
+    rng = np.random.default_rng(0)
+    rate = rng.gamma(p["r"] + x, 1 / (p["alpha"] + T), 400_000)  # posterior, given alive
+    dropout = rng.gamma(p["s"], 1 / (p["beta"] + T), 400_000)
+    both = rate + dropout
+    quiet = np.mean(dropout / both * -np.expm1(-both * t) + np.exp(-both * t))
+    assert pareto_nbd_probability_no_order(p, [x], [t_x], [T], t)[0] == pytest.approx(
+        1 - alive + alive * quiet, abs=2e-3)
+    orders = alive * np.mean(rate * -np.expm1(-dropout * t) / dropout)
+    assert pareto_nbd_expected_orders(p, [x], [t_x], [T], t)[0] == pytest.approx(orders, rel=1e-2)
+    assert 0 < alive < 1
 
 
 def test_gamma_gamma_reaches_the_maximum_likelihood_on_cdnow(cdnow_summary):
@@ -172,6 +205,20 @@ def test_predictions_agree_with_pymc_marketing(pymc_reference):
     np.testing.assert_allclose(ours[~repeat],
                                ((alpha + T[~repeat]) / (alpha + T[~repeat] + t)) ** r)
     assert not np.allclose(ours[~repeat], theirs[~repeat], atol=1e-3)
+
+
+@pytest.mark.slow  # importing PyMC-Marketing takes seconds
+def test_pareto_nbd_likelihood_agrees_with_pymc_marketing(pymc_reference):
+    import pymc as pm
+    from pymc_marketing.clv.distributions import ParetoNBD
+
+    _, data = pymc_reference
+    p = PARETO_PUBLISHED
+    dist = ParetoNBD.dist(r=p["r"], alpha=p["alpha"], s=p["s"], beta=p["beta"],
+                          T=data["T"].to_numpy())
+    theirs = pm.logp(dist, data[["recency", "frequency"]].to_numpy()).eval()
+    ours = pareto_nbd_log_likelihood(p, data["frequency"], data["recency"], data["T"])
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- feature rows
@@ -297,6 +344,17 @@ def test_classic_model_on_cdnow_feature_rows_forecasts_the_holdout(cdnow_events)
     assert actual.sum() == 1882
     assert pred["expected_orders"].sum() == pytest.approx(1654, rel=0.02)  # the paper's forecast
     assert roc_auc_score(actual > 0, pred["expected_orders"]) == pytest.approx(0.773, abs=0.005)
+    best = ClassicModel(model="best").fit(feats)
+    assert set(best.log_likelihoods_) == {"bgnbd", "pareto_nbd"}
+    assert best.model_ == max(best.log_likelihoods_, key=best.log_likelihoods_.get)
+    assert best.log_likelihood_ == pytest.approx(model.log_likelihood_) if best.model_ == "bgnbd" \
+        else best.log_likelihood_ > model.log_likelihood_
+    pareto = ClassicModel(model="pareto_nbd").fit(feats).predict(feats, horizon_days=273)
+    assert pareto["expected_orders"].sum() == pytest.approx(actual.sum(), rel=0.2)
+    assert pareto["probability_repurchase"].between(0, 1).all()
+    assert roc_auc_score(actual > 0, pareto["expected_orders"]) > 0.75
+    with pytest.raises(ValueError, match="model must be"):
+        ClassicModel(model="pnbd").fit(feats)
 
 
 def test_classic_predictions_fit_each_cutoff_on_its_own_history(synthetic_features):

@@ -61,11 +61,18 @@ __all__ = [
     "bgnbd_probability_alive",
     "bgnbd_expected_orders",
     "bgnbd_probability_no_order",
+    "PARETO_NBD_PARAMS",
+    "fit_pareto_nbd",
+    "pareto_nbd_log_likelihood",
+    "pareto_nbd_probability_alive",
+    "pareto_nbd_expected_orders",
+    "pareto_nbd_probability_no_order",
     "fit_gamma_gamma",
     "gamma_gamma_log_likelihood",
     "gamma_gamma_expected_spend",
     "summary_from_features",
     "predict_summary",
+    "CUSTOMER_BASE_MODELS",
     "ClassicModel",
     "classic_predictions",
 ]
@@ -74,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 #: parameter names of each model, in the order the optimiser sees them
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
+PARETO_NBD_PARAMS = ("r", "alpha", "s", "beta")
 GAMMA_GAMMA_PARAMS = ("p", "q", "v")
 
 #: columns :meth:`ClassicModel.predict` returns
@@ -180,20 +188,29 @@ def _params(values: Mapping[str, float], names: tuple[str, ...]) -> tuple[float,
     return tuple(float(values[n]) for n in names)
 
 
-def _maximise(neg_ll_and_grad: Any, start: np.ndarray, total: float) -> tuple[np.ndarray, bool]:
-    """L-BFGS-B on log-parameters of the mean negative log-likelihood."""
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+def _maximise(neg_ll_and_grad: Any, start: np.ndarray, total: float, *, jac: bool = True
+              ) -> tuple[np.ndarray, bool]:
+    """L-BFGS-B on log-parameters of the mean negative log-likelihood.
+
+    ``neg_ll_and_grad(params)`` returns the value and its gradient, or with
+    ``jac=False`` the value alone (the gradient is then taken by finite differences).
+    """
+    def objective(theta: np.ndarray) -> Any:
+        if not jac:
+            return neg_ll_and_grad(np.exp(theta)) / total
         value, grad = neg_ll_and_grad(np.exp(theta))
         return value / total, grad * np.exp(theta) / total
 
     # L-BFGS-B's own BLAS calls on 4-vectors: woken threads would cost 100x the work
     with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
-        res = minimize(objective, start, jac=True, method="L-BFGS-B",
+        res = minimize(objective, start, jac=jac, method="L-BFGS-B",
                        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(start),
                        options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000})
     # a flat ridge (e.g. a, b -> infinity when the dropout probability is the same for
     # everyone) stops the line search with a zero gradient: that is the maximum
-    converged = bool(res.success) or bool(np.max(np.abs(res.jac)) < 1e-4)
+    gradient = getattr(res, "jac", None)
+    converged = bool(res.success) or (gradient is not None and bool(np.max(np.abs(gradient))
+                                                                     < 1e-4))
     if not converged:
         warnings.warn(f"maximum-likelihood fit did not converge: {res.message}", RuntimeWarning,
                       stacklevel=3)
@@ -464,6 +481,150 @@ def bgnbd_probability_no_order(params: Mapping[str, float], frequency: Any, rece
     return (1.0 - alive) + alive * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
 
 
+# --------------------------------------------------------------------------- Pareto/NBD
+
+
+def _pareto_nbd_logs(theta: Any, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: log of the "still alive" part of the likelihood, and the log-likelihood.
+
+    Fader, Hardie & Lee (2005), "A note on deriving the Pareto/NBD model and
+    related expressions", equations (22) and (23) (whichever of alpha and
+    beta is larger sets the hypergeometric terms); the difference of the two
+    2F1 terms is taken in log space.
+    """
+    r, alpha, s, beta = theta
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    log_alive = a1 - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    rsx = r + s + x
+    big, second = (alpha, s + 1.0) if alpha >= beta else (beta, r + x)
+    gap = abs(alpha - beta)
+
+    def log_term(t: np.ndarray) -> np.ndarray:
+        return np.log(hyp2f1(rsx, second, rsx + 1, gap / (big + t))) - rsx * np.log(big + t)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_last, at_end = log_term(t_x), log_term(T)
+        log_a0 = at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
+        log_gone = a1 + np.log(s) - np.log(rsx) + log_a0
+    return log_alive, np.logaddexp(log_alive, log_gone)
+
+
+def pareto_nbd_log_likelihood(params: Mapping[str, float], frequency: Any, recency: Any,
+                              T: Any) -> np.ndarray:
+    """Per-customer Pareto/NBD log-likelihood (Schmittlein, Morrison & Colombo 1987).
+
+    While alive a customer buys at rate ``lambda ~ Gamma(r, alpha)`` and
+    stays alive for an exponential time with rate ``mu ~ Gamma(s, beta)``.
+
+    Examples
+    --------
+    >>> p = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    >>> pareto_nbd_log_likelihood(p, [0, 2], [0.0, 20.0], [30.0, 30.0]).round(4).tolist()
+    [-0.4855, -8.8362]
+    """
+    x, t_x, T, _ = _check_summary(frequency, recency, T)
+    return _pareto_nbd_logs(_params(params, PARETO_NBD_PARAMS), x, t_x, T)[1]
+
+
+def fit_pareto_nbd(frequency: Any, recency: Any, T: Any, *, sample_weight: Any = None
+                   ) -> ClassicFit:
+    """Maximum-likelihood Pareto/NBD fit (finite-difference gradient; slower than BG/NBD).
+
+    Parameters and errors as :func:`fit_bgnbd`; ``params`` holds ``r``,
+    ``alpha``, ``s``, ``beta``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> T = rng.uniform(10, 40, 1000)
+    >>> x = rng.poisson(0.3 * T * rng.uniform(0, 1, 1000))
+    >>> t_x = np.where(x > 0, T * rng.uniform(0.5, 1, 1000), 0)
+    >>> sorted(fit_pareto_nbd(x, t_x, T).params)
+    ['alpha', 'beta', 'r', 's']
+    """
+    x, t_x, T, w = _check_summary(frequency, recency, T, sample_weight)
+    if not (w[x > 0] > 0).any():
+        raise ValueError(
+            f"Pareto/NBD needs customers with a repeat order to estimate dropout; none of the "
+            f"{int((w > 0).sum())} customers has one. Fit on a longer history.")
+    (x, t_x, T), w = _merge_rows((x, t_x, T), w)
+
+    def neg(theta: np.ndarray) -> float:
+        value = -_dot(w, _pareto_nbd_logs(theta, x, t_x, T)[1])
+        return value if np.isfinite(value) else 1e300
+
+    mean_t = max(float(np.average(T, weights=w)), 1e-6)
+    theta, ok = _maximise(neg, np.log([1.0, mean_t, 1.0, mean_t]), float(w.sum()), jac=False)
+    return ClassicFit(dict(zip(PARETO_NBD_PARAMS, map(float, theta), strict=True)),
+                      float(-neg(theta)), float(w.sum()), len(w), ok)
+
+
+def pareto_nbd_probability_alive(params: Mapping[str, float], frequency: Any, recency: Any,
+                                 T: Any) -> np.ndarray:
+    """P(alive at T) under Pareto/NBD: the "still alive" share of the likelihood.
+
+    Examples
+    --------
+    >>> p = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    >>> pareto_nbd_probability_alive(p, [0, 2], [0, 30], [38, 38]).round(3).tolist()
+    [0.3, 0.875]
+    """
+    x, t_x, T, _ = _check_summary(frequency, recency, T)
+    log_alive, ll = _pareto_nbd_logs(_params(params, PARETO_NBD_PARAMS), x, t_x, T)
+    return np.exp(log_alive - ll)
+
+
+def pareto_nbd_expected_orders(params: Mapping[str, float], frequency: Any, recency: Any,
+                               T: Any, t: Any) -> np.ndarray:
+    """Expected orders in ``(T, T + t]`` under Pareto/NBD (equation 41 of the note).
+
+    Examples
+    --------
+    >>> p = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    >>> pareto_nbd_expected_orders(p, [0, 2], [0, 30], [38, 38], t=39).round(4).tolist()
+    [0.1106, 1.4867]
+    """
+    r, alpha, s, beta = _params(params, PARETO_NBD_PARAMS)
+    x, t_x, T, _ = _check_summary(frequency, recency, T)
+    t = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
+    alive = pareto_nbd_probability_alive(params, x, t_x, T)
+    stay = np.log(beta + T) - np.log(beta + T + t)  # log of the survival ratio
+    lifetime = (-np.expm1((s - 1) * stay) / (s - 1)) if abs(s - 1) > 1e-8 else -stay
+    return alive * (r + x) * (beta + T) / (alpha + T) * lifetime
+
+
+def pareto_nbd_probability_no_order(params: Mapping[str, float], frequency: Any, recency: Any,
+                                    T: Any, t: Any, *, n_nodes: int = 64) -> np.ndarray:
+    """P(no order in ``(T, T + t]``) under Pareto/NBD.
+
+    Alive at T, the rates are ``lambda ~ Gamma(r + x, alpha + T)`` and
+    ``mu ~ Gamma(s, beta + T)``, independent; no order comes before the
+    earlier of dropout and the horizon, so ``P = E[exp(-(lambda + mu) t)] +
+    integral over u in [0, t] of E[mu exp(-mu u)] E[exp(-lambda u)]``. The
+    first term is closed form, the integral is taken by Gauss-Legendre
+    quadrature; a customer who has dropped out buys nothing.
+
+    Examples
+    --------
+    >>> p = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    >>> pareto_nbd_probability_no_order(p, [0, 2], [0, 30], [38, 38], t=39).round(4).tolist()
+    [0.9288, 0.4014]
+    """
+    r, alpha, s, beta = _params(params, PARETO_NBD_PARAMS)
+    x, t_x, T, _ = _check_summary(frequency, recency, T)
+    t = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
+    alive = pareto_nbd_probability_alive(params, x, t_x, T)
+    a_t, b_t, k = (alpha + T)[:, None], (beta + T)[:, None], (r + x)[:, None]
+    nodes, weights = roots_legendre(n_nodes)
+    u = t[:, None] * (nodes[None, :] + 1) / 2
+    # E[mu exp(-mu u)] E[exp(-lambda u)]: dropout at u with no order before it
+    dropout_first = s / b_t * np.exp(-(s + 1) * np.log1p(u / b_t) - k * np.log1p(u / a_t))
+    dropped = np.einsum("ij,j->i", dropout_first, weights) * t / 2
+    neither = np.exp(-(r + x) * np.log1p(t / (alpha + T)) - s * np.log1p(t / (beta + T)))
+    return (1.0 - alive) + alive * (neither + dropped)
+
+
 # --------------------------------------------------------------------------- Gamma-Gamma
 
 
@@ -658,11 +819,22 @@ def _check_horizon(horizon_days: float) -> float:
     return float(horizon_days)
 
 
-def predict_summary(bgnbd_params: Mapping[str, float],
+#: the customer-base models :class:`ClassicModel` can fit: name -> (parameter names, fit,
+#: P(alive), expected orders, P(no order))
+CUSTOMER_BASE_MODELS: dict[str, tuple[tuple[str, ...], Any, Any, Any, Any]] = {
+    "bgnbd": (BGNBD_PARAMS, fit_bgnbd, bgnbd_probability_alive, bgnbd_expected_orders,
+              bgnbd_probability_no_order),
+    "pareto_nbd": (PARETO_NBD_PARAMS, fit_pareto_nbd, pareto_nbd_probability_alive,
+                   pareto_nbd_expected_orders, pareto_nbd_probability_no_order),
+}
+
+
+def predict_summary(params: Mapping[str, float],
                     gamma_gamma_params: Mapping[str, float] | None, summary: pd.DataFrame,
-                    *, horizon: float) -> pd.DataFrame:
+                    *, horizon: float, model: str = "bgnbd") -> pd.DataFrame:
     """:data:`CLASSIC_COLUMNS` for summary rows; ``horizon`` in the unit of the summaries.
 
+    ``params`` are those of ``model`` (a key of :data:`CUSTOMER_BASE_MODELS`).
     Rows with a NaN ``frequency`` (no purchase) stay NaN; so do the spend
     columns when ``gamma_gamma_params`` is None.
 
@@ -674,15 +846,17 @@ def predict_summary(bgnbd_params: Mapping[str, float],
     >>> predict_summary(bg, None, s, horizon=39)["expected_orders"].round(4).tolist()
     [1.2529, nan]
     """
+    if model not in CUSTOMER_BASE_MODELS:
+        raise ValueError(f"model must be one of {sorted(CUSTOMER_BASE_MODELS)}, got {model!r}.")
+    _, _, alive_of, orders_of, no_order_of = CUSTOMER_BASE_MODELS[model]
     ok = summary["frequency"].notna().to_numpy()
     rows = summary.loc[ok]
     x, t_x, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))
     out = pd.DataFrame(np.nan, index=summary.index, columns=list(CLASSIC_COLUMNS))
-    alive = bgnbd_probability_alive(bgnbd_params, x, t_x, T)
-    orders = bgnbd_expected_orders(bgnbd_params, x, t_x, T, horizon)
+    alive = alive_of(params, x, t_x, T)
+    orders = orders_of(params, x, t_x, T, horizon)
     out.loc[ok, "probability_alive"] = alive
-    out.loc[ok, "probability_repurchase"] = 1.0 - bgnbd_probability_no_order(
-        bgnbd_params, x, t_x, T, horizon)
+    out.loc[ok, "probability_repurchase"] = 1.0 - no_order_of(params, x, t_x, T, horizon)
     out.loc[ok, "expected_orders"] = orders
     out.loc[ok, "expected_orders_if_alive"] = orders / alive
     if gamma_gamma_params is not None:
@@ -697,6 +871,11 @@ class ClassicModel(BaseEstimator):
 
     Parameters
     ----------
+    model : {"bgnbd", "pareto_nbd", "best"}, default "bgnbd"
+        The purchase and dropout model. ``"best"`` fits both and keeps the
+        one with the higher log-likelihood (both have four parameters, so
+        this is also the lower AIC). Pareto/NBD fits take several times
+        longer than BG/NBD (no analytic gradient).
     period_days : float, default 7.0
         Internal time unit (weeks). ``params_["alpha"]`` is in this unit;
         predictions do not depend on it.
@@ -708,12 +887,16 @@ class ClassicModel(BaseEstimator):
 
     Attributes
     ----------
+    model_ : str
+        The model fitted (``"bgnbd"`` or ``"pareto_nbd"``).
     params_ : dict
-        BG/NBD ``r, alpha, a, b``.
+        Its parameters: BG/NBD ``r, alpha, a, b`` or Pareto/NBD ``r, alpha, s, beta``.
+    log_likelihoods_ : dict
+        Log-likelihood of each model fitted (both with ``model="best"``).
     gamma_gamma_params_ : dict or None
         Gamma-Gamma ``p, q, v``.
     log_likelihood_ : float
-        BG/NBD log-likelihood of the fitted rows.
+        Log-likelihood of ``model_`` on the fitted rows.
     gamma_gamma_log_likelihood_ : float or None
     n_customers_ : int
         Rows with a purchase the model was fitted on.
@@ -744,14 +927,18 @@ class ClassicModel(BaseEstimator):
     True
     """
 
-    def __init__(self, *, period_days: float = 7.0, gamma_gamma: bool = True,
-                 min_spend_customers: int = 10) -> None:
+    def __init__(self, *, model: str = "bgnbd", period_days: float = 7.0,
+                 gamma_gamma: bool = True, min_spend_customers: int = 10) -> None:
+        self.model = model
         self.period_days = period_days
         self.gamma_gamma = gamma_gamma
         self.min_spend_customers = min_spend_customers
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> ClassicModel:
         """Fit on feature rows of one cutoff (``y`` is ignored)."""
+        if self.model != "best" and self.model not in CUSTOMER_BASE_MODELS:
+            raise ValueError(f"model must be 'best' or one of {sorted(CUSTOMER_BASE_MODELS)}, "
+                             f"got {self.model!r}.")
         cutoff = None
         if isinstance(X, pd.DataFrame) and "cutoff" in X.columns:
             cutoffs = pd.unique(X["cutoff"])
@@ -766,9 +953,13 @@ class ClassicModel(BaseEstimator):
         if summary.empty:
             raise ValueError("features: no row has a purchase before its cutoff "
                              "(orders_all >= 1); nothing to fit the classic models on.")
-        bg = fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
-        self.params_ = bg.params
-        self.log_likelihood_ = bg.log_likelihood
+        names = list(CUSTOMER_BASE_MODELS) if self.model == "best" else [self.model]
+        fits = {name: CUSTOMER_BASE_MODELS[name][1](
+            summary["frequency"], summary["recency"], summary["T"]) for name in names}
+        self.model_ = max(fits, key=lambda name: fits[name].log_likelihood)
+        self.params_ = fits[self.model_].params
+        self.log_likelihood_ = fits[self.model_].log_likelihood
+        self.log_likelihoods_ = {name: fit.log_likelihood for name, fit in fits.items()}
         self.n_customers_ = len(summary)
         self.cutoff_ = cutoff
         self.gamma_gamma_params_: dict[str, float] | None = None
@@ -802,7 +993,8 @@ class ClassicModel(BaseEstimator):
             raise NotFittedError("ClassicModel is not fitted yet; call fit(features) first.")
         horizon = _check_horizon(horizon_days) / self.period_days
         summary = summary_from_features(X, period_days=self.period_days)
-        return predict_summary(self.params_, self.gamma_gamma_params_, summary, horizon=horizon)
+        return predict_summary(self.params_, self.gamma_gamma_params_, summary, horizon=horizon,
+                               model=self.model_)
 
 
 def _format_cutoffs(cutoffs: Any, limit: int = 3) -> str:
