@@ -17,7 +17,7 @@ reports medians. Measured side by side in the same run:
   engine skips sorts on sorted input, so this is the cost on an unsorted log;
 - ``training``: ``build_training_set`` on the polars frame at one cutoff, all
   five tasks (features and labels; LTV over 180 days so the horizon fits);
-- ``pandas``: an idiomatic plain-pandas implementation of the same 71
+- ``pandas``: an idiomatic plain-pandas implementation of the same 80
   features at one cutoff (``--quick`` first checks that it agrees with
   ``build_features`` on every column).
 
@@ -423,7 +423,7 @@ def render(rows: list[dict], command: str, warm: float, note: str = "") -> str:
         "*shuffled* that frame with its rows shuffled (the log is written sorted by customer "
         "and time; sorted input skips sorts), *training* `build_training_set` on the polars "
         "frame (features plus the labels of all five tasks, LTV over 180 days); "
-        "*pandas* is plain pandas computing the same 71 features (checked equal to "
+        "*pandas* is plain pandas computing the same 80 features (checked equal to "
         "`build_features` by `--quick`). *import* is `import repurchase_ml.features` in the "
         "fresh process (numba, pandas and polars included), not in the times, as polars' "
         "import is not in the floor's; loading the compiled kernels from numba's disk cache "
