@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_features import T, make_log, three_customers
 
 from repurchase_ml.features import (
@@ -156,3 +158,42 @@ def test_pinned_behaviour_and_orders_without_ids() -> None:
     # customer 2's orders have no order id: each purchase row is an order
     counts = make_labels(orders_only, cutoffs="2024-03-01", task="order_count", horizon_days=120)
     assert counts.set_index("customer_id")["order_count"].to_dict() == {2: 2.0}
+
+
+# one purchase or refund: (customer, hours after the start, refund?, amount, order id)
+_MONEY_EVENT = st.tuples(st.integers(0, 3), st.integers(0, 60 * 24), st.booleans(),
+                         st.sampled_from([5.0, 10.0, 25.0]),
+                         st.one_of(st.none(), st.sampled_from(["a", "b", "c"])))
+_START = pd.Timestamp("2024-01-01")
+
+
+def _money_log(events: list[tuple], end_hours: int) -> pd.DataFrame:
+    rows = [(c, _START + pd.Timedelta(hours=h), "refund" if r else "purchase", a, o)
+            for c, h, r, a, o in events]
+    rows.append((9, _START + pd.Timedelta(hours=end_hours), "view", NAN, None))  # fixes the end
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type", "amount",
+                                        "order_id"])
+    frame["event_type"] = pd.Categorical(frame["event_type"],
+                                         categories=["purchase", "refund", "view", "cart",
+                                                     "favorite"])
+    frame["order_id"] = frame["order_id"].astype(object)
+    return frame.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_MONEY_EVENT, max_size=25), st.lists(_MONEY_EVENT, max_size=8),
+       st.sampled_from(["order_id", "customer_day"]))
+def test_events_after_the_label_window_change_no_label(past: list[tuple], later: list[tuple],
+                                                       definition: str) -> None:
+    # cutoff at day 20, a 10-day window: events from day 30 on are after it; refunds there
+    # cannot cancel an order in the window, order lines there are no order of the window
+    cutoff, horizon = _START + pd.Timedelta(days=20), 10
+    end_hours = 61 * 24
+    moved = [(c, 30 * 24 + h % (30 * 24), *rest) for c, h, *rest in later]
+    spec = FeatureSpec(order_definition=definition)
+    for task in ("order_count", "ltv", "churn", "second_purchase"):
+        alone = make_labels(_money_log(past, end_hours), cutoffs=cutoff, task=task,
+                            horizon_days=horizon, spec=spec)
+        more = make_labels(_money_log(past + moved, end_hours), cutoffs=cutoff, task=task,
+                           horizon_days=horizon, spec=spec)
+        pd.testing.assert_frame_equal(alone, more, check_exact=False, rtol=1e-12)
