@@ -445,3 +445,32 @@ def test_evaluate_radar_measures_a_labelled_cutoff_with_the_configured_options()
         evaluate_radar(Bundle(), labelled, cutoff="2025-01-01")
     with pytest.raises(SchemaError, match="label_churn"):
         evaluate_radar(Bundle(), features)
+
+
+def test_churn_radar_builds_the_columns_it_needs_beside_a_narrow_model_spec():
+    from repurchase_ml.datasets import make_event_log
+    from repurchase_ml.features import FeatureSpec
+
+    events, _ = make_event_log(300, "2023-01-01", "2024-01-01", random_state=0)
+    seen = {}
+
+    class LifecycleOnly:  # a model trained on lifecycle features only
+        horizons = {"churn": 60}
+
+        def predict(self, rows):
+            seen["columns"] = set(rows.columns)
+            since = rows["days_since_first_purchase"].fillna(0.0).to_numpy()
+            return pd.DataFrame({"customer_id": rows["customer_id"], "cutoff": rows["cutoff"],
+                                 "churn_probability": np.clip(1 - since / 400, 0.01, 0.99),
+                                 "predicted_ltv": 10.0})
+
+    radar = churn_radar(LifecycleOnly(), events, as_of="2023-10-01", cluster_k=2,
+                        spec=FeatureSpec(families=("lifecycle",)))
+    assert {"days_since_last_purchase", "orders_all", "gap_median_days"} <= seen["columns"]
+    assert len(radar) > 50 and radar["value_if_retained"].gt(0).all()
+    assert radar.attrs["risk_floor"] == pytest.approx(radar["churn_probability"].mean())
+    # the bundle's 60-day churn horizon prices value if retained: two thirds of 90 days' worth
+    longer = churn_radar(LifecycleOnly(), events, as_of="2023-10-01", cluster_k=2,
+                         horizon_days=90).set_index("customer_id")["value_if_retained"]
+    np.testing.assert_allclose(radar["value_if_retained"],
+                               longer.loc[radar["customer_id"]].to_numpy() * 60 / 90)

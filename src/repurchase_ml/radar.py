@@ -37,6 +37,7 @@ __all__ = [
     "churn_radar",
     "evaluate_radar",
     "net_revenue",
+    "radar_spec",
     "radar_from_scores",
     "radar_metrics",
     "value_if_retained",
@@ -56,6 +57,10 @@ VALUE_PRIOR_ORDERS = 1.0
 #: pseudo-exposure (days) that shrinks a customer's order rate toward the population's: the
 #: gamma prior's scale; BG/NBD's published CDNOW fit has alpha = 4.4 weeks (31 days)
 RATE_PRIOR_DAYS = 30.0
+
+#: feature families the radar reads beside the model's own columns: who is alive, RFM
+#: segment, lifecycle stage and value if retained
+RADAR_FAMILIES = ("rfm", "rhythm", "lifecycle")
 
 #: Orders of the list: ``value_at_risk`` (churn probability x value if retained),
 #: ``churn_probability``, ``value_if_retained``.
@@ -159,7 +164,7 @@ min_churn_probability, random_state
         raise TypeError(f"bundle: expected a ModelBundle with predict(features), "
                         f"got {type(bundle).__name__}.")
     t0 = time.perf_counter()
-    features = build_features(events, cutoffs=[cutoff], spec=spec)
+    features = build_features(events, cutoffs=[cutoff], spec=radar_spec(spec))
     logger.info("churn_radar: features for %d customers in %.1fs", len(features),
                 time.perf_counter() - t0)
     scores = bundle.predict(features)
@@ -172,6 +177,28 @@ min_churn_probability, random_state
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
         random_state=random_state,
     )
+
+
+def radar_spec(spec: Any = None) -> Any:
+    """``spec`` with the feature families the radar reads switched on (:data:`RADAR_FAMILIES`).
+
+    A model may use a few families only; the radar still needs recency,
+    rhythm, tenure and money to list, segment and price customers. The
+    model's own columns are unchanged (it picks them by name).
+
+    Examples
+    --------
+    >>> from repurchase_ml.features import FeatureSpec
+    >>> radar_spec(FeatureSpec(families=("lifecycle",))).families
+    ('rfm', 'rhythm', 'lifecycle')
+    """
+    import dataclasses
+
+    from repurchase_ml.features import FeatureSpec
+
+    base = FeatureSpec() if spec is None else spec
+    families = (*base.families, *(f for f in RADAR_FAMILIES if f not in base.families))
+    return dataclasses.replace(base, families=families)
 
 
 def _churn_horizon(bundle: Any) -> int:
