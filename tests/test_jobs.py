@@ -127,6 +127,11 @@ def test_a_crash_at_any_step_leaves_the_champion_untouched(weak_champion, monkey
     claims = {str(v.version) for v in client.search_model_versions(
         f"name='{settings.tracking.model_name}'") if v.tags.get("decision") == "promoted"}
     assert claims <= {before, "1"} and before in claims
+    experiment = mlflow.get_experiment_by_name(settings.tracking.experiment)
+    (last,) = client.search_runs([experiment.experiment_id], max_results=1,
+                                 order_by=["attributes.start_time DESC"])
+    assert last.info.status == "FAILED" and last.data.tags["decision"] == "failed"
+    assert last.data.tags["decision_reason"] == f"RuntimeError: injected failure in {step}"
 
 
 def test_a_better_challenger_is_promoted(weak_champion):

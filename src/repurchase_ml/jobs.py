@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -561,7 +561,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     }
     logger.info("decision: %s (%s)", "promote" if promoted else "keep the champion", reason)
     client = mlflow.MlflowClient()
-    with mlflow.start_run(run_name=f"retrain {eval_cutoff.date()}") as run:
+    with mlflow.start_run(run_name=f"retrain {eval_cutoff.date()}") as run, _failure_tagged():
         tracking.set_run_tags({**_job_tags(), "decision": "pending", "fingerprint": fingerprint,
                                "evaluation_cutoff": eval_cutoff.date()})
         tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
@@ -591,6 +591,20 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         challenger_metrics=chal_primary, champion_metrics=champ_primary or {},
         scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
     )
+
+
+@contextmanager
+def _failure_tagged() -> Iterator[None]:
+    """Tag the active run ``decision=failed``, with the error, when the body raises."""
+    try:
+        yield
+    except Exception as exc:
+        import mlflow
+
+        with suppress(Exception):  # the store itself may be what failed
+            mlflow.set_tags({"decision": "failed",
+                             "decision_reason": f"{type(exc).__name__}: {exc}"[:500]})
+        raise
 
 
 def _job_tags() -> dict[str, Any]:
