@@ -116,10 +116,8 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out = pd.DataFrame(index=pd.Index(sorted(ev["customer_id"].unique()), name="customer_id"))
 
     # orders: purchase rows grouped by order_id (a row without one is an order of its own)
-    # orders and refunds leave out cancelled orders and the refunds that cancel them; breadth,
-    # price tiers and activity read every row
+    # cancelled orders and the refunds that cancel them are gone, but for activity and tenure
     kept = ~ev.index.isin(_cancelled(ev))
-    every_buy = ev[kind == "purchase"]
     buys = ev[(kind == "purchase") & kept].copy()
     buys["order"] = buys["order_id"].where(buys["order_id"].notna(),
                                            "_row" + buys.index.astype(str))
@@ -186,7 +184,7 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
         for w in windows:
             out[f"{label}_{w}d"] = ((kind == name) & (ev["age"] <= w)).groupby(
                 ev["customer_id"]).sum()
-    last_buy = every_buy.groupby("customer_id")["age"].min()
+    last_buy = buys.groupby("customer_id")["age"].min()
     carts = ev[(kind == "cart") & (ev["age"] <= r)]
     after = carts["age"] < carts["customer_id"].map(last_buy).fillna(np.inf)
     out[f"carts_without_purchase_{r}d"] = after.groupby(carts["customer_id"]).sum()
@@ -209,9 +207,9 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out["refund_amount_all"] = refunds["sum"].reindex(out.index, fill_value=0)
     out["refund_rate"] = (out["refund_amount_all"] / out["revenue_all"]).where(
         out["revenue_all"] > 0)
-    price = every_buy["unit_price"].fillna(every_buy["amount"] / every_buy["quantity"].where(
-        every_buy["quantity"] > 0))
-    priced = every_buy.assign(price=price)[price.notna() & every_buy["category"].notna()]
+    price = buys["unit_price"].fillna(buys["amount"] / buys["quantity"].where(
+        buys["quantity"] > 0))
+    priced = buys.assign(price=price)[price.notna() & buys["category"].notna()]
     level = priced.groupby("category")["price"].transform("mean")
     priced = priced.assign(tier=priced["price"] / level)[level > 0]
     out["price_tier_all"] = priced.groupby("customer_id")["tier"].mean()
@@ -220,10 +218,10 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
     out["discount_share"] = og["discount"].mean()
 
     # breadth, from purchase rows
-    counts = every_buy.groupby(["customer_id", "category"]).size()
+    counts = buys.groupby(["customer_id", "category"]).size()
     shares = counts / counts.groupby(level=0).transform("sum")
     out["distinct_categories"] = counts.groupby(level=0).size()
-    out["distinct_items"] = every_buy.groupby("customer_id")["item_id"].nunique()
+    out["distinct_items"] = buys.groupby("customer_id")["item_id"].nunique()
     out["category_entropy"] = (-(shares * np.log(shares))).groupby(level=0).sum()
     out["top_category_share"] = shares.groupby(level=0).max()
     zero += ["distinct_categories", "distinct_items"]

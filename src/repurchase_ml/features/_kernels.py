@@ -290,10 +290,11 @@ def order_sums(rows, starts, value, items, discount):  # type: ignore[no-untyped
 
 
 @_jit
-def pair_sums(pair, timestamp, price, known, cutoff, recent_from, n_pairs):  # type: ignore[no-untyped-def]
+def pair_sums(pair, timestamp, price, known, void, cutoff, recent_from, n_pairs):  # type: ignore[no-untyped-def]
     """Per (customer, category) pair (``pair`` -1: none), over its rows before ``cutoff``: rows,
     and the sum and count of the ``known`` prices; then that sum and count over the rows at or
-    after ``recent_from``."""
+    after ``recent_from``. Rows cancelled before ``cutoff`` (``void``; empty: none) are left out."""
+    has_void = len(void) > 0
     rows = np.zeros(n_pairs)
     price_sum = np.zeros(n_pairs)
     price_n = np.zeros(n_pairs)
@@ -301,7 +302,7 @@ def pair_sums(pair, timestamp, price, known, cutoff, recent_from, n_pairs):  # t
     recent_n = np.zeros(n_pairs)
     for i in range(len(pair)):
         t, p = timestamp[i], pair[i]
-        if t >= cutoff or p < 0:
+        if t >= cutoff or p < 0 or (has_void and void[i] < cutoff):
             continue
         rows[p] += 1.0
         if known[i]:

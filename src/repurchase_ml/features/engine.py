@@ -434,12 +434,13 @@ class _Pairs:
     customer: np.ndarray  # per pair, pairs sorted by (customer, category)
     category: np.ndarray  # per pair
     n_categories: int
+    void: np.ndarray  # per row, as LogArrays.void_at; empty: nothing cancelled
 
     def sums(self, cutoff: int, recent_from: int) -> tuple[np.ndarray, ...]:
-        """Per pair, over rows before ``cutoff``: rows, sum of known unit prices and their
-        count; then that sum and count over the rows from ``recent_from``."""
-        return pair_sums(self.pair, self.timestamp, self.price, self.known, cutoff, recent_from,
-                         len(self.customer))
+        """Per pair, over rows before ``cutoff`` (not cancelled by then): rows, sum of known
+        unit prices and their count; then that sum and count over the rows from ``recent_from``."""
+        return pair_sums(self.pair, self.timestamp, self.price, self.known, self.void, cutoff,
+                         recent_from, len(self.customer))
 
 
 def _unit_price(columns: set[str]) -> pl.Expr:
@@ -464,17 +465,51 @@ def _category_pairs(log: LogArrays) -> _Pairs:
         price=price.fill_null(0).to_numpy(), known=price.is_not_null().to_numpy(),
         customer=customer[first], category=category.fill_null(0).to_numpy()[first],
         n_categories=len(log.categories) if log.categories is not None else 0,
+        void=log.void_at if log.void_at is not None else np.zeros(0, dtype=np.int64),
     )
 
 
-def _first_purchases(log: LogArrays) -> tuple[np.ndarray, np.ndarray]:
-    """Per (customer, item) bought: the customer and the time of the first purchase."""
+@dataclasses.dataclass
+class _FirstItems:
+    """Per (customer, item) bought: the customer and the time of the first purchase; the few
+    pairs with a cancelled row keep their rows (``late_*``), as they count only while a row is
+    visible."""
+
+    customer: np.ndarray
+    first: np.ndarray
+    late_pair: np.ndarray  # per row of a pair with a cancelled row
+    late_customer: np.ndarray
+    late_time: np.ndarray
+    late_void: np.ndarray
+
+    def distinct(self, cutoff: int, n: int) -> np.ndarray:
+        """Per customer: distinct items with a purchase row before ``cutoff`` not cancelled by
+        then."""
+        counts = count_before(self.customer, self.first, cutoff, n)
+        if len(self.late_pair):
+            seen = (self.late_time < cutoff) & (self.late_void >= cutoff)
+            _, once = np.unique(self.late_pair[seen], return_index=True)
+            counts += np.bincount(self.late_customer[seen][once], minlength=n)
+        return counts
+
+
+def _first_purchases(log: LogArrays) -> _FirstItems:
+    """The first purchase of each (customer, item), see :class:`_FirstItems`."""
     customer = log.purchases["customer_id"].to_numpy()
     timestamp = log.purchases["timestamp"].to_numpy()
     grouping, starts = group_rows(customer, log.purchases["item_id"], log.n_customers)
     if len(starts) == 0:
-        return customer[:0], timestamp[:0]
-    return customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
+        return _FirstItems(customer[:0], timestamp[:0], *[np.zeros(0, dtype=np.int64)] * 4)
+    owner, first = customer[grouping[starts]], np.minimum.reduceat(timestamp[grouping], starts)
+    none = np.zeros(0, dtype=np.int64)
+    if log.void_at is None:
+        return _FirstItems(owner, first, none, none, none, none)
+    void = log.void_at[grouping]
+    late = np.maximum.reduceat((void < np.iinfo(np.int64).max).astype(np.int8), starts) > 0
+    pair = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(grouping)]))
+    rows = late[pair]
+    return _FirstItems(owner[~late], first[~late], pair[rows], customer[grouping][rows],
+                       timestamp[grouping][rows], void[rows])
 
 
 def _bought(log: LogArrays) -> _Bought:
@@ -553,8 +588,7 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
     cuts = np.asarray(cutoffs, dtype=np.int64)
     latest = last_before(log.customer, log.timestamp, cuts, n)
     carts = carts_after(log.customer, log.timestamp, log.event_type, _CART, cuts, r * DAY_NS,
-                        last_before(log.purchases["customer_id"].to_numpy(),
-                                    log.purchases["timestamp"].to_numpy(), cuts, n))
+                        _last_purchases(log, cuts))
     names = {0: "views", 1: "carts", 2: "favorites"}
     for i, (out, cutoff) in enumerate(zip(outs, cutoffs, strict=True)):
         for w in spec.windows:
@@ -571,6 +605,22 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
         out["days_since_last_activity"] = np.where(seen > _I64_MIN, _days(cutoff, seen), np.nan)
         # carts in the recent window placed after the customer's last purchase
         out[f"carts_without_purchase_{r}d"] = carts[i].astype(np.float64)
+
+
+def _last_purchases(log: LogArrays, cuts: np.ndarray) -> np.ndarray:
+    """``[c, j]``: time of customer ``c``'s last purchase row before ``cuts[j]`` that is not
+    cancelled by then (int64 min: none)."""
+    customer = log.purchases["customer_id"].to_numpy()
+    timestamp = log.purchases["timestamp"].to_numpy()
+    if log.void_at is None:
+        return last_before(customer, timestamp, cuts, log.n_customers)
+    kept = log.void_at == np.iinfo(np.int64).max
+    latest = last_before(customer[kept], timestamp[kept], cuts, log.n_customers)
+    customer, timestamp, void = customer[~kept], timestamp[~kept], log.void_at[~kept]
+    for j, cut in enumerate(cuts):  # the few cancelled rows count until their refund
+        seen = (timestamp < cut) & (void >= cut)
+        np.maximum.at(latest[:, j], customer[seen], timestamp[seen])
+    return latest
 
 
 def _refunded(log: LogArrays, cutoff: int, windows: Sequence[int | None]
@@ -606,7 +656,7 @@ def _same_period_orders(orders: _Orders, cutoff: int, n: int, out: _Rows) -> Non
         minlength=n) / FIXED_SCALE
 
 
-def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, np.ndarray] | None,
+def _purchase_row_features(pairs: _Pairs | None, first_items: _FirstItems | None,
                            cutoff: int, n: int, spec: FeatureSpec,
                            levels: np.ndarray | None, out: _Rows) -> None:
     """Breadth and price-tier features from purchase rows before ``cutoff``.
@@ -615,7 +665,7 @@ def _purchase_row_features(pairs: _Pairs | None, first_items: tuple[np.ndarray, 
     unknown); ``None`` computes them from ``pairs`` (every customer's rows).
     """
     if first_items is not None:
-        out["distinct_items"] = count_before(*first_items, cutoff, n)
+        out["distinct_items"] = first_items.distinct(cutoff, n)
     if pairs is None:
         return
     vw = VALUE_WINDOW_DAYS
@@ -695,7 +745,7 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
 def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, behaviour: bool,
           given_levels: dict[int, np.ndarray] | None, lane: ThreadPoolExecutor,
           building: Future[_Bought],
-          first_items: Future[tuple[np.ndarray, np.ndarray]] | None) -> pd.DataFrame:
+          first_items: Future[_FirstItems] | None) -> pd.DataFrame:
     """The caller's lane of :func:`_compute`; the worker ``lane`` is building the orders
     (``building``) and then the first purchases of items (``first_items``)."""
     n = log.n_customers

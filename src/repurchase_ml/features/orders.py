@@ -13,7 +13,8 @@ Features, labels and the BG/NBD summary read orders the same way:
 * **Cancellations.** A refund that comes at most ``within_days`` after an
   order (same customer; the same ``order_id`` when both rows have one) and
   returns at least the order's value cancels it: from the refund's time on,
-  the order and that refund are gone (no order, no money, no gap). Before
+  the order and that refund are gone (no order, no money, no gap, no item
+  or category bought; only activity and tenure still see the events). Before
   the refund's time nothing is known of it, so features at earlier cutoffs
   still see the order: nothing after a cutoff changes a feature.
   Partial refunds stay refunds. Every consumer takes the matches from
