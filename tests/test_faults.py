@@ -27,16 +27,16 @@ pytestmark = pytest.mark.slow
 
 BASE = {
     "data": {"on_invalid": "drop",
-             "synthetic": {"n_customers": 200, "start": "2022-06-01", "end": "2024-01-01",
+             "synthetic": {"n_customers": 150, "start": "2022-06-01", "end": "2024-01-01",
                            "random_state": 5}},
-    "tasks": ["churn", "ltv"],
-    "horizons": {"churn": 60, "ltv": 60},
+    "tasks": ["churn"],
+    "horizons": {"churn": 60},
     "cutoffs": {"n": 5},
     "baselines": False,
     "output": {"report": False},
 }
 #: the challenger every killed run trains: it would be promoted over the weak champion
-CHALLENGER = {"tuning": {"n_estimators": 15}, "promotion": {"baseline_tolerance": 1.0}}
+CHALLENGER = {"tuning": {"n_estimators": 10}, "promotion": {"baseline_tolerance": 1.0}}
 BEFORE_ALIAS = [s for s in jobs.RETRAIN_STAGES if s != "after_promote"]
 
 
