@@ -35,7 +35,6 @@ __all__ = [
     "rfm_heuristic_score",
     "run_rate_baseline",
     "purchase_summary",
-    "ORDER_DEFINITIONS",
     "CLV_BACKENDS",
     "CLVFit",
     "fit_clv_models",
@@ -146,16 +145,13 @@ def run_rate_baseline(features: pd.DataFrame, *, horizon_days: float) -> pd.Data
     )
 
 
-#: how :func:`purchase_summary` counts orders
-ORDER_DEFINITIONS = ("order_id", "customer_day")
-
-
 def purchase_summary(
     events: pd.DataFrame,
     *,
     cutoff: Any,
     period_days: float = 7.0,
     order_definition: str = "order_id",
+    cancellation_window_days: float = 1.0,
 ) -> pd.DataFrame:
     """Frequency, recency, T and mean repeat value per customer before ``cutoff``.
 
@@ -173,11 +169,14 @@ def purchase_summary(
       ends on the last day before ``cutoff`` (``T`` in whole days). Use it to
       reproduce published fits.
 
+    Orders cancelled by a full refund known before ``cutoff`` (within
+    ``cancellation_window_days``; see :mod:`repurchase_ml.features.orders`)
+    are dropped with their refunds first, as the features drop them.
     ``monetary_value`` is the mean net value of the repeat orders: all
     purchases before ``cutoff`` minus the first order's value minus the
-    refunds before ``cutoff``, divided by ``frequency`` (0 without a repeat
-    order). On a tie for the first order the larger one counts as first, as
-    in the features.
+    other refunds before ``cutoff``, divided by ``frequency`` (0 without a
+    repeat order). On a tie for the first order the larger one counts as
+    first, as in the features.
 
     Parameters
     ----------
@@ -188,6 +187,8 @@ def purchase_summary(
     period_days : float, default 7.0
         Length of one time unit of ``recency`` and ``T``.
     order_definition : {"order_id", "customer_day"}, default "order_id"
+    cancellation_window_days : float, default 1.0
+        As ``FeatureSpec.cancellation_window_days``; 0 cancels nothing.
 
     Returns
     -------
@@ -211,15 +212,15 @@ def purchase_summary(
     ...                  order_definition="customer_day").to_dict("list")
     {'customer_id': [1, 2], 'frequency': [1.0, 0.0], 'recency': [7.0, 0.0], 'T': [13.0, 4.0], 'monetary_value': [20.0, 0.0]}
     """
-    from repurchase_ml.events import check_canonical
+    from repurchase_ml.events import FIXED_SCALE, check_canonical
+    from repurchase_ml.features.orders import check_order_definition, net_out_cancellations
 
     check_canonical(events)
     if not np.isfinite(period_days) or period_days <= 0:
         raise ValueError(f"period_days must be a positive number, got {period_days!r}.")
-    if order_definition not in ORDER_DEFINITIONS:
-        raise ValueError(f"order_definition must be one of {ORDER_DEFINITIONS}, "
-                         f"got {order_definition!r}.")
+    check_order_definition(order_definition)
     cutoff = pd.Timestamp(cutoff)
+    events, _ = net_out_cancellations(events, within_days=cancellation_window_days, as_of=cutoff)
     before = events["timestamp"] < cutoff
     buys = events.loc[(events["event_type"] == "purchase") & before]
     if buys.empty:
@@ -252,7 +253,9 @@ def purchase_summary(
     n_orders = grouped.size()
     refunds = events.loc[(events["event_type"] == "refund") & before]
     refunded = refunds.groupby("customer_id")["amount"].sum().reindex(first.index, fill_value=0.0)
-    repeat_total = grouped["amount"].sum() - grouped["amount"].first() - refunded
+    # money to the events' fixed point, as the features sum it (a zero stays exactly zero)
+    repeat_total = ((grouped["amount"].sum() - grouped["amount"].first() - refunded)
+                    * FIXED_SCALE).round() / FIXED_SCALE
     unit = pd.Timedelta(days=period_days)
     return pd.DataFrame(
         {

@@ -49,6 +49,7 @@ from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.events import FIXED_SCALE
 
 __all__ = [
     "BGNBD_PARAMS",
@@ -497,14 +498,18 @@ def _pareto_nbd_logs(theta: Any, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     log_alive = a1 - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
     rsx = r + s + x
-    big, second = (alpha, s + 1.0) if alpha >= beta else (beta, r + x)
+    big, second = (alpha, s + 1.0 + 0 * x) if alpha >= beta else (beta, r + x)
     gap = abs(alpha - beta)
 
-    def log_term(t: np.ndarray) -> np.ndarray:
+    def log_term(t: Any, rsx: Any, second: Any) -> Any:
         return np.log(hyp2f1(rsx, second, rsx + 1, gap / (big + t))) - rsx * np.log(big + t)
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        at_last, at_end = log_term(t_x), log_term(T)
+        at_end = log_term(T, rsx, second)
+        # one-time buyers all have t_x = 0 and x = 0: one value serves them all
+        repeat = x > 0
+        at_last = np.full(len(x), log_term(0.0, r + s, s + 1.0 if alpha >= beta else r))
+        at_last[repeat] = log_term(t_x[repeat], rsx[repeat], second[repeat])
         log_a0 = at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
         log_gone = a1 + np.log(s) - np.log(rsx) + log_a0
     return log_alive, np.logaddexp(log_alive, log_gone)
@@ -795,7 +800,9 @@ def summary_from_features(features: pd.DataFrame, *, period_days: float = 7.0) -
     money_col = "net_revenue_all" if "net_revenue_all" in features.columns else "revenue_all"
     money = features[money_col].to_numpy(np.float64)
     if "first_order_value" in features.columns:
-        repeat_money = money - features["first_order_value"].to_numpy(np.float64)
+        # money is exact to 1 / FIXED_SCALE: a difference that is 0 must not come out 1e-15
+        repeat_money = np.round((money - features["first_order_value"].to_numpy(np.float64))
+                                * FIXED_SCALE) / FIXED_SCALE
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(x > 0, repeat_money / x, 0.0)
     else:
@@ -970,9 +977,13 @@ class ClassicModel(BaseEstimator):
                 logger.warning("Gamma-Gamma skipped: %d customers with a repeat order and "
                                "positive spend (need %d)", usable, self.min_spend_customers)
             else:
-                gg = fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
-                self.gamma_gamma_params_ = gg.params
-                self.gamma_gamma_log_likelihood_ = gg.log_likelihood
+                try:
+                    gg = fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+                except ValueError as exc:  # e.g. no finite mean spend: keep the order forecast
+                    logger.warning("Gamma-Gamma skipped: %s", exc)
+                else:
+                    self.gamma_gamma_params_ = gg.params
+                    self.gamma_gamma_log_likelihood_ = gg.log_likelihood
         return self
 
     def predict(self, X: pd.DataFrame, *, horizon_days: float) -> pd.DataFrame:
