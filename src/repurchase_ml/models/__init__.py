@@ -17,6 +17,7 @@ from repurchase_ml.models.btyd import (
     classic_predictions,
     fit_bgnbd,
     fit_gamma_gamma,
+    fit_pareto_nbd,
 )
 from repurchase_ml.models.estimators import LGBMTaskClassifier, LTVRegressor, OrderCountRegressor
 from repurchase_ml.models.evaluate import Scorecard, evaluate, scorecards_to_frame
@@ -48,6 +49,7 @@ __all__ = [
     "fit_bgnbd_baseline",
     "fit_clv_models",
     "fit_gamma_gamma",
+    "fit_pareto_nbd",
     "predict_clv",
     "purchase_summary",
     "rfm_heuristic_score",
