@@ -245,3 +245,17 @@ def test_same_period_last_year() -> None:
     assert got.loc[1, "net_revenue_same_period_last_year"] == 50.0
     assert np.isnan(got.loc[2, "orders_same_period_last_year"])
     assert np.isnan(got.loc[2, "net_revenue_same_period_last_year"])
+
+
+@pytest.mark.parametrize("definition", ["order_id", "customer_day"])
+def test_pandas_and_polars_agree_with_cancellations_and_order_definitions(definition: str) -> None:
+    log = pd.concat([same_day_invoices(), cancelled_big_order(), straddling_order()],
+                    ignore_index=True)
+    log = log.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    spec = FeatureSpec(order_definition=definition)
+    cutoffs = ["2024-04-20 15:05", "2024-06-01", "2024-07-01"]
+    from_pandas = build_features(log, cutoffs=cutoffs, spec=spec)
+    from_polars = build_features(pl.from_pandas(log), cutoffs=cutoffs, spec=spec)
+    pd.testing.assert_frame_equal(from_pandas, from_polars)
+    assert from_pandas.attrs == from_polars.attrs
+    assert from_pandas.attrs["cancelled_orders"]["n_orders"] == 1

@@ -34,6 +34,7 @@ from repurchase_ml.features.orders import (
     check_cancellation_window,
     check_order_definition,
     find_cancellations,
+    id_codes,
 )
 
 __all__ = ["LogArrays", "log_arrays", "dense_codes", "DAY_NS", "group_rows", "Keys", "NO_STRINGS",
@@ -355,11 +356,8 @@ def _orders_by_day(log: LogArrays) -> None:
     if log.void_at is not None:
         voided = log.void_at < np.iinfo(np.int64).max
         if "order_id" in log.purchases.columns:
-            own = log.purchases["order_id"].cast(pl.String).rank("dense") \
-                .cast(pl.Int64).fill_null(0).to_numpy()
-            # rows without an order id are each their own order
-            own = np.where(log.purchases["order_id"].is_null().to_numpy(),
-                           -np.arange(len(day)) - 1, own)
+            own = id_codes(log.purchases["order_id"])
+            own = np.where(own < 0, -np.arange(len(day)) - 1, own)  # no id: an order of its own
         else:
             own = np.arange(len(day))
         key = np.where(voided, 2 * own + 1, key)

@@ -15,7 +15,7 @@ __all__ = [
     "bucket_counts", "first_times", "last_before", "carts_after", "in_time_order", "sort_ties",
     "mark_present", "map_codes", "customer_order", "group_within", "first_rows", "order_runs",
     "order_sums", "pair_sums", "category_spread", "count_before", "price_tiers", "ORDER_SLOTS",
-    "order_features", "match_cancellations", "NO_STRINGS",
+    "order_features", "match_cancellations", "NO_STRINGS", "sums_between",
 ]
 
 _I64_MAX = np.iinfo(np.int64).max
@@ -312,6 +312,19 @@ def pair_sums(pair, timestamp, price, known, void, cutoff, recent_from, n_pairs)
                 recent_sum[p] += price[i]
                 recent_n[p] += 1.0
     return rows, price_sum, price_n, recent_sum, recent_n
+
+
+@_jit
+def sums_between(customer, timestamp, value, starts, ends, n_customers):  # type: ignore[no-untyped-def]
+    """``[i, c]``: the int64 sum of ``value`` over customer ``c``'s rows with
+    ``starts[i] <= timestamp < ends[i]``, for every span ``i`` in one pass."""
+    out = np.zeros((len(starts), n_customers), dtype=np.int64)
+    for r in range(len(customer)):
+        t = timestamp[r]
+        for i in range(len(starts)):
+            if starts[i] <= t < ends[i]:
+                out[i, customer[r]] += value[r]
+    return out
 
 
 @_jit

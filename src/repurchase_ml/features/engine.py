@@ -82,6 +82,7 @@ from repurchase_ml.features._kernels import (
     pair_sums,
     price_tiers,
     sort_ties,
+    sums_between,
 )
 from repurchase_ml.features.spec import (
     ENGAGEMENT_RECENT_DAYS,
@@ -572,14 +573,15 @@ def _event_features(log: LogArrays, first_event: np.ndarray, cutoffs: Sequence[i
             before = log.refund_timestamp < cutoff
             out["refunds_all"] = np.bincount(log.refund_customer[before],
                                              minlength=n).astype(np.float64)
+        spans = {}
         if spec.has("value") or spec.has("rfm"):
-            refunded = _refunded(log, cutoff, [None, *spec.windows] if spec.has("rfm") else [None])
-            out["refund_amount_all"] = refunded[None]
-            if spec.has("rfm"):
-                for w in spec.windows:
-                    out[f"_refunded_{w}d"] = refunded[w]
+            spans["refund_amount_all"] = (_I64_MIN, cutoff)
+        if spec.has("rfm"):
+            spans.update({f"_refunded_{w}d": (cutoff - w * DAY_NS, cutoff) for w in spec.windows})
         if spec.has("trend"):
-            out["_refunded_last_year"] = _refunded_between(log, *_last_year(cutoff))
+            spans["_refunded_last_year"] = _last_year(cutoff)
+        for name, refunded in _refunded(log, spans).items():
+            out[name] = refunded
     if not (spec.has("engagement") and behaviour):
         return
     r = ENGAGEMENT_RECENT_DAYS
@@ -623,20 +625,14 @@ def _last_purchases(log: LogArrays, cuts: np.ndarray) -> np.ndarray:
     return latest
 
 
-def _refunded(log: LogArrays, cutoff: int, windows: Sequence[int | None]
-              ) -> dict[int | None, np.ndarray]:
-    """Per customer: money refunded before ``cutoff``, over each window in days (None: all
-    time)."""
-    return {w: _refunded_between(log, _I64_MIN if w is None else cutoff - w * DAY_NS, cutoff)
-            for w in windows}
-
-
-def _refunded_between(log: LogArrays, start: int, end: int) -> np.ndarray:
-    """Per customer: money refunded in ``start <= timestamp < end`` (refunds that cancel an
-    order are not in ``log``, see :mod:`.orders`)."""
-    rows = (log.refund_timestamp < end) & (log.refund_timestamp >= start)
-    return np.bincount(log.refund_customer[rows], minlength=log.n_customers,
-                       weights=log.refund_amount[rows].astype(np.float64)) / FIXED_SCALE
+def _refunded(log: LogArrays, spans: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """Per customer: money refunded in each span ``start <= timestamp < end`` (ns), in one pass
+    (refunds that cancel an order are not in ``log``, see :mod:`.orders`)."""
+    starts = np.array([start for start, _ in spans.values()], dtype=np.int64)
+    ends = np.array([end for _, end in spans.values()], dtype=np.int64)
+    sums = sums_between(log.refund_customer, log.refund_timestamp, log.refund_amount, starts,
+                        ends, log.n_customers)
+    return {name: sums[i] / FIXED_SCALE for i, name in enumerate(spans)}
 
 
 def _last_year(cutoff: int) -> tuple[int, int]:

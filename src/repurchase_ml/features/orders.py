@@ -42,7 +42,7 @@ from repurchase_ml.features._kernels import (
 
 __all__ = ["ORDER_DEFINITIONS", "OrderDefinition", "CancellationReport", "Cancellations",
            "find_cancellations", "net_out_cancellations", "check_order_definition",
-           "check_cancellation_window"]
+           "check_cancellation_window", "id_codes"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +112,15 @@ class Cancellations:
         return bool(self.cancels.any())
 
 
-def _codes(values: pl.Series | np.ndarray) -> np.ndarray:
+def id_codes(values: pl.Series | np.ndarray) -> np.ndarray:
     """Dense int64 codes of ids (-1 where missing); equal ids get equal codes.
 
     Integer arrays are codes already (negative: missing)."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         return np.where(values < 0, -1, values).astype(np.int64)
-    if isinstance(values, pl.Series):
-        ranked = values.cast(pl.String).rank("dense") - 1
-        return ranked.cast(pl.Int64).fill_null(-1).to_numpy()
+    if isinstance(values, pl.Series):  # a categorical's codes: equal strings, equal codes
+        codes = values.cast(pl.String).cast(pl.Categorical).to_physical()
+        return codes.cast(pl.Int64).fill_null(-1).to_numpy()
     codes, _ = pd.factorize(values)
     return codes.astype(np.int64)
 
@@ -159,7 +159,7 @@ def find_cancellations(customer: np.ndarray, timestamp: np.ndarray, value: np.nd
             refund_key = np.asarray(refund_order_id, dtype=np.int64)
         else:
             picked = order_id.gather(rows) if isinstance(order_id, pl.Series) else order_id[rows]
-            both = _codes(pl.concat([picked, refund_order_id.cast(picked.dtype)])
+            both = id_codes(pl.concat([picked, refund_order_id.cast(picked.dtype)])
                           if isinstance(picked, pl.Series)
                           else np.concatenate([picked, np.asarray(refund_order_id, dtype=object)]))
             key[rows] = both[:len(rows)]
