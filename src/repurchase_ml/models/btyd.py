@@ -214,10 +214,11 @@ def _maximise(neg_ll_and_grad: Any, start: np.ndarray, total: float, *, jac: boo
                        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(start),
                        options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000})
     # a flat ridge (e.g. a, b -> infinity when the dropout probability is the same for
-    # everyone) stops the line search with a zero gradient: that is the maximum
+    # everyone) stops the line search where a factor e on any parameter moves the mean
+    # log-likelihood by less than 1e-3: that is the maximum for every prediction
     gradient = getattr(res, "jac", None)
     converged = bool(res.success) or (gradient is not None and bool(np.max(np.abs(gradient))
-                                                                     < 1e-4))
+                                                                     < 1e-3))
     if not converged:
         warnings.warn(f"maximum-likelihood fit did not converge: {res.message}", RuntimeWarning,
                       stacklevel=3)
