@@ -957,9 +957,15 @@ def build_features(
 
     Notes
     -----
-    Windows cover ``cutoff - w days <= timestamp < cutoff``. Gaps are between
-    consecutive orders (sample standard deviation). ``overdue_ratio`` divides
-    by the usual gap floored at one day. Shares and habits are over orders;
+    Windows cover ``cutoff - w days <= timestamp < cutoff``. Orders follow
+    ``spec.order_definition`` and count at their first row's time; a refund
+    of at least an order's value within ``spec.cancellation_window_days``
+    after it cancels it from the refund on (see
+    :mod:`repurchase_ml.features.orders`); ``result.attrs["cancelled_orders"]``
+    counts them. ``revenue_*`` are gross, ``net_revenue_*`` subtract refunds
+    at their own time. Gaps are whole calendar days between distinct purchase
+    days (sample standard deviation), so same-day orders never make a 0-day
+    gap. ``overdue_ratio`` divides by the usual gap floored at one day. Shares and habits are over orders;
     breadth and price tiers over purchase rows; a category's price level is
     the mean unit price of every customer's purchases in it before the cutoff.
     Every value depends only on events before its cutoff (tested with
