@@ -552,64 +552,66 @@ def order_features(customer, timestamp, value, items, discount, cutoff, rows, wi
 
 
 @_jit
-def match_cancellations(rows, customer, timestamp, key, value, refunds, refund_customer,
-                        refund_time, refund_key, refund_amount, within):  # type: ignore[no-untyped-def]
+def match_cancellations(rows, customer, timestamp, key, value, is_first, group_of, by_group,
+                        group_starts, refunds, refund_customer, refund_time, refund_key,
+                        refund_amount, within):  # type: ignore[no-untyped-def]
     """Which orders full refunds cancel soon after them; refunds in time order, greedily.
 
     ``rows`` are the purchase rows to consider, sorted by (customer, time);
     ``key`` is each row's order id code (-1: none, the row is an order of its
-    own), ``value`` its fixed-point amount. ``refunds`` are refund rows sorted
-    by (customer, time). A refund cancels the order that starts at most
-    ``within`` ns before it (and not after it), that no earlier refund
+    own), ``value`` its fixed-point amount, ``is_first`` whether it is its
+    order's first row. ``by_group`` lists the keyed rows order by order
+    (order ``g`` from ``group_starts[g]`` to ``group_starts[g + 1]``);
+    ``group_of`` names each keyed row's order. ``refunds`` are refund rows
+    sorted by (customer, time). A refund cancels the order that starts at
+    most ``within`` ns before it (and not after it), that no earlier refund
     cancelled, whose rows up to the refund sum to at most the refund amount,
     and whose order id equals the refund's when both have one; an order with
     the same id wins, then the latest. A refund's choice reads no row after
-    it, so matches never depend on later events. Returns, per purchase row,
-    the time of the refund that cancels its order (int64 max: none), and per
-    refund whether it cancels one.
+    it, so matches never depend on later events. Each refund reads only the
+    rows in its window. Returns, per purchase row, the time of the refund
+    that cancels its order (int64 max: none), and per refund whether it
+    cancels one.
     """
     void = np.full(len(customer), _I64_MAX, dtype=np.int64)
     cancels = np.zeros(len(refund_customer), dtype=np.bool_)
-    p = 0
     n = len(rows)
+    p = 0  # the refund's customer's first row
+    lo = 0  # its first row inside the refund's window
     for kk in range(len(refunds)):
         k = refunds[kk]
         c, t = refund_customer[k], refund_time[k]
-        while p < n and customer[rows[p]] < c:
-            p += 1
+        if p < n and customer[rows[p]] < c:
+            while p < n and customer[rows[p]] < c:
+                p += 1
+            lo = p
+        lo = max(lo, p)
+        while lo < n and customer[rows[lo]] == c and timestamp[rows[lo]] < t - within:
+            lo += 1
         best, best_by_id = -1, False
-        i = p
+        i = lo
         while i < n and customer[rows[i]] == c and timestamp[rows[i]] <= t:
             r = rows[i]
-            if timestamp[r] >= t - within and void[r] == _I64_MAX:
-                first = True  # only an order's first row starts it
-                if key[r] >= 0:
-                    for j in range(p, i):
+            by_id = key[r] >= 0 and refund_key[k] >= 0
+            if is_first[r] and void[r] == _I64_MAX and (not by_id or key[r] == refund_key[k]):
+                total = value[r]
+                if key[r] >= 0:  # the order's later rows up to the refund are in the window
+                    j = i + 1
+                    while j < n and customer[rows[j]] == c and timestamp[rows[j]] <= t:
                         if key[rows[j]] == key[r]:
-                            first = False
-                            break
-                by_id = key[r] >= 0 and refund_key[k] >= 0
-                if first and (not by_id or key[r] == refund_key[k]):
-                    total = value[r]
-                    if key[r] >= 0:
-                        j = i + 1
-                        while j < n and customer[rows[j]] == c and timestamp[rows[j]] <= t:
-                            if key[rows[j]] == key[r]:
-                                total += value[rows[j]]
-                            j += 1
-                    if total <= refund_amount[k] and (by_id or not best_by_id):
-                        best, best_by_id = i, by_id
+                            total += value[rows[j]]
+                        j += 1
+                if total <= refund_amount[k] and (by_id or not best_by_id):
+                    best, best_by_id = r, by_id
             i += 1
         if best >= 0:
             cancels[k] = True
-            r = rows[best]
-            void[r] = t
-            if key[r] >= 0:  # every row of that order, later ones too
-                j = best + 1
-                while j < n and customer[rows[j]] == c:
-                    if key[rows[j]] == key[r]:
-                        void[rows[j]] = t
-                    j += 1
+            if key[best] < 0:
+                void[best] = t
+            else:  # every row of that order, later ones too
+                g = group_of[best]
+                for j in range(group_starts[g], group_starts[g + 1]):
+                    void[by_group[j]] = t
     return void, cancels
 
 

@@ -164,9 +164,18 @@ def find_cancellations(customer: np.ndarray, timestamp: np.ndarray, value: np.nd
                           else np.concatenate([picked, np.asarray(refund_order_id, dtype=object)]))
             key[rows] = both[:len(rows)]
             refund_key = both[len(rows):]
+    # each order's rows together (time order kept), and each order's first row
+    keyed = rows[key[rows] >= 0]
+    by_group, group_starts, _ = group_within(keyed, customer, key, *NO_STRINGS)
+    group_of = np.zeros(len(customer), dtype=np.int64)
+    group_of[by_group] = np.repeat(np.arange(len(group_starts)),
+                                   np.diff(np.r_[group_starts, len(by_group)]))
+    is_first = key < 0
+    is_first[by_group[group_starts]] = True
     refunds = np.lexsort((refund_timestamp, refund_customer))
     void_at, cancels = match_cancellations(
-        rows, customer, timestamp, key, value, refunds, refund_customer, refund_timestamp,
+        rows, customer, timestamp, key, value, is_first, group_of, by_group,
+        np.r_[group_starts, len(by_group)], refunds, refund_customer, refund_timestamp,
         refund_key, refund_amount, int(within * _DAY_NS))
     if before is not None:
         void_at[void_at >= before] = _NEVER
