@@ -218,11 +218,14 @@ def test_segment_plots_render():
     assert fig.axes[0].get_xlabel() == "after"
 
 
-def test_slipping_champions_are_won_back_not_offered_early_access():
-    radar = pd.DataFrame({"segment": ["champions", "champions"],
-                          "lifecycle_stage": ["churned", "active"],
-                          "value_tier": ["medium", "medium"], "risk_tier": ["low", "low"]})
-    assert recommend_actions(radar)["action_id"].tolist() == ["win_back_coupon", "early_access"]
+def test_slipping_champions_are_won_back_only_when_the_model_sees_risk():
+    radar = pd.DataFrame({"segment": ["champions"] * 4,
+                          "lifecycle_stage": ["churned", "churned", "active", "at_risk"],
+                          "value_tier": ["medium", "medium", "medium", "high"],
+                          "risk_tier": ["medium", "low", "low", "low"]})
+    # a coupon only where the model sees risk; a low-risk champion buys anyway
+    assert recommend_actions(radar)["action_id"].tolist() == [
+        "win_back_coupon", "early_access", "early_access", "nurture"]
 
 
 def test_default_actions_follow_practice():
@@ -231,11 +234,11 @@ def test_default_actions_follow_practice():
                     "potential loyalists", "lost"],
         "lifecycle_stage": ["at_risk", "new", "active", "at_risk", "active", "active", "churned"],
         "value_tier": ["high", "low", "high", "low", "low", "low", "low"],
-        "risk_tier": ["high", "medium", "low", "high", "low", "low", "high"],
+        "risk_tier": ["high", "medium", "low", "high", "medium", "low", "high"],
         "discount_share": [0.0, 0.0, 0.0, 0.0, 0.8, 0.1, 0.0],
     })
     assert recommend_actions(radar)["action_id"].tolist() == [
-        "vip_care", "second_purchase_nudge", "early_access", "win_back_coupon",
+        "vip_care", "second_purchase_nudge", "nurture", "win_back_coupon",
         "time_limited_discount", "loyalty_programme", "low_cost_reactivation",
     ]
     # without the discount column the price-sensitive rule cannot match
