@@ -159,9 +159,12 @@ def find_cancellations(customer: np.ndarray, timestamp: np.ndarray, value: np.nd
             refund_key = np.asarray(refund_order_id, dtype=np.int64)
         else:
             picked = order_id.gather(rows) if isinstance(order_id, pl.Series) else order_id[rows]
-            both = id_codes(pl.concat([picked, refund_order_id.cast(picked.dtype)])
-                          if isinstance(picked, pl.Series)
-                          else np.concatenate([picked, np.asarray(refund_order_id, dtype=object)]))
+            if isinstance(picked, pl.Series):
+                refund_ids = pl.Series(refund_order_id) if not isinstance(
+                    refund_order_id, pl.Series) else refund_order_id
+                both = id_codes(pl.concat([picked, refund_ids.cast(picked.dtype)]))
+            else:
+                both = id_codes(np.concatenate([picked, np.asarray(refund_order_id, dtype=object)]))
             key[rows] = both[:len(rows)]
             refund_key = both[len(rows):]
     # each order's rows together (time order kept), and each order's first row
