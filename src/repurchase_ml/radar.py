@@ -21,6 +21,7 @@ import pandas as pd
 from repurchase_ml._io import atomic_write, write_frame_atomic
 from repurchase_ml.errors import SchemaError, format_examples
 from repurchase_ml.explain import contributions, reasons, typical_values
+from repurchase_ml.money import net_revenue
 from repurchase_ml.segments import (
     RFM_SEGMENT_RULES,
     ActionTable,
@@ -37,6 +38,7 @@ __all__ = [
     "churn_radar",
     "evaluate_radar",
     "net_revenue",
+    "parse_as_of",
     "radar_spec",
     "radar_from_scores",
     "radar_metrics",
@@ -155,11 +157,7 @@ min_churn_probability, random_state
     """
     from repurchase_ml.features import build_features
 
-    if as_of is None:
-        raise ValueError("as_of: required; pass the date the list speaks for, e.g. '2024-06-01'.")
-    cutoff = pd.Timestamp(as_of)
-    if cutoff.tzinfo is not None:
-        raise ValueError(f"as_of: expected a naive timestamp (wall clock of the log), got {as_of!r}.")
+    cutoff = parse_as_of(as_of)
     if not callable(getattr(bundle, "predict", None)):
         raise TypeError(f"bundle: expected a ModelBundle with predict(features), "
                         f"got {type(bundle).__name__}.")
@@ -177,6 +175,34 @@ min_churn_probability, random_state
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
         random_state=random_state,
     )
+
+
+def parse_as_of(value: Any) -> pd.Timestamp:
+    """``value`` as the naive timestamp of an as-of date; a ValueError naming ``as_of`` if not.
+
+    Examples
+    --------
+    >>> parse_as_of("2024-06-01")
+    Timestamp('2024-06-01 00:00:00')
+    >>> try:
+    ...     parse_as_of("next monday")
+    ... except ValueError as error:
+    ...     print(error)
+    as_of: expected a date such as 2024-01-01, got 'next monday'. Fix: pass the date the list speaks for in ISO form, e.g. '2024-06-01'.
+    """
+    how = "Fix: pass the date the list speaks for in ISO form, e.g. '2024-06-01'."
+    if value is None:
+        raise ValueError(f"as_of: required, got None. {how}")
+    try:
+        moment = pd.Timestamp(value)
+    except (TypeError, ValueError):  # pandas' DateParseError is a ValueError
+        moment = pd.NaT
+    if moment is pd.NaT:
+        raise ValueError(f"as_of: expected a date such as 2024-01-01, got {value!r}. {how}")
+    if moment.tzinfo is not None:
+        raise ValueError(f"as_of: expected a naive date (the wall clock of the log), got "
+                         f"{value!r}. Fix: drop the time zone, e.g. '2024-06-01'.")
+    return moment
 
 
 def radar_spec(spec: Any = None) -> Any:
@@ -269,32 +295,6 @@ def alive_mask(features: pd.DataFrame, *, days: int = ALIVE_DAYS) -> pd.Series:
                           "customers alive at the cutoff",
                           fix="build features with the rfm family on")
     return features["days_since_last_purchase"] <= days
-
-
-def net_revenue(features: pd.DataFrame, *, window: str = "all") -> pd.Series:
-    """Purchases minus refunds per row: ``net_revenue_<window>`` when the table has it.
-
-    Falls back to ``revenue_<window> - refund_amount_<window>`` (refunds are
-    only counted all-time by the feature engine, so the fallback of a day
-    window is gross ``revenue_<window>d``), then to gross revenue; never below 0.
-
-    Examples
-    --------
-    >>> f = pd.DataFrame({"revenue_all": [168_000.0, 50.0], "refund_amount_all": [168_000.0, 0]})
-    >>> net_revenue(f).tolist()
-    [0.0, 50.0]
-    """
-    net, gross, refunds = f"net_revenue_{window}", f"revenue_{window}", f"refund_amount_{window}"
-    if net in features.columns:
-        values = features[net].astype(float)
-    elif gross in features.columns:
-        values = features[gross].astype(float)
-        if refunds in features.columns:
-            values = values - features[refunds].astype(float).fillna(0.0)
-    else:
-        raise SchemaError(net, f"the radar needs {net!r} or {gross!r} to price a customer",
-                          fix="build features with the rfm family on")
-    return values.fillna(0.0).clip(lower=0.0)
 
 
 def _need(frame: Any, arg: str, columns: Sequence[str], *, what: str, fix: str) -> None:
@@ -438,7 +438,9 @@ def radar_from_scores(
     scores : DataFrame
         ``customer_id``, ``churn_probability``, ``predicted_ltv`` and
         optionally ``repurchase_probability`` (e.g. ``bundle.predict(features)``).
-        Every alive customer must have a score.
+        Every alive customer must have a score. A ``value_if_retained`` column
+        (the served model's, :meth:`~repurchase_ml.tracking.ServedModel.score`)
+        is used as is, so that scores and radar agree; otherwise it is computed.
     features : DataFrame
         The feature table at the cutoff (one cutoff).
     as_of : str or Timestamp, optional
@@ -549,7 +551,10 @@ def radar_from_scores(
         radar[col] = aligned[col].to_numpy(dtype=float) if col in aligned.columns else np.nan
     if "repurchase_probability" not in aligned.columns:
         logger.warning("radar: scores have no repurchase_probability; the column is left empty")
-    radar["value_if_retained"] = value_if_retained(base, horizon_days=horizon_days).to_numpy()
+    if "value_if_retained" in aligned.columns:  # the served model's, priced on its priors
+        radar["value_if_retained"] = aligned["value_if_retained"].to_numpy(dtype=float)
+    else:
+        radar["value_if_retained"] = value_if_retained(base, horizon_days=horizon_days).to_numpy()
     radar["value_at_risk"] = radar["churn_probability"] * radar["value_if_retained"]
     lap("scores")
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import KEY_COLUMNS
+from repurchase_ml.money import money_column
 
 __all__ = [
     "RFM_SEGMENT_RULES",
@@ -101,7 +102,7 @@ def rfm_scores(
     bins: int = 5,
     recency: str = "days_since_last_purchase",
     frequency: str = "orders_all",
-    monetary: str = "revenue_all",
+    monetary: str | None = None,
     rules: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Recency, frequency and monetary scores (1..``bins``) and a named segment.
@@ -120,7 +121,8 @@ def rfm_scores(
     bins : int, default 5
         Number of score levels per dimension.
     recency, frequency, monetary : str
-        Columns used for R, F and M.
+        Columns used for R, F and M; ``monetary`` defaults to net revenue
+        (``net_revenue_all``, or ``revenue_all`` in a table without it).
     rules : DataFrame, optional
         Segment rules shaped like :data:`RFM_SEGMENT_RULES` (on the 1..5 scale).
 
@@ -141,6 +143,8 @@ def rfm_scores(
     >>> rfm_scores(f)[["rfm_score", "segment"]].values.tolist()
     [['555', 'champions'], ['444', 'loyal'], ['333', 'need attention'], ['212', 'hibernating'], ['111', 'lost']]
     """
+    if monetary is None:
+        monetary = money_column(features)
     _require(features, [recency, frequency, monetary], what="rfm_scores")
     if not isinstance(bins, int) or bins < 2:
         raise ValueError(f"bins: expected an integer >= 2, got {bins!r}.")

@@ -29,6 +29,7 @@ from repurchase_ml.models.btyd import (
     fit_gamma_gamma,
     predict_summary,
 )
+from repurchase_ml.money import net_revenue
 
 __all__ = [
     "RFM_FEATURES",
@@ -98,7 +99,7 @@ def rfm_heuristic_score(features: pd.DataFrame) -> pd.Series:
     no_purchase = recency.isna() | (features["orders_all"].fillna(0) <= 0)
     r = _quintile(-recency.fillna(np.inf))
     f = _quintile(features["orders_all"].fillna(0))
-    m = _quintile(features["revenue_all"].fillna(0))
+    m = _quintile(net_revenue(features))
     score = (r + f + m - 3) / 12
     return score.where(~no_purchase, 0.0).astype(float).rename("rfm_score")
 
@@ -138,7 +139,7 @@ def run_rate_baseline(features: pd.DataFrame, *, horizon_days: float) -> pd.Data
     return pd.DataFrame(
         {
             "expected_orders": features["orders_all"].fillna(0) / tenure * horizon_days,
-            "expected_revenue": features["revenue_all"].fillna(0).clip(lower=0)
+            "expected_revenue": net_revenue(features)
             / tenure * horizon_days,
         },
         index=features.index,
