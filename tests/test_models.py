@@ -18,6 +18,7 @@ from repurchase_ml.models import (
     OrderCountRegressor,
     train_models,
 )
+from repurchase_ml.models.plan import TrainingMinimums
 
 FAST = {"n_estimators": 60}
 
@@ -247,12 +248,15 @@ def training_set():
 
 
 HORIZONS = {"repurchase": 30, "order_count": 30, "churn": 30, "ltv": 60}
+#: 400 customers over 7 cutoffs sit below the default minimums (e.g. churn: 297 test rows)
+SMALL = TrainingMinimums(train_positives=200, train_negatives=200, eval_rows=250,
+                         eval_positives=50, eval_negatives=50, history_days=90)
 
 
 @pytest.fixture(scope="module")
 def bundle(training_set):
     return train_models(training_set, tasks=["repurchase", "order_count", "churn", "ltv"],
-                        horizons=HORIZONS, n_estimators=80)
+                        horizons=HORIZONS, n_estimators=80, minimums=SMALL)
 
 
 def test_splits_are_out_of_time_with_a_horizon_gap(bundle):
@@ -318,7 +322,7 @@ def test_bundle_predict_refuses_other_features(bundle, training_set):
 def test_training_is_reproducible_and_refit_is_documented(training_set):
     # refit is the default now; the test scorecards describe the refitted (shipped) scorer
     kw = {"tasks": ["repurchase"], "horizons": HORIZONS, "n_estimators": 40,
-          "candidates": ["lightgbm"]}
+          "candidates": ["lightgbm"], "minimums": SMALL}
     a = train_models(training_set, refit=False, **kw)
     b = train_models(training_set, refit=False, **kw)
     assert (a.models["repurchase"].booster_.model_to_string()
@@ -334,7 +338,7 @@ def test_training_is_reproducible_and_refit_is_documented(training_set):
 def test_tuning_inside_training(training_set):
     seen = []
     bundle = train_models(training_set, tasks=["order_count"], horizons=HORIZONS,
-                          n_estimators=40, tune=True, n_trials=3,
+                          n_estimators=40, tune=True, n_trials=3, minimums=SMALL,
                           tuning_callbacks=[lambda study, trial: seen.append(trial.number)])
     result = bundle.tuning["order_count"]
     assert seen == [0, 1, 2]
@@ -355,7 +359,8 @@ def test_tuning_inside_training(training_set):
     ],
 )
 def test_train_models_refuses_bad_arguments(training_set, kwargs, error, match):
-    args = {"tasks": ["repurchase"], "horizons": HORIZONS, "n_estimators": 10, **kwargs}
+    args = {"tasks": ["repurchase"], "horizons": HORIZONS, "n_estimators": 10,
+            "minimums": SMALL, **kwargs}
     if "horizons" in kwargs:
         args["horizons"] = {**HORIZONS, **kwargs["horizons"]}
     with pytest.raises(error, match=match):
@@ -365,8 +370,10 @@ def test_train_models_refuses_bad_arguments(training_set, kwargs, error, match):
 def test_relaxed_validation_lets_training_labels_overlap_validation_not_test(training_set):
     horizons = {**HORIZONS, "ltv": 100}
     with pytest.raises(ValueError, match="strict_validation=False"):
-        train_models(training_set, tasks=["ltv"], horizons=horizons, n_estimators=10)
+        train_models(training_set, tasks=["ltv"], horizons=horizons, n_estimators=10,
+                     minimums=SMALL)
     bundle = train_models(training_set, tasks=["ltv"], horizons=horizons, n_estimators=10,
+                          minimums=SMALL,
                           strict_validation=False)
     split = bundle.cutoffs["ltv"]
     cuts = pd.date_range("2023-01-01", periods=7, freq="MS")

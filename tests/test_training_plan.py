@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from repurchase_ml.models import train_models
 from repurchase_ml.models import training as training_module
-from repurchase_ml.models.plan import TrainingMinimums, TrainingPlanError, plan_training
+from repurchase_ml.models.plan import (
+    TrainingMinimums,
+    TrainingPlanError,
+    plan_lines,
+    plan_training,
+)
 
 LOW = TrainingMinimums(train_positives=10, train_negatives=10, eval_rows=50, eval_positives=5,
                        eval_negatives=5, history_days=0)
@@ -67,9 +74,114 @@ def test_plan_counts_rows_and_refusal_names_task_counts_and_fix():
     assert f"train has {task.positives['train']} positives, needs 1000" in msg
     assert "valid has 200 rows, needs 500" in msg
     assert "shorter 'repurchase' horizon" in msg and "minimums=TrainingMinimums" in msg
-    skipped = train_models(ts, tasks=["repurchase"], horizons={"repurchase": 30},
-                           n_estimators=10, on_insufficient="skip")
-    assert skipped.tasks == [] and "needs 1000" in skipped.skipped["repurchase"]
+    with pytest.raises(TrainingPlanError, match="No task is left to train"):
+        train_models(ts, tasks=["repurchase"], horizons={"repurchase": 30}, n_estimators=10)
+
+
+def _two_task_set() -> pd.DataFrame:
+    """Repurchase with enough rows for LOW; churn whose 365-day window admits every buyer."""
+    ts = _recency_rule_set(n=300)
+    ts["days_since_first_purchase"] = ts["days_since_last_purchase"] + 20.0
+    ts["label_churn"] = 1.0 - ts["label_repurchase"]  # every buyer "alive"
+    return ts
+
+
+def test_default_skips_a_refused_task_with_its_message_and_trains_the_rest(caplog):
+    ts = _two_task_set()
+    with caplog.at_level("WARNING", logger="repurchase_ml.models.training"):
+        bundle = train_models(ts, tasks=["repurchase", "churn"],
+                              horizons={"repurchase": 30, "churn": 30}, n_estimators=20,
+                              minimums=LOW, candidates=["lightgbm"])
+    assert bundle.tasks == ["repurchase"] and list(bundle.skipped) == ["churn"]
+    message = bundle.skipped["churn"]
+    assert message == bundle.plan.tasks["churn"].message()
+    assert message.startswith("task 'churn' cannot be trained as planned")
+    assert "every buyer counts as alive" in message and "alive_days=300" in message
+    assert "training.alive_days: 300" in message  # the job's setting that fixes it
+    assert any("Skipped (on_insufficient='skip')" in r.getMessage() for r in caplog.records)
+    assert "churn" not in bundle.scorecards and bundle.scorecards["repurchase"]["model"].n_rows
+    # 'warn' trains it anyway; the plan still says it is refused
+    warned = train_models(ts, tasks=["repurchase", "churn"],
+                          horizons={"repurchase": 30, "churn": 30}, n_estimators=20,
+                          minimums=LOW, candidates=["lightgbm"], on_insufficient="warn")
+    assert warned.tasks == ["repurchase", "churn"] and warned.skipped == {}
+    assert not warned.plan.tasks["churn"].ok
+
+
+def test_when_every_task_is_refused_the_error_holds_every_message():
+    ts = _two_task_set()
+    with pytest.raises(TrainingPlanError) as err:
+        train_models(ts, tasks=["repurchase", "churn"],
+                     horizons={"repurchase": 30, "churn": 30}, n_estimators=10)
+    msg = str(err.value)
+    plan = plan_training(ts, tasks=["repurchase", "churn"],
+                         horizons={"repurchase": 30, "churn": 30})
+    for task in ("repurchase", "churn"):
+        assert plan.tasks[task].message() in msg
+    assert "train has" in msg and "every buyer counts as alive" in msg
+    assert msg.endswith("No task is left to train.")
+    with pytest.raises(ValueError, match="on_insufficient must be one of 'skip', 'raise', 'warn'"):
+        train_models(ts, tasks=["repurchase"], on_insufficient="ignore")
+
+
+def test_alive_days_passed_to_training_lifts_the_churn_refusal_when_it_fits():
+    # without order counts the check compares the window with the history (320 days)
+    ts = _churn_set(alive_filter=True).drop(columns=["orders_all"])
+    refused = plan_training(ts, tasks=["churn"], horizons={"churn": 30}, minimums=LOW)
+    assert "alive window is 365 days" in refused.tasks["churn"].message()
+    bundle = train_models(ts, tasks=["churn"], horizons={"churn": 30}, n_estimators=10,
+                          minimums=LOW, alive_days=150, candidates=["lightgbm"])
+    assert bundle.tasks == ["churn"] and bundle.skipped == {}
+
+
+def test_plan_as_data_and_lines():
+    ts = _two_task_set()
+    plan = plan_training(ts, tasks=["repurchase", "churn"],
+                         horizons={"repurchase": 30, "churn": 30}, minimums=LOW)
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data["minimums"]["eval_rows"] == 50
+    rep = data["tasks"]["repurchase"]
+    assert rep["status"] == "ok" and rep["message"] == ""
+    assert rep["cutoffs"] == {"train": ["2023-01-01", "2023-02-01", "2023-03-01"],
+                              "valid": "2023-04-01", "test": "2023-05-01"}
+    assert rep["rows"] == {"train": 900, "valid": 300, "test": 300}
+    lines = plan_lines(data)
+    assert lines == plan_lines(plan)
+    assert lines[0].startswith("repurchase (30 d): train 3 cutoffs 2023-01-01..2023-03-01: "
+                               f"900 rows, {rep['positives']['train']} positives; valid "
+                               "2023-04-01: 300 rows")
+    assert lines[-1].startswith("  refused: churn's alive window is 365 days")
+    assert str(plan).splitlines()[1:len(lines) + 1] == lines
+
+
+@pytest.mark.parametrize("override, match", [
+    ({"minimums": {"train_positve": 5}},
+     r"unknown key 'training\.minimums\.train_positve'.*did you mean "
+     r"'training\.minimums\.train_positives'"),
+    ({"minimums": {"eval_rows": -1}}, r"training\.minimums\.eval_rows: .*greater than or equal to 0"),
+    ({"minimums": {"history_days": "long"}}, r"training\.minimums\.history_days: .*integer"),
+    ({"on_insufficient": "ignore"}, r"training\.on_insufficient: unknown 'ignore'; allowed: skip"),
+    ({"alive_days": 0}, r"training\.alive_days: .*greater than or equal to 1"),
+])
+def test_training_settings_are_validated_naming_the_key(override, match):
+    from repurchase_ml.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=match):
+        load_settings(overrides={"training": override}, environ={})
+
+
+def test_training_settings_give_the_minimums_train_models_takes():
+    from repurchase_ml.config import load_settings
+
+    default = load_settings(environ={}).training
+    assert default.training_minimums() == TrainingMinimums()
+    assert default.on_insufficient == "skip" and default.alive_days is None
+    env = {"REPURCHASE_ML_TRAINING__MINIMUMS__EVAL_ROWS": "40",
+           "REPURCHASE_ML_TRAINING__ON_INSUFFICIENT": "raise"}
+    settings = load_settings(overrides={"training": {"minimums": {"train_positives": 7}}},
+                             environ=env).training
+    assert settings.training_minimums() == TrainingMinimums(train_positives=7, eval_rows=40)
+    assert settings.on_insufficient == "raise"
 
 
 def test_refit_uses_train_and_validation_rows(monkeypatch):

@@ -200,7 +200,9 @@ def validate(
 @app.command()
 def demo(
     project_dir: ProjectOpt = None,
-    n_customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 2000,
+    n_customers: Annotated[int | None, typer.Option(
+        help="Synthetic customers to generate (default data.synthetic.n_customers: 5000, "
+             "enough for the default training minimums of churn, repurchase and ltv).")] = None,
     until: Annotated[str, typer.Option(help="Last stage to run: validate, retrain or score.")]
     = "score",
     sets: SetOpt = None,
@@ -214,8 +216,9 @@ def demo(
                           f"got {until!r}")
         raise typer.Exit(EXIT_VALUE)
     stages = order[1:order.index(until) + 1]
+    size = {} if n_customers is None else {"n_customers": n_customers}
     settings = _guard(lambda: _settings(None, project_dir, sets, {"data": {
-        "on_invalid": "drop", "synthetic": {"n_customers": n_customers}}}))
+        "on_invalid": "drop", "synthetic": size}}))
     with console.status(f"running the demo in {settings.project_path()} ..."):
         summary = _guard(lambda: run_demo(settings, stages=stages))
     console.print("[bold]event log[/]")
@@ -234,9 +237,17 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
                   f"{result['champion_version']}")
     console.print(f"  why: {result['reason']}", highlight=False)
     from repurchase_ml.jobs import scorecard_lines
+    from repurchase_ml.models.plan import plan_lines
 
+    if result.get("plan"):
+        console.print("  training plan (per task: cutoffs, rows, positives):")
+        for line in plan_lines(result["plan"]):
+            console.print(f"    {line}", highlight=False, markup=False)
     for line in scorecard_lines(result):
         console.print(f"  {line}", highlight=False, markup=False)
+    if result.get("skipped"):
+        console.print(f"  not trained (refused by the training plan above): "
+                      f"{', '.join(result['skipped'])}", highlight=False, markup=False)
     console.print(f"  tracking store: {settings.tracking_uri()}")
 
 

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 from collections.abc import Mapping, Sequence
@@ -22,9 +23,18 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from repurchase_ml.models.evaluate import PRIMARY_METRICS
+from repurchase_ml.models.plan import ON_INSUFFICIENT, TrainingMinimums
 
 __all__ = [
     "ConfigError",
@@ -33,6 +43,8 @@ __all__ = [
     "SyntheticSettings",
     "CutoffSettings",
     "TuningSettings",
+    "MinimumsSettings",
+    "TrainingSettings",
     "TrackingSettings",
     "PromotionSettings",
     "OutputSettings",
@@ -89,7 +101,7 @@ class _Section(BaseModel):
 class SyntheticSettings(_Section):
     """Parameters of the synthetic log used when ``data.source`` is ``synthetic``."""
 
-    n_customers: int = Field(default=2000, ge=10)
+    n_customers: int = Field(default=5000, ge=10)
     start: str = "2020-01-01"
     end: str = "2024-01-01"
     random_state: int = 0
@@ -169,6 +181,49 @@ class TuningSettings(_Section):
     timeout_seconds: float | None = Field(default=None, gt=0)
     n_estimators: int = Field(default=300, ge=1)
     random_state: int = 0
+
+
+#: ``training.minimums``: the fields and defaults of ``TrainingMinimums``, each an int >= 0
+MinimumsSettings = create_model(
+    "MinimumsSettings", __base__=_Section,
+    __doc__="Least data per task (``repurchase_ml.models.plan.TrainingMinimums``).",
+    **{f.name: (int, Field(default=f.default, ge=0)) for f in dataclasses.fields(TrainingMinimums)},
+)
+
+
+class TrainingSettings(_Section):
+    """The training plan: the least data per task and what happens to a task below it.
+
+    ``minimums`` holds the fields of ``TrainingMinimums`` (defaults in the
+    spirit of GA4 and Klaviyo: 1,000 positives and 1,000 negatives over the
+    training cutoffs, 500 rows with at least 100 of each class at validation
+    and test, 180 days of history). ``on_insufficient`` is ``skip`` (train the
+    other tasks; fail only when none is left), ``raise`` (fail the run) or
+    ``warn`` (train anyway). ``alive_days`` is churn's alive window (default
+    365 days), for logs too short for it.
+
+    Examples
+    --------
+    >>> TrainingSettings(minimums={"eval_rows": 200}).training_minimums().eval_rows
+    200
+    """
+
+    minimums: MinimumsSettings = Field(default_factory=MinimumsSettings)  # type: ignore[valid-type]
+    on_insufficient: str = ON_INSUFFICIENT[0]
+    alive_days: int | None = Field(default=None, ge=1)
+
+    @field_validator("on_insufficient")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in ON_INSUFFICIENT:
+            raise ValueError(f"training.on_insufficient: unknown {value!r}"
+                             f"{_suggest(value, ON_INSUFFICIENT)}; allowed: "
+                             f"{', '.join(ON_INSUFFICIENT)}")
+        return value
+
+    def training_minimums(self) -> TrainingMinimums:
+        """The minimums as the ``TrainingMinimums`` that ``train_models`` takes."""
+        return TrainingMinimums(**self.minimums.model_dump())
 
 
 class TrackingSettings(_Section):
@@ -294,6 +349,7 @@ class Settings(_Section):
     features: dict[str, Any] = Field(default_factory=dict)
     baselines: bool = True
     tuning: TuningSettings = Field(default_factory=TuningSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)

@@ -241,7 +241,10 @@ class RetrainResult:
     baseline on the test rows of that cutoff, and whether the baseline gate
     passed; ``choice`` what training chose per task and why (when the
     training reports it); ``radar_metrics`` precision and lift of the radar's
-    top decile against realised churn on the evaluation cutoff.
+    top decile against realised churn on the evaluation cutoff; ``plan`` the
+    training plan (:meth:`~repurchase_ml.models.plan.TrainingPlan.to_dict`)
+    and ``skipped`` the tasks it refused, with the reason (``training``
+    settings).
     """
 
     run_id: str
@@ -255,6 +258,8 @@ class RetrainResult:
     scorecard: dict[str, dict[str, Any]] = field(default_factory=dict)
     choice: dict[str, Any] = field(default_factory=dict)
     radar_metrics: dict[str, float] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -474,6 +479,9 @@ def run_retrain(settings: Settings) -> RetrainResult:
     ...                            "end": "2024-01-01", "random_state": 3}},
     ...     "tasks": ["churn", "ltv"], "horizons": {"churn": 30, "ltv": 30},
     ...     "cutoffs": {"n": 5}, "tuning": {"n_estimators": 10},
+    ...     "training": {"minimums": {"train_positives": 50, "train_negatives": 50,
+    ...                               "eval_rows": 50, "eval_positives": 10,
+    ...                               "eval_negatives": 10, "history_days": 30}},
     ...     "promotion": {"baseline_tolerance": 0.1}, "output": {"report": False}},
     ...     environ={})
     >>> first = run_retrain(settings)
@@ -505,6 +513,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     from repurchase_ml import tracking
     from repurchase_ml.features import build_training_set, propose_cutoffs
     from repurchase_ml.models import train_models
+    from repurchase_ml.models.plan import plan_lines
 
     tracking.configure(settings)
     _recover_interrupted(settings)
@@ -517,15 +526,20 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     cutoffs = propose_cutoffs(events, horizon_days=max(horizons.values()),
                               freq=settings.cutoffs.freq, n=settings.cutoffs.n)
     training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
-                                  spec=_feature_spec(settings), horizons=horizons)
+                                  spec=_feature_spec(settings), horizons=horizons,
+                                  alive_days=settings.training.alive_days)
     tuning = settings.tuning
-    bundle = train_models(
+    bundle = train_models(  # logs the plan first; refuses tasks below training.minimums
         training, tasks=list(settings.tasks), horizons=horizons,
         events=events if settings.baselines else None,
         tune=tuning.n_trials > 0, n_trials=max(tuning.n_trials, 1),
         timeout=tuning.timeout_seconds, n_estimators=tuning.n_estimators,
         random_state=tuning.random_state,
+        minimums=settings.training.training_minimums(),
+        on_insufficient=settings.training.on_insufficient,
+        alive_days=settings.training.alive_days,
     )
+    plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
     eval_cutoff = max(cutoffs)
     eval_rows = training[training["cutoff"] == eval_cutoff].reset_index(drop=True)
@@ -546,6 +560,11 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     promoted, reason = decide_promotion(chal_primary, champ_primary,
                                         min_improvement=settings.promotion.min_improvement,
                                         tolerance=settings.promotion.tolerance, gate=gate)
+    lost = sorted(set(bundle.skipped) & set(champ_primary or {}))
+    if promoted and lost:
+        promoted, reason = False, (
+            f"the champion serves {', '.join(lost)}, which this run's training plan refused "
+            "(see plan.txt); the champion stays")
     scorecard = _scorecard(settings, challenger_cards, champion_cards, test_scores)
     choice = _choice(bundle)
     radar_scores = _radar_metrics(settings, bundle, eval_rows, eval_cutoff)
@@ -557,7 +576,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
                           "tolerance": settings.promotion.baseline_tolerance},
         "scorecard": scorecard, "choice": choice, "radar_metrics": radar_scores,
         "champion_version_before": None if champion is None else champion.version,
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint, "skipped": dict(bundle.skipped),
     }
     logger.info("decision: %s (%s)", "promote" if promoted else "keep the champion", reason)
     client = mlflow.MlflowClient()
@@ -570,6 +589,9 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         mlflow.log_metrics({f"radar/{k}": v for k, v in radar_scores.items()})
         if choice:
             mlflow.log_dict(choice, "choice.json")
+        if plan:
+            mlflow.log_dict(plan, "plan.json")
+            mlflow.log_text("\n".join(plan_lines(plan)) + "\n", "plan.txt")
         info = tracking.log_served_model(served, example=eval_rows)
         _fault_point("after_log")
         version = tracking.register(settings, info.model_uri, tags={
@@ -590,6 +612,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         evaluation_cutoff=str(eval_cutoff.date()),
         challenger_metrics=chal_primary, champion_metrics=champ_primary or {},
         scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
+        plan=plan, skipped=dict(bundle.skipped),
     )
 
 

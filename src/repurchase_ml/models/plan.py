@@ -47,7 +47,9 @@ __all__ = [
     "TrainingPlan",
     "plan_training",
     "split_cutoffs",
+    "plan_lines",
     "CHURN_ALIVE_DAYS",
+    "ON_INSUFFICIENT",
 ]
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ logger = logging.getLogger(__name__)
 #: alive window of the default churn population (days with an order before the cutoff)
 CHURN_ALIVE_DAYS = 365
 SPLITS = ("train", "valid", "test")
+#: what ``train_models`` does with a task below the minimums (the first is the default)
+ON_INSUFFICIENT = ("skip", "raise", "warn")
 
 
 class TrainingPlanError(ValueError):
@@ -232,13 +236,78 @@ class TrainingPlan:
         """Task -> refusal message, for tasks below the minimums."""
         return {name: plan.message() for name, plan in self.tasks.items() if not plan.ok}
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: the minimums and, per task, cutoffs, counts, status and message.
+
+        Examples
+        --------
+        >>> cuts = pd.date_range("2024-01-01", periods=3, freq="MS")
+        >>> ts = pd.DataFrame({"customer_id": np.tile([1, 2], 3), "cutoff": np.repeat(cuts, 2),
+        ...                    "label_repurchase": [0.0, 1.0] * 3})
+        >>> d = plan_training(ts, tasks=["repurchase"], horizons={"repurchase": 20}).to_dict()
+        >>> d["tasks"]["repurchase"]["cutoffs"], d["tasks"]["repurchase"]["status"]
+        ({'train': ['2024-01-01'], 'valid': '2024-02-01', 'test': '2024-03-01'}, 'refused')
+        """
+        tasks = {}
+        for name, plan in self.tasks.items():
+            tasks[name] = {
+                "horizon": plan.horizon, "status": "ok" if plan.ok else "refused",
+                "cutoffs": {"train": [str(c.date()) for c in plan.split["train"]],
+                            "valid": str(plan.split["valid"].date()),
+                            "test": str(plan.split["test"].date())},
+                "rows": dict(plan.rows), "positives": dict(plan.positives),
+                "negatives": dict(plan.negatives),
+                "mean_label": {k: (None if v != v else float(v))
+                               for k, v in plan.mean_label.items()},
+                "history_days": plan.history_days, "message": plan.message(),
+                "notes": list(plan.notes),
+            }
+        return {"minimums": dataclasses.asdict(self.minimums), "tasks": tasks}
+
     def __str__(self) -> str:
-        lines = ["training plan", self.to_frame().to_string(index=False)]
+        lines = ["training plan (per task: cutoffs, rows, positives):", *plan_lines(self)]
         for plan in self.tasks.values():
-            lines += [f"- {plan.task}: {n}" for n in plan.notes]
-            if not plan.ok:
-                lines.append(f"- {plan.message()}")
+            lines += [f"  note on {plan.task}: {n}" for n in plan.notes]
         return "\n".join(lines)
+
+
+def plan_lines(plan: TrainingPlan | Mapping[str, Any]) -> list[str]:
+    """The plan as console lines: per task, its cutoffs, rows and positives, or its refusal.
+
+    ``plan`` is a :class:`TrainingPlan` or its :meth:`TrainingPlan.to_dict`
+    (as a retrain result carries it).
+
+    Examples
+    --------
+    >>> cuts = pd.date_range("2024-01-01", periods=3, freq="MS")
+    >>> ts = pd.DataFrame({"customer_id": np.tile([1, 2], 3), "cutoff": np.repeat(cuts, 2),
+    ...                    "label_repurchase": [0.0, 1.0] * 3})
+    >>> low = TrainingMinimums(1, 1, 2, 1, 1, 0)
+    >>> plan_lines(plan_training(ts, tasks=["repurchase"], horizons={"repurchase": 20},
+    ...                          minimums=low))
+    ['repurchase (20 d): train 1 cutoff 2024-01-01: 2 rows, 1 positive; valid 2024-02-01: 2 rows, 1 positive; test 2024-03-01: 2 rows, 1 positive']
+    >>> plan_lines(plan_training(ts, tasks=["repurchase"], horizons={"repurchase": 20}))[1][:60]
+    '  refused: train has 1 positives, needs 1000; train has 1 ne'
+    """
+    data = plan.to_dict() if isinstance(plan, TrainingPlan) else plan
+
+    def counts(task: Mapping[str, Any], split: str) -> str:
+        rows, pos = task["rows"][split], task["positives"][split]
+        return (f"{rows:,} row{'s' * (rows != 1)}, {pos:,} "
+                f"positive{'s' * (pos != 1)}")
+
+    lines = []
+    for name, task in (data.get("tasks") or {}).items():
+        train = task["cutoffs"]["train"]
+        span = train[0] if len(train) == 1 else f"{train[0]}..{train[-1]}"
+        lines.append(
+            f"{name} ({task['horizon']} d): train {len(train)} cutoff{'s' * (len(train) != 1)} "
+            f"{span}: {counts(task, 'train')}; valid {task['cutoffs']['valid']}: "
+            f"{counts(task, 'valid')}; test {task['cutoffs']['test']}: {counts(task, 'test')}")
+        if task["status"] != "ok":
+            lines.append("  refused: " + str(task["message"]).removeprefix(
+                f"task {name!r} cannot be trained as planned: "))
+    return lines
 
 
 def _history_days(rows: pd.DataFrame) -> float | None:
@@ -250,8 +319,9 @@ def _history_days(rows: pd.DataFrame) -> float | None:
 
 def _fixes(task: str, horizon: int) -> str:
     return (f"Fix: a longer order history, a shorter {task!r} horizon (now {horizon} days), "
-            "more or denser cutoffs (e.g. freq='W-MON' in propose_cutoffs), or lower "
-            "minimums=TrainingMinimums(...) if you accept a noisier model.")
+            "more or denser cutoffs (e.g. freq='W-MON' in propose_cutoffs; cutoffs.n, "
+            "cutoffs.freq in the job config), or lower minimums=TrainingMinimums(...) "
+            "(training.minimums in the job config) if you accept a noisier model.")
 
 
 def _shortfalls(plan: TaskPlan, minimums: TrainingMinimums) -> list[str]:
@@ -300,8 +370,9 @@ def _churn_problem(frame: pd.DataFrame, label: pd.Series, split: dict[str, Any],
              else f" the log holds only {history:.0f} days before the earliest cutoff "
                   f"{min(cutoffs).date()},")
     hint = None if history is None else _suggest_alive_days(history, horizon)
-    fix = (f"rebuild the training set with build_training_set(..., alive_days={hint}) so that "
-           "churn means 'ordered recently, then stopped'" if hint
+    fix = (f"rebuild the training set with build_training_set(..., alive_days={hint}) "
+           f"(training.alive_days: {hint} in the job config) so that churn means 'ordered "
+           "recently, then stopped'" if hint
            else "use a longer log or later cutoffs")
     return (f"churn's alive window is {alive_days} days but{where} so every buyer counts as "
             f"alive and churn would be exactly 1 - P(order in {horizon} days), a repurchase "

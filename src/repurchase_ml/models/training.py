@@ -61,6 +61,7 @@ from repurchase_ml.models.evaluate import (
     evaluate,
 )
 from repurchase_ml.models.plan import (
+    ON_INSUFFICIENT,
     TrainingMinimums,
     TrainingPlan,
     TrainingPlanError,
@@ -597,7 +598,8 @@ def train_models(
     refit: bool = True,
     random_state: int = 0,
     minimums: TrainingMinimums | None = None,
-    on_insufficient: str = "warn",
+    on_insufficient: str = "skip",
+    alive_days: int | None = None,
     candidates: Sequence[str] | None = None,
     tie_tolerance: float = 1e-3,
 ) -> ModelBundle:
@@ -654,11 +656,20 @@ def train_models(
     random_state : int, default 0
     minimums : TrainingMinimums, optional
         Least data per task (default :data:`~repurchase_ml.models.plan.DEFAULT_MINIMUMS`).
-    on_insufficient : {"warn", "skip", "raise"}, default "warn"
-        A task below the minimums (or churn whose alive window does not fit
-        the log) is trained with a logged warning, skipped (message in
-        ``bundle.skipped``) or refused with a
-        :class:`~repurchase_ml.models.plan.TrainingPlanError`.
+    on_insufficient : {"skip", "raise", "warn"}, default "skip"
+        What happens to a task below the minimums (or churn whose alive
+        window does not fit the log): ``"skip"`` leaves it untrained, with
+        the plan's message (the task, what it has, what it needs, what would
+        fix it) in ``bundle.skipped`` and a logged warning, and raises a
+        :class:`~repurchase_ml.models.plan.TrainingPlanError` with every
+        message when no requested task is left; ``"raise"`` refuses the
+        whole call when any task is short; ``"warn"`` trains it anyway with
+        a logged warning.
+    alive_days : int, optional
+        Churn's alive window the training set was built with
+        (``build_training_set(..., alive_days=...)``); default
+        ``training_set.attrs["alive_days"]``, else 365. Churn whose window
+        admits every buyer is refused as a repurchase model under another name.
     candidates : sequence of str, optional
         Restrict the candidates (e.g. ``["lightgbm"]``); default all available.
     tie_tolerance : float, default 0.001
@@ -676,8 +687,15 @@ def train_models(
     ...                    "days_since_last_purchase": rng.uniform(0, 200, 1800)})
     >>> ts["label_repurchase"] = (rng.uniform(size=1800)
     ...     < np.exp(-ts["days_since_last_purchase"] / 60)).astype(float)
+    >>> try:  # 300 customers are below the default minimums
+    ...     train_models(ts, tasks=["repurchase"], horizons={"repurchase": 30})
+    ... except TrainingPlanError as refusal:
+    ...     print(str(refusal)[:78])
+    task 'repurchase' cannot be trained as planned: train has 341 positives, needs
+    >>> small = TrainingMinimums(train_positives=200, train_negatives=200, eval_rows=200,
+    ...                          eval_positives=30, eval_negatives=30, history_days=0)
     >>> bundle = train_models(ts, tasks=["repurchase"], horizons={"repurchase": 30},
-    ...                       n_estimators=50)
+    ...                       n_estimators=50, minimums=small)
     >>> bundle.cutoffs["repurchase"]["test"], bundle.cutoffs["repurchase"]["valid"]
     (Timestamp('2024-06-01 00:00:00'), Timestamp('2024-05-01 00:00:00'))
     >>> bundle.choice["repurchase"]["chosen"], bundle.scorecards["repurchase"]["model"]["roc_auc"] > 0.7
@@ -704,9 +722,9 @@ def train_models(
                               fix=f"build the training set with tasks including {task!r}")
     if ltv_strategy not in ("tweedie", "two_part"):
         raise ValueError(f"ltv_strategy must be 'tweedie' or 'two_part', got {ltv_strategy!r}.")
-    if on_insufficient not in ("warn", "skip", "raise"):
-        raise ValueError(f"on_insufficient must be 'warn', 'skip' or 'raise', got "
-                         f"{on_insufficient!r}.")
+    if on_insufficient not in ON_INSUFFICIENT:
+        raise ValueError(f"on_insufficient must be one of {', '.join(map(repr, ON_INSUFFICIENT))}"
+                         f", got {on_insufficient!r}.")
     allowed = set(SIMPLICITY) if candidates is None else set(candidates)
     unknown = sorted(allowed - set(SIMPLICITY))
     if unknown:
@@ -719,13 +737,16 @@ def train_models(
     cutoff_col = pd.to_datetime(training_set["cutoff"])
     plan = plan_training(training_set, tasks=names, horizons={t: int(resolved[t]) for t in names},
                          minimums=minimums, valid_cutoff=valid_cutoff, test_cutoff=test_cutoff,
-                         strict_validation=strict_validation)
+                         strict_validation=strict_validation, alive_days=alive_days)
     logger.info("%s", plan)
     refused = plan.insufficient()
-    if refused and on_insufficient == "raise":
-        raise TrainingPlanError(" ".join(refused.values()))
+    if refused and (on_insufficient == "raise"
+                    or (on_insufficient == "skip" and len(refused) == len(names))):
+        raise TrainingPlanError(" ".join(refused.values()) + (
+            "" if on_insufficient == "raise" else " No task is left to train."))
     for message in refused.values():
-        logger.warning("%s%s", message, " Skipped." if on_insufficient == "skip" else
+        logger.warning("%s%s", message, " Skipped (on_insufficient='skip')."
+                       if on_insufficient == "skip" else
                        " Training anyway (on_insufficient='warn').")
     clv_cache: dict[pd.Timestamp, Any] = {}
     classic_cache: dict[int, tuple[pd.DataFrame | None, dict]] = {}
