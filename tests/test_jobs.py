@@ -26,6 +26,9 @@ SMALL = {
     "baselines": False,
     "tuning": {"n_estimators": 40},
     "output": {"top_reasons": 2},
+    # 300 customers are below the default training minimums (e.g. 24 repurchase positives)
+    "training": {"minimums": {"train_positives": 20, "train_negatives": 20, "eval_rows": 30,
+                              "eval_positives": 5, "eval_negatives": 5, "history_days": 30}},
 }
 
 
@@ -325,8 +328,12 @@ def test_score_writes_scores_and_radar_atomically(weak_champion):
     radar = pd.read_parquet(out / "radar_2024-01-01.parquet")
     assert len(scores) == result.n_scored and len(radar) == result.n_radar > 0
     assert scores["customer_id"].is_unique
-    assert (scores["value_at_risk"] - scores["churn_probability"] * scores["predicted_ltv"]
+    assert (scores["value_at_risk"] - scores["churn_probability"] * scores["value_if_retained"]
             ).abs().max() < 1e-9
+    # the scores and the radar price a customer the same (the served model's value if retained)
+    both = radar.merge(scores, on="customer_id", suffixes=("", "_scores"))
+    assert len(both) == len(radar)
+    assert (both["value_at_risk"] - both["value_at_risk_scores"]).abs().max() < 1e-9
     # customers at or above the base churn rate first, by value at risk (docs/radar.md)
     above = radar["churn_probability"] >= radar["churn_probability"].mean()
     n_above = int(above.sum())

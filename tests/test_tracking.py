@@ -13,9 +13,14 @@ import pytest
 
 from repurchase_ml.config import load_settings
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.models.plan import TrainingMinimums
 
 mlflow = pytest.importorskip("mlflow")
 from repurchase_ml import tracking  # noqa: E402  (after the skip: needs mlflow)
+
+#: 250 customers sit far below the default training minimums; these let every task train
+TINY = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=40, eval_positives=10,
+                        eval_negatives=10, history_days=90)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,8 @@ def registered(tmp_path_factory):
     cutoffs = propose_cutoffs(events, horizon_days=90, n=8)
     training = build_training_set(events, cutoffs=cutoffs, tasks=list(horizons),
                                   horizons=horizons)
-    bundle = train_models(training, tasks=list(horizons), horizons=horizons, n_estimators=30)
+    bundle = train_models(training, tasks=list(horizons), horizons=horizons, n_estimators=30,
+                          minimums=TINY)
     served = tracking.make_served_model(bundle, training, top_reasons=2)
     rows = training.loc[training["cutoff"] == max(cutoffs),
                         ["customer_id", "cutoff", *served.features]].reset_index(drop=True)
@@ -66,8 +72,48 @@ def test_predictions_identical_after_reload_by_alias(registered):
     pd.testing.assert_frame_equal(got, expected)
     assert {"churn_probability", "repurchase_probability", "predicted_ltv", "value_at_risk",
             "reason_1", "reason_2"} <= set(got.columns)
-    assert np.allclose(got["value_at_risk"], got["churn_probability"] * got["predicted_ltv"])
+    assert np.allclose(got["value_at_risk"], got["churn_probability"] * got["value_if_retained"])
     assert got["churn_probability"].between(0, 1).all()
+
+
+def test_served_value_at_risk_is_the_radars(registered):
+    """Value at risk = churn x the radar's value if retained, priced on the training priors."""
+    from repurchase_ml.radar import value_if_retained
+
+    _, served, rows, _, _, _ = registered
+    assert served.churn_horizon_days == 60
+    assert set(served.value_priors) == {"repeat_rate_per_day", "net_order_value"}
+    assert served.value_priors["net_order_value"] > 0
+    got = served.score(rows)
+    want = value_if_retained(rows, horizon_days=60, priors=served.value_priors)
+    np.testing.assert_allclose(got["value_if_retained"], want.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got["value_at_risk"],
+                               got["churn_probability"] * want.to_numpy(), rtol=1e-12)
+    # not the double-counting product with predicted LTV
+    assert not np.allclose(got["value_at_risk"], got["churn_probability"] * got["predicted_ltv"])
+    # a request of three rows is priced as in the whole batch (priors do not come from it)
+    few = served.score(rows.iloc[[5, 0, 9]].reset_index(drop=True))
+    np.testing.assert_allclose(few["value_if_retained"],
+                               got["value_if_retained"].iloc[[5, 0, 9]].to_numpy(), rtol=1e-12)
+
+
+def test_radar_from_served_scores_prices_as_the_scores_do(registered):
+    from repurchase_ml.radar import radar_from_scores
+
+    _, served, rows, _, _, _ = registered
+    scores = served.score(rows)
+    radar = radar_from_scores(scores, features=rows, cluster_k=1, explain_top=0)
+    assert len(radar) > 10
+    both = radar.merge(scores, on="customer_id", suffixes=("", "_served"))
+    np.testing.assert_allclose(both["value_if_retained"], both["value_if_retained_served"])
+    np.testing.assert_allclose(both["value_at_risk"], both["value_at_risk_served"])
+
+
+def test_served_model_needs_the_value_inputs_for_churn(registered):
+    _, served, rows, _, _, _ = registered
+    narrow = rows.drop(columns=["days_since_first_purchase"]).assign(label_churn=0.0)
+    with pytest.raises(SchemaError, match="days_since_first_purchase.*radar_spec"):
+        tracking.make_served_model(served.bundle, narrow)
 
 
 def test_logged_model_has_explicit_requirements_signature_and_example(registered):

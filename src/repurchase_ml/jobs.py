@@ -288,10 +288,15 @@ def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
 
 
 def _feature_spec(settings: Settings) -> Any:
-    """The FeatureSpec of the settings (keys were checked when the settings were loaded)."""
-    from repurchase_ml.features import FeatureSpec
+    """The FeatureSpec of the settings (keys were checked when the settings were loaded).
 
-    return FeatureSpec(**settings.features) if settings.features else None
+    The families the radar and the served value at risk read are always on
+    (:func:`~repurchase_ml.radar.radar_spec`).
+    """
+    from repurchase_ml.features import FeatureSpec
+    from repurchase_ml.radar import radar_spec
+
+    return radar_spec(FeatureSpec(**settings.features)) if settings.features else None
 
 
 def pinned_spec(spec: Any, features: list[str] | tuple[str, ...]) -> Any:

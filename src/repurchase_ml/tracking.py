@@ -38,6 +38,7 @@ from mlflow.pyfunc import PythonModel
 from repurchase_ml.config import Settings, settings_to_dict
 from repurchase_ml.errors import SchemaError, StoreError
 from repurchase_ml.events import KEY_COLUMNS
+from repurchase_ml.radar import CHURN_HORIZON_DAYS
 
 __all__ = [
     "CHAMPION",
@@ -265,6 +266,11 @@ class ServedModel:
     top_reasons: int = 3
     reason_task: str | None = None
     trained_cutoffs: list[str] = field(default_factory=list)
+    #: :func:`~repurchase_ml.radar.value_priors` of the training population (newest cutoff):
+    #: a request of a few rows is priced as the whole population would be
+    value_priors: dict[str, float] | None = None
+    #: horizon of value if retained: the churn task's
+    churn_horizon_days: int = CHURN_HORIZON_DAYS
 
     @property
     def features(self) -> list[str]:
@@ -277,12 +283,24 @@ class ServedModel:
                 "features": self.feature_dtypes, "categories": self.categories}
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Every score per row of a checked feature frame, plus value at risk and reasons."""
+        """Every score per row of a checked feature frame, plus value at risk and reasons.
+
+        With a churn model, ``value_if_retained`` is the radar's
+        (:func:`~repurchase_ml.radar.value_if_retained` over the churn horizon,
+        shrunk toward :attr:`value_priors`) and ``value_at_risk`` is churn
+        probability x value if retained, as on the radar list.
+        """
         X = frame[self.features]
         scores = self.bundle.predict(frame)
         out = scores.reset_index(drop=True)
-        if "churn_probability" in out and "predicted_ltv" in out:
-            out["value_at_risk"] = out["churn_probability"] * out["predicted_ltv"]
+        if "churn_probability" in out:
+            from repurchase_ml.radar import value_if_retained
+
+            value = value_if_retained(frame.reset_index(drop=True),
+                                      horizon_days=int(self.churn_horizon_days),
+                                      priors=self.value_priors)
+            out["value_if_retained"] = value.to_numpy()
+            out["value_at_risk"] = out["churn_probability"] * out["value_if_retained"]
         if self.reason_task is not None and self.top_reasons > 0:
             from repurchase_ml.explain import contributions, reasons
 
@@ -296,8 +314,20 @@ class ServedModel:
 
 def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any = None,
                       top_reasons: int = 3) -> ServedModel:
-    """Package a fitted bundle with the schema and typical values of its training features."""
+    """Package a fitted bundle with the schema and typical values of its training features.
+
+    With a churn model the served features must hold what value if retained
+    reads (``orders_all``, ``days_since_first_purchase``, net revenue: the rfm
+    and lifecycle families); its population priors are taken from the
+    customers alive at the newest training cutoff.
+
+    Raises
+    ------
+    SchemaError
+        A churn model whose training features lack the value-if-retained inputs.
+    """
     from repurchase_ml.explain import typical_values
+    from repurchase_ml.radar import _churn_horizon, alive_mask, value_priors
 
     features = [c for c in training_features.columns
                 if c not in KEY_COLUMNS and not c.startswith("label_")]
@@ -314,9 +344,21 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
     tasks = list(getattr(bundle, "tasks", None) or bundle.models)
     reason_task = next((t for t in ("churn", "repurchase", "second_purchase") if t in tasks), None)
     cutoffs = sorted({str(pd.Timestamp(c).date()) for c in training_features["cutoff"].unique()})
+    priors = None
+    if "churn" in tasks:
+        newest = training_features[pd.to_datetime(training_features["cutoff"])
+                                   == pd.Timestamp(cutoffs[-1])]
+        try:
+            priors = value_priors(newest[alive_mask(newest).to_numpy()])
+        except SchemaError as exc:
+            raise SchemaError(exc.column, "the served model prices value at risk from the "
+                              "training features, which lack a value-if-retained input "
+                              f"({exc.rule})", fix="build the training set with "
+                              "radar.radar_spec(spec) (rfm, rhythm and lifecycle on)") from None
     return ServedModel(bundle=bundle, feature_dtypes=dtypes, categories=categories,
                        typical=typical, spec=spec, top_reasons=top_reasons,
-                       reason_task=reason_task, trained_cutoffs=cutoffs)
+                       reason_task=reason_task, trained_cutoffs=cutoffs, value_priors=priors,
+                       churn_horizon_days=_churn_horizon(bundle))
 
 
 def _short(names: Sequence[Any], limit: int = 10) -> str:
