@@ -99,7 +99,7 @@ def read_log(path: Path):  # -> pandas.DataFrame (canonical)
 
 
 def pandas_reference(events, cutoff):  # -> pandas.DataFrame
-    """Plain idiomatic pandas: the same 80 features as ``build_features`` at one cutoff.
+    """Plain idiomatic pandas: the same 82 features as ``build_features`` at one cutoff.
 
     Same definitions as the engine (see ``build_features``); ``--quick`` checks
     that both agree before timing anything.
@@ -245,6 +245,9 @@ def pandas_reference(events, cutoff):  # -> pandas.DataFrame
         days.loc[days.groupby("customer_id").cumcount() == 1, "customer_id"])
     zero += [f"net_revenue_{w}d" for w in windows] + ["net_revenue_all", "purchase_days_all"]
     out[zero] = out[zero].fillna(0)
+    out["recency_share_of_tenure"] = (out["days_since_last_purchase"] / first).where(
+        first > 0, 0.0).where(first.notna())
+    out["orders_per_week"] = (out["orders_all"] * 7 / first.clip(lower=7)).where(first.notna())
     return out.astype("float64").reset_index()
 
 
@@ -421,7 +424,7 @@ def render(rows: list[dict], command: str, warm: float, note: str = "") -> str:
         "*shuffled* that frame with its rows shuffled (the log is written sorted by customer "
         "and time; sorted input skips sorts), *training* `build_training_set` on the polars "
         "frame (features plus the labels of all five tasks, LTV over 180 days); "
-        "*pandas* is plain pandas computing the same 80 features (checked equal to "
+        "*pandas* is plain pandas computing the same 82 features (checked equal to "
         "`build_features` by `--quick`). *import* is `import repurchase_ml.features` in the "
         "fresh process (numba, pandas and polars included), not in the times, as polars' "
         "import is not in the floor's; loading the compiled kernels from numba's disk cache "

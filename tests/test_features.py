@@ -103,6 +103,8 @@ EXPECTED = {
     "days_since_first_purchase": [59.5, 181.5, NAN], "tenure_days": [59.5, 181.5, 0.5],
     "first_order_value": [10, 20, NAN], "first_to_second_gap_days": [47, 91, NAN],
     "purchase_days_all": [2, 3, 0],
+    "recency_share_of_tenure": [13 / 59.5, 29.5 / 181.5, NAN],
+    "orders_per_week": [2 * 7 / 59.5, 3 * 7 / 181.5, NAN],
 }
 
 
@@ -253,5 +255,11 @@ def test_families_can_be_switched_off() -> None:
         "orders_30d", "revenue_30d", "items_30d", "orders_all", "revenue_all", "items_all",
         "days_since_last_purchase", "net_revenue_30d", "net_revenue_all",
         "days_since_first_purchase", "tenure_days", "first_order_value",
-        "first_to_second_gap_days", "purchase_days_all"]
+        "first_to_second_gap_days", "purchase_days_all", "recency_share_of_tenure",
+        "orders_per_week"]
     assert got["first_to_second_gap_days"].tolist()[:2] == [47.0, 91.0]
+    # the tenure ratios need the rfm family: NaN without it
+    alone = build_features(three_customers(), cutoffs=T,
+                           spec=FeatureSpec(windows=(30,), families=("lifecycle",)))
+    assert alone["orders_per_week"].isna().all()
+    assert got["orders_per_week"].tolist()[:2] == [2 * 7 / 59.5, 3 * 7 / 181.5]

@@ -1,4 +1,4 @@
-"""The engine against an independent plain-pandas implementation of the same 80 features.
+"""The engine against an independent plain-pandas implementation of the same 82 features.
 
 The reference lives in ``benchmarks/features.py`` (the benchmark times it);
 here it is the oracle for every family at once, on a synthetic log whose
@@ -42,7 +42,7 @@ def test_every_feature_matches_the_plain_pandas_reference(events: pd.DataFrame,
     reference = _reference()(events, CUTOFF)
     frame = pl.from_pandas(events) if as_polars else events
     got = build_features(frame, cutoffs=[CUTOFF]).drop(columns="cutoff")
-    assert len(got) > 300 and got.shape[1] == 81  # customer_id and 80 features
+    assert len(got) > 300 and got.shape[1] == 83  # customer_id and 82 features
     assert got["customer_id"].tolist() == reference["customer_id"].tolist()
     assert set(got.columns) == set(reference.columns)
     for column in got.columns:

@@ -791,6 +791,8 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
                         np.where(known, out["orders_same_period_last_year"], np.nan))
                 out.put("net_revenue_same_period_last_year", np.where(
                     known, out["_bought_last_year"] - out["_refunded_last_year"], np.nan))
+            if spec.has("lifecycle"):
+                _tenure_ratios(out)
             if spec.has("rfm"):
                 out.put("net_revenue_all", out["revenue_all"] - out["refund_amount_all"])
                 for w in spec.windows:
@@ -801,6 +803,20 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
     customers = np.concatenate(populations)
     frame.insert(0, "customer_id", pd.Series(log.ids[customers], dtype=log.ids.dtype))
     return frame
+
+
+def _tenure_ratios(out: _Rows) -> None:
+    """Recency and frequency relative to the customer's age (days since the first order)."""
+    tenure = out["days_since_first_purchase"]
+    if "days_since_last_purchase" in out and "orders_all" in out:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(tenure > 0, out["days_since_last_purchase"] / tenure, 0.0)
+        out.put("recency_share_of_tenure", np.where(np.isnan(tenure), np.nan, share))
+        out.put("orders_per_week", np.where(np.isnan(tenure), np.nan,
+                                            out["orders_all"] * 7.0 / np.maximum(tenure, 7.0)))
+    else:
+        out.put("recency_share_of_tenure", np.full(len(tenure), np.nan))
+        out.put("orders_per_week", np.full(len(tenure), np.nan))
 
 
 def _empty(ids: np.ndarray, names: list[str]) -> pd.DataFrame:

@@ -273,6 +273,12 @@ _TEMPLATES: tuple[_Template, ...] = (
               "days between the first and the second purchase day"),
     _Template("purchase_days_all", "lifecycle", "count",
               "distinct calendar days with an order before the cutoff"),
+    # ratios to the customer's own age: comparable across cutoffs of any age, so they carry
+    # over from young training cutoffs to an older scoring cutoff (NaN without the rfm family)
+    _Template("recency_share_of_tenure", "lifecycle", "share",
+              "days since the last order as a share of the days since the first order"),
+    _Template("orders_per_week", "lifecycle", "count",
+              "orders per week since the first order (at least one week)"),
 )
 
 
