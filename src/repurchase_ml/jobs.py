@@ -885,13 +885,9 @@ class ScoreResult:
 
 
 def _as_of(value: str | pd.Timestamp) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"as_of: expected a date such as 2024-01-01, got {value!r}") from None
-    if ts.tzinfo is not None:
-        raise ValueError(f"as_of: expected a naive date (wall clock of the log), got {value!r}")
-    return ts
+    from repurchase_ml.radar import parse_as_of
+
+    return parse_as_of(value)
 
 
 def _check_as_of_in_data(cutoff: pd.Timestamp, report: ValidationReport,
