@@ -441,12 +441,7 @@ CLI_CASES = [
             cli.EXIT_VALUE, "as_of", "2024-01-01"),
 ]
 
-_WRITES_STORE_FIRST = ("the retrain job creates the MLflow store (mlflow.db) in the project "
-                       "before it reads the log, so a refused log still writes; jobs.py/"
-                       "tracking.py are not this suite's to fix")
-XFAIL_CLI: dict[str, str] = {
-    "retrain: 0-byte log": _WRITES_STORE_FIRST,
-}
+XFAIL_CLI: dict[str, str] = {}
 
 
 def _cli_params():

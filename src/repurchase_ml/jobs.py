@@ -520,9 +520,10 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     from repurchase_ml.models import train_models
     from repurchase_ml.models.plan import plan_lines
 
+    # the log is read and validated first: a refused log leaves the project as it was
+    events, report = load_event_log(settings)
     tracking.configure(settings)
     _recover_interrupted(settings)
-    events, report = load_event_log(settings)
     fingerprint = _fingerprint(events, settings)
     champion = tracking.find_champion(settings)
     if champion is not None and champion.tags.get("fingerprint") == fingerprint:
