@@ -85,8 +85,10 @@ def test_good_request_returns_every_score_per_customer(server):
     for got, want in zip(predictions, expected.to_dict("records"), strict=True):
         assert 0 <= got["churn_probability"] <= 1
         assert got["churn_probability"] == pytest.approx(want["churn_probability"], rel=1e-9)
+        # the radar's value at risk: churn x value if retained (not x predicted LTV)
+        assert got["value_if_retained"] == pytest.approx(want["value_if_retained"], rel=1e-9)
         assert got["value_at_risk"] == pytest.approx(
-            got["churn_probability"] * got["predicted_ltv"], rel=1e-9)
+            got["churn_probability"] * got["value_if_retained"], rel=1e-9)
         assert "reason_1" in got
 
 
