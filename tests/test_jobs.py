@@ -239,7 +239,7 @@ def shop_settings(folder, log, **changes):
             "data": {"source": "path", "path": str(folder / log)},
             "tasks": ["churn", "ltv"], "horizons": {"churn": 60, "ltv": 60},
             "cutoffs": {"n": 6}, "tuning": {"n_estimators": 20}, "baselines": False,
-            "promotion": {"baseline_tolerance": 1.0},
+            "promotion": {"baseline_tolerance": 1.0}, "training": SMALL["training"],
             "output": {"dir": str(folder / f"out_{log}"), "report": False}}
     return load_settings(overrides=deep_merge(base, changes), environ={})
 

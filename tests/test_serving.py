@@ -24,6 +24,9 @@ SMALL = {
     "cutoffs": {"n": 8},
     "baselines": False,
     "tuning": {"n_estimators": 20},
+    # 200 customers are below the default training minimums
+    "training": {"minimums": {"train_positives": 20, "train_negatives": 20, "eval_rows": 30,
+                              "eval_positives": 5, "eval_negatives": 5, "history_days": 30}},
 }
 
 

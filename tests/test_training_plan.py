@@ -243,3 +243,48 @@ def test_make_labels_alive_days_adapts_the_churn_population():
     assert narrow["churn"].tolist() == [0.0]
     with pytest.raises(ValueError, match="alive_days"):
         make_labels(ev, cutoffs="2024-04-01", task="churn", horizon_days=10, alive_days=0)
+
+
+@pytest.mark.slow  # a real retrain through the CLI on a SQLite MLflow store (~15 s)
+def test_retrain_prints_the_plan_and_the_refused_task_and_logs_it(tmp_path):
+    pytest.importorskip("mlflow")
+    import mlflow
+    import yaml
+    from typer.testing import CliRunner
+
+    from repurchase_ml import cli, tracking
+    from repurchase_ml.config import load_settings
+
+    config = tmp_path / "shop.yaml"
+    config.write_text(yaml.safe_dump({
+        "project_dir": "project",
+        "data": {"on_invalid": "drop", "synthetic": {
+            "n_customers": 300, "start": "2022-01-01", "end": "2024-01-01", "random_state": 3}},
+        "tasks": ["repurchase", "second_purchase"], "cutoffs": {"n": 6},
+        "baselines": False, "tuning": {"n_estimators": 10},
+        "promotion": {"baseline_tolerance": 1.0}, "output": {"report": False},
+        # enough for repurchase on 300 customers; second purchases stay far below
+        "training": {"minimums": {"train_positives": 20, "train_negatives": 20,
+                                  "eval_rows": 30, "eval_positives": 5, "eval_negatives": 5,
+                                  "history_days": 30}},
+    }))
+    result = CliRunner().invoke(cli.app, ["retrain", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "training plan (per task: cutoffs, rows, positives):" in out
+    assert "repurchase (30 d): train " in out and "second_purchase (30 d): train " in out
+    assert "refused: " in out and "needs 30" in out and "training.minimums" in out
+    assert "not trained (refused by the training plan above): second_purchase" in out
+    assert out.index("training plan") < out.index("repurchase roc_auc") < out.index("not trained")
+    settings = load_settings(config, environ={})
+    tracking.configure(settings)
+    run = mlflow.search_runs(experiment_names=[settings.tracking.experiment],
+                             output_format="list")[0]
+    plan = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/plan.json")
+    assert plan["tasks"]["repurchase"]["status"] == "ok"
+    assert plan["tasks"]["second_purchase"]["status"] == "refused"
+    assert plan["minimums"]["eval_rows"] == 30
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/plan.txt")
+    assert text.splitlines() == plan_lines(plan)
+    decision = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/decision.json")
+    assert list(decision["skipped"]) == ["second_purchase"]
