@@ -143,7 +143,10 @@ min_churn_probability, random_state
     >>> h = {"churn": 90, "ltv": 90}
     >>> cuts = propose_cutoffs(events, horizon_days=90, n=10)
     >>> ts = build_training_set(events, cutoffs=cuts, tasks=list(h), horizons=h)
-    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20)
+    >>> from repurchase_ml.models.plan import TrainingMinimums
+    >>> few = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=30,
+    ...                        eval_positives=5, eval_negatives=5, history_days=30)
+    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20, minimums=few)
     >>> radar = churn_radar(bundle, events, as_of="2024-01-01", top_k=5)
     >>> len(radar), radar["rank"].tolist(), str(radar["cutoff"].iloc[0].date())
     (5, [1, 2, 3, 4, 5], '2024-01-01')
