@@ -235,7 +235,8 @@ def test_same_period_last_year() -> None:
         (1, "2023-10-05 10:00", "purchase", 99.0, "d"),  # after the period
         (2, "2024-01-01 10:00", "purchase", 5.0, "e"),  # no history a year ago
     ])
-    got = build_features(log, cutoffs="2024-07-01").set_index("customer_id")
+    got = build_features(log, cutoffs="2024-07-01",
+                         max_days_after_data=None).set_index("customer_id")
     # the period is [2023-07-02, 2023-09-30): orders b and c, net of the partial refund
     assert got.loc[1, "orders_same_period_last_year"] == 2.0
     assert got.loc[1, "net_revenue_same_period_last_year"] == 50.0

@@ -55,7 +55,17 @@ def split_at(events: list[tuple], cutoff_minutes: int) -> list[tuple]:
 
 
 def features(log: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    return build_features(log, cutoffs=cutoff, spec=SPEC)
+    # the values, whatever the gap between the cutoff and the last event
+    return build_features(log, cutoffs=cutoff, spec=SPEC, max_days_after_data=None)
+
+
+def refusal(log: pd.DataFrame, cutoff: pd.Timestamp) -> str | None:
+    """The message of the stale-cutoff guard (default settings), or None when it lets through."""
+    try:
+        build_features(log, cutoffs=cutoff, spec=SPEC, max_days_after_data=7)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def assert_same_values(left: pd.DataFrame, right: pd.DataFrame) -> None:
@@ -85,6 +95,10 @@ def test_events_at_or_after_the_cutoff_change_nothing(
     # adding, changing or deleting later events: same rows, same values
     assert_same_values(only_history, with_a)
     assert_same_values(only_history, with_b)
+    # and the same answer from the guard against cutoffs long after the last event
+    guard = refusal(to_log(history), cutoff)
+    assert refusal(to_log(history + later(future_a)), cutoff) == guard
+    assert refusal(to_log(history + later(future_b)), cutoff) == guard
 
 
 @SETTINGS

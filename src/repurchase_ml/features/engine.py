@@ -44,6 +44,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -936,11 +937,77 @@ def features_of_log(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: Featu
     return result
 
 
+def _timestamps_ns(events: pd.DataFrame | pl.DataFrame) -> np.ndarray | None:
+    """Event times as int64 nanoseconds, or None when there are none or they carry a zone."""
+    column = events.get_column("timestamp") if isinstance(events, pl.DataFrame) \
+        else events["timestamp"]
+    if len(column) == 0:
+        return None
+    if isinstance(column, pl.Series):
+        if getattr(column.dtype, "time_zone", None) is not None:
+            return None  # the engine refuses it, naming the column
+        return column.dt.cast_time_unit("ns").cast(pl.Int64).to_numpy()
+    if not pd.api.types.is_datetime64_ns_dtype(column.dtype):
+        return None
+    return column.to_numpy().view(np.int64)
+
+
+def check_cutoffs_near_data(events: pd.DataFrame | pl.DataFrame, cutoffs: Sequence[Any], *,
+                            max_days: float, argument: str = "cutoffs") -> None:
+    """Refuse a cutoff with no event in the ``max_days`` days before it.
+
+    Only events before each cutoff are read (so, like every feature, the
+    answer never depends on what happens at or after it), at the resolution
+    of whole days. A cutoff past the end of the log is the usual cause: a
+    typo in a date or a stale export.
+
+    Examples
+    --------
+    >>> from repurchase_ml.events import EVENT_TYPES
+    >>> ev = pd.DataFrame({"customer_id": [1], "timestamp": pd.to_datetime(["2024-01-01"]),
+    ...                    "event_type": pd.Categorical(["purchase"], categories=EVENT_TYPES),
+    ...                    "amount": [10.0]})
+    >>> check_cutoffs_near_data(ev, [pd.Timestamp("2024-01-20")], max_days=31)
+    >>> check_cutoffs_near_data(ev, [pd.Timestamp("2024-12-31")], max_days=31)
+    Traceback (most recent call last):
+    ...
+    ValueError: cutoffs: 2024-12-31 is 365 days after the last event before it (on 2024-01-01), more than the 31 allowed; every customer would look lapsed only because the log stops. Fix: use a date on or before 2024-02-01, load a log that reaches it, or pass max_days_after_data=None.
+    """
+    if not isinstance(max_days, int | float) or isinstance(max_days, bool) or max_days < 0:
+        raise ValueError(f"max_days_after_data: expected a number of days >= 0 or None, "
+                         f"got {max_days!r}.")
+    ts = _timestamps_ns(events)
+    if ts is None or len(cutoffs) == 0:
+        return
+    origin = int(ts.min()) // DAY_NS
+    per_day = np.bincount(ts // DAY_NS - origin)
+    for cutoff in sorted(pd.Timestamp(c) for c in cutoffs):
+        day = cutoff.value // DAY_NS - origin  # events on earlier days are before the cutoff
+        if day <= 0:
+            continue  # no event before it at all: no rows, nothing to refuse
+        lo = max(day - int(np.ceil(max_days)), 0)
+        if per_day[lo:day].any():
+            continue
+        last_day = int(np.flatnonzero(per_day[:day])[-1]) if per_day[:day].any() else None
+        if last_day is None:
+            continue
+        last = pd.Timestamp((last_day + origin) * DAY_NS)
+        gap = (cutoff.normalize() - last) / pd.Timedelta(days=1)
+        limit = (last + pd.Timedelta(days=max_days)).date()
+        raise ValueError(
+            f"{argument}: {cutoff.date()} is {gap:.0f} days after the last event before it "
+            f"(on {last.date()}), more than the {max_days:g} allowed; every customer would look "
+            f"lapsed only because the log stops. Fix: use a date on or before {limit}, load a "
+            "log that reaches it, or pass max_days_after_data=None."
+        )
+
+
 def build_features(
     events: pd.DataFrame | pl.DataFrame,
     *,
     cutoffs: object,
     spec: FeatureSpec | None = None,
+    max_days_after_data: float | None = 31.0,
 ) -> pd.DataFrame:
     """Behaviour features per (customer, cutoff), reading only events before each cutoff.
 
@@ -956,6 +1023,11 @@ def build_features(
         read only events with ``timestamp < t``.
     spec : FeatureSpec, optional
         Windows and families; default ``FeatureSpec()``.
+    max_days_after_data : float or None, default 31
+        Refuse a cutoff with no event of any customer in this many days
+        before it (see :func:`check_cutoffs_near_data`): features there would
+        describe every customer as lapsed only because the log stops (a typo
+        in a date, or a stale export). ``None`` allows any cutoff.
 
     Returns
     -------
@@ -1003,6 +1075,8 @@ def build_features(
     cuts = normalise_cutoffs(cutoffs)
     if not isinstance(events, pl.DataFrame):
         check_canonical(events)
+    if max_days_after_data is not None:
+        check_cutoffs_near_data(events, cuts, max_days=max_days_after_data)
     out = compute_features(events, cuts, spec)  # the whole log decides on engagement
     logger.debug("built %d feature rows x %d columns for %d cutoffs", len(out), out.shape[1],
                  len(cuts))
