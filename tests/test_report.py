@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -14,6 +15,7 @@ from repurchase_ml.events import read_events
 from repurchase_ml.features import build_training_set, make_labels, propose_cutoffs
 from repurchase_ml.models import train_models
 from repurchase_ml.models.evaluate import evaluate, scorecards_to_frame
+from repurchase_ml.models.plan import TrainingMinimums
 from repurchase_ml.radar import radar_from_scores
 from repurchase_ml.report import (
     SECTION_IDS,
@@ -28,6 +30,9 @@ from repurchase_ml.report import (
 from repurchase_ml.segments import value_risk_matrix
 
 AS_OF = pd.Timestamp("2024-03-01")
+#: the small synthetic shops here are below the default training minimums
+FEW = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=30, eval_positives=5,
+                       eval_negatives=5, history_days=30)
 #: ``id`` of every plot the report draws from :func:`report_inputs`, in page order
 EXPECTED_PLOTS = (
     "plot-lift-churn",
@@ -109,6 +114,8 @@ def report_inputs(seed: int = 0) -> dict:
             "churn_probability": rng.uniform(0, 1, m),
             "repurchase_probability": rng.uniform(0, 1, m),
             "predicted_ltv": rng.gamma(2.0, 50.0, m),
+            "value_if_retained": rng.gamma(2.0, 80.0, m),
+            "net_revenue_all": rng.gamma(2.0, 150.0, m),
             "segment": [segments[i % 4] for i in range(m)],
             "lifecycle_stage": ["active", "at-risk", "new"] * 20,
             "reasons": [["38 days overdue against a usual 12-day rhythm", "2 orders in 90 days"]]
@@ -116,7 +123,7 @@ def report_inputs(seed: int = 0) -> dict:
             "action": ["win-back voucher"] * m,
         }
     )
-    radar["value_at_risk"] = radar["churn_probability"] * radar["predicted_ltv"]
+    radar["value_at_risk"] = radar["churn_probability"] * radar["value_if_retained"]
     radar = radar.sort_values("value_at_risk", ascending=False, ignore_index=True)
     value_risk = pd.DataFrame(
         [[5, 3, 2], [8, 6, 4], [10, 12, 10]],
@@ -316,7 +323,7 @@ def test_report_radar_joins_reason_columns():
     radar["reason_3"] = "spend falling"
     page = build_report(**{**inputs, "radar": radar})
     radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
-    assert "<td>38 days overdue; spend falling</td>" in radar_html
+    assert '<td class="long">38 days overdue; spend falling</td>' in radar_html
     assert "reason_1" not in radar_html
 
 
@@ -326,7 +333,49 @@ def test_report_segment_table_sums():
     seg_html = page.split('<section id="segments">')[1].split("</section>")[0]
     counts = inputs["radar"]["segment"].value_counts()
     assert all(f'<td class="num">{n}</td>' in seg_html for n in counts)
-    assert "value_at_risk_sum" in seg_html
+    assert "value_at_risk_sum" in seg_html and "value_if_retained_sum" in seg_html
+    row = seg_html.split("<th>champions</th>")[1].split("</tr>")[0]
+    want = inputs["radar"].loc[inputs["radar"]["segment"] == "champions", "value_if_retained"]
+    assert f"<td class=\"num\">{want.sum():,.0f}</td>" in row
+
+
+def test_report_radar_shows_net_value_columns():
+    page = build_report(**report_inputs())
+    radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
+    head = radar_html.split("<thead>")[1].split("</thead>")[0]
+    assert re.findall(r"<th>([\w ]+)</th>", head)[3:7] == [
+        "predicted ltv", "value if retained", "value at risk", "net revenue all"]
+    assert "Money is net of refunds" in radar_html
+
+
+def test_an_empty_radar_is_one_line_not_broken_plots():
+    inputs = report_inputs()
+    empty = inputs["radar"].head(0)
+    page = build_report(**{**inputs, "radar": empty, "value_risk": None})
+    assert "nan%" not in page and ">nan<" not in page
+    for sid in ("segments", "value-risk", "radar"):
+        html = page.split(f'<section id="{sid}">')[1].split("</section>")[0]
+        assert "The radar is empty: no customer bought in the year before 2024-03-01" in html
+        assert "<img" not in html and "<table" not in html
+    summary = page.split('<section id="summary">')[1].split("</section>")[0]
+    assert "Customers on the radar<b>0</b>" in summary
+    assert "Mean churn probability" not in summary and "Value at risk" not in summary
+
+
+def test_report_shows_what_training_chose_and_the_promotion_gate():
+    choice = {"churn": {"chosen": "blend", "metric": "roc_auc",
+                        "reason": "blend kept: no other scorer is ahead beyond noise",
+                        "validation": {"lightgbm": 0.8012, "rfm": 0.7, "blend": 0.8123}}}
+    decision = {"promoted": False, "reason": "challenger is not better: mean change -0.0100",
+                "baseline_gate": {"passed": True, "reason": "churn: model 0.81 >= rfm 0.70"}}
+    page = build_report(**report_inputs(), choice=choice, decision=decision)
+    card = page.split('<section id="scorecard">')[1].split("</section>")[0]
+    assert ("<p>Ships <b>blend</b>: blend kept: no other scorer is ahead beyond noise. "
+            "Validation roc_auc: lightgbm 0.8012, rfm 0.7, blend 0.8123.</p>") in card
+    assert "<b>Promotion:</b> not promoted: challenger is not better" in card
+    assert "<b>Baseline gate:</b> passed: churn: model 0.81" in card
+    # a task without a choice (hand-made scorecards) shows its table only
+    assert card.count("<p>Ships") == 1 and card.count("<table>") == 2
 
 
 def test_report_scorecard_puts_scorers_side_by_side():
@@ -343,7 +392,7 @@ def test_value_risk_counted_from_radar_when_not_given():
     page = build_report(**inputs)
     vr_html = page.split('<section id="value-risk">')[1].split("</section>")[0]
     assert 'id="plot-value-risk-heatmap"' in vr_html
-    tiers = value_risk_matrix(radar["predicted_ltv"], radar["churn_probability"])
+    tiers = value_risk_matrix(radar["value_if_retained"], radar["churn_probability"])
     high_high = int(((tiers["value_tier"] == "high") & (tiers["risk_tier"] == "high")).sum())
     row = vr_html.split("<th>high</th><td")[1].split("</tr>")[0]  # first row: high value
     cells = re.findall(r">(\d+)</td>", "<td" + row)
@@ -432,7 +481,8 @@ def trained():
     cutoffs = propose_cutoffs(events, horizon_days=90, n=10)
     training = build_training_set(events, cutoffs=cutoffs, tasks=list(horizons), horizons=horizons)
     bundle = train_models(
-        training, tasks=list(horizons), horizons=horizons, n_estimators=60, random_state=0
+        training, tasks=list(horizons), horizons=horizons, n_estimators=60, random_state=0,
+        minimums=FEW,
     )
     return events, bundle
 
@@ -446,11 +496,15 @@ def test_bundle_report_inputs_rebuild_the_test_rows(trained):
     labels = make_labels(events, cutoffs=[test_cutoff], task="churn", horizon_days=90)
     assert len(churn) == len(labels)
     assert churn["y_true"].sum() == labels["churn"].sum()
-    assert list(churn.columns) == ["y_true", "model", "rfm"]
-    # the same rows and scores the bundle's own scorecard was computed on
-    card = evaluate(churn["y_true"], churn["model"], kind="classification")
-    assert card["roc_auc"] == pytest.approx(bundle.scorecards["churn"]["model"]["roc_auc"])
-    assert list(inputs["predictions"]["ltv"].columns) == ["y_true", "model", "run_rate"]
+    # the model and every baseline of the scorecard, on the rows it was computed on
+    assert list(churn.columns) == ["y_true", "model", "rfm", "bgnbd"]
+    for scorer in ("model", "rfm", "bgnbd"):
+        card = evaluate(churn["y_true"], churn[scorer], kind="classification")
+        assert card["roc_auc"] == pytest.approx(bundle.scorecards["churn"][scorer]["roc_auc"])
+    assert churn.attrs["calibrated"] == ["model", "bgnbd"]  # the RFM rule is a ranking
+    assert list(inputs["predictions"]["ltv"].columns) == ["y_true", "model", "run_rate",
+                                                          "bgnbd_gg"]
+    assert inputs["choice"]["churn"]["chosen"] == bundle.choice["churn"]["chosen"]
     assert set(inputs["drivers"]) == {"churn", "ltv"}
     assert inputs["drivers"]["churn"]["feature"].isin(bundle.feature_names).all()
     assert inputs["radar"]["cutoff"].eq(pd.Timestamp("2024-01-01")).all()
@@ -459,6 +513,7 @@ def test_bundle_report_inputs_rebuild_the_test_rows(trained):
     assert "Not included" not in page
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
     assert 'id="plot-calibration-ltv"' in page and 'id="plot-drivers-churn"' in page
+    assert f"<p>Ships <b>{bundle.choice['churn']['chosen']}</b>" in page
 
 
 def test_bundle_report_inputs_refuses_other_objects(trained):
@@ -484,6 +539,7 @@ def test_run_report_for_the_champion(tmp_path):
             "cutoffs": {"n": 10},
             "baselines": False,
             "tuning": {"n_estimators": 50},
+            "training": {"minimums": dataclasses.asdict(FEW)},
         },
         environ={},
     )
@@ -504,6 +560,10 @@ def test_run_report_for_the_champion(tmp_path):
     assert "Not included" not in page
     radar = pd.read_parquet(radar_file)
     assert f"of {len(radar):,} customers" in page  # the list the score job wrote
+    # why this model: the champion run's promotion and gate decisions, and each task's choice
+    assert "<b>Promotion:</b> promoted to champion" in page
+    assert "<b>Baseline gate:</b>" in page and page.count("<p>Ships <b>") == 2
+    assert "<b>Promotion:</b>" in scored_report.read_text(encoding="utf-8")
     assert radar_file.stat().st_mtime_ns == stamp  # the radar is read, not rescored
     assert run_report(settings, as_of="2024-01-01") == scored_report
     assert "repurchase_ml version 1" in scored_report.read_text(encoding="utf-8")

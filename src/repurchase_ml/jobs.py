@@ -997,7 +997,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
         inputs = bundle_report_inputs(served.bundle, history, as_of=cutoff, radar=radar,
                                       spec=spec)
         page = build_report(title=f"{settings.tracking.model_name} version "
-                                  f"{champion.version}: customers at {stamp}", **inputs)
+                                  f"{champion.version}: customers at {stamp}",
+                            decision=tracking.champion_decision(champion), **inputs)
     _remove_stale_temp_files(out)
     paths = []
     for name, frame in (("scores", scores), ("radar", radar)):

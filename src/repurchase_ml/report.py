@@ -85,6 +85,7 @@ h3{font-size:1em;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:.85em;margin:6px 0}
 th,td{border:1px solid #d9e2ec;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.long{min-width:20em;max-width:34em}
 img.plot{max-width:100%;height:auto;display:block;margin:8px 0}
 p.note{color:#627d98;font-style:italic}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
@@ -294,6 +295,8 @@ def build_report(
     radar: pd.DataFrame | None = None,
     value_risk: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
+    choice: Mapping[str, Mapping[str, Any]] | None = None,
+    decision: Mapping[str, Any] | None = None,
     title: str = "Customer repurchase and churn report",
     top_n: int = 25,
     curve_days: int = 180,
@@ -313,7 +316,10 @@ def build_report(
     predictions : mapping of DataFrame, optional
         ``{task: frame}`` with a ``y_true`` column and one score column per
         model, on the same out-of-time rows. Feeds the lift (all score
-        columns) and calibration (first score column) plots.
+        columns) and calibration plots: the first score column, and the
+        columns named in ``frame.attrs["calibrated"]`` (scores on the scale
+        of the outcome, e.g. BG/NBD's probabilities; a rank-only score such
+        as the RFM rule has no calibration).
     drivers : DataFrame or mapping of DataFrame, optional
         Driver ranking: a text column with the feature name and a numeric
         column with its importance (e.g. mean absolute contribution), highest
@@ -322,17 +328,25 @@ def build_report(
         The radar list (one row per customer, ranked). Columns used when
         present (the output of :func:`repurchase_ml.radar.churn_radar`):
         ``rank``, ``customer_id``, ``churn_probability``,
-        ``repurchase_probability``, ``predicted_ltv``, ``value_at_risk``,
-        ``segment``, ``lifecycle_stage``, ``value_risk``, ``reason_1`` ...
-        (or one ``reasons`` column of lists), ``action``.
+        ``repurchase_probability``, ``predicted_ltv``, ``value_if_retained``,
+        ``value_at_risk``, ``net_revenue_all``, ``segment``,
+        ``lifecycle_stage``, ``value_risk``, ``reason_1`` ... (or one
+        ``reasons`` column of lists), ``action``. An empty radar (nobody
+        bought in the year before ``as_of``) is reported in one line.
     value_risk : DataFrame, optional
         Value x risk matrix: rows = value tiers, columns = risk tiers, cells =
         customer counts. Without it the matrix is counted from the radar's
-        ``value_tier`` and ``risk_tier`` columns, or from its ``predicted_ltv``
-        and ``churn_probability`` with
+        ``value_tier`` and ``risk_tier`` columns, or from its
+        ``value_if_retained`` and ``churn_probability`` with
         :func:`repurchase_ml.segments.value_risk_matrix`.
     events : DataFrame, optional
         Canonical event frame for the repurchase curve.
+    choice : mapping, optional
+        ``bundle.choice``: per task the scorer that ships, why, and the
+        validation metric of every candidate; shown above each scorecard.
+    decision : mapping, optional
+        The retrain run's ``decision.json`` (``promoted``, ``reason``,
+        ``baseline_gate``): the promotion and baseline-gate decisions.
     title : str
         Page title.
     top_n : int, default 25
@@ -358,14 +372,14 @@ def build_report(
         raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
     sections = {
         "summary": _summary_section(cutoff, radar, events),
-        "scorecard": _scorecard_section(scorecards),
+        "scorecard": _scorecard_section(scorecards, choice, decision),
         "lift": _lift_section(predictions),
         "calibration": _calibration_section(predictions),
         "drivers": _drivers_section(drivers),
-        "segments": _segments_section(radar),
-        "value-risk": _value_risk_section(value_risk, radar),
+        "segments": _segments_section(radar, cutoff),
+        "value-risk": _value_risk_section(value_risk, radar, cutoff),
         "repurchase-curve": _curve_section(events, cutoff, curve_days),
-        "radar": _radar_section(radar, top_n),
+        "radar": _radar_section(radar, top_n, cutoff),
     }
     nav = "".join(f'<a href="#{sid}">{_e(_SECTION_TITLES[sid])}</a>' for sid in SECTION_IDS)
     body = "\n".join(
@@ -417,8 +431,10 @@ def bundle_report_inputs(
     - ``scorecards``: the bundle's own (model beside its baselines, on each
       task's out-of-time test cutoff);
     - ``predictions``: the same test rows rebuilt from ``events`` (features and
-      labels at each task's test cutoff), scored by the model and by the RFM
-      or run-rate baseline;
+      labels at each task's test cutoff), scored by the model and by each
+      baseline in the task's scorecard (the RFM rule or run rate, and BG/NBD
+      or BG/NBD + Gamma-Gamma when the bundle fitted it);
+    - ``choice``: what training chose per task and why (``bundle.choice``);
     - ``drivers``: mean absolute contributions of each task's model over the
       customers with history before ``as_of``;
     - ``radar``: as given, or :func:`repurchase_ml.radar.churn_radar` at
@@ -451,14 +467,19 @@ def bundle_report_inputs(
     >>> h = {"churn": 90, "ltv": 90}
     >>> cuts = propose_cutoffs(events, horizon_days=90, n=10)
     >>> ts = build_training_set(events, cutoffs=cuts, tasks=list(h), horizons=h)
-    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20)
+    >>> from repurchase_ml.models.plan import TrainingMinimums
+    >>> few = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=30,
+    ...                        eval_positives=5, eval_negatives=5, history_days=30)
+    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20, minimums=few)
     >>> inputs = bundle_report_inputs(bundle, events, as_of="2024-01-01")
     >>> sorted(inputs["predictions"]), list(inputs["predictions"]["churn"].columns)
-    (['churn', 'ltv'], ['y_true', 'model', 'rfm'])
+    (['churn', 'ltv'], ['y_true', 'model', 'rfm', 'bgnbd'])
+    >>> sorted(inputs["choice"]) == sorted(bundle.choice)
+    True
     """
     from repurchase_ml.explain import contributions, driver_ranking
     from repurchase_ml.features import build_features, build_training_set, data_end
-    from repurchase_ml.models.training import OUTPUT_COLUMNS, baseline_scores
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, _classic_name, baseline_scores
 
     cutoff = _as_timestamp(as_of, name="as_of")
     check_canonical(events, argument="events")
@@ -489,14 +510,24 @@ def bundle_report_inputs(
             keep = rows[f"label_{task}"].notna().to_numpy()
             frame = pd.DataFrame({"y_true": rows.loc[keep, f"label_{task}"].to_numpy()})
             frame["model"] = scores.loc[keep, OUTPUT_COLUMNS[task]].to_numpy()
-            baselines = baseline_scores(
-                task, rows.loc[keep], horizon=bundle.horizons[task], clv=None
-            )
-            for name, (score, _is_probability) in baselines.items():
-                frame[name] = np.asarray(score, dtype=float)
+            calibrated = ["model"]
+            carded = set(bundle.scorecards.get(task, {}))
+            # on every row of the cutoff, as in training: the RFM rule's quintiles are the
+            # cutoff's, not the task population's
+            baselines = baseline_scores(task, rows, horizon=bundle.horizons[task], clv=None)
+            for name, (score, is_probability) in baselines.items():
+                frame[name] = np.asarray(score, dtype=float)[keep]
+                calibrated += [name] if is_probability else []
+            scorer = getattr(bundle, "scorers", {}).get(task)
+            classic = _classic_name(task)
+            if classic in carded and getattr(scorer, "classic", None) is not None:
+                frame[classic] = scorer.classic_score(rows.loc[keep].reset_index(drop=True))
+                calibrated.append(classic)
             # a net revenue below zero (refunds) has no place in a gain curve
             frame["y_true"] = frame["y_true"].clip(lower=0.0)
-            predictions[task] = frame.dropna().reset_index(drop=True)
+            frame = frame.dropna().reset_index(drop=True)
+            frame.attrs["calibrated"] = calibrated
+            predictions[task] = frame
     features = build_features(events, cutoffs=[cutoff], spec=spec)
     X = features[bundle.feature_names]
     drivers = {
@@ -514,6 +545,7 @@ def bundle_report_inputs(
         "drivers": drivers,
         "radar": radar,
         "events": events,
+        "choice": {task: dict(record) for task, record in getattr(bundle, "choice", {}).items()},
     }
 
 
@@ -567,7 +599,8 @@ def run_report(
     )
     target = Path(path) if path is not None else settings.output_path() / f"report_{stamp}.html"
     title = f"{settings.tracking.model_name} version {champion.version}: customers at {stamp}"
-    return write_report(target, title=title, **inputs)
+    return write_report(target, title=title, decision=tracking.champion_decision(champion),
+                        **inputs)
 
 
 # ---------------------------------------------------------------------------
@@ -586,9 +619,13 @@ def _summary_section(
         cards.append(("Customers before as-of", f"{seen['customer_id'].nunique():,}"))
     if radar is not None:
         cards.append(("Customers on the radar", f"{len(radar):,}"))
-        if "value_at_risk" in radar.columns:
-            cards.append(("Total value at risk", _fmt_value(float(radar["value_at_risk"].sum()))))
-        if "churn_probability" in radar.columns:
+        if len(radar) and "value_at_risk" in radar.columns:
+            cards.append(("Value at risk (net, sum)",
+                          _fmt_value(float(radar["value_at_risk"].sum()))))
+        if len(radar) and "value_if_retained" in radar.columns:
+            cards.append(("Value if retained (net, sum)",
+                          _fmt_value(float(radar["value_if_retained"].sum()))))
+        if len(radar) and "churn_probability" in radar.columns:
             cards.append(
                 ("Mean churn probability", f"{float(radar['churn_probability'].mean()):.1%}")
             )
@@ -601,14 +638,48 @@ def _summary_section(
     )
 
 
-def _scorecard_section(scorecards: Mapping[str, Any] | None) -> str:
-    if not scorecards:
-        return _missing("scorecards", "per-task metrics of the model and its baselines")
+def _scorecard_section(scorecards: Mapping[str, Any] | None,
+                       choice: Mapping[str, Mapping[str, Any]] | None = None,
+                       decision: Mapping[str, Any] | None = None) -> str:
+    head = _decision_lines(decision)
+    if not scorecards and not choice:
+        return head + _missing("scorecards", "per-task metrics of the model and its baselines")
+    choice = choice or {}
     parts = []
-    for task, table in scorecards.items():
-        frame = _scorecard_frame(task, table)
-        parts.append(f"<h3>{_e(task)}</h3>" + _table(frame, index_name="metric"))
-    return _grid(parts)
+    for task in [*(scorecards or {}), *(t for t in choice if t not in (scorecards or {}))]:
+        part = f"<h3>{_e(task)}</h3>" + _choice_line(choice.get(task))
+        if scorecards and task in scorecards:
+            part += _table(_scorecard_frame(task, scorecards[task]), index_name="metric")
+        parts.append(part)
+    note = ('<p class="note">Every scorer on the same out-of-time test rows; <code>model</code> '
+            "is the scorer that ships.</p>" if choice else "")
+    return head + note + _grid(parts)
+
+
+def _choice_line(record: Mapping[str, Any] | None) -> str:
+    """What training chose for a task and why, with each candidate's validation metric."""
+    if not record or "chosen" not in record:
+        return ""
+    metric = record.get("metric", "")
+    valid = record.get("validation") or {}
+    scores = ", ".join(f"{_e(k)} {_fmt_cell(float(v))}" for k, v in valid.items()
+                       if _is_number(v))
+    on = f" Validation {_e(metric)}: {scores}." if scores else ""
+    return (f"<p>Ships <b>{_e(record['chosen'])}</b>: "
+            f"{_e(record.get('reason') or 'no reason given')}.{on}</p>")
+
+
+def _decision_lines(decision: Mapping[str, Any] | None) -> str:
+    """The promotion and baseline-gate decisions of the run that trained the model."""
+    if not decision or "promoted" not in decision:
+        return ""
+    verdict = "promoted to champion" if decision["promoted"] else "not promoted"
+    lines = [f"<p><b>Promotion:</b> {verdict}: {_e(decision.get('reason', ''))}.</p>"]
+    gate = decision.get("baseline_gate")
+    if isinstance(gate, Mapping) and "passed" in gate:
+        lines.append(f"<p><b>Baseline gate:</b> {'passed' if gate['passed'] else 'failed'}: "
+                     f"{_e(gate.get('reason', ''))}.</p>")
+    return "".join(lines)
 
 
 def _scorecard_frame(task: str, table: Any) -> pd.DataFrame:
@@ -673,17 +744,23 @@ def _calibration_section(predictions: Mapping[str, pd.DataFrame] | None) -> str:
 
     parts = []
     for task, frame in predictions.items():
-        model = _score_columns(task, frame)[0]
+        columns = _score_columns(task, frame)
+        model = columns[0]
+        shown = [model, *(c for c in frame.attrs.get("calibrated", ()) if c in columns
+                          and c != model)]
         table = calibration_table(frame["y_true"], frame[model])
         fig = Figure(figsize=(5.0, 4.0), dpi=90)
         ax = fig.add_subplot()
-        hi = float(np.nanmax([table["mean_predicted"].max(), table["mean_actual"].max(), 1e-9]))
-        ax.plot(table["mean_predicted"], table["mean_actual"], marker="o", label=model)
+        hi = 1e-9
+        for col in shown:
+            curve = table if col == model else calibration_table(frame["y_true"], frame[col])
+            hi = float(np.nanmax([hi, curve["mean_predicted"].max(), curve["mean_actual"].max()]))
+            ax.plot(curve["mean_predicted"], curve["mean_actual"], marker="o", label=col)
         _reference_axes(
             ax,
             diagonal=(hi, "perfect"),
             labels=("mean prediction in decile", "mean outcome in decile"),
-            title=f"{task}: calibration ({model})",
+            title=f"{task}: calibration",
             legend="upper left",
         )
         parts.append(
@@ -723,15 +800,18 @@ def _drivers_section(drivers: pd.DataFrame | Mapping[str, pd.DataFrame] | None) 
     return _grid(parts)
 
 
-def _segments_section(radar: pd.DataFrame | None) -> str:
+def _segments_section(radar: pd.DataFrame | None, cutoff: pd.Timestamp) -> str:
     if radar is None or "segment" not in radar.columns:
         return _missing("radar", "a radar list with a 'segment' column")
+    if radar.empty:
+        return _empty_radar(cutoff)
     from matplotlib.figure import Figure
 
     agg: dict[str, tuple[str, str]] = {"customers": ("segment", "size")}
     for col, how in (
         ("churn_probability", "mean"),
         ("predicted_ltv", "sum"),
+        ("value_if_retained", "sum"),
         ("value_at_risk", "sum"),
     ):
         if col in radar.columns:
@@ -773,11 +853,11 @@ def _value_risk_from_radar(radar: pd.DataFrame) -> pd.DataFrame | None:
     """Customer counts per (value tier, risk tier) cell of the radar."""
     if {"value_tier", "risk_tier"} <= set(radar.columns):
         tiers = radar[["value_tier", "risk_tier"]].astype(str)
-    elif {"predicted_ltv", "churn_probability"} <= set(radar.columns):
+    elif {"value_if_retained", "churn_probability"} <= set(radar.columns):
         from repurchase_ml.segments import value_risk_matrix
 
         tiers = value_risk_matrix(
-            radar["predicted_ltv"].to_numpy(), radar["churn_probability"].to_numpy()
+            radar["value_if_retained"].to_numpy(), radar["churn_probability"].to_numpy()
         )
     else:
         return None
@@ -791,14 +871,17 @@ def _value_risk_from_radar(radar: pd.DataFrame) -> pd.DataFrame | None:
     return out
 
 
-def _value_risk_section(value_risk: pd.DataFrame | None, radar: pd.DataFrame | None) -> str:
+def _value_risk_section(value_risk: pd.DataFrame | None, radar: pd.DataFrame | None,
+                        cutoff: pd.Timestamp) -> str:
     if value_risk is None and radar is not None:
+        if radar.empty:
+            return _empty_radar(cutoff)
         value_risk = _value_risk_from_radar(radar)
     if value_risk is None:
         return _missing(
             "value_risk",
             "a value x risk matrix, or a radar with value_tier/risk_tier or "
-            "predicted_ltv/churn_probability columns",
+            "value_if_retained/churn_probability columns",
         )
     if not isinstance(value_risk, pd.DataFrame):
         raise TypeError(f"value_risk must be a DataFrame, got {type(value_risk).__name__}.")
@@ -817,8 +900,11 @@ def _value_risk_section(value_risk: pd.DataFrame | None, radar: pd.DataFrame | N
     ax.set_yticks(range(numeric.shape[0]), [str(i) for i in numeric.index])
     ax.set_xlabel(str(numeric.columns.name or "risk"))
     ax.set_ylabel(str(numeric.index.name or "value"))
-    for (i, j), v in np.ndenumerate(numeric.to_numpy(dtype=float)):
-        ax.text(j, i, f"{v:,.0f}", ha="center", va="center", fontsize=9)
+    cells = numeric.to_numpy(dtype=float)
+    dark = np.nanmax(cells) * 0.6 if cells.size else 0.0
+    for (i, j), v in np.ndenumerate(cells):  # white figures on the dark cells
+        ax.text(j, i, f"{v:,.0f}", ha="center", va="center", fontsize=9,
+                color="white" if v > dark else "black")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     return _img(fig, "value-risk-heatmap", "Value by risk matrix") + _table(
@@ -861,7 +947,9 @@ _RADAR_COLUMNS = (
     "churn_probability",
     "repurchase_probability",
     "predicted_ltv",
+    "value_if_retained",
     "value_at_risk",
+    "net_revenue_all",
     "segment",
     "lifecycle_stage",
     "value_risk",
@@ -870,11 +958,13 @@ _RADAR_COLUMNS = (
 )
 
 
-def _radar_section(radar: pd.DataFrame | None, top_n: int) -> str:
+def _radar_section(radar: pd.DataFrame | None, top_n: int, cutoff: pd.Timestamp) -> str:
     if radar is None:
         return _missing("radar", "the radar list")
     if not isinstance(radar, pd.DataFrame):
         raise TypeError(f"radar must be a DataFrame, got {type(radar).__name__}.")
+    if radar.empty:
+        return _empty_radar(cutoff)
     frame = radar
     if "rank" in frame.columns:  # the radar's own order (by value at risk or churn probability)
         frame = frame.sort_values("rank", kind="mergesort")
@@ -905,7 +995,16 @@ def _radar_section(radar: pd.DataFrame | None, top_n: int) -> str:
     top = frame.head(top_n)[cols].copy()
     if "reasons" in top.columns:
         top["reasons"] = top["reasons"].map(_join_reasons)
-    return f"<p>Top {len(top)} of {len(frame):,} customers, {order}.</p>" + _table(top, index=False)
+    # a score the model set does not give (e.g. no repurchase task) is left out, not shown empty
+    top = top.loc[:, [c for c in top.columns if top[c].notna().any() or c in ("reasons",)]]
+    money = ('<p class="note">Money is net of refunds. <code>value_if_retained</code>: expected '
+             "net revenue over the churn horizon if the customer stays; <code>value_at_risk"
+             "</code> = churn probability \u00d7 value if retained.</p>"
+             if "value_if_retained" in top.columns else "")
+    return (f"<p>Top {len(top)} of {len(frame):,} customers, {order}.</p>" + money
+            # headers in words wrap, so the numeric columns stay narrow and the reasons fit
+            + _table(top.rename(columns=lambda c: c.replace("_", " ")), index=False,
+                     long_columns=("reasons", "action")))
 
 
 # ---------------------------------------------------------------------------
@@ -920,6 +1019,11 @@ def _e(value: Any) -> str:
 def _grid(parts: Sequence[str]) -> str:
     """Blocks side by side, wrapping on narrow screens."""
     return '<div class="grid">' + "".join(f'<div class="cell">{p}</div>' for p in parts) + "</div>"
+
+
+def _empty_radar(cutoff: pd.Timestamp) -> str:
+    return (f'<p class="note">The radar is empty: no customer bought in the year before '
+            f"{_e(_fmt_date(cutoff))}, so there is nobody to list, segment or price.</p>")
 
 
 def _missing(argument: str, what: str) -> str:
@@ -951,15 +1055,18 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
 
-def _table(frame: pd.DataFrame, *, index: bool = True, index_name: str = "") -> str:
+def _table(frame: pd.DataFrame, *, index: bool = True, index_name: str = "",
+           long_columns: Sequence[str] = ()) -> str:
+    """An HTML table; cells of ``long_columns`` (sentences) get room instead of a narrow wrap."""
     head = ([f"<th>{_e(index_name)}</th>"] if index else []) + [
         f"<th>{_e(c)}</th>" for c in frame.columns
     ]
+    long = [c in long_columns for c in frame.columns]
     rows = []
     for idx, row in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
         cells = [f"<th>{_e(idx)}</th>"] if index else []
-        for v in row:
-            cls = ' class="num"' if _is_number(v) else ""
+        for v, is_long in zip(row, long, strict=True):
+            cls = ' class="num"' if _is_number(v) else ' class="long"' if is_long else ""
             cells.append(f"<td{cls}>{_e(_fmt_cell(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (

@@ -49,6 +49,7 @@ __all__ = [
     "check_request",
     "check_server",
     "configure",
+    "champion_decision",
     "find_champion",
     "load_champion",
     "champion_version",
@@ -816,6 +817,22 @@ class Champion:
                                 self.served.feature_dtypes, name="features")
         frame = pd.concat([keys.reset_index(drop=True), X.reset_index(drop=True)], axis=1)
         return self.served.score(frame)
+
+
+def champion_decision(champion: Champion) -> dict[str, Any] | None:
+    """The ``decision.json`` of the run that trained ``champion`` (promotion and baseline gate).
+
+    None when the run logged none (or its artifacts cannot be read): the
+    decision is context for a report, never a reason to fail one.
+    """
+    if not champion.run_id:
+        return None
+    try:
+        decision = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/decision.json")
+    except Exception as exc:  # missing artifact, unreadable store: many error types
+        logger.info("no decision.json for run %s: %s", champion.run_id, _first_line(exc))
+        return None
+    return decision if isinstance(decision, dict) else None
 
 
 def champion_version(settings: Settings) -> str | None:
