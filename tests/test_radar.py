@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from repurchase_ml.errors import SchemaError
+from repurchase_ml.models.plan import TrainingMinimums
 from repurchase_ml.radar import (
     RADAR_COLUMNS,
     churn_radar,
@@ -277,6 +278,11 @@ def test_write_radar_neutralises_formulas(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+#: test shops are below the default training minimums
+FEW = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=30, eval_positives=5,
+                       eval_negatives=5, history_days=30)
+
+
 @pytest.fixture(scope="module")
 def synthetic_radar():
     from repurchase_ml.datasets import make_event_log
@@ -287,7 +293,8 @@ def synthetic_radar():
     cutoffs = list(pd.date_range("2019-07-01", "2023-01-01", freq="3MS"))
     tasks = ["churn", "ltv", "repurchase"]
     training = build_training_set(events, cutoffs=cutoffs, tasks=tasks)
-    bundle = train_models(training, tasks=tasks, n_estimators=150, random_state=0)
+    bundle = train_models(training, tasks=tasks, n_estimators=150, random_state=0,
+                          minimums=FEW)
     as_of = pd.Timestamp("2023-10-01")
     by_risk = churn_radar(bundle, events, as_of=as_of, rank_by="churn_probability")
     radar = churn_radar(bundle, events, as_of=as_of, explain_top=100)
