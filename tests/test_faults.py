@@ -34,6 +34,9 @@ BASE = {
     "cutoffs": {"n": 5},
     "baselines": False,
     "output": {"report": False},
+    # 150 customers are below the default training minimums
+    "training": {"minimums": {"train_positives": 20, "train_negatives": 20, "eval_rows": 30,
+                              "eval_positives": 5, "eval_negatives": 5, "history_days": 30}},
 }
 #: the challenger every killed run trains: it would be promoted over the weak champion
 CHALLENGER = {"tuning": {"n_estimators": 10}, "promotion": {"baseline_tolerance": 1.0}}
