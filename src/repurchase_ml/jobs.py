@@ -975,7 +975,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     served = dataclasses.replace(champion.served, spec=spec,
                                  top_reasons=settings.output.top_reasons)
     champion = dataclasses.replace(champion, served=served)
-    features = build_features(history, cutoffs=[cutoff], spec=spec)
+    features = build_features(history, cutoffs=[cutoff], spec=spec,
+                              max_days_after_data=settings.data.max_days_after_last_event)
     scores = champion.score(features)
     horizon = {"horizon_days": served.bundle.horizons["churn"]} \
         if "churn" in served.bundle.horizons else {}
