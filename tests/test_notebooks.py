@@ -87,7 +87,8 @@ def _check_segments(r: dict[str, float]) -> None:
     assert r["churned_dropped"] > r["active_dropped"] + 0.3
     assert 2 <= r["n_clusters"] <= 8
     assert r["migration_row_sum"] == pytest.approx(1.0)
-    assert r["matrix_total"] == r["customers"]
+    # the value x risk matrix is the radar's: every customer alive at the cutoff, once
+    assert r["matrix_total"] == r["radar_rows"]
     # the custom rule reaches exactly the customers it names, before the packaged rules
     assert r["champion_calls"] == r["champions_at_risk"] > 0
     assert 0 < r["radar_rows"] <= r["customers"]
