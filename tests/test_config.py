@@ -119,3 +119,14 @@ def test_the_public_data_folder_variable_is_not_a_setting(tmp_path):
     s = load_settings(environ={DATA_ENV_VAR: str(tmp_path), "REPURCHASE_ML_CONFIG": "x.yaml",
                                "REPURCHASE_ML_DATA__SOURCE": "cdnow"})
     assert s.data.source == "cdnow"
+
+
+def test_training_candidates_are_checked_by_name():
+    s = load_settings(overrides={"training": {"candidates": ["bgnbd", "rfm"]}}, environ={})
+    assert s.training.candidates == ("bgnbd", "rfm")
+    assert load_settings(environ={}).training.candidates is None
+    with pytest.raises(ConfigError, match=r"training.candidates: unknown scorer 'hybird'.*"
+                                          r"did you mean 'hybrid'"):
+        load_settings(overrides={"training": {"candidates": ["hybird"]}}, environ={})
+    with pytest.raises(ConfigError, match="training.candidates: name at least one scorer"):
+        load_settings(overrides={"training": {"candidates": []}}, environ={})

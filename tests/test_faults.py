@@ -45,11 +45,14 @@ BEFORE_ALIAS = [s for s in jobs.RETRAIN_STAGES if s != "after_promote"]
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    """A project whose champion (version 1) is a one-tree lifecycle-only model."""
+    """A project whose champion (version 1) is a one-tree model on shopping-hour habits only."""
     folder = tmp_path_factory.mktemp("faults")
     project = {"project_dir": str(folder / "project")}
     weak = load_settings(overrides=deep_merge({**BASE, **project}, {
-        "features": {"families": ["lifecycle"]}, "tuning": {"n_estimators": 1}}), environ={})
+        "features": {"families": ["habits"]}, "tuning": {"n_estimators": 1},
+        # plain LightGBM only (no BG/NBD floor under it), let through the baseline gate
+        "training": {"candidates": ["lightgbm"]}, "promotion": {"baseline_tolerance": 1.0}}),
+        environ={})
     first = jobs.run_retrain(weak)
     assert first.promoted and first.model_version == "1"
     config = folder / "challenger.yaml"

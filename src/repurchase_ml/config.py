@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from repurchase_ml.models.evaluate import PRIMARY_METRICS
+from repurchase_ml.models.evaluate import PRIMARY_METRICS, SIMPLICITY
 from repurchase_ml.models.plan import ON_INSUFFICIENT, TrainingMinimums
 
 __all__ = [
@@ -200,7 +200,9 @@ class TrainingSettings(_Section):
     and test, 180 days of history). ``on_insufficient`` is ``skip`` (train the
     other tasks; fail only when none is left), ``raise`` (fail the run) or
     ``warn`` (train anyway). ``alive_days`` is churn's alive window (default
-    365 days), for logs too short for it.
+    365 days), for logs too short for it. ``candidates`` restricts what
+    ``train_models`` may ship (e.g. ``[bgnbd, rfm]`` for baselines only);
+    default: choose among all.
 
     Examples
     --------
@@ -211,6 +213,19 @@ class TrainingSettings(_Section):
     minimums: MinimumsSettings = Field(default_factory=MinimumsSettings)  # type: ignore[valid-type]
     on_insufficient: str = ON_INSUFFICIENT[0]
     alive_days: int | None = Field(default=None, ge=1)
+    candidates: tuple[str, ...] | None = None
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            if name not in SIMPLICITY:
+                raise ValueError(f"training.candidates: unknown scorer {name!r}"
+                                 f"{_suggest(name, SIMPLICITY)}; allowed: {', '.join(SIMPLICITY)}")
+        if value is not None and not value:
+            raise ValueError("training.candidates: name at least one scorer, or leave it out "
+                             "to let train_models choose among all of them")
+        return value
 
     @field_validator("on_insufficient")
     @classmethod

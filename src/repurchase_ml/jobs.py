@@ -378,7 +378,8 @@ def baseline_gate(
         return False, "; ".join(text for _gap, text in sorted(worst, reverse=True))
     if not beaten:
         return True, "no baseline was scored (turn the rfm features or baselines on)"
-    return True, f"no worse than the best baseline ({', '.join(beaten)})"
+    return True, (f"no worse than the best baseline beyond the tolerance of {tolerance:g} "
+                  f"({', '.join(beaten)})")
 
 
 def decide_promotion(
@@ -543,7 +544,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         random_state=tuning.random_state,
         minimums=settings.training.training_minimums(),
         on_insufficient=settings.training.on_insufficient,
-        alive_days=settings.training.alive_days,
+        alive_days=settings.training.alive_days, candidates=settings.training.candidates,
     )
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
