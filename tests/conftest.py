@@ -1,0 +1,18 @@
+"""Suite-wide hygiene: what one test changes in process-wide state is undone after it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_library_logger():
+    """The CLI points the library's logger at its console and stops propagation (as a
+    command line should); in-process CLI tests would otherwise hide later tests' log
+    records from ``caplog``."""
+    logger = logging.getLogger("repurchase_ml")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
