@@ -184,7 +184,7 @@ class TuningSettings(_Section):
 
 
 #: ``training.minimums``: the fields and defaults of ``TrainingMinimums``, each an int >= 0
-MinimumsSettings = create_model(
+MinimumsSettings: Any = create_model(  # type: ignore[call-overload]
     "MinimumsSettings", __base__=_Section,
     __doc__="Least data per task (``repurchase_ml.models.plan.TrainingMinimums``).",
     **{f.name: (int, Field(default=f.default, ge=0)) for f in dataclasses.fields(TrainingMinimums)},

@@ -798,15 +798,15 @@ def evaluate_radar(
     if cutoff is None:
         test = (getattr(bundle, "cutoffs", None) or {}).get("churn", {}).get("test")
         cutoff = test if test is not None else labelled["cutoff"].max()
-    cutoff = pd.Timestamp(cutoff)
-    rows = labelled.loc[labelled["cutoff"] == cutoff].reset_index(drop=True)
+    at = pd.Timestamp(cutoff)
+    rows = labelled.loc[labelled["cutoff"] == at].reset_index(drop=True)
     if rows.empty:
-        raise ValueError(f"cutoff: no rows of {cutoff.date()} in labelled; its cutoffs are "
-                         f"{format_examples(sorted(str(c.date()) for c in labelled['cutoff'].unique()))}.")
+        raise ValueError(f"cutoff: no rows of {at.date()} in labelled; its cutoffs are "
+                         f"{format_examples(sorted(str(pd.Timestamp(c).date()) for c in labelled['cutoff'].unique()))}.")
     features = rows.drop(columns=[c for c in rows.columns if c.startswith("label_")])
     options = {"explain_top": 0, "horizon_days": _churn_horizon(bundle), "cluster_k": 2,
                **radar_options}
-    radar = radar_from_scores(bundle.predict(features), features=features, as_of=cutoff,
+    radar = radar_from_scores(bundle.predict(features), features=features, as_of=at,
                               **options)
     outcomes = rows[["customer_id", "label_churn"]]
     return radar_metrics(radar, outcomes, top_k=top_k, top_fraction=top_fraction)

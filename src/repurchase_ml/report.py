@@ -520,7 +520,7 @@ def bundle_report_inputs(
                 calibrated += [name] if is_probability else []
             scorer = getattr(bundle, "scorers", {}).get(task)
             classic = _classic_name(task)
-            if classic in carded and getattr(scorer, "classic", None) is not None:
+            if classic in carded and scorer is not None and scorer.classic is not None:
                 frame[classic] = scorer.classic_score(rows.loc[keep].reset_index(drop=True))
                 calibrated.append(classic)
             # a net revenue below zero (refunds) has no place in a gain curve

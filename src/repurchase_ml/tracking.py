@@ -570,11 +570,12 @@ def _plain_answers(invocations: Any, mlflow_error: type[Exception], bad_request:
         except RecursionError:
             raise mlflow_error("the request body is nested too deeply; send a flat JSON "
                                "object with 'dataframe_split' or 'dataframe_records'",
-                               error_code=bad_request) from None
+                               error_code=bad_request) from None  # type: ignore[call-arg]
         except mlflow_error as exc:
             refusal = _refusal_in(exc)
             if refusal is not None:
-                raise mlflow_error(str(refusal), error_code=bad_request) from None
+                raise mlflow_error(str(refusal),  # type: ignore[call-arg]
+                                   error_code=bad_request) from None
             if str(getattr(exc, "message", "")).startswith("Failed to predict data"):
                 exc.message = "the model failed on this request; see the server log"  # type: ignore[attr-defined]
             getattr(exc, "json_kwargs", {}).pop("stack_trace", None)  # status and code stay

@@ -407,9 +407,9 @@ class TaskScorer:
     task: str
     horizon: int
     chosen: str
-    model: Any | None = None
+    model: Any = None
     hybrid: bool = False
-    classic: Any | None = None
+    classic: Any = None
     classic_fill: float = 0.0
     blend_weight: float | None = None
     rule_calibrator: Any | None = None
@@ -432,7 +432,7 @@ class TaskScorer:
         if self.chosen in ("lightgbm", "hybrid"):
             return self.model_score(frame, X)
         if self.chosen == "blend":
-            w = float(self.blend_weight)
+            w = float(self.blend_weight if self.blend_weight is not None else 1.0)
             return w * self.model_score(frame, X) + (1.0 - w) * self.classic_score(frame)
         if self.chosen in ("bgnbd", "bgnbd_gg"):
             return self.classic_score(frame)
@@ -481,7 +481,7 @@ def _refit(model: Any, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray | None
     calibrator chosen when it was early-stopped.
     """
     final = clone(model).set_params(n_estimators=max(int(model.best_iteration_), 1))
-    kwargs = {} if offset is None else {"init_score": offset}
+    kwargs: dict[str, Any] = {} if offset is None else {"init_score": offset}
     if isinstance(final, LGBMTaskClassifier):
         final.set_params(calibration=None)
         final.fit(X, y, **kwargs)
@@ -772,7 +772,7 @@ def train_models(
         if horizon not in classic_cache:
             classic_cache[horizon] = _classic_frame(training_set, horizon)
         classic_pred, classic_models = classic_cache[horizon]
-        classic_score = None
+        classic_score: Any = None  # per-row classic score, when the classic model fits
         classic_model = classic_models.get(split["test"]) if classic_models else None
         if classic_pred is not None and classic_model is not None:
             raw = _classic_task_score(task, classic_pred)
@@ -806,6 +806,7 @@ def train_models(
                                            stop_mask), None)
         if use_classic and ("hybrid" in allowed or "blend" in allowed) and not (
                 task == "ltv" and ltv_strategy == "two_part"):
+            assert offsets is not None  # use_classic
             trees["hybrid"] = (_fit_tree(task, template, X_train, y_train,
                                          offsets[masks["train"]], fit_mask, stop_mask), offsets)
 
@@ -845,7 +846,7 @@ def train_models(
                                          tolerance=tie_tolerance,
                                          random_state=random_state)
         rule_calibrator = None
-        if chosen == "rfm":
+        if chosen == "rfm" and rule is not None:
             rule_calibrator = fit_calibrator("isotonic", np.clip(rule[masks["valid"]], 0, 1),
                                              y_valid.astype(int))
         both = masks["train"] | masks["valid"]
