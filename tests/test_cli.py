@@ -252,3 +252,22 @@ def test_unreachable_tracking_server_fails_fast_naming_the_uri(tmp_path, server)
     text = " ".join(out.stderr.split())
     assert f"cannot reach the tracking server '{uri}'" in text and "Traceback" not in text
     assert not (tmp_path / jobs.LOCK_NAME).exists()
+
+
+def test_output_lines_stay_whole_in_a_log_file(tmp_path):
+    # a scheduler's log: no line broken at 80 columns, one log record per line with its level
+    columns = [f"an_unused_source_column_with_a_long_name_{i}" for i in range(4)]
+    log = tmp_path / "orders.csv"
+    frame = pd.DataFrame({"Customer ID": ["a", "b"], "InvoiceDate": ["2024-01-02", "2024-01-15"],
+                          "Total": [10.0, 7.5], **{c: [1, 2] for c in columns}})
+    frame.to_csv(log, index=False)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("columns: {customer_id: Customer ID, timestamp: InvoiceDate, "
+                       "amount: Total}\nevent_type_constant: purchase\n")
+    result = runner.invoke(cli.app, ["validate", str(log), "--mapping", str(mapping)])
+    assert result.exit_code == 0, result.output
+    unused = [line for line in result.stdout.splitlines() if "source columns not used" in line]
+    assert unused == [f"  source columns not used: {', '.join(columns)}"]
+    records = [line for line in result.stderr.splitlines() if "validated" in line]
+    assert len(records) == 1
+    assert records[0].split(" ", 2)[2] == "INFO validated 2 events of 2 customers"

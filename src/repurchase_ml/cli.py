@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -36,10 +37,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a terminal wraps long lines itself; a scheduler's log file or a pipe keeps
+# each printed line whole (rich would otherwise break them at 80 columns)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_VALUE, EXIT_CONFIG, EXIT_SCHEMA, EXIT_LOCKED, EXIT_STORE = 1, 2, 3, 4, 5
+#: log records on stderr when it is not a terminal (a scheduler's log file, a pipe)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 ConfigOpt = Annotated[
     Path | None,
@@ -77,7 +82,12 @@ def main(
     from rich.logging import RichHandler
 
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    handler: logging.Handler
+    if err_console.is_terminal:
+        handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    else:  # a log file or pipe: one record per line, with its date
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger("repurchase_ml")
     root.handlers[:] = [handler]
     root.setLevel(level)
