@@ -15,6 +15,7 @@ from repurchase_ml.explain import (
     contributions,
     describe_feature,
     driver_ranking,
+    feature_directions,
     is_telling,
     plot_dependence,
     plot_drivers,
@@ -109,13 +110,15 @@ def test_reasons_match_sign_and_size_of_contributions(model_and_data):
     words = reasons(c, rows, top=3, typical=typical)
     assert list(words.columns) == ["reason_1", "reason_2", "reason_3"]
     features = list(X.columns)
+    directions = feature_directions(c, rows)
     for i in range(len(rows)):
         values = c.iloc[i][features]
         positive = values[values > 0].sort_values(ascending=False, kind="stable")
         expected: list[str] = []
         for f in positive.index:  # largest first; a repeated sentence gives way to the next
-            if not is_telling(f, rows.iloc[i][f], typical=typical[f], row=rows.iloc[i].to_dict()):
-                continue  # same as typical: not a reason
+            if not is_telling(f, rows.iloc[i][f], typical=typical[f], row=rows.iloc[i].to_dict(),
+                              direction=directions[f]):
+                continue  # same as typical, or against the feature's direction: not a reason
             text = describe_feature(f, rows.iloc[i][f], typical=typical[f],
                                     row=rows.iloc[i].to_dict())
             if text not in expected and len(expected) < 3:
@@ -152,7 +155,12 @@ def test_reasons_read_as_sentences():
     assert refunds.startswith("money refunded divided by ") and \
         refunds.endswith(": 25% (typical 0%)")
     assert describe_feature("price_tier_drift_90d", -0.3) == \
-        "recent items 30% of the category average cheaper than usual"
+        "recent items cheaper than usual: relative price down 0.30 (in category averages)"
+    assert describe_feature("price_tier_drift_90d", -1.32, row={"price_tier_90d": 0.2,
+                                                                "price_tier_all": 1.52}) == \
+        "recent items cheaper than usual: 0.20x the category average in the last 90 days " \
+        "against 1.52x overall"
+    assert describe_feature("gap_last_days", 1.0).endswith(": 1 day")
     assert describe_feature("overdue_ratio", 3.2, row={"gap_median_days": 12,
                                                         "days_since_last_purchase": 38}) == \
         "3.2x the usual gap since the last order (38 days against a usual 12)"
@@ -226,3 +234,28 @@ def test_scoring_path_does_not_import_shap():
             "print('shap' in sys.modules, 'mlflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_reason_never_points_against_how_the_feature_acts_on_everyone():
+    # more orders lower churn risk across the list; one row's interaction gives its 3 orders
+    # (typical 1) a positive contribution: that is no reason to churn, and the next driver is
+    rng = np.random.default_rng(0)
+    orders = rng.integers(0, 6, 200).astype(float)
+    since = rng.uniform(10, 400, 200)
+    X = pd.DataFrame({"orders_365d": orders, "days_since_last_purchase": since})
+    c = pd.DataFrame({"orders_365d": 0.5 - 0.2 * orders, "days_since_last_purchase":
+                      (since - 200) / 400, "bias": 0.0})
+    X.loc[0, ["orders_365d", "days_since_last_purchase"]] = [3.0, 350.0]
+    c.loc[0, ["orders_365d", "days_since_last_purchase"]] = [0.8, 0.3]
+    typical = {"orders_365d": 1.0, "days_since_last_purchase": 150.0}
+    directions = feature_directions(c, X)
+    assert directions["orders_365d"] < -0.9 and directions["days_since_last_purchase"] > 0.9
+    words = reasons(c, X, top=2, typical=typical)
+    assert words.iloc[0].tolist() == ["350 days since the last order (typical 150 days)", None]
+    # a row whose few orders raise the risk keeps that reason
+    X.loc[1, "orders_365d"], c.loc[1, "orders_365d"] = 0.0, 0.9
+    assert reasons(c, X, top=1, typical=typical).iloc[1, 0] == \
+        "no orders in the last 365 days (typical 1)"
+    # one row alone has no direction to point against
+    assert reasons(c.iloc[:1], X.iloc[:1], top=1, typical=typical).iloc[0, 0] == \
+        "3 orders in the last 365 days (typical 1)"

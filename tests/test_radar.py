@@ -202,15 +202,25 @@ def test_radar_reasons_only_for_the_explained_top():
     assert radar["reason_1"].iloc[10:].isna().all()
     # reason_1 is the sentence of the largest positive contribution whose value differs
     # from the typical one (the median of the listed customers)
-    from repurchase_ml.explain import contributions, is_telling, top_drivers, typical_values
+    from repurchase_ml.explain import (
+        contributions,
+        feature_directions,
+        is_telling,
+        top_drivers,
+        typical_values,
+    )
 
     head = features.set_index("customer_id").loc[radar["customer_id"].iloc[:10]].reset_index()
     typical = typical_values(features.iloc[3:], columns=FEATURES)
     drivers = top_drivers(contributions(model, head), top=len(FEATURES))
+    # directions of the listed population, not of the 10 extremes explained
+    listed = features.iloc[3:].reset_index(drop=True)
+    directions = feature_directions(contributions(model, listed), listed)
     for i, text in enumerate(radar["reason_1"].iloc[:10]):
         row = head.iloc[i]
         feature = next(f for f in drivers.iloc[i, : len(FEATURES)]
-                       if f is not None and is_telling(f, row[f], typical=typical[f], row=row))
+                       if f is not None and is_telling(f, row[f], typical=typical[f], row=row,
+                                                       direction=directions[f]))
         word = {"days_since_last_purchase": "since the last order",
                 "days_since_first_purchase": "since the first order",
                 "orders_all": "orders before the cutoff",

@@ -243,3 +243,33 @@ def test_missing_champion_artifacts_are_a_store_error(registered, tmp_path):
     finally:
         hidden.rename(old)
         tracking.configure(settings)
+
+
+def test_served_reasons_follow_the_training_population_directions(registered):
+    # a request of one row is explained as it is on the radar: against the directions of the
+    # newest training cutoff, not of its own (undefined) extremes
+    from repurchase_ml.explain import contributions, reasons
+
+    _, served, rows, _, _, _ = registered
+    assert served.directions and all(-1 <= v <= 1 for v in served.directions.values())
+    one = rows.iloc[:1]
+    X = one[served.features].reset_index(drop=True)
+    expected = reasons(contributions(served.bundle.models["churn"], X), X, top=2,
+                       typical=served.typical,
+                       directions=pd.Series(served.directions, dtype=float))
+    got = served.score(one)
+    assert got[["reason_1", "reason_2"]].equals(expected[["reason_1", "reason_2"]])
+
+
+def test_a_champion_pickled_before_a_field_existed_still_loads(registered):
+    import pickle
+
+    _, served, rows, _, _, _ = registered
+    state = dict(served.__dict__)
+    del state["directions"], state["churn_horizon_days"]
+    old = tracking.ServedModel.__new__(tracking.ServedModel)
+    old.__setstate__(state)
+    assert old.directions == {} and old.churn_horizon_days == tracking.CHURN_HORIZON_DAYS
+    again = pickle.loads(pickle.dumps(old))
+    assert again.score(rows.iloc[:3])["churn_probability"].equals(
+        served.score(rows.iloc[:3])["churn_probability"])

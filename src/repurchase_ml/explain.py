@@ -25,6 +25,7 @@ from repurchase_ml.events import KEY_COLUMNS
 __all__ = [
     "contributions",
     "driver_ranking",
+    "feature_directions",
     "top_drivers",
     "typical_values",
     "describe_feature",
@@ -117,6 +118,41 @@ def _feature_columns(contribs: pd.DataFrame) -> list[str]:
     return [c for c in contribs.columns if c != BIAS]
 
 
+#: |Spearman rho| of value and contribution below which a feature has no direction ("mixed")
+DIRECTION_MIN_RHO = 0.05
+#: rows with a value needed before :func:`reasons` trusts a feature's direction
+DIRECTION_MIN_ROWS = 30
+
+
+def feature_directions(contribs: pd.DataFrame, X: pd.DataFrame, *,
+                       min_rows: int = DIRECTION_MIN_ROWS) -> pd.Series:
+    """How each feature moves the score across the explained rows.
+
+    The Spearman correlation between a feature's value and its contribution:
+    positive when higher values push the score up, negative when lower ones
+    do, NaN when it cannot be told (fewer than ``min_rows`` rows with a
+    value, or no variation). :func:`reasons` uses it so that a sentence never points
+    against how the feature acts on everyone else.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"days_since_last_purchase": [10.0, 50.0, 200.0], "orders_all": [1.0, 1.0, 1.0]})
+    >>> c = pd.DataFrame({"days_since_last_purchase": [-0.5, 0.1, 0.9], "orders_all": [0.0, 0.0, 0.0],
+    ...                   "bias": [0.0, 0.0, 0.0]})
+    >>> feature_directions(c, X, min_rows=3).round(2).tolist()
+    [1.0, nan]
+    """
+    cols = _feature_columns(contribs)
+    rhos = {}
+    for c in cols:
+        pair = pd.DataFrame({"x": X[c].to_numpy(dtype=float),
+                             "s": contribs[c].to_numpy(dtype=float)}).dropna()
+        varies = len(pair) >= max(min_rows, 3) and pair["x"].nunique() > 1 \
+            and pair["s"].nunique() > 1
+        rhos[c] = float(pair["x"].corr(pair["s"], method="spearman")) if varies else np.nan
+    return pd.Series(rhos, index=cols, dtype=float)
+
+
 def driver_ranking(contribs: pd.DataFrame, X: pd.DataFrame | None = None) -> pd.DataFrame:
     """Global ranking of drivers by mean absolute contribution.
 
@@ -153,14 +189,10 @@ def driver_ranking(contribs: pd.DataFrame, X: pd.DataFrame | None = None) -> pd.
         "mean_contribution": values.mean().to_numpy(),
     })
     if X is not None:
-        directions = []
-        for c in cols:
-            pair = pd.DataFrame({"x": X[c].to_numpy(dtype=float), "s": values[c].to_numpy()}).dropna()
-            varies = len(pair) > 2 and pair["x"].nunique() > 1 and pair["s"].nunique() > 1
-            rho = pair["x"].corr(pair["s"], method="spearman") if varies else np.nan
-            directions.append("higher raises score" if rho > 0.05 else
-                              "lower raises score" if rho < -0.05 else "mixed")
-        out["direction"] = directions
+        rho = feature_directions(contribs, X, min_rows=3).to_numpy()
+        out["direction"] = np.where(rho > DIRECTION_MIN_RHO, "higher raises score",
+                                    np.where(rho < -DIRECTION_MIN_RHO, "lower raises score",
+                                             "mixed"))
     out = out.sort_values(["mean_abs_contribution", "feature"], ascending=[False, True],
                           kind="stable")
     return out.reset_index(drop=True)
@@ -316,13 +348,17 @@ def _missing_sentence(name: str, row: Mapping[str, Any]) -> str | None:
 
 
 def is_telling(name: str, value: Any, *, typical: float | None = None,
-               row: Mapping[str, Any] | None = None) -> bool:
+               row: Mapping[str, Any] | None = None, direction: float | None = None) -> bool:
     """Whether a feature's value can be a reason: it differs from the typical one.
 
     A missing value tells something only when the missingness is a fact about
     the customer (one order so far: no rhythm; nothing bought in a window);
     a present value only when it differs from ``typical`` as a reason shows
-    it (``0%`` against a typical ``0%`` says nothing).
+    it (``0%`` against a typical ``0%`` says nothing) and, given the feature's
+    ``direction`` (see :func:`feature_directions`), lies on the side of
+    ``typical`` that raises the score: "3 orders in the last year (typical 1)"
+    is no reason to churn where more orders lower churn risk for everyone
+    else, whatever an interaction gives this one row.
 
     Examples
     --------
@@ -336,6 +372,8 @@ def is_telling(name: str, value: Any, *, typical: float | None = None,
     True
     >>> is_telling("orders_90d", 0.0, typical=2.0)
     True
+    >>> is_telling("orders_365d", 3.0, typical=1.0, direction=-0.6)
+    False
     """
     raw = _as_float(value)
     if raw is None:
@@ -344,7 +382,10 @@ def is_telling(name: str, value: Any, *, typical: float | None = None,
     if t is None:
         return True
     unit = _info(name)[0]
-    return _shown(unit, raw) != _shown(unit, t)
+    if _shown(unit, raw) == _shown(unit, t):
+        return False
+    rho = _as_float(direction)
+    return rho is None or abs(rho) <= DIRECTION_MIN_RHO or (raw > t) == (rho > 0)
 
 
 def describe_feature(
@@ -397,7 +438,9 @@ def describe_feature(
     if "_change_" in name and window is not None and unit in ("count", "currency"):
         return _change(name, v, window, row, money=unit == "currency")
     if unit == "days":
-        body = f"{v:.0f} {desc}" if desc.startswith("days ") else f"{desc}: {v:.0f} days"
+        shown, one = f"{v:.0f}", f"{v:.0f}" == "1"
+        body = (f"{shown} {'day' + desc[4:] if one else desc}" if desc.startswith("days ")
+                else f"{desc}: {shown} {'day' if one else 'days'}")
         return body + _typical(t, lambda x: f"{x:.0f}")
     if unit == "count":
         return ("no " + desc if v == 0 else f"{_num(v)} {desc}") + _typical(t)
@@ -410,7 +453,13 @@ def describe_feature(
         short = desc.split(" (")[0]
         if "drift" in name:
             direction = "cheaper" if v < 0 else "pricier"
-            return f"recent items {abs(v):.0%} of the category average {direction} than usual"
+            recent, overall = (_as_float(row.get(c)) for c in (f"price_tier_{window}d",
+                                                                 "price_tier_all"))
+            if recent is not None and overall is not None:
+                return (f"recent items {direction} than usual: {recent:.2f}x the category "
+                        f"average in the last {window} days against {overall:.2f}x overall")
+            return (f"recent items {direction} than usual: relative price "
+                    f"{'down' if v < 0 else 'up'} {abs(v):.2f} (in category averages)")
         return f"{short}: {v:.2f}x the category average" + _typical(t, lambda x: f"{x:.2f}x")
     if unit == "hour":
         return f"{desc}: {v:02.0f}:00" + _typical(t, lambda x: f"{x:02.0f}:00")
@@ -426,14 +475,16 @@ def reasons(
     top: int = 3,
     typical: pd.Series | Mapping[str, float] | None = None,
     min_contribution: float = 0.0,
+    directions: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The top drivers pushing each row's score up, as sentences.
 
     ``reason_1`` renders the feature with the largest positive contribution,
     ``reason_2`` the next, and so on (see :func:`top_drivers`). A driver is
     skipped for the next when its value says nothing about the customer
-    (:func:`is_telling`: missing without meaning, or shown the same as the
-    typical value) or its sentence repeats an earlier one (e.g. several
+    (:func:`is_telling`: missing without meaning, shown the same as the
+    typical value, or on the side of it that lowers the score for everyone
+    else, see :func:`feature_directions`) or its sentence repeats an earlier one (e.g. several
     rhythm features undefined for a one-time buyer); slots without such a
     driver are missing: fewer reasons rather than a meaningless one.
 
@@ -451,6 +502,11 @@ def reasons(
         the rows being explained.
     min_contribution : float, default 0.0
         Contributions at or below this are not reasons.
+    directions : Series, optional
+        :func:`feature_directions` of the population; default: those of
+        ``contribs`` and ``X`` (none below ``DIRECTION_MIN_ROWS`` rows, 30). Pass the population's when ``X`` is only
+        the top of a list (its extremes can show a direction the population
+        does not have).
 
     Returns
     -------
@@ -480,8 +536,11 @@ def reasons(
     if missing:
         raise SchemaError(missing[0], f"X lacks features that contribs explains: {missing[:10]}",
                           fix="pass the same rows the contributions were computed on")
-    context_cols = [c for c in ("gap_median_days", "days_since_last_purchase", "orders_all",
-                                "views_30d", "carts_30d", "favorites_30d") if c in X.columns]
+    if directions is None:
+        directions = feature_directions(contribs, X)
+    context_cols = [c for c in X.columns if c.startswith("price_tier_") or c in (
+        "gap_median_days", "days_since_last_purchase", "orders_all", "views_30d", "carts_30d",
+        "favorites_30d")]
     names = [c for c in X.columns if c not in KEY_COLUMNS]
     values = {c: X[c].to_numpy() for c in names}
     chosen = drivers[[f"driver_{j}" for j in range(1, spare + 1)]].to_numpy()
@@ -494,7 +553,8 @@ def reasons(
                 break
             row = {c: values[c][i] for c in names} if "_change_" in feature else context
             value, typical_value = values[feature][i], typ.get(feature)
-            if not is_telling(feature, value, typical=typical_value, row=row):
+            if not is_telling(feature, value, typical=typical_value, row=row,
+                              direction=directions.get(feature)):
                 continue
             text = describe_feature(feature, value, typical=typical_value, row=row)
             if text not in said:

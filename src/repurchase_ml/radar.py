@@ -20,7 +20,7 @@ import pandas as pd
 
 from repurchase_ml._io import atomic_write, write_frame_atomic
 from repurchase_ml.errors import SchemaError, format_examples
-from repurchase_ml.explain import contributions, reasons, typical_values
+from repurchase_ml.explain import contributions, feature_directions, reasons, typical_values
 from repurchase_ml.money import net_revenue
 from repurchase_ml.segments import (
     RFM_SEGMENT_RULES,
@@ -51,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 ALIVE_DAYS = 365
 N_REASONS = 3
+#: customers whose contributions tell each feature's direction (a fixed sample of a larger
+#: population; the explained top alone would show its extremes' direction)
+DIRECTION_SAMPLE = 5_000
 #: the churn task's default horizon: value if retained is priced over it
 CHURN_HORIZON_DAYS = 90
 #: orders' worth of the population's average order value mixed into a customer's own
@@ -610,7 +613,13 @@ def radar_from_scores(
         contribs = contributions(churn_model, head, num_threads=num_threads)
         lap("contributions")
         typical = typical_values(base, columns=[c for c in contribs.columns if c != "bias"])
-        words = reasons(contribs, head, top=N_REASONS, typical=typical)
+        if len(head) >= min(len(base), DIRECTION_SAMPLE):
+            directions = feature_directions(contribs, head)
+        else:
+            sample = base.sample(min(len(base), DIRECTION_SAMPLE), random_state=0)
+            directions = feature_directions(
+                contributions(churn_model, sample, num_threads=num_threads), sample)
+        words = reasons(contribs, head, top=N_REASONS, typical=typical, directions=directions)
         radar.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
         lap("reasons")
     elif churn_model is None:

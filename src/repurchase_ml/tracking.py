@@ -25,7 +25,7 @@ import pickle
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import metadata as _metadata
 from pathlib import Path
 from typing import Any
@@ -272,6 +272,18 @@ class ServedModel:
     value_priors: dict[str, float] | None = None
     #: horizon of value if retained: the churn task's
     churn_horizon_days: int = CHURN_HORIZON_DAYS
+    #: :func:`~repurchase_ml.explain.feature_directions` of the reason model on the newest
+    #: training cutoff: a request of a few rows gets the radar's reasons, not its own extremes'
+    directions: dict[str, float] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a champion pickled before a field existed gets that field's default."""
+        for spec in fields(self):
+            if spec.name not in state and spec.default_factory is not MISSING:
+                state[spec.name] = spec.default_factory()
+            elif spec.name not in state and spec.default is not MISSING:
+                state[spec.name] = spec.default
+        self.__dict__.update(state)
 
     @property
     def features(self) -> list[str]:
@@ -308,7 +320,8 @@ class ServedModel:
             model = self.bundle.models[self.reason_task]
             contribs = contributions(model, X.reset_index(drop=True))
             why = reasons(contribs, X.reset_index(drop=True), top=self.top_reasons,
-                          typical=self.typical or None)
+                          typical=self.typical or None,
+                          directions=pd.Series(self.directions, dtype=float))
             out = pd.concat([out, why.reset_index(drop=True)], axis=1)
         return out
 
@@ -327,8 +340,8 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
     SchemaError
         A churn model whose training features lack the value-if-retained inputs.
     """
-    from repurchase_ml.explain import typical_values
-    from repurchase_ml.radar import _churn_horizon, alive_mask, value_priors
+    from repurchase_ml.explain import contributions, feature_directions, typical_values
+    from repurchase_ml.radar import DIRECTION_SAMPLE, _churn_horizon, alive_mask, value_priors
 
     features = [c for c in training_features.columns
                 if c not in KEY_COLUMNS and not c.startswith("label_")]
@@ -356,10 +369,17 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
                               "training features, which lack a value-if-retained input "
                               f"({exc.rule})", fix="build the training set with "
                               "radar.radar_spec(spec) (rfm, rhythm and lifecycle on)") from None
+    directions: dict[str, float] = {}
+    if reason_task is not None and reason_task in bundle.models:
+        newest = training_features[pd.to_datetime(training_features["cutoff"])
+                                   == pd.Timestamp(cutoffs[-1])][features]
+        sample = newest.sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
+        rho = feature_directions(contributions(bundle.models[reason_task], sample), sample)
+        directions = {k: float(v) for k, v in rho.items() if math.isfinite(float(v))}
     return ServedModel(bundle=bundle, feature_dtypes=dtypes, categories=categories,
                        typical=typical, spec=spec, top_reasons=top_reasons,
                        reason_task=reason_task, trained_cutoffs=cutoffs, value_priors=priors,
-                       churn_horizon_days=_churn_horizon(bundle))
+                       churn_horizon_days=_churn_horizon(bundle), directions=directions)
 
 
 def _short(names: Sequence[Any], limit: int = 10) -> str:
