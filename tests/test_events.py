@@ -357,3 +357,22 @@ def test_nullable_integer_ids_drop_only_the_missing_one():
     events, report = read_events(_purchases(ids, ["2024-01-01"] * 3), on_invalid="drop")
     assert events["customer_id"].tolist() == [5, 6] and events["customer_id"].dtype == "int64"
     assert report.dropped == {"customer id is null": 1}
+
+
+def test_the_job_config_sets_the_plausible_range(tmp_path):
+    from repurchase_ml.config import load_settings
+    from repurchase_ml.jobs import load_event_log
+
+    raw = _purchases(list("abc"), ["1900-01-01", "2024-01-02", "2200-01-01"])
+    path = tmp_path / "orders.csv"
+    raw.to_csv(path, index=False)
+    data = {"source": "path", "path": str(path), "on_invalid": "drop"}
+    _, report = load_event_log(load_settings(overrides={"data": data}, environ={}))
+    assert sum(report.dropped.values()) == 2
+    wide = {**data, "plausible_range": ["1850-01-01", None]}
+    events, report = load_event_log(load_settings(overrides={"data": wide}, environ={}))
+    assert sorted(events["customer_id"]) == ["a", "b"] and sum(report.dropped.values()) == 1
+    events, _ = load_event_log(load_settings(overrides={"data": {**data,
+                                                                 "plausible_range": None}},
+                                             environ={}))
+    assert len(events) == 3

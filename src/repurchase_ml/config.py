@@ -125,6 +125,9 @@ class DataSettings(_Section):
     synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
     #: an as-of date later than this many days after the last event is refused
     max_days_after_last_event: int = Field(default=31, ge=0)
+    #: events outside [start, end] break the "implausible date" rule (a year typo);
+    #: end null = now + 1 day; the whole setting null switches the rule off
+    plausible_range: tuple[str | None, str | None] | None = ("1970-01-01", None)
 
     @field_validator("timezone")
     @classmethod

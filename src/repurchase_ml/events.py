@@ -770,7 +770,8 @@ def validate_events(
         (low, high), rule = date_bounds
         check.add("timestamp", rule, ((stamps < low) | (stamps > high)).to_numpy(),
                   "correct the year at the source (a typo?), or widen the check with "
-                  "plausible_range=(start, end), or switch it off with plausible_range=None")
+                  "plausible_range=(start, end) (data.plausible_range in the job config), "
+                  "or switch it off with plausible_range=None")
     if as_of_ts is not None:
         check.add("timestamp", f"timestamp is after as_of {as_of_ts}", (stamps > as_of_ts).to_numpy(),
                   "check the extract date or the time zone of the source")

@@ -107,10 +107,11 @@ def load_event_log(settings: Settings) -> tuple[pd.DataFrame, ValidationReport]:
         events, _truth = datasets.make_event_log(
             syn.n_customers, syn.start, syn.end, random_state=syn.random_state
         )
-        return validate_events(events, on_invalid=data.on_invalid)
+        return validate_events(events, on_invalid=data.on_invalid,
+                               plausible_range=data.plausible_range)
     if data.source == "path":
         return read_events(data.path, data.mapping, timezone=data.timezone,
-                           on_invalid=data.on_invalid)
+                           on_invalid=data.on_invalid, plausible_range=data.plausible_range)
     if data.source == "cdnow":
         if data.on_invalid != "raise":
             raise ValueError("data.on_invalid: the CDNOW loader always validates strictly; "
