@@ -244,6 +244,9 @@ def test_default_actions_follow_practice():
     # without the discount column the price-sensitive rule cannot match
     assert recommend_actions(radar.drop(columns="discount_share"))["action_id"].iloc[4] == \
         "loyalty_programme"
+    # a first-time buyer of a big first order gets the second-purchase nudge, not a VIP call
+    new_vip = radar.iloc[:1].assign(lifecycle_stage="new", segment="new")
+    assert recommend_actions(new_vip)["action_id"].tolist() == ["second_purchase_nudge"]
 
 
 def test_action_table_is_replaceable(tmp_path):
