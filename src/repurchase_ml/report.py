@@ -638,6 +638,34 @@ def _summary_section(
     )
 
 
+#: what each scorer column of a scorecard is, for a reader who did not train it
+SCORER_NOTES: dict[str, str] = {
+    "model": "the scorer that ships",
+    "lightgbm": "LightGBM on the behaviour features",
+    "hybrid": "LightGBM boosted from the BG/NBD score",
+    "blend": "a weighted mix of the best tree model and BG/NBD",
+    "rfm": "the RFM rule (recency, frequency and money quintiles)",
+    "run_rate": "the customer's past spend rate carried over the horizon",
+    "bgnbd": "BG/NBD (1 - P(repurchase in the horizon) for churn)",
+    "bgnbd_gg": "BG/NBD orders x Gamma-Gamma order value",
+    "bgnbd_pymc": "the same BG/NBD fitted with PyMC-Marketing",
+    "bgnbd_gg_pymc": "the same BG/NBD + Gamma-Gamma fitted with PyMC-Marketing",
+    "bgnbd_pymc_p_alive": ("1 - BG/NBD's P(alive), for completeness only: P(alive) is 1 for "
+                           "every customer without a repeat order, so it ranks churn backwards "
+                           "where one-time buyers are many; the baseline gate does not use it"),
+}
+SCORER_NOTES["bgnbd_p_alive"] = SCORER_NOTES["bgnbd_pymc_p_alive"]
+
+
+def _scorer_legend(scorecards: Mapping[str, Any]) -> str:
+    """One line naming what each scorer column present in the scorecards is."""
+    names: list[str] = []
+    for task, table in scorecards.items():
+        names += [str(c) for c in _scorecard_frame(task, table).columns if str(c) not in names]
+    known = [f"<code>{_e(n)}</code>: {_e(SCORER_NOTES[n])}" for n in names if n in SCORER_NOTES]
+    return f'<p class="note">{"; ".join(known)}.</p>' if known else ""
+
+
 def _scorecard_section(scorecards: Mapping[str, Any] | None,
                        choice: Mapping[str, Mapping[str, Any]] | None = None,
                        decision: Mapping[str, Any] | None = None) -> str:
@@ -653,7 +681,7 @@ def _scorecard_section(scorecards: Mapping[str, Any] | None,
         parts.append(part)
     note = ('<p class="note">Every scorer on the same out-of-time test rows; <code>model</code> '
             "is the scorer that ships.</p>" if choice else "")
-    return head + note + _grid(parts)
+    return head + note + _scorer_legend(scorecards or {}) + _grid(parts)
 
 
 def _choice_line(record: Mapping[str, Any] | None) -> str:
