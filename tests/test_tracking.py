@@ -273,3 +273,21 @@ def test_a_champion_pickled_before_a_field_existed_still_loads(registered):
     again = pickle.loads(pickle.dumps(old))
     assert again.score(rows.iloc[:3])["churn_probability"].equals(
         served.score(rows.iloc[:3])["churn_probability"])
+
+
+def test_registering_prints_nothing_of_mlflow(registered, capfd, caplog):
+    # MLflow prints "Successfully registered model ..." / "Created version ..." outside any
+    # logger; a job's output keeps one line of its own
+    import logging
+
+    settings, _, _, info, _, _ = registered
+    other = settings.model_copy(update={"tracking": settings.tracking.model_copy(
+        update={"model_name": "shop_quiet"})})
+    with caplog.at_level(logging.INFO, logger="repurchase_ml"):
+        assert tracking.register(other, info.model_uri) == "1"
+    err = capfd.readouterr().err
+    assert "Successfully registered" not in err and "Created version" not in err
+    assert "registered shop_quiet version 1" in caplog.text
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    assert MLFLOW_LOGGING_STREAM.enabled  # MLflow's own stream is left as it was

@@ -623,7 +623,7 @@ def radar_from_scores(
         radar.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
         lap("reasons")
     elif churn_model is None:
-        logger.info("radar: no churn model given; reasons are left empty")
+        logger.debug("radar: no churn model given; reasons are left empty")
 
     table = ActionTable.resolve(action_table)
     extra = [c for c in table.columns if c not in radar.columns and c in base.columns]

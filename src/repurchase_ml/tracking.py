@@ -800,9 +800,23 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
 
 # --------------------------------------------------------------------------- registry
 def register(settings: Settings, model_uri: str, *, tags: Mapping[str, str] | None = None) -> str:
-    """Register ``model_uri`` as a new version of the configured model name; return the version."""
-    version = mlflow.register_model(model_uri, settings.tracking.model_name,
-                                    tags=dict(tags or {}))
+    """Register ``model_uri`` as a new version of the configured model name; return the version.
+
+    MLflow's own notes ("Successfully registered model ...", "Created version ...") are
+    printed to stderr outside any logger; they are kept out of a job's output, which
+    logs one line of its own.
+    """
+    from mlflow.utils import logging_utils
+
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
+    was_enabled = stream.enabled
+    stream.enabled = False
+    try:
+        version = mlflow.register_model(model_uri, settings.tracking.model_name,
+                                        tags=dict(tags or {}))
+    finally:
+        stream.enabled = was_enabled
+    logger.info("registered %s version %s", settings.tracking.model_name, version.version)
     return str(version.version)
 
 

@@ -229,7 +229,8 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
             )
             if method is not None:
                 calibrator = fit_calibrator(method, p_valid, valid[1].astype(int))
-            logger.info("calibration kept: %s (validation log loss %s)", method, losses)
+            logger.debug("calibration kept: %s (validation log loss: %s)", method or "none",
+                         ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
         self.booster_ = booster
         self.best_iteration_ = best
         self.evals_result_ = history
@@ -401,7 +402,8 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
     def _clip(self, y: np.ndarray, name: str) -> tuple[np.ndarray, int]:
         neg = int((y < 0).sum())
         if neg:
-            logger.warning(
+            # refunds beyond purchases in a horizon are ordinary, not a fault to warn about
+            logger.info(
                 "%s: %d negative net revenues (refunds larger than purchases) set to 0 "
                 "for fitting", name, neg,
             )
