@@ -765,6 +765,9 @@ def _radar_metrics(settings: Settings, bundle: Any, eval_rows: pd.DataFrame,
 def scorecard_lines(result: Mapping[str, Any]) -> list[str]:
     """The scorecard of a retrain result as console lines (one per task), then the choices.
 
+    A task with no number at all (refused by the training plan and not served
+    by the champion) gets no line: the console names it once, as refused.
+
     Examples
     --------
     >>> scorecard_lines({"scorecard": {"churn": {"metric": "roc_auc", "challenger": 0.8,
@@ -772,12 +775,17 @@ def scorecard_lines(result: Mapping[str, Any]) -> list[str]:
     ...     "choice": {"churn": {"chosen": "blend", "reason": "best validation roc_auc"}},
     ...     "radar_metrics": {}})
     ['churn      roc_auc  challenger 0.8000  champion -  baselines: rfm 0.7500', 'churn      ships blend (best validation roc_auc)']
+    >>> scorecard_lines({"scorecard": {"second_purchase": {"metric": "roc_auc",
+    ...     "challenger": float("nan"), "champion": float("nan"), "baselines": {}}}})
+    []
     """
     def fmt(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) and value == value else "-"
 
     lines = []
     for task, row in (result.get("scorecard") or {}).items():
+        if not row["baselines"] and fmt(row["challenger"]) == fmt(row["champion"]) == "-":
+            continue
         rivals = ", ".join(f"{k} {fmt(v)}" for k, v in row["baselines"].items()) or "none"
         lines.append(f"{task:<10} {row['metric']:<8} challenger {fmt(row['challenger'])}  "
                      f"champion {fmt(row['champion'])}  baselines: {rivals}")
