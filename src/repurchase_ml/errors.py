@@ -31,6 +31,13 @@ class SchemaError(ValueError):
     ...                   examples=[-1.0, -3.5], fix="drop refunds from the purchase rows")
     >>> print(err)
     column 'amount': purchase amount must be >= 0 (2 rows, e.g. -1.0, -3.5). Fix: drop refunds from the purchase rows.
+
+    Examples are distinct (a thousand rows of one bad label show it once), and
+    a fix that ends in a question keeps its question mark:
+
+    >>> print(SchemaError("event_type", "unknown event type", n_rows=3,
+    ...                   examples=["CANCEL", "CANCEL", "VOID"], fix="did you mean 'refund'?"))
+    column 'event_type': unknown event type (3 rows, e.g. 'CANCEL', 'VOID'). Fix: did you mean 'refund'?
     """
 
     def __init__(
@@ -45,7 +52,12 @@ class SchemaError(ValueError):
         self.column = column
         self.rule = rule
         self.n_rows = n_rows
-        self.examples = list(examples)[:5]
+        distinct: dict[str, object] = {}
+        for value in examples:
+            distinct.setdefault(repr(value), value)
+            if len(distinct) == 5:
+                break
+        self.examples = list(distinct.values())
         self.fix = fix
         where = f"column {column!r}: " if column is not None else ""
         count = ""
@@ -53,7 +65,7 @@ class SchemaError(ValueError):
             count = f" ({n_rows} row{'s' if n_rows != 1 else ''}"
             count += f", e.g. {format_examples(self.examples)})" if self.examples else ")"
         tail = f" Fix: {fix}" if fix else ""
-        if tail and not tail.endswith("."):
+        if tail and not tail.endswith((".", "?", "!")):
             tail += "."
         super().__init__(f"{where}{rule}{count}.{tail}")
 
