@@ -259,3 +259,16 @@ def test_a_reason_never_points_against_how_the_feature_acts_on_everyone():
     # one row alone has no direction to point against
     assert reasons(c.iloc[:1], X.iloc[:1], top=1, typical=typical).iloc[0, 0] == \
         "3 orders in the last 365 days (typical 1)"
+
+
+def test_equal_gaps_are_one_reason():
+    # a two-order customer has one gap: mean, median and last gap say the same thing once
+    X = pd.DataFrame({"gap_mean_days": [483.0], "gap_median_days": [483.0],
+                      "gap_last_days": [483.0], "orders_90d": [0.0]})
+    c = pd.DataFrame({"gap_mean_days": [0.9], "gap_median_days": [0.8], "gap_last_days": [0.7],
+                      "orders_90d": [0.1], "bias": [0.0]})
+    typical = {"gap_mean_days": 104.0, "gap_median_days": 89.0, "gap_last_days": 100.0,
+               "orders_90d": 1.0}
+    assert reasons(c, X, top=3, typical=typical).iloc[0].tolist() == [
+        "mean gap between consecutive purchase days: 483 days (typical 104)",
+        "no orders in the last 90 days (typical 1)", None]

@@ -343,9 +343,21 @@ def test_report_radar_shows_net_value_columns():
     page = build_report(**report_inputs())
     radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
     head = radar_html.split("<thead>")[1].split("</thead>")[0]
-    assert re.findall(r"<th>([\w ]+)</th>", head)[3:7] == [
-        "predicted ltv", "value if retained", "value at risk", "net revenue all"]
+    assert re.findall(r"<th>([\w ]+)</th>", head)[1:6] == [
+        "churn probability", "predicted ltv", "value if retained", "value at risk",
+        "net revenue all"]
     assert "Money is net of refunds" in radar_html
+    # a CRM reader's columns fit a laptop screen: the value x risk cell and the repurchase
+    # probability stay in the CSV; the action is always shown
+    inputs = report_inputs()
+    radar = inputs["radar"].assign(repurchase_probability=0.2, value_risk="high value, high risk",
+                                   action="VIP care")
+    page = build_report(**{**inputs, "radar": radar})
+    head = page.split('<section id="radar">')[1].split("<thead>")[1].split("</thead>")[0]
+    shown = re.findall(r"<th>([\w ]+)</th>", head)
+    assert shown[-1] == "action" and "value risk" not in shown
+    assert "repurchase probability" not in shown
+    assert "<code>predicted_ltv</code>: the LTV model's expected net revenue" in page
 
 
 def test_an_empty_radar_is_one_line_not_broken_plots():

@@ -330,6 +330,9 @@ def _as_float(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+# gaps between purchase days that are one fact when equal (a two-order customer has one gap)
+_SAME_GAP = {"gap_mean_days", "gap_median_days", "gap_last_days"}
+
 # features undefined until a customer's second order
 _RHYTHM = {"gap_mean_days", "gap_median_days", "gap_std_days", "gap_last_days", "overdue_ratio",
            "days_until_expected_purchase", "first_to_second_gap_days"}
@@ -484,7 +487,9 @@ def reasons(
     skipped for the next when its value says nothing about the customer
     (:func:`is_telling`: missing without meaning, shown the same as the
     typical value, or on the side of it that lowers the score for everyone
-    else, see :func:`feature_directions`) or its sentence repeats an earlier one (e.g. several
+    else, see :func:`feature_directions`) or it repeats an earlier fact (the
+    same sentence, or the mean, median and last gap of a two-order customer,
+    which are one gap) (e.g. several
     rhythm features undefined for a one-time buyer); slots without such a
     driver are missing: fewer reasons rather than a meaningless one.
 
@@ -548,6 +553,7 @@ def reasons(
     for i in range(len(X)):
         context = {c: values[c][i] for c in context_cols}
         said: list[str] = []
+        gaps_said: set[float] = set()
         for feature in chosen[i]:
             if feature is None or len(said) == top:
                 break
@@ -557,8 +563,11 @@ def reasons(
                               direction=directions.get(feature)):
                 continue
             text = describe_feature(feature, value, typical=typical_value, row=row)
-            if text not in said:
+            gap = _as_float(value) if feature in _SAME_GAP else None
+            if text not in said and (gap is None or gap not in gaps_said):
                 said.append(text)
+                if gap is not None:
+                    gaps_said.add(gap)
         texts[i, : len(said)] = said
     return pd.DataFrame(texts, columns=[f"reason_{j}" for j in range(1, top + 1)],
                         index=contribs.index)

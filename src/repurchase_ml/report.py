@@ -77,7 +77,7 @@ color:#1f2933;background:#f5f7fa}
 header{background:#243b53;color:#fff;padding:18px 32px}
 header h1{margin:0;font-size:1.5em}header p{margin:4px 0 0;opacity:.85}
 nav{padding:8px 32px;background:#d9e2ec;font-size:.9em}nav a{margin-right:14px;color:#243b53}
-main{padding:8px 32px 40px;max-width:1200px}
+main{padding:8px 32px 40px;max-width:1280px}
 section{background:#fff;border-radius:6px;padding:12px 20px 18px;margin:16px 0;
 box-shadow:0 1px 3px rgba(0,0,0,.12);overflow-x:auto}
 h2{font-size:1.2em;border-bottom:1px solid #d9e2ec;padding-bottom:6px}
@@ -85,7 +85,7 @@ h3{font-size:1em;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:.85em;margin:6px 0}
 th,td{border:1px solid #d9e2ec;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.long{min-width:20em;max-width:34em}
+td.long{min-width:14em;max-width:30em}
 img.plot{max-width:100%;height:auto;display:block;margin:8px 0}
 p.note{color:#627d98;font-style:italic}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
@@ -973,14 +973,15 @@ _RADAR_COLUMNS = (
     "rank",
     "customer_id",
     "churn_probability",
-    "repurchase_probability",
+    # repurchase_probability is left to the CSV too: the list is about who leaves
     "predicted_ltv",
     "value_if_retained",
     "value_at_risk",
     "net_revenue_all",
     "segment",
     "lifecycle_stage",
-    "value_risk",
+    # value_risk (the value x risk cell) is left to the CSV: the matrix above shows it, and
+    # without it the reasons and the action fit beside the numbers on a laptop screen
     "reasons",
     "action",
 )
@@ -1027,8 +1028,10 @@ def _radar_section(radar: pd.DataFrame | None, top_n: int, cutoff: pd.Timestamp)
     top = top.loc[:, [c for c in top.columns if top[c].notna().any() or c in ("reasons",)]]
     money = ('<p class="note">Money is net of refunds. <code>value_if_retained</code>: expected '
              "net revenue over the churn horizon if the customer stays; <code>value_at_risk"
-             "</code> = churn probability \u00d7 value if retained.</p>"
-             if "value_if_retained" in top.columns else "")
+             "</code> = churn probability \u00d7 value if retained"
+             + ("; <code>predicted_ltv</code>: the LTV model's expected net revenue over the "
+                "LTV horizon, churn risk included" if "predicted_ltv" in top.columns else "")
+             + ".</p>" if "value_if_retained" in top.columns else "")
     return (f"<p>Top {len(top)} of {len(frame):,} customers, {order}.</p>" + money
             # headers in words wrap, so the numeric columns stay narrow and the reasons fit
             + _table(top.rename(columns=lambda c: c.replace("_", " ")), index=False,
