@@ -29,7 +29,9 @@ Data sets:
    a seeded random half of the customers (a fifth of that half early-stops
    them) and every scorer is scored on the other half.
 4. *Taobao sample*: nine days of a behaviour log, repurchase in the next two
-   days, daily cutoffs.
+   days, daily cutoffs; once with the default training minimums (which
+   refuse it: a few hundred buyers per day) and once with lowered minimums,
+   to measure what the model would do there.
 5. *Synthetic retail shop*: ``make_event_log(..., profile="retail")`` (many
    cohorts, seasons, same-day invoices, cancellations, bulk and one-time
    buyers; see docs/synthetic.md), three years, monthly cutoffs, every task;
@@ -57,6 +59,7 @@ from repurchase_ml.datasets import load_cdnow, load_cdnow_sample, load_taobao, m
 from repurchase_ml.features import build_training_set
 from repurchase_ml.models import train_models
 from repurchase_ml.models.compare import BOOTSTRAP_METRICS, paired_bootstrap
+from repurchase_ml.models.plan import TrainingMinimums
 from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS, baseline_scores
 
 logger = logging.getLogger("benchmarks.accuracy")
@@ -150,6 +153,11 @@ def run_dataset(name: str, events: pd.DataFrame, *, cutoffs, tasks, horizons, se
             "shipped": values["shipped"], **{k: values[k] for k in values if k != "shipped"},
             "best_baseline": best, "difference": cmp.difference, "low": cmp.low, "high": cmp.high,
         }
+        if TASK_KINDS[task] != "classification":  # the totals a planner reads
+            total = float(np.sum(y))
+            for k in ("shipped", "bgnbd", "bgnbd_gg"):
+                if k in scores and total > 0:
+                    row[f"total_error_pct_{k}"] = 100.0 * (float(np.sum(scores[k])) - total) / total
         for candidate in ("lightgbm", "hybrid", "blend"):
             card = bundle.scorecards.get(task, {}).get(candidate)
             if card is not None and metric in card.metrics:
@@ -245,9 +253,13 @@ def datasets(args) -> list[tuple[str, pd.DataFrame, dict]]:
         logger.warning("CDNOW skipped: %s", exc)
     try:
         taobao, _ = load_taobao(on_invalid="drop")
-        out.append(("Taobao sample, 2-day repurchase", taobao,
-                    {"cutoffs": list(pd.date_range("2017-11-27", "2017-12-02", freq="D")),
-                     "tasks": ["repurchase"], "horizons": {"repurchase": 2}}))
+        days = {"cutoffs": list(pd.date_range("2017-11-27", "2017-12-02", freq="D")),
+                "tasks": ["repurchase"], "horizons": {"repurchase": 2}}
+        out.append(("Taobao sample, 2-day repurchase (default minimums)", taobao, days))
+        out.append(("Taobao sample, 2-day repurchase (minimums lowered)", taobao, {
+            **days, "train_kwargs": {"minimums": TrainingMinimums(
+                train_positives=100, train_negatives=100, eval_rows=300, eval_positives=50,
+                eval_negatives=50, history_days=0)}}))
     except FileNotFoundError as exc:
         logger.warning("Taobao skipped: %s", exc)
     syn_h = {"repurchase": 30, "order_count": 90, "churn": 90, "ltv": 180}
@@ -260,9 +272,11 @@ def datasets(args) -> list[tuple[str, pd.DataFrame, dict]]:
     return out
 
 
-def _fmt(v) -> str:
+def _fmt(v, *, whole: bool = False) -> str:
     if isinstance(v, float | np.floating):
-        return "" if not np.isfinite(v) else f"{v:.3f}"
+        if not np.isfinite(v):
+            return ""
+        return f"{v:,.0f}" if whole else f"{v:.3f}"
     return str(v)
 
 
@@ -286,7 +300,8 @@ def render(results: pd.DataFrame, *, seconds: float, command: str) -> str:
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
     for _, r in ok.iterrows():
-        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+        lines.append("| " + " | ".join(_fmt(r.get(c), whole=c == "test_rows") for c in cols)
+                     + " |")
     lines.append("")
     extra = [c for c in ("rfm", "run_rate", "bgnbd", "bgnbd_gg", "test_lightgbm", "test_hybrid",
                          "test_blend") if c in ok.columns]
@@ -298,12 +313,26 @@ def render(results: pd.DataFrame, *, seconds: float, command: str) -> str:
     for _, r in ok.iterrows():
         lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols2) + " |")
     lines.append("")
+    totals = [c for c in ("total_error_pct_shipped", "total_error_pct_bgnbd",
+                          "total_error_pct_bgnbd_gg") if c in ok.columns]
+    counts = ok[ok["task"].isin(["order_count", "ltv"])]
+    if totals and len(counts):
+        lines.append("Totals over the test window, 100 x (predicted - actual) / actual "
+                     "(orders for order_count, net revenue for ltv):")
+        lines.append("")
+        cols4 = ["dataset", "task", *totals]
+        lines.append("| " + " | ".join(cols4) + " |")
+        lines.append("|" + "|".join("---" for _ in cols4) + "|")
+        for _, r in counts.iterrows():
+            lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols4) + " |")
+        lines.append("")
     if "radar_top10_lift" in ok.columns:
         radar = ok[ok["task"] == "churn"]
         lines.append("The radar on the churn test rows (default ranking, top decile):")
         lines.append("")
+        radar = radar.assign(lift_ceiling=1.0 / radar["radar_base_rate"])
         cols3 = ["dataset", "radar_rank_by", "radar_base_rate", "radar_top10_churn_rate",
-                 "radar_top10_lift", "churn_probability_top10_lift"]
+                 "radar_top10_lift", "churn_probability_top10_lift", "lift_ceiling"]
         lines.append("| " + " | ".join(cols3) + " |")
         lines.append("|" + "|".join("---" for _ in cols3) + "|")
         for _, r in radar.iterrows():
