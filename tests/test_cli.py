@@ -56,6 +56,9 @@ def test_validate_refuses_bad_rows_with_exit_code_3(log_and_mapping):
     assert result.exit_code == cli.EXIT_SCHEMA
     assert "column 'amount'" in result.output
     assert "Traceback" not in result.output
+    # the fix names the command's own flag, not the Python argument
+    assert "or add --drop-invalid to drop these rows" in " ".join(result.output.split())
+    assert "on_invalid='drop'" not in result.output
 
 
 def test_validate_drop_invalid_counts_what_it_dropped(log_and_mapping):

@@ -128,12 +128,18 @@ def _settings(config: Path | None, project_dir: Path | None, sets: list[str] | N
     return load_settings(config, overrides=overrides)
 
 
-def _guard(action: Callable[[], T]) -> T:
+#: the library's "drop the rows" fix, as the command line spells it (validate has a flag)
+_DROP_IN_PYTHON = "pass on_invalid='drop'"
+_DROP_ON_THE_COMMAND_LINE = "set data.on_invalid: drop (or --set data.on_invalid=drop)"
+
+
+def _guard(action: Callable[[], T], *, drop_hint: str = _DROP_ON_THE_COMMAND_LINE) -> T:
     """Run ``action``; every error becomes one message on stderr and an exit code.
 
     Errors the library names (configuration, data, lock, store, values) keep
     their message; anything else is reported by type and first line, with the
-    traceback only under ``--verbose``.
+    traceback only under ``--verbose``. A data error's "pass on_invalid='drop'"
+    reads as the command's own way to drop rows (``drop_hint``).
     """
     from repurchase_ml.config import ConfigError
     from repurchase_ml.errors import SchemaError, StoreError
@@ -148,7 +154,7 @@ def _guard(action: Callable[[], T]) -> T:
         message = str(exc)
     except SchemaError as exc:
         code, kind = EXIT_SCHEMA, "invalid data"
-        message = str(exc)
+        message = str(exc).replace(_DROP_IN_PYTHON, drop_hint)
     except JobLockedError as exc:
         code, kind = EXIT_LOCKED, "refused"
         message = str(exc)
@@ -203,7 +209,8 @@ def validate(
     if mapping is not None:
         _guard(lambda: _read_mapping(mapping))
     report = _guard(lambda: run_validate(log, mapping=mapping, timezone=timezone, as_of=as_of,
-                                         drop_invalid=drop_invalid))
+                                         drop_invalid=drop_invalid),
+                    drop_hint="add --drop-invalid")
     console.print(report.summary(), highlight=False)
 
 
