@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -394,8 +395,11 @@ def fit_clv_models(
     fit = CLVFit(summary=summary, cutoff=pd.Timestamp(cutoff), period_days=float(period_days),
                  bgnbd_params=bg_params, gamma_gamma_params=gg_params, backend=backend,
                  order_definition=order_definition, bgnbd=bg, gamma_gamma=gg)
-    logger.info("BG/NBD fitted at %s (%s): %s; Gamma-Gamma: %s", fit.cutoff, backend,
-                bg_params, gg_params)
+    def shown(params: Mapping[str, float] | None) -> str:
+        return ", ".join(f"{k} {v:.4g}" for k, v in params.items()) if params else "not fitted"
+
+    logger.info("BG/NBD fitted at %s (%s): %s; Gamma-Gamma: %s", fit.cutoff.date(), backend,
+                shown(bg_params), shown(gg_params))
     return fit
 
 
