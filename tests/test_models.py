@@ -443,3 +443,17 @@ def test_models_import_no_heavy_integrations():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_ltv_labels_with_refunds_beyond_purchases_are_a_note_not_a_warning(caplog):
+    import logging
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.uniform(0, 1, 200)})
+    y = X["x"].to_numpy() * 100
+    y[:3] = -5.0  # three customers refunded more than they bought
+    with caplog.at_level(logging.DEBUG, logger="repurchase_ml"):
+        LTVRegressor(n_estimators=5).fit(X, y)
+    notes = [r for r in caplog.records if "refunded more than they bought" in r.getMessage()]
+    assert [r.levelno for r in notes] == [logging.INFO]
+    assert notes[0].getMessage().startswith("LTV training labels: 3 of 200 rows refunded")

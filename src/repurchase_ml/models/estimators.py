@@ -403,9 +403,10 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         neg = int((y < 0).sum())
         if neg:
             # refunds beyond purchases in a horizon are ordinary, not a fault to warn about
+            what = "early-stopping" if name.startswith("eval_set") else "training"
             logger.info(
-                "%s: %d negative net revenues (refunds larger than purchases) set to 0 "
-                "for fitting", name, neg,
+                "LTV %s labels: %d of %d rows refunded more than they bought in the horizon; "
+                "their net revenue counts as 0 for fitting (%s)", what, neg, len(y), name,
             )
         return np.maximum(y, 0.0), neg
 
