@@ -174,10 +174,10 @@ def test_train_models_scores_bgnbd_beside_the_model_on_the_same_rows(cdnow_sampl
                           n_estimators=100)
     assert bundle.cutoffs["repurchase"]["test"] == pd.Timestamp("1998-03-01")
     rep = bundle.scorecards["repurchase"]
-    assert {"model", "rfm", "bgnbd", "bgnbd_pymc"} <= set(rep)
+    assert {"model", "rfm", "bgnbd", "bgnbd_events"} <= set(rep)
     assert rep["model"].n_rows == rep["bgnbd"].n_rows == rep["rfm"].n_rows
     assert rep["bgnbd"]["roc_auc"] > 0.6 and rep["model"]["roc_auc"] > 0.6
     counts = bundle.scorecards["order_count"]
-    assert {"model", "run_rate", "bgnbd", "bgnbd_pymc"} <= set(counts)
+    assert {"model", "run_rate", "bgnbd", "bgnbd_events"} <= set(counts)
     population = ts[(ts["cutoff"] == "1998-03-01") & ts["label_order_count"].notna()]
     assert counts["bgnbd"]["total_actual"] == population["label_order_count"].sum()

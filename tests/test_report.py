@@ -399,10 +399,10 @@ def test_report_scorecard_puts_scorers_side_by_side():
     # every known scorer column is named in words; P(alive) is marked as not a churn ranking
     page = build_report(as_of="2024-01-01",
                         scorecards={"churn": {"model": {"roc_auc": 0.8}, "bgnbd": {"roc_auc": 0.7},
-                                              "bgnbd_pymc_p_alive": {"roc_auc": 0.38}}})
+                                              "bgnbd_events_p_alive": {"roc_auc": 0.38}}})
     legend = page.split('<section id="scorecard">')[1].split("<table>")[0]
     assert "<code>bgnbd</code>: BG/NBD (1 - P(repurchase in the horizon) for churn)" in legend
-    assert "<code>bgnbd_pymc_p_alive</code>: 1 - BG/NBD&#x27;s P(alive), for completeness only" \
+    assert "<code>bgnbd_events_p_alive</code>: 1 - BG/NBD&#x27;s P(alive), for completeness only" \
         in legend and "the baseline gate does not use it" in legend
     assert "<code>hybrid</code>" not in legend  # only the scorers shown
 

@@ -648,13 +648,13 @@ SCORER_NOTES: dict[str, str] = {
     "run_rate": "the customer's past spend rate carried over the horizon",
     "bgnbd": "BG/NBD (1 - P(repurchase in the horizon) for churn)",
     "bgnbd_gg": "BG/NBD orders x Gamma-Gamma order value",
-    "bgnbd_pymc": "the same BG/NBD fitted with PyMC-Marketing",
-    "bgnbd_gg_pymc": "the same BG/NBD + Gamma-Gamma fitted with PyMC-Marketing",
-    "bgnbd_pymc_p_alive": ("1 - BG/NBD's P(alive), for completeness only: P(alive) is 1 for "
+    "bgnbd_events": "the same BG/NBD fitted on the raw purchases (a cross-check)",
+    "bgnbd_gg_events": "the same BG/NBD + Gamma-Gamma fitted on the raw purchases",
+    "bgnbd_events_p_alive": ("1 - BG/NBD's P(alive), for completeness only: P(alive) is 1 for "
                            "every customer without a repeat order, so it ranks churn backwards "
                            "where one-time buyers are many; the baseline gate does not use it"),
 }
-SCORER_NOTES["bgnbd_p_alive"] = SCORER_NOTES["bgnbd_pymc_p_alive"]
+SCORER_NOTES["bgnbd_p_alive"] = SCORER_NOTES["bgnbd_events_p_alive"]
 
 
 def _scorer_legend(scorecards: Mapping[str, Any]) -> str:

@@ -637,9 +637,10 @@ def train_models(
     valid_cutoff, test_cutoff : timestamp-like, optional
         Override the default split (see :func:`~repurchase_ml.models.plan.split_cutoffs`).
     events : pandas.DataFrame, optional
-        The canonical event log; when given, PyMC-Marketing's BG/NBD +
-        Gamma-Gamma fitted before each test cutoff is also scored
-        (``"bgnbd_pymc"``, ``"bgnbd_gg_pymc"``; needs the ``baselines`` extra).
+        The canonical event log; when given, BG/NBD + Gamma-Gamma fitted on
+        its raw purchases before each test cutoff (``fit_clv_models``) is also
+        scored (``"bgnbd_events"``, ``"bgnbd_gg_events"``): a cross-check of
+        the fit on feature rows that the hybrid and blend build on.
     tune : bool, default False
         Tune the LightGBM parameters with Optuna on the inner split of the
         training cutoffs (never on the validation cutoff).
@@ -878,8 +879,8 @@ def train_models(
             for name, value in baseline_scores(task, test_rows, horizon=horizon,
                                                clv=clv_cache[split["test"]]).items():
                 if name.startswith("bgnbd"):
-                    test_scores[name.replace("bgnbd", "bgnbd_pymc", 1)
-                                if name != "bgnbd_gg" else "bgnbd_gg_pymc"] = value
+                    test_scores[name.replace("bgnbd", "bgnbd_events", 1)
+                                if name != "bgnbd_gg" else "bgnbd_gg_events"] = value
         bundle.scorecards[task] = _evaluate_all(task, y_all[masks["test"]], test_scores)
         bundle.choice[task] = {"chosen": chosen, "reason": reason, "metric": metric,
                                "validation": values, "blend_weight": weight,
