@@ -130,3 +130,13 @@ def test_training_candidates_are_checked_by_name():
         load_settings(overrides={"training": {"candidates": ["hybird"]}}, environ={})
     with pytest.raises(ConfigError, match="training.candidates: name at least one scorer"):
         load_settings(overrides={"training": {"candidates": []}}, environ={})
+
+
+def test_radar_lifecycle_stages_are_checked_and_passed_on():
+    s = load_settings(overrides={"radar": {"lifecycle_stages": ["at_risk", "active"]}},
+                      environ={})
+    assert s.radar.options()["lifecycle_stages"] == ["at_risk", "active"]
+    assert load_settings(environ={}).radar.options()["lifecycle_stages"] is None
+    with pytest.raises(ConfigError, match=r"radar.lifecycle_stages: unknown stage 'at-risk'.*"
+                                          r"did you mean 'at_risk'"):
+        load_settings(overrides={"radar": {"lifecycle_stages": ["at-risk"]}}, environ={})

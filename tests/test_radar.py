@@ -99,6 +99,12 @@ def test_radar_filters():
     assert risky["customer_id"].tolist() == full.loc[full["churn_probability"] >= 0.5,
                                                       "customer_id"].tolist()
     assert 0 < len(risky) < len(full)
+    stage = full["lifecycle_stage"].iloc[0]
+    slipping = radar_from_scores(scores, features=features, cluster_k=2,
+                                 lifecycle_stages=[stage])
+    assert slipping["customer_id"].tolist() == full.loc[full["lifecycle_stage"] == stage,
+                                                        "customer_id"].tolist()
+    assert slipping["rank"].tolist() == list(range(1, len(slipping) + 1))
 
 
 def test_low_risk_big_spenders_do_not_head_the_list():
@@ -256,6 +262,8 @@ def test_radar_input_errors():
         radar_from_scores(scores, features=two)
     with pytest.raises(ValueError, match="segments: unknown"):
         radar_from_scores(scores, features=features, segments=["vip"])
+    with pytest.raises(ValueError, match=r"lifecycle_stages: unknown \['lapsed'\]"):
+        radar_from_scores(scores, features=features, lifecycle_stages=["lapsed"])
     with pytest.raises(ValueError, match="rank_by"):
         radar_from_scores(scores, features=features, rank_by="ltv")
     with pytest.raises(ValueError, match="risk_floor"):
@@ -415,12 +423,13 @@ def test_radar_options_from_config_and_score_flags(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli.app, [
         "score", "--as-of", "2024-01-01", "--project-dir", str(tmp_path), "--config", str(cfg),
         "--top-k", "20", "--min-churn-probability", "0.4", "--segment", "champions",
-        "--segment", "at risk"])
+        "--segment", "at risk", "--stage", "at_risk", "--stage", "active"])
     assert "stopped after capturing" in result.output
     options = seen["settings"].radar.options()
     assert options["rank_by"] == "churn_probability" and options["risk_floor"] is None  # file
     assert options["top_k"] == 20 and options["min_churn_probability"] == 0.4  # flags win
     assert options["segments"] == ["champions", "at risk"]
+    assert options["lifecycle_stages"] == ["at_risk", "active"]
     bad = CliRunner().invoke(cli.app, ["score", "--as-of", "2024-01-01", "--project-dir",
                                        str(tmp_path), "--rank-by", "value_at_rsk"])
     assert bad.exit_code == cli.EXIT_CONFIG

@@ -313,6 +313,9 @@ def score(
     segment: Annotated[list[str] | None, typer.Option(
         "--segment", help="Keep this RFM segment, e.g. --segment champions (repeatable).",
         show_default=False)] = None,
+    stage: Annotated[list[str] | None, typer.Option(
+        "--stage", help="Keep this lifecycle stage, e.g. --stage at_risk (repeatable).",
+        show_default=False)] = None,
 ) -> None:
     """Score every customer at --as-of with the champion; write scores and the radar list."""
     from dataclasses import asdict
@@ -321,7 +324,7 @@ def score(
 
     flags = {"rank_by": rank_by, "risk_floor": risk_floor, "top_k": top_k,
              "min_value": min_value, "min_churn_probability": min_churn_probability,
-             "segments": segment or None}
+             "segments": segment or None, "lifecycle_stages": stage or None}
     radar = {key: value for key, value in flags.items() if value is not None}
     settings = _guard(lambda: _settings(config, project_dir, sets,
                                         defaults={"radar": radar} if radar else None))

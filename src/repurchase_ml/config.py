@@ -285,7 +285,7 @@ class RadarSettings(_Section):
     ``value_if_retained``; customers below ``risk_floor`` (a probability, or
     ``base_rate``: the mean churn probability of the list) go after the others;
     ``top_k``, ``min_value`` (on value at risk), ``min_churn_probability`` and
-    ``segments`` (RFM segment names) shorten the list; ``explain_top`` rows get
+    ``segments`` (RFM segment names) and ``lifecycle_stages`` shorten the list; ``explain_top`` rows get
     reasons; ``action_table`` is a YAML file of action rules (default: the
     packaged one). :meth:`options` gives the keyword arguments of
     ``radar_from_scores``, ``churn_radar`` and ``evaluate_radar``.
@@ -302,6 +302,7 @@ class RadarSettings(_Section):
     min_value: float | None = Field(default=None, ge=0)
     min_churn_probability: float | None = Field(default=None, ge=0, le=1)
     segments: tuple[str, ...] | None = None
+    lifecycle_stages: tuple[str, ...] | None = None
     explain_top: int | None = Field(default=50_000, ge=0)
     action_table: str | None = None
 
@@ -343,10 +344,24 @@ class RadarSettings(_Section):
                                  f"{_suggest(name, known)}; allowed: {', '.join(known)}")
         return value
 
+    @field_validator("lifecycle_stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from repurchase_ml.segments import LIFECYCLE_STAGES
+
+        for name in value or ():
+            if name not in LIFECYCLE_STAGES:
+                raise ValueError(f"radar.lifecycle_stages: unknown stage {name!r}"
+                                 f"{_suggest(name, LIFECYCLE_STAGES)}; allowed: "
+                                 f"{', '.join(LIFECYCLE_STAGES)}")
+        return value
+
     def options(self) -> dict[str, Any]:
         """Keyword arguments for ``radar_from_scores`` / ``churn_radar`` / ``evaluate_radar``."""
         out = self.model_dump()
         out["segments"] = list(self.segments) if self.segments is not None else None
+        out["lifecycle_stages"] = (list(self.lifecycle_stages)
+                                   if self.lifecycle_stages is not None else None)
         return out
 
 

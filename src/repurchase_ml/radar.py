@@ -23,6 +23,7 @@ from repurchase_ml.errors import SchemaError, format_examples
 from repurchase_ml.explain import contributions, feature_directions, reasons, typical_values
 from repurchase_ml.money import net_revenue
 from repurchase_ml.segments import (
+    LIFECYCLE_STAGES,
     RFM_SEGMENT_RULES,
     ActionTable,
     behaviour_clusters,
@@ -101,6 +102,7 @@ def churn_radar(
     top_k: int | None = None,
     min_value: float | None = None,
     segments: Sequence[str] | None = None,
+    lifecycle_stages: Sequence[str] | None = None,
     explain_top: int | None = 50_000,
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
@@ -129,8 +131,8 @@ def churn_radar(
         The feature spec the bundle was trained with (default ``FeatureSpec()``).
     horizon_days : int, optional
         Horizon of value if retained; default the bundle's churn horizon (90 days).
-    top_k, min_value, segments, explain_top, action_table, cluster_k, rank_by, risk_floor, \
-min_churn_probability, random_state
+    top_k, min_value, segments, lifecycle_stages, explain_top, action_table, cluster_k, rank_by, \
+risk_floor, min_churn_probability, random_state
         See :func:`radar_from_scores`.
 
     Returns
@@ -176,8 +178,8 @@ min_churn_probability, random_state
         horizon_days = _churn_horizon(bundle)
     return radar_from_scores(
         scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
-        top_k=top_k, min_value=min_value, segments=segments, explain_top=explain_top,
-        action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
+        top_k=top_k, min_value=min_value, segments=segments, lifecycle_stages=lifecycle_stages,
+        explain_top=explain_top, action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
         random_state=random_state,
     )
@@ -417,6 +419,7 @@ def radar_from_scores(
     top_k: int | None = None,
     min_value: float | None = None,
     segments: Sequence[str] | None = None,
+    lifecycle_stages: Sequence[str] | None = None,
     explain_top: int | None = 50_000,
     action_table: ActionTable | pd.DataFrame | str | os.PathLike[str] | None = None,
     cluster_k: int | None = None,
@@ -461,6 +464,9 @@ def radar_from_scores(
         Keep customers with ``churn_probability >= min_churn_probability``.
     segments : sequence of str, optional
         Keep these RFM segments (names of :data:`RFM_SEGMENT_RULES`).
+    lifecycle_stages : sequence of str, optional
+        Keep these lifecycle stages (of :data:`~repurchase_ml.segments.LIFECYCLE_STAGES`),
+        e.g. ``["at_risk", "active"]`` for customers who are slipping rather than gone.
     explain_top : int or None, default 50_000
         Rows (from the top of the filtered list) that get reasons; None: all.
     action_table : ActionTable, DataFrame, YAML path or None
@@ -537,6 +543,13 @@ def radar_from_scores(
         unknown = [s for s in segments if s not in known]
         if unknown:
             raise ValueError(f"segments: unknown {unknown}; choose from {sorted(known)}.")
+    if lifecycle_stages is not None:
+        if isinstance(lifecycle_stages, str):
+            lifecycle_stages = [lifecycle_stages]
+        unknown = [s for s in lifecycle_stages if s not in LIFECYCLE_STAGES]
+        if unknown:
+            raise ValueError(f"lifecycle_stages: unknown {unknown}; choose from "
+                             f"{list(LIFECYCLE_STAGES)}.")
 
     features = features.reset_index(drop=True)
     alive = alive_mask(features).to_numpy()
@@ -593,6 +606,8 @@ def radar_from_scores(
     keep = np.ones(len(ranked), dtype=bool)
     if segments is not None:
         keep &= ranked["segment"].isin(segments).to_numpy()
+    if lifecycle_stages is not None:
+        keep &= ranked["lifecycle_stage"].isin(lifecycle_stages).to_numpy()
     if min_value is not None:
         keep &= (ranked["value_at_risk"] >= float(min_value)).to_numpy()
     if min_churn_probability is not None:
