@@ -895,12 +895,6 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _as_of(value: str | pd.Timestamp) -> pd.Timestamp:
-    from repurchase_ml.radar import parse_as_of
-
-    return parse_as_of(value)
-
-
 def _check_as_of_in_data(cutoff: pd.Timestamp, report: ValidationReport,
                          max_days: int) -> None:
     """Refuse an as-of date before the log starts or long after its last event."""
@@ -973,9 +967,9 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     """
     from repurchase_ml import tracking
     from repurchase_ml.features import build_features
-    from repurchase_ml.radar import radar_from_scores, write_radar
+    from repurchase_ml.radar import parse_as_of, radar_from_scores, write_radar
 
-    cutoff = _as_of(as_of)
+    cutoff = parse_as_of(as_of)
     tracking.configure(settings)
     champion = tracking.load_champion(settings)
     events, report = load_event_log(settings)

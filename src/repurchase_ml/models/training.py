@@ -319,19 +319,13 @@ def baseline_scores(
     """Baseline scores for the test rows: name -> (score, is_probability)."""
     kind = TASK_KINDS[task]
     out: dict[str, tuple[np.ndarray, bool]] = {}
-    missing = [c for c in RFM_FEATURES if c not in rows.columns]
-    if missing:
+    rule = _per_cutoff_rule(task, rows, horizon)
+    if rule is None:
         logger.warning("task %s: RFM and run-rate baselines skipped; feature columns %s are "
-                       "missing (turn the RFM feature family on)", task, missing)
-    elif kind == "classification":
-        rfm = rfm_heuristic_score(rows).to_numpy()
-        out["rfm"] = (1.0 - rfm if task == "churn" else rfm, False)
-    else:
-        rate = run_rate_baseline(rows, horizon_days=horizon)
-        out["run_rate"] = (
-            rate["expected_orders" if task == "order_count" else "expected_revenue"].to_numpy(),
-            True,
-        )
+                       "missing (turn the RFM feature family on)", task,
+                       [c for c in RFM_FEATURES if c not in rows.columns])
+    else:  # the RFM rule is a ranking; the run rate is on the target's scale
+        out[_rule_name(task)] = (rule, kind != "classification")
     if clv is not None:
         pred = predict_clv(clv, horizon_days=horizon).set_index("customer_id")
         aligned = pred.reindex(rows["customer_id"].to_numpy())
@@ -374,10 +368,13 @@ def _per_cutoff_rule(task: str, rows: pd.DataFrame, horizon: int) -> np.ndarray 
     if kind != "classification":
         rate = run_rate_baseline(rows, horizon_days=horizon)
         return rate["expected_orders" if task == "order_count" else "expected_revenue"].to_numpy()
-    score = pd.Series(np.nan, index=rows.index)
-    for _, part in rows.groupby("cutoff", sort=False):
-        score.loc[part.index] = rfm_heuristic_score(part).to_numpy()
-    out = score.to_numpy(dtype=float)
+    if "cutoff" not in rows.columns:  # one snapshot
+        out = rfm_heuristic_score(rows).to_numpy(dtype=float)
+    else:
+        score = pd.Series(np.nan, index=rows.index)
+        for _, part in rows.groupby("cutoff", sort=False):
+            score.loc[part.index] = rfm_heuristic_score(part).to_numpy()
+        out = score.to_numpy(dtype=float)
     return 1.0 - out if task == "churn" else out
 
 
