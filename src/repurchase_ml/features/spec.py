@@ -257,7 +257,7 @@ _TEMPLATES: tuple[_Template, ...] = (
               needs=("category",)),
     _Template("distinct_items", "breadth", "count", "distinct items bought", needs=("item_id",)),
     _Template("category_entropy", "breadth", "ratio",
-              "Shannon entropy (nats) of purchases across categories", needs=("category",)),
+              "spread of purchases across categories (entropy: 0 = all in one)", needs=("category",)),
     _Template("top_category_share", "breadth", "share",
               "share of purchases in the most-bought category", needs=("category",)),
     # habits
