@@ -288,3 +288,29 @@ def test_retrain_prints_the_plan_and_the_refused_task_and_logs_it(tmp_path):
     assert text.splitlines() == plan_lines(plan)
     decision = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/decision.json")
     assert list(decision["skipped"]) == ["second_purchase"]
+
+
+def test_the_raw_log_bgnbd_counts_orders_as_the_training_set_does(monkeypatch):
+    """A training set of customer-days gets a BG/NBD cross-check of customer-days too."""
+    from repurchase_ml.datasets import make_event_log
+    from repurchase_ml.features import FeatureSpec, build_training_set
+    from repurchase_ml.models import baselines
+
+    events, _ = make_event_log(400, "2022-01-01", "2024-01-01", random_state=2,
+                               profile="retail")
+    spec = FeatureSpec(order_definition="customer_day", cancellation_window_days=2)
+    cuts = pd.date_range("2023-01-01", "2023-11-01", freq="MS")
+    ts = build_training_set(events, cutoffs=cuts, tasks=["repurchase"],
+                            horizons={"repurchase": 30}, spec=spec)
+    assert ts.attrs["order_definition"] == "customer_day"
+    seen = {}
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return baselines.fit_clv_models(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "fit_clv_models", recording)
+    bundle = train_models(ts, tasks=["repurchase"], horizons={"repurchase": 30}, events=events,
+                          n_estimators=10, minimums=LOW, candidates=["lightgbm"])
+    assert (seen["order_definition"], seen["cancellation_window_days"]) == ("customer_day", 2.0)
+    assert "bgnbd_events" in bundle.scorecards["repurchase"]

@@ -389,6 +389,9 @@ def build_training_set(
                         validate="one_to_one")
     if alive_days is not None:
         out.attrs["alive_days"] = int(alive_days)
+    # how orders were counted, so that a BG/NBD fitted on the raw log counts them alike
+    out.attrs["order_definition"] = spec.order_definition
+    out.attrs["cancellation_window_days"] = float(spec.cancellation_window_days)
     logger.debug("training set: %d rows, tasks %s", len(out), names)
     return out
 

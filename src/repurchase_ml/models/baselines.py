@@ -346,6 +346,7 @@ def fit_clv_models(
     gamma_gamma: bool = True,
     backend: str = "scipy",
     order_definition: str = "order_id",
+    cancellation_window_days: float = 1.0,
 ) -> CLVFit:
     """Fit BG/NBD and Gamma-Gamma by maximum likelihood on purchases before ``cutoff``.
 
@@ -353,6 +354,8 @@ def fit_clv_models(
     so one fit can predict several horizons. Gamma-Gamma is fitted on repeat
     customers with a positive mean repeat value; with fewer than 10 of them
     (or a fit without a finite mean spend) it is skipped with a warning.
+    ``order_definition`` and ``cancellation_window_days`` count orders as
+    :func:`purchase_summary` (and ``FeatureSpec``) do.
 
     Examples
     --------
@@ -373,7 +376,8 @@ def fit_clv_models(
     if backend not in CLV_BACKENDS:
         raise ValueError(f"backend must be one of {CLV_BACKENDS}, got {backend!r}.")
     summary = purchase_summary(events, cutoff=cutoff, period_days=period_days,
-                               order_definition=order_definition)
+                               order_definition=order_definition,
+                               cancellation_window_days=cancellation_window_days)
     repeat = None
     if gamma_gamma:
         repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]

@@ -872,7 +872,11 @@ def train_models(
                        **test_scores}
         if events is not None:
             if split["test"] not in clv_cache:
-                clv_cache[split["test"]] = fit_clv_models(events, cutoff=split["test"])
+                clv_cache[split["test"]] = fit_clv_models(  # orders counted as the labels do
+                    events, cutoff=split["test"],
+                    order_definition=training_set.attrs.get("order_definition", "order_id"),
+                    cancellation_window_days=training_set.attrs.get(
+                        "cancellation_window_days", 1.0))
             for name, value in baseline_scores(task, test_rows, horizon=horizon,
                                                clv=clv_cache[split["test"]]).items():
                 if name.startswith("bgnbd"):
