@@ -345,7 +345,7 @@ def report(
     sets: SetOpt = None,
 ) -> None:
     """Write the champion's self-contained HTML report around the radar of --as-of."""
-    from repurchase_ml.report import run_report
+    from repurchase_ml.jobs import run_report
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
     with console.status(f"building the report for {as_of} ..."):

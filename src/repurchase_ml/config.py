@@ -278,6 +278,49 @@ class OutputSettings(_Section):
     report: bool = True
 
 
+class ReportSettings(_Section):
+    """How the report, the analytics page and the radar's words read (see ``docs/report.md``).
+
+    ``language`` is ``en`` or ``zh`` (report text, reasons, action labels,
+    segment and lifecycle names); ``currency`` is the symbol put before money
+    (e.g. ``"¥"``); ``number_style`` is ``grouped`` (1,234,567) or ``wan``
+    (123.5万); ``top_n`` radar rows are shown in the report (the CSV has all).
+
+    Examples
+    --------
+    >>> ReportSettings(language="zh", currency="¥").options()["currency"]
+    '¥'
+    """
+
+    language: str = "en"
+    currency: str = ""
+    number_style: str = "grouped"
+    top_n: int = Field(default=25, ge=1)
+
+    @field_validator("language", "number_style")
+    @classmethod
+    def _known_choice(cls, value: str, info: Any) -> str:
+        from repurchase_ml.i18n import LANGUAGES, NUMBER_STYLES
+
+        allowed = LANGUAGES if info.field_name == "language" else NUMBER_STYLES
+        if value not in allowed:
+            raise ValueError(f"report.{info.field_name}: unknown {value!r}"
+                             f"{_suggest(value, allowed)}; allowed: {', '.join(allowed)}")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _short_symbol(cls, value: str) -> str:
+        if len(value) > 5:
+            raise ValueError(f"report.currency: expected a symbol such as '¥' or '$', "
+                             f"got {value!r}")
+        return value
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of ``build_report``."""
+        return self.model_dump()
+
+
 class RadarSettings(_Section):
     """The radar list: order, length and filters (see ``docs/radar.md``).
 
@@ -387,6 +430,7 @@ class Settings(_Section):
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     radar: RadarSettings = Field(default_factory=RadarSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @field_validator("tasks")
     @classmethod

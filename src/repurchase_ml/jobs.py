@@ -987,6 +987,7 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     radar = radar_from_scores(scores, features=features, as_of=cutoff,
                               churn_model=served.bundle.models.get("churn"),
                               random_state=settings.tuning.random_state,
+                              language=settings.report.language,
                               **settings.radar.options(), **horizon)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
@@ -997,13 +998,7 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                      "no report was written")
         logger.warning(notes[-1])
     elif settings.output.report:
-        from repurchase_ml.report import build_report, bundle_report_inputs
-
-        inputs = bundle_report_inputs(served.bundle, history, as_of=cutoff, radar=radar,
-                                      spec=spec)
-        page = build_report(title=f"{settings.tracking.model_name} version "
-                                  f"{champion.version}: customers at {stamp}",
-                            decision=tracking.champion_decision(champion), **inputs)
+        page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec)
     _remove_stale_temp_files(out)
     paths = []
     for name, frame in (("scores", scores), ("radar", radar)):
@@ -1015,6 +1010,77 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),
                        n_radar=len(radar), paths=paths, notes=notes)
+
+
+def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff: pd.Timestamp,
+                 *, radar: pd.DataFrame, spec: Any) -> str:
+    """The champion's HTML report at ``cutoff`` around ``radar``, in the configured language."""
+    from repurchase_ml import tracking
+    from repurchase_ml.report import build_report, bundle_report_inputs
+
+    stamp = cutoff.strftime("%Y-%m-%d")
+    inputs = bundle_report_inputs(champion.served.bundle, events, as_of=cutoff, radar=radar,
+                                  spec=spec)
+    inputs["model"] = {**inputs["model"], "name": settings.tracking.model_name,
+                       "version": champion.version}
+    title = f"{settings.tracking.model_name} version {champion.version}: customers at {stamp}"
+    if settings.report.language != "en":
+        from repurchase_ml.i18n import text
+
+        title = text("report.title_model", settings.report.language,
+                     name=settings.tracking.model_name, version=champion.version, date=stamp)
+    return build_report(title=title, decision=tracking.champion_decision(champion),
+                        radar_csv=f"radar_{stamp}.csv", **settings.report.options(), **inputs)
+
+
+def run_report(settings: Settings, *, as_of: pd.Timestamp | str,
+               path: str | os.PathLike[str] | None = None) -> Path:
+    """Write the champion's report for a date already scored (``repurchase-ml report``).
+
+    The score job writes the report beside the scores when ``output.report``
+    is on; this rebuilds it on its own (another path, another language, a
+    newer champion's scorecards, or with ``output.report`` off), around the
+    radar the score job wrote for that date (``radar_<date>.parquet`` in the
+    output folder), so the report always shows the list CRM got.
+
+    Parameters
+    ----------
+    settings : repurchase_ml.config.Settings
+        Resolved settings (data source, tracking store, output folder, ``report`` options).
+    as_of : pandas.Timestamp or str
+        A date the score job has run for.
+    path : path-like, optional
+        Where to write; default ``<output folder>/report_<date>.html``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no radar for ``as_of`` yet.
+    """
+    from repurchase_ml import tracking
+    from repurchase_ml.radar import parse_as_of
+
+    cutoff = parse_as_of(as_of)
+    stamp = cutoff.strftime("%Y-%m-%d")
+    radar_path = settings.output_path() / f"radar_{stamp}.parquet"
+    if not radar_path.exists():
+        raise FileNotFoundError(
+            f"as_of {stamp}: no radar at {radar_path}. Fix: run `repurchase-ml score --as-of "
+            f"{stamp}` first (with output.report on it writes this report too).")
+    radar = pd.read_parquet(radar_path)
+    tracking.configure(settings)
+    champion = tracking.load_champion(settings)
+    events, _report = load_event_log(settings)
+    page = _report_page(settings, champion, events, cutoff, radar=radar, spec=champion.spec)
+    target = Path(path) if path is not None else settings.output_path() / f"report_{stamp}.html"
+    if target.suffix.lower() not in {".html", ".htm"}:
+        raise ValueError(f"path {str(path)!r}: the report is HTML, use a .html suffix.")
+    return write_text_atomic(target, page)
 
 
 # --------------------------------------------------------------------------- serve

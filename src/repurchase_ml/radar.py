@@ -111,6 +111,7 @@ def churn_radar(
     min_churn_probability: float | None = None,
     horizon_days: int | None = None,
     random_state: int | None = 0,
+    language: str = "en",
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
@@ -132,7 +133,7 @@ def churn_radar(
     horizon_days : int, optional
         Horizon of value if retained; default the bundle's churn horizon (90 days).
     top_k, min_value, segments, lifecycle_stages, explain_top, action_table, cluster_k, rank_by, \
-risk_floor, min_churn_probability, random_state
+risk_floor, min_churn_probability, random_state, language
         See :func:`radar_from_scores`.
 
     Returns
@@ -181,7 +182,7 @@ risk_floor, min_churn_probability, random_state
         top_k=top_k, min_value=min_value, segments=segments, lifecycle_stages=lifecycle_stages,
         explain_top=explain_top, action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
-        random_state=random_state,
+        random_state=random_state, language=language,
     )
 
 
@@ -429,6 +430,7 @@ def radar_from_scores(
     horizon_days: int = CHURN_HORIZON_DAYS,
     random_state: int | None = 0,
     num_threads: int | None = None,
+    language: str = "en",
 ) -> pd.DataFrame:
     """The radar from features and scores already computed at one cutoff.
 
@@ -489,6 +491,10 @@ def radar_from_scores(
         Seed of the clustering.
     num_threads : int, optional
         LightGBM threads for the reasons (default: all cores).
+    language : {"en", "zh"}, default "en"
+        Language of the reasons and the action words (``report.language`` in
+        the settings); column names and codes (segment, lifecycle stage,
+        ``action_id``) stay the same in every language.
 
     Returns
     -------
@@ -634,7 +640,8 @@ def radar_from_scores(
             sample = base.sample(min(len(base), DIRECTION_SAMPLE), random_state=0)
             directions = feature_directions(
                 contributions(churn_model, sample, num_threads=num_threads), sample)
-        words = reasons(contribs, head, top=N_REASONS, typical=typical, directions=directions)
+        words = reasons(contribs, head, top=N_REASONS, typical=typical, directions=directions,
+                        language=language)
         radar.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
         lap("reasons")
     elif churn_model is None:
@@ -643,7 +650,7 @@ def radar_from_scores(
     table = ActionTable.resolve(action_table)
     extra = [c for c in table.columns if c not in radar.columns and c in base.columns]
     facts = radar.assign(**{c: base[c].to_numpy()[order] for c in extra})
-    radar[["action_id", "action"]] = table.recommend(facts)
+    radar[["action_id", "action"]] = table.recommend(facts, language=language)
     lap("actions")
     radar["cutoff"] = cutoff
     radar = radar[list(RADAR_COLUMNS)]

@@ -761,8 +761,8 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
 
     from repurchase_ml.explain import contributions, plot_drivers
+    from repurchase_ml.models.evaluate import calibration_table, gain_curve
     from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
-    from repurchase_ml.report import calibration_table, gain_curve
 
     frame = rows[["customer_id", "cutoff", *served.features]]
     scores = served.bundle.predict(frame)
