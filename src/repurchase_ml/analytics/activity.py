@@ -154,9 +154,11 @@ def promotion_effects(events: Any, as_of: Any, *,
     >>> ev = pd.DataFrame({"customer_id": [1, 2, 3, 1], "timestamp": days,
     ...     "event_type": pd.Categorical(["purchase"] * 4, categories=EVENT_TYPES),
     ...     "amount": 10.0})
-    >>> t = promotion_effects(ev, "2024-12-01", promotion_days=["11-11"])
-    >>> t[["promotion", "orders", "new_buyers", "baseline_orders"]].values.tolist()
-    [['11-11', 2, 2, 0.2]]
+    >>> t = promotion_effects(ev, "2024-12-01", promotion_days=["11-11"], window_days=7)
+    >>> t[["promotion", "orders", "new_buyers", "returning_buyers"]].values.tolist()
+    [['11-11', 2, 2, 0]]
+    >>> round(t["baseline_orders"].item() * 14)  # 2 orders on the 14 days around it
+    2
     """
     calendar = promotion_calendar(promotion_days)
     for value, name in ((window_days, "window_days"), (repurchase_days, "repurchase_days")):

@@ -88,7 +88,7 @@ def bgnbd_orders_pmf(params: dict[str, float], t: np.ndarray, max_orders: int) -
     >>> p = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
     >>> pmf = bgnbd_orders_pmf(p, np.array([39.0]), 60)
     >>> round(float(pmf.sum()), 4), round(float(pmf[0, 0]), 4)
-    (1.0, 0.6293)
+    (1.0, 0.5738)
     """
     r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
     t = np.asarray(t, dtype=np.float64)[:, None]

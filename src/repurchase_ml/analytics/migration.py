@@ -22,12 +22,15 @@ SEGMENT_KINDS = ("rfm", "lifecycle")
 #: the row or column of customers not yet (or no longer) in the other table
 ABSENT = "(absent)"
 _NO_PURCHASE = "no purchase"
+#: lifecycle stages from the start of a customer's life to its end (LIFECYCLE_STAGES is the
+#: order the rules are checked in)
+_LIFECYCLE_READING = ("prospect", "new", "active", "reactivated", "at_risk", "churned")
 
 
 def segment_order(kind: str) -> list[str]:
     """Segments of ``kind`` in their reading order (best first), then the catch-alls."""
     names = list(RFM_SEGMENT_RULES["segment"]) + [_NO_PURCHASE] if kind == "rfm" \
-        else list(LIFECYCLE_STAGES)
+        else [s for s in _LIFECYCLE_READING if s in LIFECYCLE_STAGES]
     return names + [ABSENT]
 
 

@@ -99,8 +99,7 @@ def _heatmap(ax: Any, values: np.ndarray, rows: Sequence[str], columns: Sequence
              vmax: float | None = None, label: str = "", text: bool = True) -> Any:
     import matplotlib as mpl
 
-    colours = mpl.colormaps[cmap].copy()
-    colours.set_bad("#f2f2f2")
+    colours = mpl.colormaps[cmap].with_extremes(bad="#f2f2f2")
     masked = np.ma.masked_invalid(values.astype(float))
     image = ax.imshow(masked, cmap=colours, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(columns)), [str(c) for c in columns], rotation=45, ha="right")
@@ -517,6 +516,12 @@ def plot_probability_alive_matrix(table: pd.DataFrame, *, ax: Any = None) -> Any
     return _grid_plot(table, "p_alive", "Probability a customer is still active", "P(alive)", ax)
 
 
+def _frequency_labels(table: pd.DataFrame) -> list[str]:
+    """Repeat-order counts as tick labels, the last "or more" group with a plus."""
+    return [f"{f}+" if more else f"{f}" for f, more in
+            zip(table["frequency"], table["or_more"], strict=True)]
+
+
 def plot_period_transactions(table: pd.DataFrame, *, ax: Any = None) -> Any:
     """Customers per number of repeat orders: actual against BG/NBD.
 
@@ -532,8 +537,7 @@ def plot_period_transactions(table: pd.DataFrame, *, ax: Any = None) -> Any:
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["actual"], 0.4, color=_BLUE, label="actual")
     ax.bar(x + 0.2, table["expected"], 0.4, color=_ORANGE, label="BG/NBD")
-    ax.set_xticks(x, [f"{f}+" if more else f"{f}" for f, more in
-                      zip(table["frequency"], table["or_more"], strict=True)])
+    ax.set_xticks(x, _frequency_labels(table))
     ax.set_xlabel("repeat orders")
     ax.set_ylabel("customers")
     ax.legend(fontsize=8)
@@ -555,8 +559,7 @@ def plot_calibration_vs_holdout(table: pd.DataFrame, *, ax: Any = None) -> Any:
     fig, ax, made = _axes(ax, (7, 4))
     ax.plot(table["frequency"], table["actual"], marker="o", color=_BLUE, label="actual")
     ax.plot(table["frequency"], table["predicted"], marker="s", color=_ORANGE, label="BG/NBD")
-    ax.set_xticks(table["frequency"], [f"{f}+" if more else f"{f}" for f, more in
-                                       zip(table["frequency"], table["or_more"], strict=True)])
+    ax.set_xticks(table["frequency"], _frequency_labels(table))
     ax.set_xlabel("repeat orders in the calibration period")
     ax.set_ylabel("mean orders in the holdout")
     ax.legend(fontsize=8)
