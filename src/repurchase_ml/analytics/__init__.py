@@ -12,7 +12,9 @@ orders as the features and labels do (:mod:`repurchase_ml.features.orders`:
 order definition and cancellations) and prices money net of refunds. Each
 returns a tidy pandas DataFrame; each ``plot_*`` takes that table, returns a
 matplotlib Figure and draws on ``ax=`` when given. Events may be pandas or
-polars frames.
+polars frames. Every function that reads events takes ``spec=`` (a
+:class:`~repurchase_ml.features.FeatureSpec`) for the order definition,
+the cancellation window and the promotion calendar, as in training.
 
 :func:`run_analytics` computes every table for one as-of date;
 :func:`run_analyze` (the ``repurchase-ml analyze`` command) writes them as

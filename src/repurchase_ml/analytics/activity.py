@@ -30,7 +30,8 @@ from repurchase_ml.features.spec import FeatureSpec
 __all__ = ["activity_over_time", "promotion_effects", "promotion_calendar"]
 
 
-def activity_over_time(events: Any, as_of: Any, *, freq: str = "M") -> pd.DataFrame:
+def activity_over_time(events: Any, as_of: Any, *, freq: str = "M",
+                       spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Active customers, new and returning buyers, orders and net revenue per week or month.
 
     Returns
@@ -57,7 +58,7 @@ def activity_over_time(events: Any, as_of: Any, *, freq: str = "M") -> pd.DataFr
     [30.0, 1.0]
     """
     check_choice(freq, "freq", PERIODS)
-    return activity_table(snapshot(events, as_of), freq=freq)
+    return activity_table(snapshot(events, as_of, spec=spec), freq=freq)
 
 
 def activity_table(snap: Snapshot, *, freq: str) -> pd.DataFrame:
@@ -127,8 +128,11 @@ def promotion_calendar(promotion_days: Iterable[Any] | None = None) -> tuple[tup
 
 def promotion_effects(events: Any, as_of: Any, *,
                       promotion_days: Iterable[Any] | None = None, window_days: int = 14,
-                      repurchase_days: int = 90) -> pd.DataFrame:
+                      repurchase_days: int = 90, spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Each promotion day against the surrounding weeks, and how the buyers it won come back.
+
+    ``promotion_days`` ((month, day) pairs or "MM-DD" strings) defaults to the
+    calendar of ``spec`` (:attr:`FeatureSpec.promo_days`: 11.11 and 6.18).
 
     For every promotion day of the calendar inside the log (before
     ``as_of``): orders, new and returning buyers that day against the daily
@@ -160,11 +164,13 @@ def promotion_effects(events: Any, as_of: Any, *,
     >>> round(t["baseline_orders"].item() * 14)  # 2 orders on the 14 days around it
     2
     """
+    if promotion_days is None and spec is not None:
+        promotion_days = spec.promo_days
     calendar = promotion_calendar(promotion_days)
     for value, name in ((window_days, "window_days"), (repurchase_days, "repurchase_days")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a whole number of days >= 1, got {value!r}.")
-    return promotion_table(snapshot(events, as_of), calendar, window_days=window_days,
+    return promotion_table(snapshot(events, as_of, spec=spec), calendar, window_days=window_days,
                            repurchase_days=repurchase_days)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from repurchase_ml.analytics._orders import DAY_NS, Snapshot, check_choice, snapshot
 from repurchase_ml.features._inputs import CODE
+from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = ["behaviour_funnel", "BEHAVIOUR_STAGES", "NO_BROWSING"]
 
@@ -26,7 +27,7 @@ _COLUMNS = ("group", "stage", "customers", "step_conversion", "overall_conversio
 
 
 def behaviour_funnel(events: Any, as_of: Any, *, by: str | None = None,
-                     days: int | None = 30) -> pd.DataFrame:
+                     days: int | None = 30, spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Customers who viewed, then also carted or favourited, then also bought, in a window.
 
     The steps are nested: a customer counts at ``cart_or_favorite`` if they
@@ -68,7 +69,7 @@ def behaviour_funnel(events: Any, as_of: Any, *, by: str | None = None,
     check_choice(by, "by", BEHAVIOUR_GROUPS)
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
         raise ValueError(f"days: expected a whole number of days >= 1 or None, got {days!r}.")
-    snap = snapshot(events, as_of)
+    snap = snapshot(events, as_of, spec=spec)
     if by == "category" and "category" not in snap.events.columns:
         raise ValueError("by: 'category' needs a 'category' column in events. Fix: map the "
                          "product category column when reading the log, or use by=None.")

@@ -23,6 +23,7 @@ from scipy.special import betaln
 from scipy.stats import nbinom
 
 from repurchase_ml.analytics._orders import DAY_NS, Snapshot, snapshot
+from repurchase_ml.features.spec import FeatureSpec
 from repurchase_ml.models.btyd import (
     bgnbd_expected_orders,
     bgnbd_probability_alive,
@@ -111,9 +112,9 @@ def _grid(summary: Summary, max_frequency: int | None,
 
 
 def _matrix(events: Any, as_of: Any, *, period_days: Any, max_frequency: int | None,
-            which: str) -> pd.DataFrame:
+            which: str, spec: FeatureSpec | None = None) -> pd.DataFrame:
     period = _check_period(period_days)
-    summary = summarise(snapshot(events, as_of), period_days=period)
+    summary = summarise(snapshot(events, as_of, spec=spec), period_days=period)
     return matrix_table(summary, summary.fit(), which=which, max_frequency=max_frequency)
 
 
@@ -136,7 +137,8 @@ def matrix_table(summary: Summary, params: dict[str, float], *, which: str,
 
 
 def frequency_recency_matrix(events: Any, as_of: Any, *, period_days: float = 7.0,
-                             max_frequency: int | None = None) -> pd.DataFrame:
+                             max_frequency: int | None = None,
+                             spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Expected orders in the next period for each (frequency, recency) at the longest T.
 
     The BG/NBD picture of who will buy next: the top right (many orders,
@@ -159,11 +161,12 @@ def frequency_recency_matrix(events: Any, as_of: Any, *, period_days: float = 7.
     ([0, 1, 2, 3], True)
     """
     return _matrix(events, as_of, period_days=period_days, max_frequency=max_frequency,
-                   which="expected_orders")
+                   which="expected_orders", spec=spec)
 
 
 def probability_alive_matrix(events: Any, as_of: Any, *, period_days: float = 7.0,
-                             max_frequency: int | None = None) -> pd.DataFrame:
+                             max_frequency: int | None = None,
+                             spec: FeatureSpec | None = None) -> pd.DataFrame:
     """P(alive) for each (frequency, recency) at the longest T (see
     :func:`frequency_recency_matrix`); column ``p_alive``.
 
@@ -176,11 +179,11 @@ def probability_alive_matrix(events: Any, as_of: Any, *, period_days: float = 7.
     (True, 1.0)
     """
     return _matrix(events, as_of, period_days=period_days, max_frequency=max_frequency,
-                   which="p_alive")
+                   which="p_alive", spec=spec)
 
 
 def period_transactions(events: Any, as_of: Any, *, period_days: float = 7.0,
-                        max_frequency: int = 7) -> pd.DataFrame:
+                        max_frequency: int = 7, spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Customers with 0, 1, 2 ... repeat orders: observed against the fitted BG/NBD.
 
     The expected count is the sum over customers of the model's
@@ -203,7 +206,7 @@ def period_transactions(events: Any, as_of: Any, *, period_days: float = 7.0,
     period = _check_period(period_days)
     if isinstance(max_frequency, bool) or not isinstance(max_frequency, int) or max_frequency < 1:
         raise ValueError(f"max_frequency: expected a whole number >= 1, got {max_frequency!r}.")
-    summary = summarise(snapshot(events, as_of), period_days=period)
+    summary = summarise(snapshot(events, as_of, spec=spec), period_days=period)
     return transactions_table(summary, summary.fit(), max_frequency=max_frequency)
 
 
@@ -226,7 +229,8 @@ def transactions_table(summary: Summary, params: dict[str, float], *,
 
 
 def calibration_vs_holdout(events: Any, as_of: Any, *, holdout_days: int = 90,
-                           period_days: float = 7.0, max_frequency: int = 7) -> pd.DataFrame:
+                           period_days: float = 7.0, max_frequency: int = 7,
+                           spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Orders in the holdout per calibration frequency: the BG/NBD forecast against the actual.
 
     The model is fitted on orders before ``as_of - holdout_days``; customers
@@ -249,7 +253,7 @@ def calibration_vs_holdout(events: Any, as_of: Any, *, holdout_days: int = 90,
     """
     period = _check_period(period_days)
     holdout = _check_days(holdout_days, "holdout_days")
-    return holdout_table(snapshot(events, as_of), holdout_days=holdout, period_days=period,
+    return holdout_table(snapshot(events, as_of, spec=spec), holdout_days=holdout, period_days=period,
                          max_frequency=max_frequency)
 
 
@@ -289,7 +293,8 @@ def holdout_table(snap: Snapshot, *, holdout_days: int, period_days: float,
 
 
 def cumulative_transactions(events: Any, as_of: Any, *, holdout_days: int = 90,
-                            period_days: float = 7.0) -> pd.DataFrame:
+                            period_days: float = 7.0,
+                            spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Repeat orders accumulated day by day: actual against the BG/NBD fitted before the holdout.
 
     The expected curve sums, over the buyers acquired each day (all of
@@ -313,7 +318,7 @@ def cumulative_transactions(events: Any, as_of: Any, *, holdout_days: int = 90,
     """
     period = _check_period(period_days)
     holdout = _check_days(holdout_days, "holdout_days")
-    return cumulative_table(snapshot(events, as_of), holdout_days=holdout, period_days=period)
+    return cumulative_table(snapshot(events, as_of, spec=spec), holdout_days=holdout, period_days=period)
 
 
 def cumulative_table(snap: Snapshot, *, holdout_days: int, period_days: float) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from repurchase_ml.analytics._orders import Snapshot, check_choice, check_date, snapshot
+from repurchase_ml.features.spec import FeatureSpec
 from repurchase_ml.segments import LIFECYCLE_STAGES, RFM_SEGMENT_RULES, lifecycle_stage, rfm_scores
 from repurchase_ml.segments import segment_migration as _crosstab
 
@@ -44,7 +45,7 @@ def segments_at(snap: Snapshot, cutoff: pd.Timestamp | None = None, *,
 
 
 def segment_migration(events: Any, from_as_of: Any, to_as_of: Any, *,
-                      kind: str = "rfm") -> pd.DataFrame:
+                      kind: str = "rfm", spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Customers moving between segments from one as-of date to a later one.
 
     Each customer's segment (RFM segment or lifecycle stage, see
@@ -85,7 +86,7 @@ def segment_migration(events: Any, from_as_of: Any, to_as_of: Any, *,
     if not start < end:
         raise ValueError(f"from_as_of: must be before to_as_of, got {start.date()} and "
                          f"{end.date()}. Fix: pass the earlier date first.")
-    return migration_table(snapshot(events, end, argument="to_as_of"), start, kind=kind)
+    return migration_table(snapshot(events, end, spec=spec, argument="to_as_of"), start, kind=kind)
 
 
 def migration_table(snap: Snapshot, start: pd.Timestamp, *, kind: str) -> pd.DataFrame:

@@ -192,8 +192,12 @@ def plot_time_to_next_order(table: pd.DataFrame, *, ax: Any = None,
     return _done(fig, made)
 
 
-def plot_cohort_retention(table: pd.DataFrame, *, ax: Any = None) -> Any:
+def plot_cohort_retention(table: pd.DataFrame, *, ax: Any = None,
+                          max_cohorts: int = 12) -> Any:
     """Heatmap: acquisition cohort (rows) x periods since the first order, retention in %.
+
+    The latest ``max_cohorts`` cohorts and their first ``max_cohorts`` periods
+    are drawn (every number still readable); the table holds them all.
 
     Examples
     --------
@@ -205,6 +209,7 @@ def plot_cohort_retention(table: pd.DataFrame, *, ax: Any = None) -> Any:
     """
     _need(table, ("cohort", "period", "retention"), "cohort_retention")
     grid = table.pivot(index="cohort", columns="period", values="retention")
+    grid = grid.iloc[-max_cohorts:, :max_cohorts]
     fig, ax, made = _axes(ax, (1.5 + 0.45 * max(grid.shape[1], 1),
                                1.5 + 0.3 * max(grid.shape[0], 1)))
     if table.empty:

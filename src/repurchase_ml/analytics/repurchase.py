@@ -25,6 +25,7 @@ from repurchase_ml.analytics._orders import (
     period_labels,
     snapshot,
 )
+from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = ["repurchase_funnel", "time_to_next_order", "return_shares", "nudge_window",
            "cohort_retention", "kaplan_meier", "FUNNEL_GROUPS", "DEFAULT_NUDGE_THRESHOLD"]
@@ -47,7 +48,7 @@ def _positive_int(value: Any, argument: str, minimum: int = 1) -> int:
 
 
 def repurchase_funnel(events: Any, as_of: Any, *, by: str | None = None,
-                      max_order: int = 5) -> pd.DataFrame:
+                      max_order: int = 5, spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Customers reaching their 1st, 2nd ... ``max_order``-th order before ``as_of``.
 
     Parameters
@@ -82,7 +83,7 @@ def repurchase_funnel(events: Any, as_of: Any, *, by: str | None = None,
     """
     check_choice(by, "by", FUNNEL_GROUPS)
     max_order = _positive_int(max_order, "max_order")
-    return funnel_table(snapshot(events, as_of), by=by, max_order=max_order)
+    return funnel_table(snapshot(events, as_of, spec=spec), by=by, max_order=max_order)
 
 
 def funnel_table(snap: Snapshot, *, by: str | None, max_order: int) -> pd.DataFrame:
@@ -172,7 +173,8 @@ def kaplan_meier(days: np.ndarray, observed: np.ndarray, *, alpha: float = 0.05)
                          "ci_lower": np.minimum(lower, upper), "ci_upper": np.maximum(lower, upper)})
 
 
-def time_to_next_order(events: Any, as_of: Any, *, from_order: int = 1) -> pd.DataFrame:
+def time_to_next_order(events: Any, as_of: Any, *, from_order: int = 1,
+                       spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Kaplan-Meier curve of the days from order ``from_order`` to the next one.
 
     Every customer with at least ``from_order`` orders before ``as_of`` is in
@@ -201,7 +203,7 @@ def time_to_next_order(events: Any, as_of: Any, *, from_order: int = 1) -> pd.Da
     [0.667, 0.667, 0.0]
     """
     from_order = _positive_int(from_order, "from_order")
-    return next_order_curve(snapshot(events, as_of), from_order)
+    return next_order_curve(snapshot(events, as_of, spec=spec), from_order)
 
 
 def next_order_curve(snap: Snapshot, from_order: int) -> pd.DataFrame:
@@ -229,7 +231,8 @@ def survival_at(curve: pd.DataFrame, days: Sequence[int] | np.ndarray) -> pd.Dat
 
 
 def return_shares(events: Any, as_of: Any, *, from_order: int = 1,
-                  days: Sequence[int] = (7, 14, 30, 60, 90)) -> pd.DataFrame:
+                  days: Sequence[int] = (7, 14, 30, 60, 90),
+                  spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Share of customers placing order ``from_order + 1`` within each number of ``days``.
 
     Read off the Kaplan-Meier curve (``1 - survival``), so customers who
@@ -254,7 +257,7 @@ def return_shares(events: Any, as_of: Any, *, from_order: int = 1,
     """
     from_order = _positive_int(from_order, "from_order")
     horizons = _horizons(days)
-    return shares_table(next_order_curve(snapshot(events, as_of), from_order), horizons)
+    return shares_table(next_order_curve(snapshot(events, as_of, spec=spec), from_order), horizons)
 
 
 def _horizons(days: Any) -> np.ndarray:
@@ -275,7 +278,7 @@ def shares_table(curve: pd.DataFrame, horizons: np.ndarray) -> pd.DataFrame:
 
 def nudge_window(events: Any, as_of: Any, *, threshold: float = DEFAULT_NUDGE_THRESHOLD,
                  from_order: int = 1, window_days: int = 7,
-                 min_at_risk: int = 30) -> pd.DataFrame:
+                 min_at_risk: int = 30, spec: FeatureSpec | None = None) -> pd.DataFrame:
     """The day after which a new buyer's chance of the next order falls below ``threshold``.
 
     Definition: on day ``d`` after order ``from_order``, the *daily hazard*
@@ -313,7 +316,7 @@ def nudge_window(events: Any, as_of: Any, *, threshold: float = DEFAULT_NUDGE_TH
     from_order = _positive_int(from_order, "from_order")
     window_days = _positive_int(window_days, "window_days")
     min_at_risk = _positive_int(min_at_risk, "min_at_risk")
-    curve = next_order_curve(snapshot(events, as_of), from_order)
+    curve = next_order_curve(snapshot(events, as_of, spec=spec), from_order)
     return nudge_table(curve, threshold=threshold, from_order=from_order,
                        window_days=window_days, min_at_risk=min_at_risk)
 
@@ -362,7 +365,7 @@ RETENTION_MEASURES = ("customers", "revenue")
 
 
 def cohort_retention(events: Any, as_of: Any, *, freq: str = "M",
-                     measure: str = "customers") -> pd.DataFrame:
+                     measure: str = "customers", spec: FeatureSpec | None = None) -> pd.DataFrame:
     """Acquisition cohort x periods since the first order: customers buying, revenue retained.
 
     A cohort is the customers whose first order fell in one period (``freq``
@@ -394,7 +397,7 @@ def cohort_retention(events: Any, as_of: Any, *, freq: str = "M",
     """
     check_choice(freq, "freq", PERIODS)
     check_choice(measure, "measure", RETENTION_MEASURES)
-    return cohort_table(snapshot(events, as_of), freq=freq, measure=measure)
+    return cohort_table(snapshot(events, as_of, spec=spec), freq=freq, measure=measure)
 
 
 def cohort_table(snap: Snapshot, *, freq: str, measure: str) -> pd.DataFrame:
