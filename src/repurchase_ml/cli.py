@@ -354,6 +354,29 @@ def report(
 
 
 @app.command()
+def analyze(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the tables speak for: only events "
+                     "strictly before it are read.", show_default=False)],
+    previous_as_of: Annotated[str | None, typer.Option(
+        "--previous-as-of", help="Start of the segment migration [default: a month before "
+        "--as-of].", show_default=False)] = None,
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Write the operations tables at --as-of (Parquet and CSV) and their HTML page."""
+    from repurchase_ml.analytics import run_analyze
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status(f"analysing at {as_of} ..."):
+        result = _guard(lambda: run_analyze(settings, as_of, previous_as_of=previous_as_of))
+    console.print(f"[bold]analyze[/] at {result.as_of}: {result.n_tables} tables, page "
+                  f"{result.page}", highlight=False)
+    for note in result.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+
+
+@app.command()
 def serve(
     config: ConfigOpt = None,
     project_dir: ProjectOpt = None,
