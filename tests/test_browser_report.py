@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_report import EXPECTED_PLOTS, report_inputs
 
@@ -227,18 +228,21 @@ def _open_at(browser: _Browser, path: Path, width: int = WIDTH) -> tuple[str, di
     return session, _evaluate(browser, session, _LAYOUT)
 
 
-def _screenshot(browser: _Browser, session: str, height: int, path: Path) -> bytes:
+def _screenshot(browser: _Browser, session: str, height: int, path: Path) -> None:
+    """The whole page as PNG into REPORT_SCREENSHOTS=<folder>, for a person to look at.
+
+    Only when asked: the tests compare layout facts, and a full-page capture is slow.
+    """
+    keep = os.environ.get("REPORT_SCREENSHOTS")
+    if not keep:
+        return
     shot = browser.call("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}}, session=session)
     png = base64.b64decode(shot["data"])
-    path.write_bytes(png)
-    # REPORT_SCREENSHOTS=<folder> keeps the pictures for a person to look at
-    keep = os.environ.get("REPORT_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        (Path(keep) / path.name).write_bytes(png)
-    return png
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    Path(keep).mkdir(parents=True, exist_ok=True)
+    (Path(keep) / path.name).write_bytes(png)
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -277,8 +281,7 @@ def test_report_layout_at_laptop_width(browser, tmp_path, language):
     reasons = layout["headers"][-2]
     assert reasons["width"] > 300
 
-    png = _screenshot(browser, session, layout["height"], tmp_path / f"report_{language}.png")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    _screenshot(browser, session, layout["height"], tmp_path / f"report_{language}.png")
 
 
 def test_radar_table_sorts_and_filters_in_the_page(browser, tmp_path):
@@ -291,15 +294,15 @@ def test_radar_table_sorts_and_filters_in_the_page(browser, tmp_path):
     ids = _evaluate(browser, session, column.format(i=1))
     assert ids == inputs["radar"]["customer_id"].tolist()  # the radar's order to start with
     # a click on "churn risk" sorts ascending, a second click descending
-    _evaluate(browser, session, "document.querySelectorAll('#radar-table th')[2].click()")
+    _evaluate(browser, session, "document.querySelectorAll('#radar-table th')[2].click(); true")
     ids = _evaluate(browser, session, column.format(i=1))
     want = inputs["radar"].sort_values("churn_probability", kind="mergesort")["customer_id"]
     assert ids == want.tolist()
-    _evaluate(browser, session, "document.querySelectorAll('#radar-table th')[2].click()")
+    _evaluate(browser, session, "document.querySelectorAll('#radar-table th')[2].click(); true")
     assert _evaluate(browser, session, column.format(i=1))[0] == want.iloc[-1]
     # typing filters rows on any text in them
     _evaluate(browser, session, "const b = document.getElementById('radar-filter');"
-              "b.value = 'champions'; b.dispatchEvent(new Event('input'))")
+              "b.value = 'champions'; b.dispatchEvent(new Event('input')); true")
     segments = _evaluate(browser, session, column.format(i=5))
     assert len(segments) == (inputs["radar"]["segment"] == "champions").sum()
     assert set(segments) == {"champions"}
@@ -323,3 +326,53 @@ def test_harness_reports_broken_pages(browser, tmp_path):
     assert any(e.startswith("exception") for e in errors), errors
     state = _evaluate(browser, session, _PAGE_STATE)
     assert state["images"] == [{"id": "", "ok": False, "width": 0}]
+
+
+@pytest.fixture(scope="module")
+def analytics_tables():
+    from repurchase_ml.analytics import run_analytics
+    from repurchase_ml.datasets import make_event_log
+
+    events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=1, profile="retail")
+    return run_analytics(events, "2023-12-01", previous_as_of="2023-11-01")
+
+
+_ANALYTICS_LAYOUT = """(() => ({
+  viewport: document.documentElement.clientWidth,
+  page_width: document.documentElement.scrollWidth,
+  sections: Array.from(document.querySelectorAll('section')).map(s => s.id),
+  titles: Array.from(document.querySelectorAll('section h2')).map(h => h.textContent.trim()),
+  wide: Array.from(document.querySelectorAll('section, .table-wrap'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.closest('section').id),
+  images: Array.from(document.images).map(i => i.complete && i.naturalWidth > 0),
+  lang: document.documentElement.lang,
+  height: document.documentElement.scrollHeight,
+}))()"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_analytics_page_layout_at_laptop_width(browser, tmp_path, analytics_tables, language):
+    from repurchase_ml import i18n
+    from repurchase_ml.analytics.page import SECTIONS, build_page
+
+    page = tmp_path / f"analytics_{language}.html"
+    page.write_text(build_page(analytics_tables, as_of=pd.Timestamp("2023-12-01"),
+                               previous_as_of=pd.Timestamp("2023-11-01"), language=language,
+                               report_href="report_2023-12-01.html"), encoding="utf-8")
+    session = browser.open(page.as_uri())
+    browser.call("Emulation.setDeviceMetricsOverride",
+                 {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                 session=session)
+    layout = _evaluate(browser, session, _ANALYTICS_LAYOUT)
+
+    assert browser.errors() == []
+    assert layout["lang"] == ("zh-CN" if language == "zh" else "en")
+    expected = [name for name, _plot in SECTIONS if name in analytics_tables]
+    assert len(expected) >= 18  # the synthetic shop has every kind of table
+    assert layout["sections"][: len(expected)] == expected
+    assert layout["titles"][: len(expected)] == [
+        i18n.text(f"analytics.section.{name}.title", language) for name in expected]
+    assert all(layout["images"]) and len(layout["images"]) >= 15
+    assert layout["page_width"] <= layout["viewport"] <= WIDTH
+    assert layout["wide"] == [], layout["wide"]
+    _screenshot(browser, session, layout["height"], tmp_path / f"analytics_{language}.png")

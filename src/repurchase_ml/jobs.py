@@ -1029,8 +1029,11 @@ def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff
 
         title = text("report.title_model", settings.report.language,
                      name=settings.tracking.model_name, version=champion.version, date=stamp)
+    analytics = settings.output_path() / f"analytics_{stamp}.html"  # `repurchase-ml analyze`
     return build_report(title=title, decision=tracking.champion_decision(champion),
-                        radar_csv=f"radar_{stamp}.csv", **settings.report.options(), **inputs)
+                        radar_csv=f"radar_{stamp}.csv",
+                        analytics_href=analytics.name if analytics.exists() else None,
+                        **settings.report.options(), **inputs)
 
 
 def run_report(settings: Settings, *, as_of: pd.Timestamp | str,

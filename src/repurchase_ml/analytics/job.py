@@ -226,7 +226,10 @@ def run_analyze(settings: Any, as_of: Any, *, previous_as_of: Any = None) -> Ana
     stamp = moment.strftime("%Y-%m-%d")
     radar = _radar_at(out, stamp)
     tables = run_analytics(events, moment, previous_as_of=previous, radar=radar, spec=spec)
-    page = build_page(tables, as_of=moment, previous_as_of=previous)
+    churn_report = out / f"report_{stamp}.html"  # the score job's, linked when it is there
+    page = build_page(tables, as_of=moment, previous_as_of=previous,
+                      language=settings.report.language,
+                      report_href=churn_report.name if churn_report.exists() else None)
     folder = out / f"analytics_{stamp}"
     paths = []
     for name, table in tables.items():
