@@ -199,7 +199,7 @@ td.warn{background:#fff3c4;color:#5c2b00;font-weight:bold}
 ul.drivers{margin:4px 0 10px;padding-left:20px}ul.drivers li{margin:2px 0}
 .up{color:#b42318;font-weight:bold}.down{color:#175cd3;font-weight:bold}
 .tools{display:flex;gap:12px;align-items:center;margin:8px 0;flex-wrap:wrap}
-.tools input{padding:4px 8px;min-width:260px;border:1px solid #9fb3c8;border-radius:4px}
+.tools input{padding:4px 8px;min-width:320px;border:1px solid #9fb3c8;border-radius:4px}
 table.radar{table-layout:fixed;width:100%;font-size:12.5px}
 table.radar th{cursor:pointer;user-select:none;white-space:normal}
 table.radar th[aria-sort=ascending]::after{content:" \\25b2"}
@@ -207,7 +207,7 @@ table.radar th[aria-sort=descending]::after{content:" \\25bc"}
 table.radar td{overflow:hidden;line-height:1.3}
 table.radar td.id{white-space:nowrap;text-overflow:ellipsis}
 table.radar ul{margin:0;padding:0;list-style:none}
-table.radar li{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+table.radar li{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;font-size:12px}
 table.radar li::before{content:"\\2022\\00a0";color:#829ab1}
 table.radar .clamp{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;
 overflow:hidden}

@@ -11,7 +11,7 @@ from repurchase_ml.report import plots
 from repurchase_ml.report._base import ReportContext, Section, e, grid, img, missing, note
 
 #: drivers listed per task
-TOP = 12
+TOP = 8
 
 
 def _columns(frame: pd.DataFrame, *, what: str) -> tuple[str, str]:

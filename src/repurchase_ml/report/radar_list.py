@@ -30,15 +30,16 @@ from repurchase_ml.report._base import (
 
 #: radar column -> (width in % of the table, how its cells are shown)
 COLUMNS: dict[str, tuple[float, str]] = {
-    "rank": (4.0, "count"),
-    "customer_id": (8.5, "id"),
-    "churn_probability": (6.5, "share"),
-    "value_at_risk": (7.5, "money"),
-    "value_if_retained": (7.5, "money"),
-    "segment": (9.0, "segment"),
-    "lifecycle_stage": (7.0, "lifecycle"),
-    "reasons": (30.0, "reasons"),
-    "action": (20.0, "action"),
+    "rank": (3.5, "count"),
+    "customer_id": (7.0, "id"),
+    "churn_probability": (6.0, "share"),
+    "value_at_risk": (7.0, "money"),
+    "value_if_retained": (7.0, "money"),
+    "segment": (8.5, "segment"),
+    "lifecycle_stage": (6.5, "lifecycle"),
+    # the widest: a reason is one line with its numbers at the end (hover shows the rest)
+    "reasons": (38.0, "reasons"),
+    "action": (16.5, "action"),
 }
 
 
