@@ -174,3 +174,25 @@ def test_report_settings_from_file_environment_and_errors():
         load_settings(overrides={"report": {"language": "cn"}}, environ={})
     with pytest.raises(ConfigError, match="did you mean 'wan'"):
         load_settings(overrides={"report": {"number_style": "wann"}}, environ={})
+
+
+def test_the_radar_keeps_its_columns_and_codes_in_chinese():
+    from repurchase_ml.radar import RADAR_COLUMNS, radar_from_scores
+
+    as_of = pd.Timestamp("2024-03-01")
+    features = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"], "cutoff": as_of,
+        "days_since_last_purchase": [10.0, 200, 300, 40],
+        "days_since_first_purchase": [300.0, 500, 800, 60],
+        "orders_all": [6.0, 3, 2, 1], "revenue_all": [600.0, 90, 40, 25],
+        "gap_median_days": [40.0, 100, 200, np.nan]})
+    scores = pd.DataFrame({"customer_id": ["a", "b", "c", "d"],
+                           "churn_probability": [0.1, 0.8, 0.9, 0.5],
+                           "predicted_ltv": [500.0, 100, 10, 30]})
+    en = radar_from_scores(scores, features=features, as_of=as_of, cluster_k=1)
+    zh = radar_from_scores(scores, features=features, as_of=as_of, cluster_k=1, language="zh")
+    assert list(zh.columns) == list(en.columns) == list(RADAR_COLUMNS)
+    codes = ["customer_id", "segment", "lifecycle_stage", "action_id", "value_risk", "rank"]
+    pd.testing.assert_frame_equal(zh[codes], en[codes])
+    assert zh["action"].tolist() == [i18n.label("action", a, "zh") for a in en["action_id"]]
+    assert zh["action"].tolist() != en["action"].tolist()

@@ -612,6 +612,15 @@ def test_run_report_for_the_champion(tmp_path):
     assert radar_file.stat().st_mtime_ns == stamp  # the radar is read, not rescored
     assert run_report(settings, as_of="2024-01-01") == scored_report
     assert "repurchase_ml version 1" in scored_report.read_text(encoding="utf-8")
+    assert 'The whole list: <a href="radar_2024-01-01.csv">' in page  # the CSV beside it
+    assert "model repurchase_ml version 1" in page.split("</header>")[0]
+    # the same report rebuilt in Chinese with yuan, from the report settings
+    zh = settings.model_copy(update={"report": settings.report.model_copy(
+        update={"language": "zh", "currency": "\u00a5"})})
+    page = run_report(zh, as_of="2024-01-01", path=tmp_path / "zh.html").read_text("utf-8")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert "<title>repurchase_ml 第 1 版模型：2024-01-01 的用户</title>" in page
+    assert "流失预警名单" in page and "潜在流失金额（净额合计）<b>\u00a5" in page
 
 
 def test_cli_report_without_a_scored_date_says_to_score_first(tmp_path):

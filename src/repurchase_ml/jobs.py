@@ -977,7 +977,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     history = events[events["timestamp"] < cutoff].reset_index(drop=True)
     spec = pinned_spec(champion.spec, champion.served.features)
     served = dataclasses.replace(champion.served, spec=spec,
-                                 top_reasons=settings.output.top_reasons)
+                                 top_reasons=settings.output.top_reasons,
+                                 language=settings.report.language)
     champion = dataclasses.replace(champion, served=served)
     features = build_features(history, cutoffs=[cutoff], spec=spec,
                               max_days_after_data=settings.data.max_days_after_last_event)

@@ -275,6 +275,8 @@ class ServedModel:
     #: :func:`~repurchase_ml.explain.feature_directions` of the reason model on the newest
     #: training cutoff: a request of a few rows gets the radar's reasons, not its own extremes'
     directions: dict[str, float] = field(default_factory=dict)
+    #: language of the reasons (``report.language``; the score job sets it per run)
+    language: str = "en"
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle; a champion pickled before a field existed gets that field's default."""
@@ -321,7 +323,8 @@ class ServedModel:
             contribs = contributions(model, X.reset_index(drop=True))
             why = reasons(contribs, X.reset_index(drop=True), top=self.top_reasons,
                           typical=self.typical or None,
-                          directions=pd.Series(self.directions, dtype=float))
+                          directions=pd.Series(self.directions, dtype=float),
+                          language=self.language)
             out = pd.concat([out, why.reset_index(drop=True)], axis=1)
         return out
 
