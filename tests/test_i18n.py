@@ -196,3 +196,23 @@ def test_the_radar_keeps_its_columns_and_codes_in_chinese():
     pd.testing.assert_frame_equal(zh[codes], en[codes])
     assert zh["action"].tolist() == [i18n.label("action", a, "zh") for a in en["action_id"]]
     assert zh["action"].tolist() != en["action"].tolist()
+
+
+def test_analytics_figures_speak_the_page_language():
+    from repurchase_ml.analytics.page import _in_language
+    from repurchase_ml.analytics.plots import plot_segment_migration
+    from repurchase_ml.report.plots import cjk_font
+
+    table = pd.DataFrame({"from_segment": ["champions", "lost"], "to_segment": ["lost", "lost"],
+                          "customers": [3, 5], "share_of_from": [1.0, 1.0]})
+    english = plot_segment_migration(table)
+    figure = _in_language(plot_segment_migration(table), "zh")
+    words = ({figure.axes[0].get_title(), figure.axes[0].get_xlabel()}
+             | {t.get_text() for t in figure.axes[0].get_yticklabels()})
+    if cjk_font() is None:  # no Chinese glyphs installed: the figure keeps its English words
+        assert figure.axes[0].get_title() == english.axes[0].get_title()
+        return
+    assert {"分层迁移", "现分层", "核心价值用户", "已流失用户"} <= words, words
+    # the numbers in the cells stay as they are
+    assert {t.get_text() for t in figure.axes[0].texts} == {t.get_text()
+                                                            for t in english.axes[0].texts}

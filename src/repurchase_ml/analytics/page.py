@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,6 +95,40 @@ def _shown_value(value: Any, kind: str, language: str) -> Any:
     return value
 
 
+def _in_language(figure: Any, language: str) -> Any:
+    """The figure's own words (titles, axes, legends, segment names) in ``language``.
+
+    The plot functions draw in English; without a font with Chinese glyphs the
+    figure keeps English words rather than show empty boxes.
+    """
+    from matplotlib.text import Text
+
+    from repurchase_ml.report.plots import cjk_font, plot_language
+
+    if plot_language(language) == "en":
+        return figure
+
+    def said(words: str) -> str | None:
+        for key in (f"analytics.plot.{words}", f"segment.{words}", f"lifecycle.{words}"):
+            if i18n.has(key, language):
+                return i18n.text(key, language)
+        counted = re.fullmatch(r"(.+) (\([\d,]+\))", words)  # a flow's "at_risk (37)"
+        name = said(counted.group(1)) if counted else None
+        return f"{name} {counted.group(2)}" if counted and name else None
+
+    for ax in figure.axes:  # tick labels are made on drawing: set named ones explicitly
+        for ticks, labels, setter in ((ax.get_xticks, ax.get_xticklabels, ax.set_xticks),
+                                      (ax.get_yticks, ax.get_yticklabels, ax.set_yticks)):
+            words = [t.get_text() for t in labels()]
+            if any(said(w) for w in words):
+                setter(ticks(), [said(w) or w for w in words])
+    font = [str(cjk_font()), "DejaVu Sans"]
+    for item in figure.findobj(Text):
+        item.set_text(said(item.get_text()) or item.get_text())
+        item.set_fontfamily(font)
+    return figure
+
+
 def _html_table(table: pd.DataFrame, name: str, language: str) -> str:
     shown = table.head(_ROWS_SHOWN)
     kind = "lifecycle" if "lifecycle" in name else "segment"
@@ -106,7 +141,10 @@ def _html_table(table: pd.DataFrame, name: str, language: str) -> str:
         for value, is_code in zip(record, coded, strict=True):
             if is_code:
                 value = _shown_value(value, kind, language)
-            text, is_text = _format(value.item() if hasattr(value, "item") else value)
+            value = value.item() if hasattr(value, "item") else value
+            if isinstance(value, bool):  # a flag such as "complete period"
+                value = i18n.text(f"analytics.page.{'yes' if value else 'no'}", language)
+            text, is_text = _format(value)
             cells.append(f'<td class="text">{html.escape(text)}</td>' if is_text
                          else f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -123,7 +161,7 @@ def _section(name: str, table: pd.DataFrame, plot: Callable[..., Any] | None,
              '<p class="help">'
              f'{html.escape(i18n.text(f"analytics.section.{name}.help", language))}</p>']
     if plot is not None:
-        figure = plot(table, **extra.get(name, {}))
+        figure = _in_language(plot(table, **extra.get(name, {})), language)
         parts.append(f'<img alt="{html.escape(title)}" '
                      f'src="data:image/png;base64,{_figure_png(figure)}">')
     if table.empty:
