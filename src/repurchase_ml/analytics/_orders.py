@@ -98,6 +98,9 @@ class Snapshot:
     refund_time: np.ndarray
     refund_amount: np.ndarray
     _features: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: segments per (cutoff, kind), see :func:`.migration.segments_at`
+    segments: dict[tuple[pd.Timestamp, str], pd.Series] = field(default_factory=dict,
+                                                                 repr=False)
 
     @property
     def ids(self) -> np.ndarray:
@@ -138,25 +141,32 @@ class Snapshot:
 
     def features(self, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:
         """Features at ``cutoff`` (default ``as_of``, never later) of the families segments read."""
+        cutoff = self.as_of if cutoff is None else cutoff
+        if cutoff not in self._features:
+            self.build_features([cutoff])
+        return self._features[cutoff]
+
+    def build_features(self, cutoffs: list[pd.Timestamp]) -> None:
+        """Build the features of several cutoffs in one pass (cheaper than one by one)."""
         from repurchase_ml.features.engine import features_of_log
         from repurchase_ml.radar import RADAR_FAMILIES
 
-        cutoff = self.as_of if cutoff is None else cutoff
-        if cutoff > self.as_of:
-            raise ValueError(f"cutoff: {cutoff.date()} is after the as-of date "
+        late = [c for c in cutoffs if c > self.as_of]
+        if late:
+            raise ValueError(f"cutoff: {late[0].date()} is after the as-of date "
                              f"{self.as_of.date()}; a snapshot never looks past it.")
-        if cutoff not in self._features:
-            spec = FeatureSpec(families=RADAR_FAMILIES, windows=(30, 90, 365),
-                               order_definition=self.spec.order_definition,
-                               cancellation_window_days=self.spec.cancellation_window_days,
-                               behaviour=False)
-            table = features_of_log(self.log, [cutoff], spec)
+        spec = FeatureSpec(families=RADAR_FAMILIES, windows=(30, 90, 365),
+                           order_definition=self.spec.order_definition,
+                           cancellation_window_days=self.spec.cancellation_window_days,
+                           behaviour=False)
+        cutoffs = sorted(set(cutoffs))
+        table = features_of_log(self.log, cutoffs, spec)
+        first_seen = pd.Series(_first_event(self.log), index=self.ids)
+        seen = first_seen.reindex(table["customer_id"].to_numpy()).to_numpy()
+        for cutoff in cutoffs:
             # customers whose first event comes later are not yet customers at the cutoff
-            first_seen = _first_event(self.log)
-            present = self.ids[first_seen < cutoff.value]
-            self._features[cutoff] = table.loc[table["customer_id"].isin(present)] \
-                .reset_index(drop=True)
-        return self._features[cutoff]
+            rows = (table["cutoff"].to_numpy() == cutoff.to_datetime64()) & (seen < cutoff.value)
+            self._features[cutoff] = table.loc[rows].reset_index(drop=True)
 
 
 def _first_event(log: LogArrays) -> np.ndarray:
@@ -267,7 +277,12 @@ def period_codes(times_ns: np.ndarray, freq: str) -> np.ndarray:
     days = np.floor_divide(np.asarray(times_ns, dtype=np.int64), DAY_NS)
     if freq == "W":
         return np.floor_divide(days + _EPOCH_MONDAY_OFFSET, 7)
-    months = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    if not len(days):
+        return days
+    # the month of each day of the log's span, then a lookup (a few hundred days, not 20M dates)
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1).astype("datetime64[D]")
+    months = span.astype("datetime64[M]").astype(np.int64)[days - first]
     return months if freq == "M" else np.floor_divide(months, 3)
 
 
