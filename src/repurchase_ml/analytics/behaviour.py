@@ -70,7 +70,7 @@ def behaviour_funnel(events: Any, as_of: Any, *, by: str | None = None,
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
         raise ValueError(f"days: expected a whole number of days >= 1 or None, got {days!r}.")
     snap = snapshot(events, as_of, spec=spec)
-    if by == "category" and "category" not in snap.events.columns:
+    if by == "category" and not snap.has_column("category"):
         raise ValueError("by: 'category' needs a 'category' column in events. Fix: map the "
                          "product category column when reading the log, or use by=None.")
     return behaviour_table(snap, by=by, days=days)
@@ -102,7 +102,7 @@ def behaviour_table(snap: Snapshot, *, by: str | None, days: int | None) -> pd.D
         if visible is not None:
             bought[bought] = visible[np.searchsorted(np.flatnonzero(
                 log.event_type == CODE["purchase"]), rows[bought])]
-        group_of_event, names = _categories(snap.events["category"].to_numpy()[rows])
+        group_of_event, names = _categories(snap.column("category", rows))
         buy_keys = customer[bought] * len(names) + group_of_event[bought]
         buy_keys = buy_keys[group_of_event[bought] >= 0]
     else:

@@ -144,7 +144,7 @@ def run_analytics(events: Any, as_of: Any, *, previous_as_of: Any = None,
     add("behaviour_funnel", lambda: behaviour_table(snap, by=None, days=30))
     if "behaviour_funnel" in tables and not tables["behaviour_funnel"].empty:
         add("behaviour_funnel_by_segment", lambda: behaviour_table(snap, by="segment", days=30))
-        if "category" in snap.events.columns:
+        if snap.has_column("category"):
             add("behaviour_funnel_by_category",
                 lambda: behaviour_table(snap, by="category", days=30))
     add("activity_by_month", lambda: activity_table(snap, freq="M"))
