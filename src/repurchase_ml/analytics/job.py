@@ -116,7 +116,7 @@ def run_analytics(events: Any, as_of: Any, *, previous_as_of: Any = None,
             table = make()
         except ValueError as error:  # e.g. no repeat order for BG/NBD: say so, go on
             notes.append((name, str(error)))
-            logger.warning("analytics: %s left out: %s", name, error)
+            logger.info("analytics: %s left out: %s", name, error)  # in the notes table too
             return
         finally:
             timings[name] = time.perf_counter() - begun
