@@ -24,7 +24,7 @@ def log(rows: list[tuple]) -> pd.DataFrame:
     """A canonical log from (customer, time, event type, amount[, category]) rows."""
     frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type", "amount",
                                         "category"][:len(rows[0])])
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601")
     frame["event_type"] = pd.Categorical(frame["event_type"], categories=EVENT_TYPES)
     frame["amount"] = frame["amount"].astype(float)
     return frame
@@ -164,15 +164,20 @@ def test_behaviour_funnel_by_hand_and_empty_for_order_exports():
                   (1, "2024-03-02", "purchase", 9, "shoes"), (2, "2024-03-01", "view", 0, "bags"),
                   (2, "2024-03-01", "favorite", 0, "bags"), (3, "2024-03-05", "view", 0, "bags"),
                   (3, "2024-03-05", "purchase", 5, "bags"),  # bought without a cart
-                  (4, "2024-01-01", "view", 0, "bags")])  # outside the 30 days
+                  (4, "2024-01-01", "view", 0, "bags"),  # outside the 30 days
+                  (5, "2024-03-06 10:00", "view", 0, "shoes"),
+                  (5, "2024-03-06 10:05", "cart", 0, "shoes"),
+                  (5, "2024-03-06 10:10", "purchase", 20, "shoes"),
+                  (5, "2024-03-06 12:00", "refund", 20, "shoes")])  # cancels that order
     table = an.behaviour_funnel(events, AS_OF)
-    assert table["customers"].tolist() == [3, 2, 1]
-    assert table["step_conversion"].tolist() == pytest.approx([1, 2 / 3, 1 / 2])
+    assert table["customers"].tolist() == [4, 3, 1]
+    assert table["step_conversion"].tolist() == pytest.approx([1, 3 / 4, 1 / 3])
     by_category = an.behaviour_funnel(events, AS_OF, by="category").set_index(["group", "stage"])
     assert by_category.loc[("bags", "view"), "customers"] == 2
     assert by_category.loc[("bags", "purchase"), "customers"] == 0
+    assert by_category.loc[("shoes", "cart_or_favorite"), "customers"] == 2
     assert by_category.loc[("shoes", "purchase"), "customers"] == 1
-    assert an.behaviour_funnel(events, AS_OF, days=None)["customers"].iat[0] == 4
+    assert an.behaviour_funnel(events, AS_OF, days=None)["customers"].iat[0] == 5
     empty = an.behaviour_funnel(ORDERS.loc[ORDERS["event_type"] != "view"], AS_OF)
     assert empty.empty and "no browsing events" in empty.attrs["note"]
     assert "no browsing events" in an.plot_behaviour_funnel(empty).axes[0].texts[0].get_text()

@@ -86,7 +86,8 @@ class Snapshot:
 
     as_of: pd.Timestamp
     spec: FeatureSpec
-    events: pd.DataFrame  # the canonical rows before as_of
+    source: pd.DataFrame  # the canonical log as given (all rows, all columns)
+    kept: np.ndarray | None  # its rows before as_of, in order (None: all of them)
     log: LogArrays
     order_customer: np.ndarray
     order_time: np.ndarray
@@ -98,6 +99,17 @@ class Snapshot:
     refund_time: np.ndarray
     refund_amount: np.ndarray
     _features: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: segments per (cutoff, kind), see :func:`.migration.segments_at`
+    segments: dict[tuple[pd.Timestamp, str], pd.Series] = field(default_factory=dict,
+                                                                 repr=False)
+
+    def has_column(self, name: str) -> bool:
+        return name in self.source.columns
+
+    def column(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Values of the log's column ``name`` at ``rows`` (positions among the rows before
+        ``as_of``, as in :attr:`log`)."""
+        return self.source[name].to_numpy()[rows if self.kept is None else self.kept[rows]]
 
     @property
     def ids(self) -> np.ndarray:
@@ -138,25 +150,32 @@ class Snapshot:
 
     def features(self, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:
         """Features at ``cutoff`` (default ``as_of``, never later) of the families segments read."""
+        cutoff = self.as_of if cutoff is None else cutoff
+        if cutoff not in self._features:
+            self.build_features([cutoff])
+        return self._features[cutoff]
+
+    def build_features(self, cutoffs: list[pd.Timestamp]) -> None:
+        """Build the features of several cutoffs in one pass (cheaper than one by one)."""
         from repurchase_ml.features.engine import features_of_log
         from repurchase_ml.radar import RADAR_FAMILIES
 
-        cutoff = self.as_of if cutoff is None else cutoff
-        if cutoff > self.as_of:
-            raise ValueError(f"cutoff: {cutoff.date()} is after the as-of date "
+        late = [c for c in cutoffs if c > self.as_of]
+        if late:
+            raise ValueError(f"cutoff: {late[0].date()} is after the as-of date "
                              f"{self.as_of.date()}; a snapshot never looks past it.")
-        if cutoff not in self._features:
-            spec = FeatureSpec(families=RADAR_FAMILIES, windows=(30, 90, 365),
-                               order_definition=self.spec.order_definition,
-                               cancellation_window_days=self.spec.cancellation_window_days,
-                               behaviour=False)
-            table = features_of_log(self.log, [cutoff], spec)
+        spec = FeatureSpec(families=RADAR_FAMILIES, windows=(30, 90, 365),
+                           order_definition=self.spec.order_definition,
+                           cancellation_window_days=self.spec.cancellation_window_days,
+                           behaviour=False)
+        cutoffs = sorted(set(cutoffs))
+        table = features_of_log(self.log, cutoffs, spec)
+        first_seen = pd.Series(_first_event(self.log), index=self.ids)
+        seen = first_seen.reindex(table["customer_id"].to_numpy()).to_numpy()
+        for cutoff in cutoffs:
             # customers whose first event comes later are not yet customers at the cutoff
-            first_seen = _first_event(self.log)
-            present = self.ids[first_seen < cutoff.value]
-            self._features[cutoff] = table.loc[table["customer_id"].isin(present)] \
-                .reset_index(drop=True)
-        return self._features[cutoff]
+            rows = (table["cutoff"].to_numpy() == cutoff.to_datetime64()) & (seen < cutoff.value)
+            self._features[cutoff] = table.loc[rows].reset_index(drop=True)
 
 
 def _first_event(log: LogArrays) -> np.ndarray:
@@ -188,13 +207,14 @@ def snapshot(events: Any, as_of: Any, *, spec: FeatureSpec | None = None,
         spec = FeatureSpec()
     elif not isinstance(spec, FeatureSpec):
         raise TypeError(f"spec: expected a FeatureSpec, got {type(spec).__name__}.")
-    frame = _before(_canonical(events), moment)
+    source = _canonical(events)
+    frame, kept = _before(source, moment)
     log = spec_log(frame, spec)
     book = _OrderBook(log)
     customer, time = book.order_customer, book.order_time
     if book.order_void is not None:  # cancelled by a refund before as_of: no order
-        kept = book.order_void >= moment.value
-        customer, time = customer[kept], time[kept]
+        standing = book.order_void >= moment.value
+        customer, time = customer[standing], time[standing]
     if len(customer) > 1 and not _sorted(customer, time):
         order = np.lexsort((time, customer))
         customer, time = customer[order], time[order]
@@ -205,37 +225,46 @@ def snapshot(events: Any, as_of: Any, *, spec: FeatureSpec | None = None,
         buy_customer, buy_time, buy_value = buy_customer[visible], buy_time[visible], \
             buy_value[visible]
     return Snapshot(
-        as_of=moment, spec=spec, events=frame, log=log, order_customer=customer,
+        as_of=moment, spec=spec, source=source, kept=kept, log=log, order_customer=customer,
         order_time=time, order_number=number, buy_customer=buy_customer, buy_time=buy_time,
         buy_value=buy_value / FIXED_SCALE, refund_customer=log.refund_customer,
         refund_time=log.refund_timestamp,
         refund_amount=log.refund_amount.astype(np.float64) / FIXED_SCALE)
 
 
-#: the columns the analytics read: the contract's, the order id (orders) and the category
-_USED_COLUMNS = ("customer_id", "timestamp", "event_type", "amount", "order_id", "category")
+#: the columns the order book reads (order ids only at purchases and refunds)
+_ORDER_COLUMNS = ("customer_id", "timestamp", "event_type", "amount")
 
 
-def _before(frame: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
-    """The rows before ``moment``, with only the columns the analytics read.
+def _before(frame: pd.DataFrame, moment: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows before ``moment`` with the columns the order book reads, and their positions
+    in ``frame`` (None: every row).
 
-    Column by column with numpy (a pandas row filter of a 20M-row log with
-    string columns copies every column twice).
+    Column by column with numpy, and order ids only where they are read (purchases and
+    refunds): a pandas row filter of a 20M-row log copies every string column twice.
     """
-    keep = frame["timestamp"].to_numpy() < moment.to_datetime64()
-    columns = [c for c in _USED_COLUMNS if c in frame.columns]
-    everything = bool(keep.all())
+    stamps = frame["timestamp"].to_numpy()
+    kept = None if (stamps < moment.to_datetime64()).all() \
+        else np.flatnonzero(stamps < moment.to_datetime64())
     picked: dict[str, Any] = {}
-    for name in columns:
+    for name in _ORDER_COLUMNS:
         column = frame[name]
-        if everything:
+        if kept is None:
             picked[name] = column
         elif isinstance(column.dtype, pd.CategoricalDtype):
-            picked[name] = pd.Categorical.from_codes(column.cat.codes.to_numpy()[keep],
+            picked[name] = pd.Categorical.from_codes(column.cat.codes.to_numpy()[kept],
                                                      dtype=column.dtype)
         else:
-            picked[name] = column.to_numpy()[keep]
-    return pd.DataFrame(picked, copy=False)  # no consolidation: the arrays are ours already
+            picked[name] = column.to_numpy()[kept]
+    if "order_id" in frame.columns:
+        codes = frame["event_type"].cat.codes.to_numpy()
+        rows = np.arange(len(frame)) if kept is None else kept
+        used = np.isin(codes[rows], [EVENT_TYPES.index("purchase"), EVENT_TYPES.index("refund")])
+        order_id = np.empty(len(rows), dtype=object)  # None where nothing reads it
+        order_id[used] = frame["order_id"].to_numpy()[rows[used]]
+        picked["order_id"] = order_id
+    # no consolidation: the arrays are ours already (a copy of 20M rows otherwise)
+    return pd.DataFrame(picked, copy=False), kept
 
 
 def _sorted(customer: np.ndarray, time: np.ndarray) -> bool:
@@ -267,7 +296,12 @@ def period_codes(times_ns: np.ndarray, freq: str) -> np.ndarray:
     days = np.floor_divide(np.asarray(times_ns, dtype=np.int64), DAY_NS)
     if freq == "W":
         return np.floor_divide(days + _EPOCH_MONDAY_OFFSET, 7)
-    months = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    if not len(days):
+        return days
+    # the month of each day of the log's span, then a lookup (a few hundred days, not 20M dates)
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1).astype("datetime64[D]")
+    months = span.astype("datetime64[M]").astype(np.int64)[days - first]
     return months if freq == "M" else np.floor_divide(months, 3)
 
 

@@ -70,7 +70,7 @@ def behaviour_funnel(events: Any, as_of: Any, *, by: str | None = None,
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
         raise ValueError(f"days: expected a whole number of days >= 1 or None, got {days!r}.")
     snap = snapshot(events, as_of, spec=spec)
-    if by == "category" and "category" not in snap.events.columns:
+    if by == "category" and not snap.has_column("category"):
         raise ValueError("by: 'category' needs a 'category' column in events. Fix: map the "
                          "product category column when reading the log, or use by=None.")
     return behaviour_table(snap, by=by, days=days)
@@ -87,23 +87,31 @@ def behaviour_table(snap: Snapshot, *, by: str | None, days: int | None) -> pd.D
     """:func:`behaviour_funnel` of a snapshot."""
     log = snap.log
     start = np.iinfo(np.int64).min if days is None else snap.as_of_ns - days * DAY_NS
-    in_window = log.timestamp >= start
-    kind = log.event_type
-    viewed = in_window & (kind == CODE["view"])
+    # the window's rows once; every step below reads only them
+    rows = np.flatnonzero(log.timestamp >= start) if days is not None \
+        else np.arange(len(log.timestamp))
+    kind, customer = log.event_type[rows], log.customer[rows].astype(np.int64)
+    viewed = kind == CODE["view"]
     if not viewed.any():
         return _empty(NO_BROWSING)
-    engaged = in_window & ((kind == CODE["cart"]) | (kind == CODE["favorite"]))
-    order_rows = np.flatnonzero(snap.order_time >= start)
+    engaged = (kind == CODE["cart"]) | (kind == CODE["favorite"])
     if by == "category":
-        group_of_event, names = _event_categories(snap)
-        buy_keys = _purchase_category_keys(snap, group_of_event, start, len(names))
+        # the window's purchase rows, of orders that still stand at as_of
+        bought = kind == CODE["purchase"]
+        visible = log.visible(snap.as_of_ns)
+        if visible is not None:
+            bought[bought] = visible[np.searchsorted(np.flatnonzero(
+                log.event_type == CODE["purchase"]), rows[bought])]
+        group_of_event, names = _categories(snap.column("category", rows))
+        buy_keys = customer[bought] * len(names) + group_of_event[bought]
+        buy_keys = buy_keys[group_of_event[bought] >= 0]
     else:
         customer_group, names = _customer_groups(snap, by)
-        group_of_event = customer_group[log.customer]
-        buy_customer = snap.order_customer[order_rows]
+        group_of_event = customer_group[customer]
+        buy_customer = snap.order_customer[snap.order_time >= start].astype(np.int64)
         buy_keys = buy_customer * len(names) + customer_group[buy_customer]
     n_groups = len(names)
-    keys = log.customer.astype(np.int64) * n_groups + group_of_event
+    keys = customer * n_groups + group_of_event
     has_group = group_of_event >= 0
     view_keys = np.unique(keys[viewed & has_group])
     cart_keys = np.unique(keys[engaged & has_group])
@@ -126,32 +134,12 @@ def behaviour_table(snap: Snapshot, *, by: str | None, days: int | None) -> pd.D
 def _customer_groups(snap: Snapshot, by: str | None) -> tuple[np.ndarray, list[str]]:
     if by is None:
         return np.zeros(snap.n_customers, dtype=np.int64), ["all"]
-    from repurchase_ml.analytics.migration import segment_order, segments_at
+    from repurchase_ml.analytics.migration import segment_codes, segment_order, segments_at
 
-    segment = segments_at(snap).reindex(snap.ids).fillna("no purchase").to_numpy()
-    names = [s for s in segment_order("rfm") if s in set(segment)]
-    lookup = {name: i for i, name in enumerate(names)}
-    return np.array([lookup[s] for s in segment], dtype=np.int64), names
+    return segment_codes(segments_at(snap).reindex(snap.ids), segment_order("rfm"))
 
 
-def _event_categories(snap: Snapshot) -> tuple[np.ndarray, list[str]]:
-    """Category code of every event (-1: none), in the order of the log's arrays."""
-    column = snap.events["category"]
-    codes, names = pd.factorize(column, sort=True)
+def _categories(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Category code of each value (-1: none) and the names, sorted."""
+    codes, names = pd.factorize(values, sort=True)
     return codes.astype(np.int64), [str(n) for n in names]
-
-
-def _purchase_category_keys(snap: Snapshot, codes: np.ndarray, start: int,
-                            n_groups: int) -> np.ndarray:
-    """(customer, category) keys of purchase rows in the window whose order still stands."""
-    log = snap.log
-    bought = log.event_type == CODE["purchase"]  # the log's purchase rows, in row order
-    time = log.purchases["timestamp"].to_numpy()
-    keep = time >= start
-    visible = log.visible(snap.as_of_ns)
-    if visible is not None:
-        keep &= visible
-    category = codes[bought][keep].astype(np.int64)
-    customer = log.purchases["customer_id"].to_numpy()[keep].astype(np.int64)
-    ok = category >= 0
-    return customer[ok] * n_groups + category[ok]

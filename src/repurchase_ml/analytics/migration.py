@@ -37,11 +37,31 @@ def segment_order(kind: str) -> list[str]:
 
 def segments_at(snap: Snapshot, cutoff: pd.Timestamp | None = None, *,
                 kind: str = "rfm") -> pd.Series:
-    """Segment (``kind`` "rfm" or "lifecycle") of every customer seen before ``cutoff``, by id."""
-    features = snap.features(cutoff)
-    labels = rfm_scores(features)["segment"] if kind == "rfm" else lifecycle_stage(features)
-    return pd.Series(np.asarray(labels, dtype=object), index=features["customer_id"].to_numpy(),
-                     name=kind)
+    """Segment (``kind`` "rfm" or "lifecycle") of every customer seen before ``cutoff``, by id
+    (computed once per snapshot, cutoff and kind)."""
+    key = (snap.as_of if cutoff is None else cutoff, kind)
+    if key not in snap.segments:
+        features = snap.features(cutoff)
+        labels = rfm_scores(features)["segment"] if kind == "rfm" else lifecycle_stage(features)
+        snap.segments[key] = pd.Series(np.asarray(labels, dtype=object),
+                                       index=features["customer_id"].to_numpy(), name=kind)
+    return snap.segments[key]
+
+
+def segment_codes(segment: pd.Series, order: list[str]) -> tuple[np.ndarray, list[str]]:
+    """A code per row of ``segment`` (missing: "no purchase") and the names present, in
+    ``order``.
+
+    Examples
+    --------
+    >>> segment_codes(pd.Series(["lost", None, "new"]), segment_order("rfm"))
+    (array([1, 2, 0]), ['new', 'lost', 'no purchase'])
+    """
+    labels = segment.fillna(_NO_PURCHASE).to_numpy(dtype=object)
+    present = set(pd.unique(labels))
+    names = [s for s in order if s in present]
+    codes = pd.Categorical(labels, categories=names).codes.astype(np.int64)
+    return codes, names
 
 
 def segment_migration(events: Any, from_as_of: Any, to_as_of: Any, *,

@@ -119,12 +119,9 @@ def _customer_groups(snap: Snapshot, buyers: np.ndarray,
         first[snap.order_customer[rows]] = period_codes(snap.order_time[rows], "M")
         codes, group = np.unique(first[buyers], return_inverse=True)
         return group.astype(np.int64), period_labels(codes, "M")
-    from repurchase_ml.analytics.migration import segment_order, segments_at
+    from repurchase_ml.analytics.migration import segment_codes, segment_order, segments_at
 
-    segment = segments_at(snap).reindex(snap.ids[buyers]).to_numpy()
-    names = [s for s in segment_order("rfm") if s in set(segment)]
-    lookup = {name: i for i, name in enumerate(names)}
-    return np.array([lookup[s] for s in segment], dtype=np.int64), names
+    return segment_codes(segments_at(snap).reindex(snap.ids[buyers]), segment_order("rfm"))
 
 
 # ---------------------------------------------------------------- time to next order
