@@ -61,7 +61,7 @@ img{max-width:100%;height:auto;display:block}
 .table-wrap{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;font-size:0.85em;margin-top:8px}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
-th{background:#f3f3f3;white-space:normal;vertical-align:bottom}td.text{text-align:left}
+th{background:#f3f3f3;white-space:normal;vertical-align:bottom;overflow-wrap:anywhere}td.text{text-align:left}
 p.caption{color:#555;font-size:0.8em}
 """
 
@@ -131,6 +131,10 @@ def _in_language(figure: Any, language: str) -> Any:
 
 def _html_table(table: pd.DataFrame, name: str, language: str) -> str:
     shown = table.head(_ROWS_SHOWN)
+    if {"action_id", "action"} <= set(shown.columns):  # the packaged actions in the page's words
+        shown = shown.assign(action=[
+            i18n.label("action", a, language) if i18n.has(f"action.{a}", language) else text
+            for a, text in zip(shown["action_id"], shown["action"], strict=True)])
     kind = "lifecycle" if "lifecycle" in name else "segment"
     head = "".join(f"<th>{html.escape(i18n.label('analytics.col', c, language))}</th>"
                    for c in shown.columns)
