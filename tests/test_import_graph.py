@@ -9,6 +9,7 @@ lazy import still ties two modules together). Edges are between modules:
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def _forwarding(node: ast.AST) -> bool:
     return isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """module -> modules of the package it imports (any import statement, any depth)."""
     modules = _modules()
