@@ -12,6 +12,7 @@ import pandas as pd
 
 from repurchase_ml._io import write_text_atomic
 from repurchase_ml.i18n import Formatter
+from repurchase_ml.models.plan import TrainingMinimums
 from repurchase_ml.report import (
     calibration,
     curve,
@@ -43,9 +44,9 @@ SECTIONS: tuple[Section, ...] = (
 #: ``id`` of every ``<section>`` in the report, in page order.
 SECTION_IDS: tuple[str, ...] = tuple(s.id for s in SECTIONS)
 
-#: test rows below which the summary and the scorecard warn (the training minimum for
-#: evaluation rows, :class:`repurchase_ml.models.plan.TrainingMinimums`)
-MIN_TEST_ROWS = 500
+#: test rows below which the summary and the scorecard warn: the training minimum for
+#: evaluation rows (:class:`repurchase_ml.models.plan.TrainingMinimums`, 500)
+MIN_TEST_ROWS = TrainingMinimums().eval_rows
 
 
 def build_report(
