@@ -68,7 +68,7 @@ p.caption{color:#555;font-size:0.8em}
 
 def _figure_png(figure: Any) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=100)  # laid out by the plot (tight_layout)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
