@@ -255,8 +255,9 @@ def test_report_layout_at_laptop_width(browser, tmp_path, language):
         "no views, carts or favourites in the last 30 days after 14 in the 30 before",
         "recent items cheaper than usual: 0.71x the category average in the last 90 days "
         "against 1.05x overall"]] * len(radar)
-    radar["action_id"] = ["vip_care", "second_purchase_nudge", "time_limited_discount"] * 20
-    radar["action"] = "long action text " * 12
+    # packaged actions in the page's language, and a rule of the user's own with long words
+    radar["action_id"] = ["vip_care", "second_purchase_nudge", "my_own_rule"] * 20
+    radar["action"] = "call the customer, then send the catalogue and a voucher " * 4
     page = write_report(tmp_path / f"report_{language}.html", **inputs, language=language,
                         currency="\u00a5" if language == "zh" else "$", top_n=60,
                         radar_csv="radar_2024-03-01.csv")
