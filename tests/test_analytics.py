@@ -399,6 +399,19 @@ def test_analyze_command_writes_tables_and_page(tmp_path):
     assert page.count("<section") >= 15
     assert re.findall(r'(?:src|href)="(?!data:)', page) == []  # self-contained: nothing to fetch
     assert "no radar_2023-12-01.parquet" in result.output
+    assert not (folder / "action_summary.parquet").exists()
+    # with the score job's radar of the same date, the actions it recommends are covered
+    pd.DataFrame({"customer_id": [1, 2], "action": ["win back", "win back"],
+                  "value_at_risk": [3.0, 4.0]}).to_parquet(
+        tmp_path / "outputs" / "radar_2023-12-01.parquet")
+    again = CliRunner().invoke(cli.app, [
+        "analyze", "--as-of", "2023-12-01", "--previous-as-of", "2023-10-01", "--project-dir",
+        str(tmp_path), "--set", "data.synthetic.n_customers=150", "--set",
+        "data.synthetic.start=2023-01-01", "--set", "data.synthetic.end=2024-01-01"])
+    assert again.exit_code == 0, again.output
+    actions = pd.read_csv(folder / "action_summary.csv")
+    assert actions[["action", "customers", "value_at_risk"]].values.tolist() == [
+        ["win back", 2, 7.0]]
     bad = CliRunner().invoke(cli.app, ["analyze", "--as-of", "someday", "--project-dir",
                                        str(tmp_path)])
     assert bad.exit_code == cli.EXIT_VALUE
