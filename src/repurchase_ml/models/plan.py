@@ -514,8 +514,12 @@ def history_shortfalls(span_days: float, *, tasks: Sequence[str], horizons: Mapp
     for task in tasks:
         need, why = history_needed(task, horizons[task], minimums=minimums, alive_days=alive_days)
         if span_days < need:
+            alive = (" or a shorter alive window (alive_days; training.alive_days in the "
+                     "job config)" if task == "churn" else "")
             out[task] = (f"{task} needs >= {need} days of history ({why}); the log has "
-                         f"{span_days:.0f}. " + _fixes(task, int(horizons[task])))
+                         f"{span_days:.0f}. Fix: a longer log, a shorter {task!r} horizon "
+                         f"(horizons.{task}){alive}, or a lower minimums.history_days "
+                         "(training.minimums.history_days) if you accept a noisier model.")
     return out
 
 

@@ -70,11 +70,16 @@ def expected_roc_auc(p: Any) -> float:
     >>> round(expected_roc_auc([0.1, 0.9]), 4)  # right with chance 0.81 / (0.81 + 0.01)
     0.9878
     """
-    p = _probabilities(p)
-    values, inverse = np.unique(p, return_inverse=True)
-    pos = np.bincount(inverse, weights=p, minlength=values.size)  # expected positives per score
-    neg = np.bincount(inverse, weights=1 - p, minlength=values.size)
-    self_pairs = np.bincount(inverse, weights=p * (1 - p), minlength=values.size)
+    p = np.sort(_probabilities(p))
+    return _expected_auc_sorted(p)
+
+
+def _expected_auc_sorted(p: np.ndarray) -> float:
+    """:func:`expected_roc_auc` of probabilities sorted in ascending order (one sort shared)."""
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])  # runs of equal scores
+    pos = np.add.reduceat(p, starts)  # expected positives per distinct score
+    neg = np.add.reduceat(1 - p, starts)
+    self_pairs = np.add.reduceat(p * (1 - p), starts)
     neg_below = np.cumsum(neg) - neg
     ties = pos * neg - self_pairs  # pairs of different rows sharing a score
     right = float(np.sum(pos * neg_below) + 0.5 * np.sum(ties))
@@ -95,13 +100,12 @@ def estimated_performance(p: Any) -> dict[str, float]:
     """
     from repurchase_ml.models.evaluate import TOP_FRACTIONS
 
-    p = _probabilities(p)
-    out = {"roc_auc": expected_roc_auc(p), "base_rate": float(p.mean()),
+    p = np.sort(_probabilities(p))  # the top k are the k largest, whichever way ties go
+    out = {"roc_auc": _expected_auc_sorted(p), "base_rate": float(p.mean()),
            "brier": float(np.mean(p * (1 - p)))}
-    order = np.argsort(-p, kind="stable")
     for frac in TOP_FRACTIONS:
         k = max(1, int(round(frac * len(p))))
-        out[f"precision_top{int(round(frac * 100))}"] = float(p[order[:k]].mean())
+        out[f"precision_top{int(round(frac * 100))}"] = float(p[len(p) - k:].mean())
     return {name: out[name] for name in ESTIMATED_METRICS}
 
 

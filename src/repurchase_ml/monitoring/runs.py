@@ -317,7 +317,7 @@ def run_evaluate(settings: Settings, as_of: Any) -> EvaluateResult:
                                    alive_days=settings.training.alive_days)
         version = str(record.get("model_version", "unknown"))
         estimated = record.get("estimated") or {}
-        rows = [{"scored_at": stamp, "evaluated_at": result.as_of, "model_version": version,
+        rows: list[dict[str, Any]] = [{"scored_at": stamp, "evaluated_at": result.as_of, "model_version": version,
                  "task": task, "metric": metric, "realised": float(value),
                  "estimated": float(estimated.get(task, {}).get(metric, np.nan)),
                  "n_rows": card["n_rows"]}
