@@ -116,6 +116,14 @@ def test_expected_auc_is_the_pairwise_expectation():
     assert expected_roc_auc(p) == pytest.approx(right / pairs, abs=1e-12)
 
 
+def test_a_calibration_map_ranks_by_score_and_expects_by_map():
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    doubled = ([0.0, 0.5], [0.0, 1.0])  # the model says half of what happens
+    assert expected_roc_auc(p, calibration=doubled) == pytest.approx(
+        expected_roc_auc(2 * p), abs=1e-12)
+    assert estimated_performance(p, calibration=doubled)["base_rate"] == pytest.approx(0.5)
+
+
 def test_estimates_match_labels_drawn_from_calibrated_probabilities():
     rng = np.random.default_rng(1)
     p = rng.beta(0.8, 2.5, 3000)
@@ -196,8 +204,19 @@ def test_score_writes_drift_and_estimates_beside_the_scores(scored):
     assert record["model_version"] == retrain.model_version == score.model_version
     assert record["drift_flagged"] == score.drift_flagged == flagged_columns(table)
     scores = pd.read_parquet(out / "scores_2023-10-01.parquet")
+    # the estimate covers churn's population (alive customers) with the test-cutoff calibration
+    from repurchase_ml import tracking
+    from repurchase_ml.monitoring.performance import task_population
+
+    reference = tracking.load_champion(settings).served.drift_reference
+    events, _ = rm.make_event_log(400, "2022-01-01", "2024-01-01", random_state=3)
+    features = build_features(events[events["timestamp"] < "2023-10-01"], cutoffs=["2023-10-01"])
+    alive = task_population("churn", features)
+    assert 0 < alive.sum() < len(features) and set(reference.calibration) == {"churn",
+                                                                                "repurchase"}
+    p = scores["churn_probability"].to_numpy()[alive]
     assert record["estimated"]["churn"]["roc_auc"] == pytest.approx(
-        expected_roc_auc(scores["churn_probability"]))
+        expected_roc_auc(p, calibration=reference.calibration["churn"]))
     runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment + "-monitoring"],
                               output_format="list")
     assert [r.data.tags["model_version"] for r in runs] == [score.model_version]
@@ -222,8 +241,8 @@ def test_evaluate_equals_an_independent_recomputation(scored):
         assert history.loc[(task, "roc_auc"), "realised"] == pytest.approx(
             roc_auc_score(joined[task], p))
         assert history.loc[(task, "base_rate"), "realised"] == pytest.approx(joined[task].mean())
-        assert history.loc[(task, "roc_auc"), "estimated"] == pytest.approx(
-            expected_roc_auc(scores[f"{task}_probability"]))
+        record = json.loads((settings.output_path() / "monitoring_2023-10-01.json").read_text())
+        assert history.loc[(task, "roc_auc"), "estimated"] == record["estimated"][task]["roc_auc"]
         assert history.loc[(task, "roc_auc"), "model_version"] == score.model_version
     ltv = make_labels(events, cutoffs="2023-10-01", task="ltv", horizon_days=60).merge(
         scores, on="customer_id")

@@ -128,6 +128,9 @@ class DriftReference:
     cutoffs: list[pd.Timestamp]
     columns: dict[str, ColumnSummary]
     groups: dict[str, str]
+    #: per probability task, the isotonic map from score to observed rate on the newest
+    #: labelled out-of-time rows (``performance.fit_calibration``), for the estimates
+    calibration: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy rows (column, group, cutoff, bin, count): what the summary holds, for a look.
@@ -184,9 +187,10 @@ def _numeric_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _category_counts(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
-    text = values.astype("string")
-    missing = text.isna().to_numpy()
-    codes = pd.Categorical(text[~missing], categories=list(categories)).codes
+    missing = values.isna().to_numpy()
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        values = values.astype(str)  # categories are kept as text
+    codes = pd.Categorical(values[~missing], categories=list(categories)).codes
     codes = np.where(codes < 0, len(categories), codes)  # "other": a value training never had
     counts = np.bincount(codes, minlength=len(categories) + 1)
     return np.append(counts, missing.sum())
@@ -308,7 +312,7 @@ def _natural_pairs(cutoffs: Sequence[pd.Timestamp], lag_days: float) -> list[tup
 
 def drift_report(
     reference: DriftReference,
-    current: pd.DataFrame,
+    current: pd.DataFrame | Mapping[str, Any],
     *,
     as_of: Any,
     thresholds: DriftThresholds | None = None,
@@ -319,7 +323,7 @@ def drift_report(
     ----------
     reference : DriftReference
         From :func:`summarise_reference` (the served model carries one).
-    current : pandas.DataFrame
+    current : pandas.DataFrame or mapping of column to array
         The scored rows: every column of the reference (features, scores, segments).
     as_of : date
         The scoring date: how far it is from the newest training cutoff sets
@@ -346,12 +350,12 @@ def drift_report(
     second = np.array([j for _, j in pairs], dtype=int)
     rows = []
     for name, col in reference.columns.items():
-        series = current[name]
+        values = current[name]
         if col.kind == "numeric":
-            now = _numeric_counts(pd.to_numeric(series, errors="coerce").to_numpy(dtype=float),
-                                  col.edges)
+            now = _numeric_counts(pd.to_numeric(pd.Series(values), errors="coerce")
+                                  .to_numpy(dtype=float), col.edges)
         else:
-            now = _category_counts(series, col.categories)
+            now = _category_counts(pd.Series(values), col.categories)
         ref = col.counts[newest]
         # PSI over the present values: a column missing on most rows (AOV of the last 90 days)
         # would otherwise hide a shift of its values; the missing share is checked on its own

@@ -36,7 +36,9 @@ import pandas as pd
 __all__ = [
     "estimated_performance",
     "expected_roc_auc",
+    "fit_calibration",
     "realised_scorecard",
+    "task_population",
     "ESTIMATED_METRICS",
     "HISTORY_COLUMNS",
     "plot_performance_history",
@@ -60,8 +62,11 @@ def _probabilities(p: Any) -> np.ndarray:
     return values
 
 
-def expected_roc_auc(p: Any) -> float:
-    """Expected ROC-AUC of calibrated probabilities ``p`` if labels follow them.
+def expected_roc_auc(p: Any, *, calibration: tuple[Any, Any] | None = None) -> float:
+    """Expected ROC-AUC of probabilities ``p`` if labels follow them.
+
+    With ``calibration`` (from :func:`fit_calibration`), rows are ranked by
+    ``p`` and their labels expected from the calibrated probabilities.
 
     Examples
     --------
@@ -70,16 +75,46 @@ def expected_roc_auc(p: Any) -> float:
     >>> round(expected_roc_auc([0.1, 0.9]), 4)  # right with chance 0.81 / (0.81 + 0.01)
     0.9878
     """
-    p = np.sort(_probabilities(p))
-    return _expected_auc_sorted(p)
+    score, prob = _ranked(p, calibration)
+    return _expected_auc_sorted(score, prob)
 
 
-def _expected_auc_sorted(p: np.ndarray) -> float:
-    """:func:`expected_roc_auc` of probabilities sorted in ascending order (one sort shared)."""
-    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])  # runs of equal scores
-    pos = np.add.reduceat(p, starts)  # expected positives per distinct score
-    neg = np.add.reduceat(1 - p, starts)
-    self_pairs = np.add.reduceat(p * (1 - p), starts)
+def fit_calibration(p: Any, y: Any) -> tuple[list[float], list[float]]:
+    """Isotonic map from scores to observed rates on labelled rows, as (x, y) knots.
+
+    Confidence-based estimation is only as good as the calibration: fitted on
+    the newest labelled out-of-time rows (the model's test cutoff), it fixes
+    what the model's own calibration, fitted on an earlier cutoff, does not.
+
+    Examples
+    --------
+    >>> fit_calibration([0.1, 0.2, 0.8, 0.9], [0, 1, 0, 1])
+    ([0.1, 0.2, 0.8, 0.9], [0.0, 0.5, 0.5, 1.0])
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    iso.fit(_probabilities(p), np.asarray(y, dtype=float))
+    return ([float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_])
+
+
+def _ranked(p: Any, calibration: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores in ascending order and the (calibrated) probability of each."""
+    score = _probabilities(p)
+    order = np.argsort(score, kind="stable")
+    score = score[order]
+    if calibration is None:
+        return score, score
+    x, y = (np.asarray(v, dtype=float) for v in calibration)
+    return score, np.interp(score, x, y)
+
+
+def _expected_auc_sorted(score: np.ndarray, prob: np.ndarray) -> float:
+    """:func:`expected_roc_auc` of rows sorted by ascending score (one sort shared)."""
+    starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # runs of equal scores
+    pos = np.add.reduceat(prob, starts)  # expected positives per distinct score
+    neg = np.add.reduceat(1 - prob, starts)
+    self_pairs = np.add.reduceat(prob * (1 - prob), starts)
     neg_below = np.cumsum(neg) - neg
     ties = pos * neg - self_pairs  # pairs of different rows sharing a score
     right = float(np.sum(pos * neg_below) + 0.5 * np.sum(ties))
@@ -87,10 +122,13 @@ def _expected_auc_sorted(p: np.ndarray) -> float:
     return right / pairs if pairs > 0 else float("nan")
 
 
-def estimated_performance(p: Any) -> dict[str, float]:
-    """Expected metrics (:data:`ESTIMATED_METRICS`) of calibrated probabilities, no labels needed.
+def estimated_performance(p: Any, *, calibration: tuple[Any, Any] | None = None
+                          ) -> dict[str, float]:
+    """Expected metrics (:data:`ESTIMATED_METRICS`) of probabilities, no labels needed.
 
-    Precision in the top 5/10/20 % ranks as :func:`~repurchase_ml.models.evaluate` does.
+    Rows are ranked by ``p``; their labels are expected from ``p``, or from
+    the ``calibration`` map (:func:`fit_calibration`) when given. Precision in
+    the top 5/10/20 % ranks as :func:`~repurchase_ml.models.evaluate` does.
 
     Examples
     --------
@@ -100,13 +138,42 @@ def estimated_performance(p: Any) -> dict[str, float]:
     """
     from repurchase_ml.models.evaluate import TOP_FRACTIONS
 
-    p = np.sort(_probabilities(p))  # the top k are the k largest, whichever way ties go
-    out = {"roc_auc": _expected_auc_sorted(p), "base_rate": float(p.mean()),
-           "brier": float(np.mean(p * (1 - p)))}
+    score, prob = _ranked(p, calibration)  # the top k are the last k
+    out = {"roc_auc": _expected_auc_sorted(score, prob), "base_rate": float(prob.mean()),
+           "brier": float(np.mean(prob * (1 - prob)))}
     for frac in TOP_FRACTIONS:
-        k = max(1, int(round(frac * len(p))))
-        out[f"precision_top{int(round(frac * 100))}"] = float(p[len(p) - k:].mean())
+        k = max(1, int(round(frac * len(prob))))
+        out[f"precision_top{int(round(frac * 100))}"] = float(prob[len(prob) - k:].mean())
     return {name: out[name] for name in ESTIMATED_METRICS}
+
+
+def task_population(task: str, features: pd.DataFrame, *,
+                    alive_days: int | None = None) -> np.ndarray:
+    """Rows of a feature table in a task's population at its cutoff (who gets a label).
+
+    The estimate must cover the rows the realised metric will: churn's alive
+    customers, not every customer scored.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"orders_all": [0.0, 1, 3], "orders_365d": [0.0, 0, 2],
+    ...                   "days_since_last_purchase": [np.nan, 400, 10],
+    ...                   "days_since_first_purchase": [np.nan, 400, 300]})
+    >>> task_population("churn", f).tolist(), task_population("repurchase", f).tolist()
+    ([False, False, True], [False, True, True])
+    """
+    from repurchase_ml.features.labels import TASKS
+    from repurchase_ml.radar import alive_mask
+
+    spec = TASKS[task]
+    orders = features["orders_all"].fillna(0).to_numpy()
+    if spec.population == "alive":
+        days = int(alive_days if alive_days is not None else spec.population_days or 365)
+        return alive_mask(features, days=days).to_numpy(dtype=bool) & (orders > 0)
+    if spec.population == "new_single_order":
+        first = features["days_since_first_purchase"].to_numpy(dtype=float)
+        return (orders == 1) & (first <= float(spec.population_days or 30))
+    return orders > 0
 
 
 def realised_scorecard(

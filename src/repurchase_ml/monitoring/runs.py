@@ -39,7 +39,9 @@ from repurchase_ml.monitoring.drift import (
 from repurchase_ml.monitoring.performance import (
     HISTORY_COLUMNS,
     estimated_performance,
+    fit_calibration,
     realised_scorecard,
+    task_population,
 )
 
 if TYPE_CHECKING:
@@ -102,7 +104,28 @@ def model_reference(bundle: Any, training: pd.DataFrame, *, features: list[str],
     if stage is not None:
         frame[SEGMENT_COLUMN] = stage.to_numpy()
         groups[SEGMENT_COLUMN] = "segment"
-    return summarise_reference(frame, groups=groups, bins=bins)
+    reference = summarise_reference(frame, groups=groups, bins=bins)
+    reference.calibration = _test_calibration(bundle, training, features=features)
+    return reference
+
+
+def _test_calibration(bundle: Any, training: pd.DataFrame, *,
+                      features: list[str]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per probability task, score -> observed rate on its test cutoff (held out of training)."""
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
+
+    out = {}
+    cut = pd.to_datetime(training["cutoff"])
+    for task, split in (getattr(bundle, "cutoffs", None) or {}).items():
+        label = f"label_{task}"
+        if TASK_KINDS.get(task) != "classification" or label not in training:
+            continue
+        rows = training[(cut == pd.Timestamp(split["test"])) & training[label].notna()]
+        if rows[label].nunique() < 2:
+            continue
+        p = bundle.predict(rows[["customer_id", "cutoff", *features]])[OUTPUT_COLUMNS[task]]
+        out[task] = fit_calibration(p.to_numpy(dtype=float), rows[label].to_numpy(dtype=float))
+    return out
 
 
 def score_monitoring(settings: Settings, served: Any, features: pd.DataFrame,
@@ -111,25 +134,31 @@ def score_monitoring(settings: Settings, served: Any, features: pd.DataFrame,
     from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
 
     out: dict[str, Any] = {"drift": None, "estimated": {}, "flagged": [], "notes": []}
+    reference = getattr(served, "drift_reference", None)
+    calibration = getattr(reference, "calibration", None) or {}
     for task, column in OUTPUT_COLUMNS.items():
         if column in scores and TASK_KINDS[task] == "classification":
-            p = scores[column].to_numpy(dtype=float)
+            # the rows the realised metric will cover: the task's population
+            keep = task_population(task, features, alive_days=settings.training.alive_days)
+            p = scores[column].to_numpy(dtype=float)[keep]
             if len(p) and np.isfinite(p).all():
-                out["estimated"][task] = estimated_performance(p)
-    reference = getattr(served, "drift_reference", None)
+                out["estimated"][task] = estimated_performance(p,
+                                                               calibration=calibration.get(task))
     if not settings.monitoring.drift:
         return out
     if reference is None:
         out["notes"].append("the champion carries no drift reference (trained before drift "
                             "monitoring existed); retrain to monitor drift")
         return out
-    current = features.reset_index(drop=True).copy()
-    for column, group in reference.groups.items():
-        if group == "score" and column in scores:
-            current[column] = scores[column].to_numpy()
+    # columns by name, no copy of the scored table (a million rows at scale)
+    current: dict[str, Any] = {c: features[c].to_numpy() for c in reference.groups
+                               if reference.groups[c] == "feature" and c in features}
+    current.update({c: scores[c].to_numpy() for c in reference.groups
+                    if reference.groups[c] == "score" and c in scores})
     if SEGMENT_COLUMN in reference.groups:
-        stage = _segments(features.reset_index(drop=True))
-        current[SEGMENT_COLUMN] = stage.to_numpy() if stage is not None else None
+        stage = _segments(features)
+        current[SEGMENT_COLUMN] = (stage.to_numpy() if stage is not None
+                                   else np.full(len(features), None, dtype=object))
     table = drift_report(reference, current, as_of=as_of,
                          thresholds=settings.monitoring.thresholds())
     out["drift"] = table
