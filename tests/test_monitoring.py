@@ -249,6 +249,12 @@ def test_evaluate_equals_an_independent_recomputation(scored):
     assert history.loc[("ltv", "total_actual"), "realised"] == pytest.approx(ltv["ltv"].sum())
     assert history.loc[("ltv", "total_predicted"), "realised"] == pytest.approx(
         ltv["predicted_ltv"].sum())
+    radar = pd.read_parquet(settings.output_path() / "radar_2023-10-01.parquet")
+    k = max(1, len(radar) // 10)
+    churned = make_labels(events, cutoffs="2023-10-01", task="churn", horizon_days=60)
+    top = radar.head(k)[["customer_id"]].merge(churned, on="customer_id")
+    assert history.loc[("churn", "radar_precision_at_k"), "realised"] == pytest.approx(
+        top["churn"].mean())
     assert run_evaluate(settings, "2024-01-01").evaluated == []  # nothing twice
     runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment + "-monitoring"],
                               filter_string="tags.job = 'evaluate'", output_format="list")
@@ -268,7 +274,8 @@ def test_fail_on_drift_and_retrain_triggers(scored):
               "--set", "data.synthetic.random_state=3"]
     quiet = CliRunner().invoke(cli.app, ["score", "--as-of", "2023-11-01", "--fail-on-drift",
                                          *common])
-    assert quiet.exit_code in (0, cli.EXIT_DRIFT), quiet.output
+    record = json.loads((settings.output_path() / "monitoring_2023-11-01.json").read_text())
+    assert quiet.exit_code == (cli.EXIT_DRIFT if record["drift_flagged"] else 0), quiet.output
     loud = CliRunner().invoke(cli.app, ["score", "--as-of", "2023-11-01", "--fail-on-drift",
                                         "--set", "monitoring.new_category=0", *common])
     assert loud.exit_code == cli.EXIT_DRIFT, loud.output
@@ -280,3 +287,24 @@ def test_fail_on_drift_and_retrain_triggers(scored):
     assert result.model_version != retrain.model_version
     decision = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/decision.json")
     assert "column(s) flagged" in decision["trigger"]
+
+
+def test_history_plots_a_line_per_metric():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from repurchase_ml.monitoring import plot_performance_history
+
+    history = pd.DataFrame({
+        "scored_at": ["2023-01-01", "2023-02-01"] * 2, "evaluated_at": "2023-06-01",
+        "model_version": "1", "task": "churn", "metric": ["roc_auc"] * 2 + ["ece"] * 2,
+        "realised": [0.8, 0.78, 0.02, 0.03], "estimated": [0.81, 0.8, np.nan, np.nan],
+        "n_rows": 100.0})
+    fig = plot_performance_history(history, task="churn")
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["ece", "roc_auc", "roc_auc (estimated)"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no realised performance of 'ltv'"):
+        plot_performance_history(history, task="ltv")
