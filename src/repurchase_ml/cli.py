@@ -9,7 +9,8 @@ imported inside the commands so that ``--help`` answers at once.
 Exit codes: 0 success, 1 bad argument or value, 2 invalid configuration,
 3 data breaks the table contract (SchemaError), 4 another retraining run
 holds the project, 5 the tracking store or the champion's artifacts cannot be
-used (StoreError). Every error is one message on stderr, never a traceback
+used (StoreError), 6 ``score --fail-on-drift`` found drift (the outputs are written).
+Every error is one message on stderr, never a traceback
 (``--verbose`` adds it for errors the library did not foresee).
 """
 
@@ -256,11 +257,9 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
                   f"{result['champion_version']}")
     console.print(f"  why: {result['reason']}", highlight=False)
     from repurchase_ml.jobs import scorecard_lines
-    from repurchase_ml.models.plan import plan_lines
+    from repurchase_ml.models.plan import minimums_line, plan_lines
 
     if result.get("plan"):
-        from repurchase_ml.models.plan import minimums_line
-
         console.print(f"  {minimums_line(settings.training.training_minimums())}",
                       highlight=False, markup=False)
         console.print("  training plan (per task: cutoffs, rows, positives):")
