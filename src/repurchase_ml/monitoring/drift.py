@@ -26,7 +26,7 @@ A column is flagged when one of these holds:
 - its PSI is at least ``psi`` (default 0.2, the usual "significant shift"
   line: below 0.1 is noise, 0.1-0.2 moderate) **and** larger than the
   column's *natural drift*: the largest PSI it showed between two training
-  cutoffs as far apart as the as-of date is from the newest one. Some
+  cutoffs at most as far apart as the as-of date is from the newest one. Some
   columns move by themselves: tenure and days since the last purchase grow
   as the customer base ages, and 7- and 30-day counts swing with the
   season and its promotion days. The natural drift is what such a column
@@ -79,7 +79,7 @@ DRIFT_COLUMNS = ("column", "group", "kind", "reference_cutoff", "n_reference", "
                  "psi", "natural_psi", "js_distance", "wasserstein", "missing_reference",
                  "missing_current", "natural_missing_change", "new_category_share", "flagged",
                  "reason")
-# half a month: training cutoffs this close to the as-of distance count as "as far apart"
+# half a month of slack on the as-of distance when choosing training cutoff pairs
 _LAG_SLACK_DAYS = 16.0
 
 
@@ -296,18 +296,28 @@ def _missing_share(counts: np.ndarray) -> np.ndarray:
 
 
 def _natural_pairs(cutoffs: Sequence[pd.Timestamp], lag_days: float) -> list[tuple[int, int]]:
-    """Pairs of training cutoffs as far apart as the as-of date is from the newest one.
+    """Pairs of training cutoffs at most as far apart as the as-of date is from the newest one.
 
-    The pairs whose distance is nearest to ``lag_days`` (within half a month
-    of that nearest distance); none with fewer than two cutoffs.
+    Every pair no farther apart than ``lag_days`` (or than the closest pair,
+    when the as-of date is nearer than that), with half a month of slack: a
+    column that swings within a season (a new-year dip) swings between some
+    such pair. None with fewer than two cutoffs.
+
+    Examples
+    --------
+    >>> cuts = list(pd.date_range("2023-01-01", periods=4, freq="MS"))
+    >>> _natural_pairs(cuts, 40)
+    [(0, 1), (1, 2), (2, 3)]
+    >>> len(_natural_pairs(cuts, 70))
+    5
     """
     days = np.array([pd.Timestamp(c).value for c in cutoffs], dtype=float) / 86_400e9
     pairs = [(i, j) for i in range(len(days)) for j in range(i + 1, len(days))]
     if not pairs:
         return []
     gaps = np.array([days[j] - days[i] for i, j in pairs])
-    nearest = gaps[np.argmin(np.abs(gaps - lag_days))]
-    return [p for p, g in zip(pairs, gaps, strict=True) if abs(g - nearest) <= _LAG_SLACK_DAYS]
+    reach = max(float(lag_days), float(gaps.min())) + _LAG_SLACK_DAYS
+    return [p for p, g in zip(pairs, gaps, strict=True) if g <= reach]
 
 
 def drift_report(
