@@ -308,3 +308,4 @@ def test_history_plots_a_line_per_metric():
     plt.close(fig)
     with pytest.raises(ValueError, match="no realised performance of 'ltv'"):
         plot_performance_history(history, task="ltv")
+
