@@ -370,8 +370,8 @@ class MonitoringSettings(_Section):
     """Drift at scoring time and retrain triggers (see ``docs/monitoring.md``).
 
     A column drifts when its PSI is ``>= psi`` (0.2, the usual "significant
-    shift") and above the drift it showed between training cutoffs at most as
-    far apart in time; when its missing share moves by ``>= missing`` (0.05)
+    shift"), above the drift it showed between training cutoffs at most as
+    far apart in time, and as far from every training cutoff; when its missing share moves by ``>= missing`` (0.05)
     beyond that; or when ``>= new_category`` (1 %) of rows hold an unseen
     category. ``retrain_when: triggered`` retrains only when the champion's
     newest drift table flags ``>= trigger_flagged_columns`` columns or a

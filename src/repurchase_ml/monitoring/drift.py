@@ -31,7 +31,10 @@ A column is flagged when one of these holds:
   as the customer base ages, and 7- and 30-day counts swing with the
   season and its promotion days. The natural drift is what such a column
   does in the training data over the same distance in time, seasons
-  included; a column is flagged only when it moves more than that;
+  included; a column is flagged only when it moves more than that, and
+  when its PSI against every training cutoff (``psi_nearest``, the most
+  similar one: a February for rows scored in February) is at least ``psi``
+  too: rows like some the model was trained on are not drift;
 - its share of missing values changed by at least ``missing`` (default 0.05)
   and by more than it changed naturally over the same distance;
 - at least ``new_category`` (default 1 %) of its rows hold a category the
@@ -76,7 +79,7 @@ logger = logging.getLogger(__name__)
 GROUPS = ("feature", "score", "segment")
 #: columns of :func:`drift_report`, in order
 DRIFT_COLUMNS = ("column", "group", "kind", "reference_cutoff", "n_reference", "n_current",
-                 "psi", "natural_psi", "js_distance", "wasserstein", "missing_reference",
+                 "psi", "natural_psi", "psi_nearest", "js_distance", "wasserstein", "missing_reference",
                  "missing_current", "natural_missing_change", "new_category_share", "flagged",
                  "reason")
 # half a month of slack on the as-of distance when choosing training cutoff pairs
@@ -372,6 +375,8 @@ def drift_report(
         psi = float(_psi(ref[:-1], now[:-1]))
         natural = (float(np.max(_psi(col.counts[first, :-1], col.counts[second, :-1])))
                    if pairs else 0.0)
+        # the training cutoff most like today's rows (a February for a February)
+        nearest = float(np.min(_psi(col.counts[:, :-1], now[None, :-1])))
         miss_ref, miss_now = float(_missing_share(ref)), float(_missing_share(now))
         natural_miss = (float(np.max(np.abs(_missing_share(col.counts[first])
                                             - _missing_share(col.counts[second]))))
@@ -379,9 +384,10 @@ def drift_report(
         new_share = (float(now[-2] / max(now.sum(), 1)) if col.kind == "categorical"
                      else float("nan"))
         reasons = []
-        if psi >= thresholds.psi and psi > natural:
-            reasons.append(f"PSI {psi:.2f} >= {thresholds.psi:g} and above its natural drift "
-                           f"{natural:.2f}")
+        if psi >= thresholds.psi and psi > natural and nearest >= thresholds.psi:
+            reasons.append(f"PSI {psi:.2f} >= {thresholds.psi:g}, above its natural drift "
+                           f"{natural:.2f}, and {nearest:.2f} from the most similar training "
+                           "cutoff")
         change = abs(miss_now - miss_ref)
         if change >= thresholds.missing and change > natural_miss:
             reasons.append(f"missing share {miss_ref:.1%} -> {miss_now:.1%}")
@@ -391,6 +397,7 @@ def drift_report(
             "column": name, "group": reference.groups[name], "kind": col.kind,
             "reference_cutoff": reference.cutoffs[newest], "n_reference": int(ref.sum()),
             "n_current": int(now.sum()), "psi": psi, "natural_psi": natural,
+            "psi_nearest": nearest,
             "js_distance": _js_distance(ref[:-1], now[:-1]),
             "wasserstein": (_wasserstein(ref, now, col.edges, col.iqr)
                             if col.kind == "numeric" else float("nan")),
