@@ -9,7 +9,8 @@ imported inside the commands so that ``--help`` answers at once.
 Exit codes: 0 success, 1 bad argument or value, 2 invalid configuration,
 3 data breaks the table contract (SchemaError), 4 another retraining run
 holds the project, 5 the tracking store or the champion's artifacts cannot be
-used (StoreError). Every error is one message on stderr, never a traceback
+used (StoreError), 6 ``score --fail-on-drift`` found drift (the outputs are written).
+Every error is one message on stderr, never a traceback
 (``--verbose`` adds it for errors the library did not foresee).
 """
 
@@ -43,6 +44,8 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_VALUE, EXIT_CONFIG, EXIT_SCHEMA, EXIT_LOCKED, EXIT_STORE = 1, 2, 3, 4, 5
+#: ``score --fail-on-drift``: the scores were written, and the drift table flags columns
+EXIT_DRIFT = 6
 #: log records on stderr when it is not a terminal (a scheduler's log file, a pipe)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -254,9 +257,11 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
                   f"{result['champion_version']}")
     console.print(f"  why: {result['reason']}", highlight=False)
     from repurchase_ml.jobs import scorecard_lines
-    from repurchase_ml.models.plan import plan_lines
+    from repurchase_ml.models.plan import minimums_line, plan_lines
 
     if result.get("plan"):
+        console.print(f"  {minimums_line(settings.training.training_minimums())}",
+                      highlight=False, markup=False)
         console.print("  training plan (per task: cutoffs, rows, positives):")
         for line in plan_lines(result["plan"]):
             console.print(f"    {line}", highlight=False, markup=False)
@@ -316,6 +321,9 @@ def score(
     stage: Annotated[list[str] | None, typer.Option(
         "--stage", help="Keep this lifecycle stage, e.g. --stage at_risk (repeatable).",
         show_default=False)] = None,
+    fail_on_drift: Annotated[bool, typer.Option(
+        "--fail-on-drift", help=f"Exit with code {EXIT_DRIFT} when the drift table flags a "
+        "column (outputs are written first).")] = False,
 ) -> None:
     """Score every customer at --as-of with the champion; write scores and the radar list."""
     from dataclasses import asdict
@@ -331,6 +339,38 @@ def score(
     with console.status(f"scoring at {as_of} ..."):
         result = _guard(lambda: run_score(settings, as_of))
     _print_score(asdict(result))
+    if result.drift_flagged:
+        err_console.print(f"drift: {len(result.drift_flagged)} column(s) flagged: "
+                          f"{', '.join(result.drift_flagged)}", highlight=False, markup=False)
+        if fail_on_drift:
+            raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def evaluate(
+    as_of: Annotated[str, typer.Option("--as-of", help="Evaluation date: scores whose horizon "
+                     "ended by it are joined with what happened.", show_default=False)],
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Realised performance of earlier scoring dates whose horizon has passed by --as-of."""
+    from repurchase_ml.monitoring import run_evaluate
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status(f"evaluating at {as_of} ..."):
+        result = _guard(lambda: run_evaluate(settings, as_of))
+    console.print(f"[bold]evaluate[/] at {result.as_of}: {len(result.evaluated)} scoring "
+                  f"date(s) evaluated", highlight=False)
+    for row in result.rows:
+        estimate = "" if row["estimated"] != row["estimated"] else \
+            f" (estimated {row['estimated']:.4f})"
+        console.print(f"  {row['scored_at']} {row['task']:<10} {row['metric']:<22} "
+                      f"{row['realised']:.4f}{estimate}", highlight=False, markup=False)
+    for what, when in result.waiting.items():
+        console.print(f"  waiting: {what} (horizon ends {when})", highlight=False, markup=False)
+    for path in result.paths:
+        console.print(f"  {path}", highlight=False)
 
 
 @app.command()

@@ -503,7 +503,8 @@ def run_retrain(settings: Settings) -> RetrainResult:
     >>> scored.model_version, scored.n_scored >= scored.n_radar > 0
     ('1', True)
     >>> sorted(Path(p).name for p in scored.paths)
-    ['radar_2024-01-01.csv', 'radar_2024-01-01.parquet', 'scores_2024-01-01.csv',
+    ['drift_2024-01-01.csv', 'drift_2024-01-01.parquet', 'monitoring_2024-01-01.json',
+     'radar_2024-01-01.csv', 'radar_2024-01-01.parquet', 'scores_2024-01-01.csv',
      'scores_2024-01-01.parquet']
     >>> champion = load_champion(settings)
     >>> champion.version, champion.run_id == first.run_id
@@ -524,12 +525,22 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
 
     # the log is read and validated first: a refused log leaves the project as it was
     events, report = load_event_log(settings)
+    settings, too_short = _history_gate(settings, report)  # before anything is built
     tracking.configure(settings)
     _recover_interrupted(settings)
     fingerprint = _fingerprint(events, settings)
     champion = tracking.find_champion(settings)
     if champion is not None and champion.tags.get("fingerprint") == fingerprint:
         return _unchanged(settings, champion, fingerprint)
+    trigger = ""
+    if settings.monitoring.retrain_when == "triggered":
+        from repurchase_ml.monitoring import retrain_trigger
+
+        run_it, why = retrain_trigger(settings, champion)
+        if not run_it:
+            return _unchanged(settings, champion, fingerprint,
+                              reason="no retrain trigger fired (" + "; ".join(why) + ")")
+        trigger = "; ".join(why)
     horizons = {task: settings.horizons[task] for task in settings.tasks}
     cutoffs = propose_cutoffs(events, horizon_days=max(horizons.values()),
                               freq=settings.cutoffs.freq, n=settings.cutoffs.n)
@@ -547,13 +558,15 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         on_insufficient=settings.training.on_insufficient,
         alive_days=settings.training.alive_days, candidates=settings.training.candidates,
     )
+    bundle.skipped.update(too_short)
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
     eval_cutoff = max(cutoffs)
     eval_rows = training[training["cutoff"] == eval_cutoff].reset_index(drop=True)
     spec = pinned_spec(_feature_spec(settings), bundle.feature_names)
-    served = tracking.make_served_model(bundle, training, spec=spec,
-                                        top_reasons=settings.output.top_reasons)
+    served = tracking.make_served_model(
+        bundle, training, spec=spec, top_reasons=settings.output.top_reasons,
+        reference_rows_per_cutoff=settings.monitoring.reference_rows_per_cutoff)
 
     challenger_cards = evaluate_served(served, eval_rows, tasks=settings.tasks)
     champion_cards: dict[str, dict[str, float]] | None = None
@@ -585,12 +598,14 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         "scorecard": scorecard, "choice": choice, "radar_metrics": radar_scores,
         "champion_version_before": None if champion is None else champion.version,
         "fingerprint": fingerprint, "skipped": dict(bundle.skipped),
+        "trigger": trigger or settings.monitoring.retrain_when,
     }
     logger.info("decision: %s (%s)", "promote" if promoted else "keep the champion", reason)
     client = mlflow.MlflowClient()
     with mlflow.start_run(run_name=f"retrain {eval_cutoff.date()}") as run, _failure_tagged():
         tracking.set_run_tags({**_job_tags(), "decision": "pending", "fingerprint": fingerprint,
-                               "evaluation_cutoff": eval_cutoff.date()})
+                               "evaluation_cutoff": eval_cutoff.date(),
+                               "retrain_trigger": (trigger or "always")[:500]})
         tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
                                   cutoffs=cutoffs, training=training, eval_rows=eval_rows,
                                   challenger=challenger_cards, champion=champion_cards)
@@ -622,6 +637,33 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
         plan=plan, skipped=dict(bundle.skipped),
     )
+
+
+def _history_gate(settings: Settings, report: ValidationReport) -> tuple[Settings, dict[str, str]]:
+    """Refuse tasks the log is too short for before anything is built (``training`` settings).
+
+    Returns the settings without the refused tasks and the refusals
+    (``on_insufficient: skip``); ``raise`` (or nothing left) raises, ``warn`` logs.
+    """
+    from repurchase_ml.models.plan import TrainingPlanError, history_shortfalls
+
+    if report.start is None or report.end is None:
+        return settings, {}
+    span = (pd.Timestamp(report.end) - pd.Timestamp(report.start)) / pd.Timedelta(days=1)
+    short = history_shortfalls(span, tasks=settings.tasks, horizons=settings.horizons,
+                               minimums=settings.training.training_minimums(),
+                               alive_days=settings.training.alive_days)
+    policy = settings.training.on_insufficient
+    if not short or policy == "warn":
+        for message in short.values():
+            logger.warning("training anyway (training.on_insufficient: warn): %s", message)
+        return settings, {}
+    left = tuple(t for t in settings.tasks if t not in short)
+    if policy == "raise" or not left:
+        raise TrainingPlanError(" ".join(short.values()))
+    for message in short.values():
+        logger.warning("skipped: %s", message)
+    return settings.model_copy(update={"tasks": left}), short
 
 
 @contextmanager
@@ -803,14 +845,15 @@ def scorecard_lines(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _unchanged(settings: Settings, champion: Any, fingerprint: str) -> RetrainResult:
-    """Record a run that keeps the champion because nothing changed since it was trained."""
+def _unchanged(settings: Settings, champion: Any, fingerprint: str,
+               reason: str | None = None) -> RetrainResult:
+    """Record a run that keeps the champion: nothing changed, or no retrain trigger fired."""
     import mlflow
 
     from repurchase_ml import tracking
 
-    reason = (f"the champion (version {champion.version}) was trained on identical data, "
-              f"settings and code (fingerprint {fingerprint}); nothing to retrain")
+    reason = reason or (f"the champion (version {champion.version}) was trained on identical "
+                        f"data, settings and code (fingerprint {fingerprint}); nothing to retrain")
     logger.info("decision: keep the champion (%s)", reason)
     with mlflow.start_run(run_name="retrain (unchanged)") as run:
         tracking.log_settings(settings)
@@ -893,6 +936,8 @@ class ScoreResult:
     n_radar: int
     paths: list[str]
     notes: list[str] = field(default_factory=list)
+    #: columns the drift table flags (``monitoring`` settings; ``score --fail-on-drift``)
+    drift_flagged: list[str] = field(default_factory=list)
 
 
 def _check_as_of_in_data(cutoff: pd.Timestamp, report: ValidationReport,
@@ -990,9 +1035,12 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                               random_state=settings.tuning.random_state,
                               language=settings.report.language,
                               **settings.radar.options(), **horizon)
+    from repurchase_ml.monitoring.runs import score_monitoring, write_score_monitoring
+
+    monitor = score_monitoring(settings, served, features, scores, cutoff)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
-    notes = []
+    notes = list(monitor["notes"])
     page = None
     if radar.empty:
         notes.append(f"the radar is empty: no customer bought in the year before {stamp}; "
@@ -1007,10 +1055,14 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
         paths += [str(written["csv"]), str(written["parquet"])]
     if page is not None:
         paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
+    paths += write_score_monitoring(settings, monitor, stamp=stamp,
+                                    model_version=str(champion.version),
+                                    horizons=dict(served.bundle.horizons))
     logger.info("scored %d customers at %s with %s version %s", len(scores), stamp,
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),
-                       n_radar=len(radar), paths=paths, notes=notes)
+                       n_radar=len(radar), paths=paths, notes=notes,
+                       drift_flagged=monitor["flagged"])
 
 
 def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff: pd.Timestamp,

@@ -277,6 +277,9 @@ class ServedModel:
     directions: dict[str, float] = field(default_factory=dict)
     #: language of the reasons (``report.language``; the score job sets it per run)
     language: str = "en"
+    #: :class:`~repurchase_ml.monitoring.DriftReference` of the training rows (features,
+    #: scores, segment mix; no raw rows): what the score job's drift table compares against
+    drift_reference: Any = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle; a champion pickled before a field existed gets that field's default."""
@@ -330,7 +333,7 @@ class ServedModel:
 
 
 def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any = None,
-                      top_reasons: int = 3) -> ServedModel:
+                      top_reasons: int = 3, reference_rows_per_cutoff: int = 5000) -> ServedModel:
     """Package a fitted bundle with the schema and typical values of its training features.
 
     With a churn model the served features must hold what value if retained
@@ -379,10 +382,15 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
         sample = newest.sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
         rho = feature_directions(contributions(bundle.models[reason_task], sample), sample)
         directions = {k: float(v) for k, v in rho.items() if math.isfinite(float(v))}
+    from repurchase_ml.monitoring.runs import model_reference
+
+    reference = model_reference(bundle, training_features, features=features,
+                                rows_per_cutoff=reference_rows_per_cutoff)
     return ServedModel(bundle=bundle, feature_dtypes=dtypes, categories=categories,
                        typical=typical, spec=spec, top_reasons=top_reasons,
                        reason_task=reason_task, trained_cutoffs=cutoffs, value_priors=priors,
-                       churn_horizon_days=_churn_horizon(bundle), directions=directions)
+                       churn_horizon_days=_churn_horizon(bundle), directions=directions,
+                       drift_reference=reference)
 
 
 def _short(names: Sequence[Any], limit: int = 10) -> str:
