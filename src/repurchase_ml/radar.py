@@ -111,6 +111,7 @@ def churn_radar(
     min_churn_probability: float | None = None,
     horizon_days: int | None = None,
     random_state: int | None = 0,
+    next_category_model: Any = None,
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
@@ -131,6 +132,9 @@ def churn_radar(
         The feature spec the bundle was trained with (default ``FeatureSpec()``).
     horizon_days : int, optional
         Horizon of value if retained; default the bundle's churn horizon (90 days).
+    next_category_model : NextCategoryModel, optional
+        Adds each customer's likeliest next category (default: the bundle's
+        ``next_category`` model, if it has one); see :func:`radar_from_scores`.
     top_k, min_value, segments, lifecycle_stages, explain_top, action_table, cluster_k, rank_by, \
 risk_floor, min_churn_probability, random_state
         See :func:`radar_from_scores`.
@@ -176,12 +180,15 @@ risk_floor, min_churn_probability, random_state
     scores = bundle.predict(features)
     if horizon_days is None:
         horizon_days = _churn_horizon(bundle)
+    next_model = next_category_model or _task_model(bundle, "next_category")
+    next_categories = None if next_model is None else next_model.predict(events, as_of=cutoff,
+                                                                        top_k=1)
     return radar_from_scores(
         scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
         top_k=top_k, min_value=min_value, segments=segments, lifecycle_stages=lifecycle_stages,
         explain_top=explain_top, action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
-        random_state=random_state,
+        random_state=random_state, next_categories=next_categories,
     )
 
 
@@ -429,6 +436,7 @@ def radar_from_scores(
     horizon_days: int = CHURN_HORIZON_DAYS,
     random_state: int | None = 0,
     num_threads: int | None = None,
+    next_categories: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The radar from features and scores already computed at one cutoff.
 
@@ -489,6 +497,10 @@ def radar_from_scores(
         Seed of the clustering.
     num_threads : int, optional
         LightGBM threads for the reasons (default: all cores).
+    next_categories : DataFrame, optional
+        :meth:`~repurchase_ml.categories.NextCategoryModel.predict` at the cutoff: adds
+        ``next_category`` and ``next_category_probability`` after the standard columns,
+        and an action text's ``{category}`` names the customer's next category.
 
     Returns
     -------
@@ -642,11 +654,17 @@ def radar_from_scores(
 
     table = ActionTable.resolve(action_table)
     extra = [c for c in table.columns if c not in radar.columns and c in base.columns]
+    if next_categories is not None:
+        from repurchase_ml.categories.next_category import name_next_category, with_next_category
+
+        radar = with_next_category(radar, next_categories)
     facts = radar.assign(**{c: base[c].to_numpy()[order] for c in extra})
     radar[["action_id", "action"]] = table.recommend(facts)
+    if next_categories is not None:
+        radar["action"] = name_next_category(radar["action"], radar["next_category"])
     lap("actions")
     radar["cutoff"] = cutoff
-    radar = radar[list(RADAR_COLUMNS)]
+    radar = radar[[*RADAR_COLUMNS, *(c for c in radar.columns if c.startswith("next_category"))]]
     radar.attrs["timings"] = timings
     radar.attrs["risk_floor"] = floor
     logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
