@@ -219,7 +219,7 @@ def test_next_category_model_ranks_and_feeds_the_radar(planted):
     assert model.objective_ in ("binary", "lambdarank")
     assert set(model.validation_["objective"]) == {"binary", "lambdarank"}
     table = evaluate_next_category(model, events, cutoff="2023-07-01", n_boot=100)
-    assert table["scorer"].tolist() == ["model", "popularity", "transition"]
+    assert table["scorer"].tolist() == ["model", "popularity", "transition", "browsing"]
     assert table["customers"].nunique() == 1 and table["customers"].iloc[0] > 50
     row = table.iloc[0]
     assert row["hit_rate_vs_popularity_low"] <= row["hit_rate_vs_popularity"] <= row[
@@ -239,6 +239,22 @@ def test_next_category_model_ranks_and_feeds_the_radar(planted):
     joined = with_next_category(radar, top)
     first = top.loc[top["rank"] == 1].set_index("customer_id")["next_category"]
     assert (joined.set_index("customer_id")["next_category"] == first).all()
+
+    # on the radar: the columns, and the coupon action naming each new buyer's category
+    features = rm.build_features(events, cutoffs=["2023-11-01"])
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"customer_id": features["customer_id"],
+                           "churn_probability": rng.uniform(0, 1, len(features)),
+                           "predicted_ltv": rng.uniform(0, 100, len(features))})
+    listed = rm.radar_from_scores(scores, features=features, next_categories=top, cluster_k=2)
+    assert list(listed.columns[-2:]) == ["next_category", "next_category_probability"]
+    coupon = listed.loc[listed["action_id"] == "second_purchase_category_coupon"]
+    assert len(coupon) > 0 and (coupon["lifecycle_stage"] == "new").all()
+    assert all(f"with a {c} coupon" in a for c, a in zip(coupon["next_category"], coupon["action"],
+                                                          strict=True))
+    plain = rm.radar_from_scores(scores, features=features, cluster_k=2)
+    assert "next_category" not in plain.columns
+    assert "second_purchase_category_coupon" not in set(plain["action_id"])
 
 
 def _perturbed_after(events: pd.DataFrame, cutoff: pd.Timestamp, seed: int) -> pd.DataFrame:

@@ -12,6 +12,11 @@ Every function reads only events before its ``as_of`` / cutoff.
 """
 
 from repurchase_ml.categories.affinity import browse_to_buy_affinity, category_affinity
+from repurchase_ml.categories.next_category import (
+    NextCategoryModel,
+    evaluate_next_category,
+    next_category_frame,
+)
 from repurchase_ml.categories.paths import (
     category_orders,
     category_transitions,
@@ -21,6 +26,9 @@ from repurchase_ml.categories.paths import (
 )
 
 __all__ = [
+    "NextCategoryModel",
+    "evaluate_next_category",
+    "next_category_frame",
     "browse_to_buy_affinity",
     "category_affinity",
     "category_orders",

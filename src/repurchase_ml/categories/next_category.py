@@ -21,8 +21,9 @@ model ranks the pairs: a binary model over all pairs (one-vs-rest as one
 model) or a lambdarank model per (customer, cutoff), whichever has the higher
 NDCG@k on the newest training cutoff (``objective="auto"``).
 :func:`evaluate_next_category` judges it out of time with hit rate@k and
-NDCG@k against two baselines on the same customers: category popularity, and
-the transition table from the last order's category.
+NDCG@k against baselines on the same customers: category popularity, the
+transition table from the last order's category, and the customer's most
+browsed categories (:data:`BASELINES`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,11 @@ PAIR_FEATURES = (
     "categories_bought",
 )
 OBJECTIVES = ("auto", "binary", "lambdarank")
-#: baseline scorers: pair column each ranks by
-BASELINES = {"popularity": "category_buyer_share", "transition": "transition_from_last"}
+#: baseline scorers: the pair column each ranks by (ties by popularity): the most bought
+#: categories, the transition table from the last order's category, and the customer's
+#: most browsed categories (the obvious heuristic where views exist)
+BASELINES = {"popularity": "category_buyer_share", "transition": "transition_from_last",
+             "browsing": "category_browse_share"}
 _DAY = pd.Timedelta(days=1)
 _KEYS = ["customer_id", "cutoff", "category"]
 
@@ -305,18 +309,22 @@ def next_category_frame(events: Any, *, cutoffs: object, horizon_days: int | Non
 
     Examples
     --------
-    >>> ev = pd.DataFrame({"customer_id": [1, 1, 2, 2, 2],
+    >>> ev = pd.DataFrame({"customer_id": [1, 1, 2, 2, 2, 3],
     ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-01-10", "2024-01-02",
-    ...                                  "2024-01-05", "2024-01-20"]),
-    ...     "event_type": pd.Categorical(["purchase", "view", "purchase", "purchase", "purchase"],
+    ...                                  "2024-01-05", "2024-01-20", "2024-01-03"]),
+    ...     "event_type": pd.Categorical(["purchase", "view"] + ["purchase"] * 4,
     ...         categories=["purchase", "refund", "view", "cart", "favorite"]),
-    ...     "amount": [5.0, np.nan, 5.0, 5.0, 5.0], "category": ["a", "b", "a", "b", "c"]})
-    >>> f = next_category_frame(ev, cutoffs="2024-01-15", horizon_days=10,
+    ...     "amount": [5.0, np.nan, 5.0, 5.0, 5.0, 5.0],
+    ...     "category": ["a", "b", "a", "b", "c", "c"]})
+    >>> f = next_category_frame(ev, cutoffs="2024-01-15", horizon_days=6,
     ...                         customer_features=False)
     >>> f[["customer_id", "category", "transition_from_last", "category_views", "label"]]
        customer_id category  transition_from_last  category_views  label
     0            1        b                   1.0             1.0      0
-    1            2        c                   NaN             0.0      1
+    1            1        c                   0.0             0.0      0
+    2            2        c                   0.0             0.0      1
+    3            3        a                   0.0             0.0      0
+    4            3        b                   0.0             0.0      0
     """
     frame = canonical_pandas(events)
     cuts = normalise_cutoffs(cutoffs)
@@ -599,7 +607,7 @@ def evaluate_next_category(model: NextCategoryModel, events: Any, *, cutoff: obj
     Returns
     -------
     DataFrame
-        One row per scorer (``model``, ``popularity``, ``transition``):
+        One row per scorer (``model``, then :data:`BASELINES`):
         ``customers``, ``hit_rate_at_k``, ``ndcg_at_k``, and per baseline
         ``b``: ``hit_rate_vs_<b>`` / ``ndcg_vs_<b>`` (the model minus the
         scorer, paired bootstrap ``_low`` / ``_high`` over customers; on the
