@@ -14,6 +14,7 @@ from repurchase_ml.categories import (
     browse_to_buy_affinity,
     category_affinity,
     category_orders,
+    category_section_tables,
     category_transitions,
     repurchase_by_first_category,
 )
@@ -201,6 +202,17 @@ def test_planted_gateways_are_recovered(planted):
     # the three categories with the highest lower bound of 180-day retention are the gateways
     assert set(table["category"].head(3)) == gateways
     assert (table.loc[table["category"].isin(gateways), "retention_180d_lift"] > 1.1).all()
+
+
+def test_category_section_tables_for_a_report_page(planted):
+    events, truth = planted
+    tables = category_section_tables(events, as_of="2024-01-01", top=4)
+    assert list(tables) == ["first_category", "transitions", "co_bought", "browse_to_buy"]
+    assert all(len(t) == 4 for t in tables.values())
+    assert set(tables["first_category"]["category"].head(3)) == set(
+        truth.attrs["category_gateways"])
+    orders_only = events.loc[events["event_type"].isin(["purchase", "refund"])]
+    assert "browse_to_buy" not in category_section_tables(orders_only, as_of="2024-01-01")
 
 
 def test_planted_paths_are_recovered(planted):

@@ -24,8 +24,11 @@ from repurchase_ml.categories.paths import (
     plot_first_category_retention,
     repurchase_by_first_category,
 )
+from repurchase_ml.categories.section import CATEGORY_SECTION_TITLES, category_section_tables
 
 __all__ = [
+    "CATEGORY_SECTION_TITLES",
+    "category_section_tables",
     "NextCategoryModel",
     "evaluate_next_category",
     "next_category_frame",
