@@ -140,6 +140,11 @@ def render(results: list[dict], command: str) -> str:
                 diff_ndcg = _interval(model_row, "ndcg", name)
             lines.append(f"| {name} | {getattr(row, f'hit_rate_at_{K}'):.3f} | "
                          f"{getattr(row, f'ndcg_at_{K}'):.3f} | {diff_hit} | {diff_ndcg} |")
+        tied = [name for name in table["scorer"].iloc[1:]
+                if model_row[f"hit_rate_vs_{name}_low"] <= 0]
+        if tied:
+            lines += ["", f"On hit rate@3 the model is not ahead of {', '.join(tied)} here (the "
+                      "interval of the difference includes 0)."]
         if "planted" in r:
             p = r["planted"]
             lines += ["", f"Planted structure at {r['test'].date()}: gateways {p['gateways']}, "
