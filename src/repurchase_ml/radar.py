@@ -180,7 +180,8 @@ risk_floor, min_churn_probability, random_state
     scores = bundle.predict(features)
     if horizon_days is None:
         horizon_days = _churn_horizon(bundle)
-    next_model = next_category_model or _task_model(bundle, "next_category")
+    next_model = (next_category_model if next_category_model is not None
+                  else _task_model(bundle, "next_category"))
     next_categories = None if next_model is None else next_model.predict(events, as_of=cutoff,
                                                                         top_k=1)
     return radar_from_scores(
@@ -659,6 +660,8 @@ def radar_from_scores(
 
         radar = with_next_category(radar, next_categories)
     facts = radar.assign(**{c: base[c].to_numpy()[order] for c in extra})
+    if next_categories is None:  # no model: its rule (second_purchase_category_coupon) is off
+        facts["next_category_probability"] = np.nan
     radar[["action_id", "action"]] = table.recommend(facts)
     if next_categories is not None:
         radar["action"] = name_next_category(radar["action"], radar["next_category"])
