@@ -112,6 +112,7 @@ def churn_radar(
     horizon_days: int | None = None,
     random_state: int | None = 0,
     language: str = "en",
+    next_category_model: Any = None,
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
@@ -132,6 +133,9 @@ def churn_radar(
         The feature spec the bundle was trained with (default ``FeatureSpec()``).
     horizon_days : int, optional
         Horizon of value if retained; default the bundle's churn horizon (90 days).
+    next_category_model : NextCategoryModel, optional
+        Adds each customer's likeliest next category (default: the bundle's
+        ``next_category`` model, if it has one); see :func:`radar_from_scores`.
     top_k, min_value, segments, lifecycle_stages, explain_top, action_table, cluster_k, rank_by, \
 risk_floor, min_churn_probability, random_state, language
         See :func:`radar_from_scores`.
@@ -177,12 +181,16 @@ risk_floor, min_churn_probability, random_state, language
     scores = bundle.predict(features)
     if horizon_days is None:
         horizon_days = _churn_horizon(bundle)
+    next_model = (next_category_model if next_category_model is not None
+                  else _task_model(bundle, "next_category"))
+    next_categories = None if next_model is None else next_model.predict(events, as_of=cutoff,
+                                                                        top_k=1)
     return radar_from_scores(
         scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
         top_k=top_k, min_value=min_value, segments=segments, lifecycle_stages=lifecycle_stages,
         explain_top=explain_top, action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
-        random_state=random_state, language=language,
+        random_state=random_state, language=language, next_categories=next_categories,
     )
 
 
@@ -431,6 +439,7 @@ def radar_from_scores(
     random_state: int | None = 0,
     num_threads: int | None = None,
     language: str = "en",
+    next_categories: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The radar from features and scores already computed at one cutoff.
 
@@ -495,6 +504,10 @@ def radar_from_scores(
         Language of the reasons and the action words (``report.language`` in
         the settings); column names and codes (segment, lifecycle stage,
         ``action_id``) stay the same in every language.
+    next_categories : DataFrame, optional
+        :meth:`~repurchase_ml.categories.NextCategoryModel.predict` at the cutoff: adds
+        ``next_category`` and ``next_category_probability`` after the standard columns,
+        and an action text's ``{category}`` names the customer's next category.
 
     Returns
     -------
@@ -649,11 +662,19 @@ def radar_from_scores(
 
     table = ActionTable.resolve(action_table)
     extra = [c for c in table.columns if c not in radar.columns and c in base.columns]
+    if next_categories is not None:
+        from repurchase_ml.categories.next_category import name_next_category, with_next_category
+
+        radar = with_next_category(radar, next_categories)
     facts = radar.assign(**{c: base[c].to_numpy()[order] for c in extra})
+    if next_categories is None:  # no model: its rule (second_purchase_category_coupon) is off
+        facts["next_category_probability"] = np.nan
     radar[["action_id", "action"]] = table.recommend(facts, language=language)
+    if next_categories is not None:
+        radar["action"] = name_next_category(radar["action"], radar["next_category"])
     lap("actions")
     radar["cutoff"] = cutoff
-    radar = radar[list(RADAR_COLUMNS)]
+    radar = radar[[*RADAR_COLUMNS, *(c for c in radar.columns if c.startswith("next_category"))]]
     radar.attrs["timings"] = timings
     radar.attrs["risk_floor"] = floor
     logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
