@@ -65,6 +65,13 @@ def _lift_top10(y: np.ndarray, s: np.ndarray) -> float:
     return float(y[top].mean() / base)
 
 
+def _mean_top20(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean outcome of the top 20 % by score: e.g. true incremental value per customer
+    targeted when the budget reaches a fifth of them."""
+    k = max(int(np.ceil(0.2 * y.size)), 1)
+    return float(y[np.argsort(-s, kind="stable")[:k]].mean())
+
+
 #: metric name -> function(y_true, score) -> float (higher is better)
 BOOTSTRAP_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": _auc,
@@ -72,6 +79,7 @@ BOOTSTRAP_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "normalized_gini": _gini,
     "spearman": _spearman,
     "lift_top10": _lift_top10,
+    "mean_top20": _mean_top20,
 }
 
 
