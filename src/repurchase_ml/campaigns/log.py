@@ -69,6 +69,9 @@ def _rename(raw: pd.DataFrame, columns: Mapping[str, str] | None) -> pd.DataFram
                               fix=f"map it with columns={{{column!r}: '<your column>'}}"
                                   + _suggest(column, available).replace(" Did you mean",
                                                                         "; did you mean"))
+    used = {columns.get(c, c) for c in out}
+    # other columns (a segment or value-risk cell at send time, say) travel along as given
+    out.update({str(c): raw[c] for c in raw.columns if c not in used and c not in out})
     return pd.DataFrame(out, index=raw.index)
 
 
@@ -103,7 +106,9 @@ def read_campaigns(
     DataFrame
         ``customer_id`` (int64 or str), ``campaign_id`` (str), ``group`` (categorical,
         :data:`GROUPS`), ``sent_at`` (datetime64[ns]) and those of ``action``, ``channel``
-        (str) and ``cost`` (float64, >= 0) the source has; sorted by campaign and customer.
+        (str) and ``cost`` (float64, >= 0) the source has, then any other source columns as
+        they are (e.g. a segment at send time, to read the campaign out by); sorted by
+        campaign and customer.
 
     Examples
     --------

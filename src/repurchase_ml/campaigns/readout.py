@@ -11,7 +11,7 @@ net of refunds, exactly as the labels of the prediction tasks read them:
 
 Differences are treatment minus control with 95 % intervals: the Newcombe
 hybrid score interval (from two Wilson intervals) for a proportion, Welch's
-unequal-variance t interval for means; p-values from the score test and
+unequal-variance t interval for means; p-values from the score test (the pooled z-test) and
 Welch's t-test (statsmodels). Each campaign gets a sample-ratio-mismatch
 check (chi-square test of the group sizes against the planned split), the
 minimum detectable effect at the achieved sizes (80 % power), and its
@@ -155,7 +155,8 @@ def _proportion_effect(x1: float, n1: int, x0: float, n0: int,
         return float(low), float(high), 1.0
     with warnings.catch_warnings():  # it also reports ratio and odds ratio: 1/0 when x0 == 0
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = test_proportions_2indep(x1, n1, x0, n0, method="score", compare="diff").pvalue
+        p = test_proportions_2indep(x1, n1, x0, n0, method="score", compare="diff",
+                                    correction=False).pvalue
     return float(low), float(high), float(p)
 
 
@@ -255,7 +256,10 @@ def _breakdown_levels(outcomes: pd.DataFrame, events: Any, by: Sequence[str],
     from repurchase_ml.segments import lifecycle_stage, rfm_scores
 
     cutoffs = sorted(pd.Timestamp(s) for s in outcomes["sent_at"].unique())
-    features = build_features(events, cutoffs=cutoffs, spec=radar_spec(spec))
+    # the windows are known to end inside the log (window_outcomes): a quiet spell before a
+    # send is the shop's, not a log that stops
+    features = build_features(events, cutoffs=cutoffs, spec=radar_spec(spec),
+                              max_days_after_data=None)
     labels = features[["customer_id", "cutoff"]].copy()
     if "segment" in computed:
         labels["segment"] = rfm_scores(features)["segment"].to_numpy()
@@ -371,7 +375,9 @@ def campaign_readout(
     outcomes = window_outcomes(campaigns, events, window_days=window_days, spec=spec)
     notes: list[str] = []
     effects, summaries = [], []
-    for campaign, frame in outcomes.groupby("campaign_id", sort=True):
+    first_sent = outcomes.groupby("campaign_id")["sent_at"].min().sort_values(kind="mergesort")
+    for campaign in first_sent.index:  # in the order they were sent
+        frame = outcomes[outcomes["campaign_id"] == campaign]
         n1 = int((frame["group"] == "treatment").sum())
         n0 = len(frame) - n1
         if n1 == 0 or n0 == 0:
