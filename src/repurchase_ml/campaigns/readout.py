@@ -37,7 +37,7 @@ from repurchase_ml.campaigns.log import read_campaigns
 from repurchase_ml.errors import SchemaError, format_examples
 
 __all__ = ["METRICS", "BREAKDOWNS", "CampaignReadout", "campaign_readout", "window_outcomes",
-           "plot_readout", "write_readout", "run_readout"]
+           "plot_readout", "write_readout", "run_readout", "readout_html"]
 
 logger = logging.getLogger(__name__)
 
@@ -527,3 +527,50 @@ def run_readout(campaigns: Any, events: Any, *, window_days: int, out_dir: Any,
     readout = campaign_readout(campaigns, events, window_days=window_days, by=by,
                                planned_treatment_share=planned_treatment_share, spec=spec)
     return readout, write_readout(readout, out_dir)
+
+
+def readout_html(readout: CampaignReadout, *, metric: str = "conversion") -> str:
+    """The read-out as a self-contained HTML fragment, for a section of a report.
+
+    Per campaign: sizes, the SRM test, incremental net revenue, cost and ROI; the effects
+    with their intervals; the effect plot (PNG embedded) and the notes.
+
+    Examples
+    --------
+    >>> from repurchase_ml.events import EVENT_TYPES
+    >>> ev = pd.DataFrame({"customer_id": [1, 2, 3, 4, 1], "timestamp": pd.to_datetime(
+    ...     ["2024-01-05"] * 4 + ["2024-03-03"]), "event_type": pd.Categorical(
+    ...     ["purchase"] * 5, categories=list(EVENT_TYPES)), "amount": [10.0] * 5})
+    >>> log = pd.DataFrame({"customer_id": [1, 2, 3, 4], "campaign_id": "spring",
+    ...                     "group": ["treatment", "treatment", "control", "control"],
+    ...                     "sent_at": pd.Timestamp("2024-03-01")})
+    >>> html = readout_html(campaign_readout(log, ev, window_days=3, by=()))
+    >>> html.count("<table"), "data:image/png;base64," in html
+    (2, True)
+    """
+    import base64
+    import html
+    import io
+
+    import matplotlib.pyplot as plt
+
+    columns = ["campaign_id", "n_treatment", "n_control", "srm_p_value", "srm",
+               "incremental_net_revenue", "incremental_low", "incremental_high", "cost", "roi"]
+    campaigns = readout.campaigns[[c for c in columns if c in readout.campaigns.columns]]
+    effects = readout.effects[["campaign_id", "metric", "treatment", "control", "difference",
+                               "low", "high", "p_value", "mde"]]
+    fig = plot_readout(readout, metric=metric)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    image = base64.b64encode(buffer.getvalue()).decode("ascii")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in readout.notes)
+    return (f"<p>Outcomes in the {readout.window_days} days after each send, treatment "
+            "minus holdout with 95 % intervals.</p>\n"
+            + campaigns.to_html(index=False, float_format=lambda v: f"{v:,.4g}") + "\n"
+            + effects.to_html(index=False, float_format=lambda v: f"{v:,.4g}") + "\n"
+            + f'<img alt="campaign effects on {html.escape(metric)}" '
+              f'src="data:image/png;base64,{image}">\n'
+            + (f"<ul>{notes}</ul>" if notes else ""))
