@@ -236,6 +236,8 @@ def test_polars_and_csv_logs_read_like_pandas(tmp_path):
     events, _ = ab_data({"treatment": [5.0, 0.0], "control": [0.0, 0.0]})
     out = window_outcomes(from_csv, events, window_days=30)  # text ids meet integer ids
     assert out["conversion"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    from_polars = window_outcomes(from_csv, pl.from_pandas(events), window_days=30)
+    pd.testing.assert_frame_equal(from_polars, out)
 
 
 def test_readout_refuses_what_it_cannot_read_out():
