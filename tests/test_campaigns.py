@@ -402,6 +402,20 @@ def test_uplift_model_refuses_bad_training_input():
     model = UpliftModel(n_estimators=5).fit(X, np.arange(10) % 2, np.arange(10) % 3 == 0)
     with pytest.raises(SchemaError, match="'x'"):
         model.predict_uplift(pd.DataFrame({"y": [1.0]}))
+    with pytest.raises(RuntimeError, match="fit"):
+        UpliftModel().predict_uplift(X)
+
+
+def test_uplift_model_survives_pickling():
+    import pickle
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"x": rng.uniform(size=600), "z": rng.normal(size=600)})
+    t = np.arange(600) % 2
+    y = (rng.uniform(size=600) < 0.2 + 0.3 * t * X["x"]).astype(float)
+    model = UpliftModel(method="x_learner", n_estimators=20).fit(X, t, y)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict_uplift(X), model.predict_uplift(X))
 
 
 # ------------------------------------------------------------------ radar, served model, CLI
