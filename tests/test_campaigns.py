@@ -476,6 +476,7 @@ def test_radar_and_served_model_carry_the_uplift():
 def test_cli_readout_writes_tables_and_plot(tmp_path):
     events, log = ab_data({"treatment": [5.0] * 10 + [0.0] * 30, "control": [5.0] * 5 + [0.0] * 35})
     events.to_parquet(tmp_path / "events.parquet")
+    log = log.assign(campaign_id="=spring")  # a spreadsheet would run it as a formula
     log.to_csv(tmp_path / "log.csv", index=False)
     runner = CliRunner()
     result = runner.invoke(cli.app, ["readout", str(tmp_path / "log.csv"), "--window-days", "30",
@@ -488,6 +489,9 @@ def test_cli_readout_writes_tables_and_plot(tmp_path):
                             for s in ("csv", "parquet")] + ["readout_conversion.png"])
     back = pd.read_parquet(tmp_path / "out" / "readout_effects.parquet")
     assert back.loc[back["metric"] == "conversion", "difference"].item() == pytest.approx(0.125)
+    assert back["campaign_id"].unique().tolist() == ["=spring"]
+    assert pd.read_csv(tmp_path / "out" / "readout_campaigns.csv")["campaign_id"].tolist() == [
+        "'=spring"]
 
     log.assign(group="x").to_csv(tmp_path / "bad.csv", index=False)
     bad = runner.invoke(cli.app, ["readout", str(tmp_path / "bad.csv"), "--window-days", "30",

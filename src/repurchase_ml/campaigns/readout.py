@@ -500,14 +500,16 @@ def write_readout(readout: CampaignReadout, out_dir: Any, *,
 
     import matplotlib.pyplot as plt
 
-    from repurchase_ml._io import atomic_write, write_frame_atomic
+    from repurchase_ml._io import atomic_write
+    from repurchase_ml.radar import write_radar
 
     folder = Path(out_dir)
     paths = []
     for name in READOUT_TABLES:
-        table = getattr(readout, name)
-        for suffix in (".csv", ".parquet"):
-            paths.append(write_frame_atomic(table, folder / f"readout_{name}{suffix}"))
+        # as the radar's: CRM teams open these in spreadsheets (text that looks like a
+        # formula is quoted in the CSV)
+        written = write_radar(getattr(readout, name), folder / f"readout_{name}")
+        paths += [written["csv"], written["parquet"]]
     has_segments = bool((readout.segments["metric"] == metric).any())
     breakdown = str(readout.segments["breakdown"].iloc[0]) if has_segments else None
     fig = plot_readout(readout, metric=metric, breakdown=breakdown)
