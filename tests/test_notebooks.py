@@ -142,6 +142,23 @@ def _check_categories(r: dict[str, float]) -> None:
         assert r["taobao_hit_model"] > r["taobao_hit_popularity"]
 
 
+def _check_campaigns(r: dict[str, float]) -> None:
+    # the read-out's interval holds the true average effect; a randomised split passes SRM
+    assert r["readout_low"] < r["true_effect"] < r["readout_high"]
+    assert r["readout_low"] < r["readout_diff"] < r["readout_high"]
+    assert r["srm"] == 0
+    # out of time, the top fifth by uplift is truly moved, and the test campaign shows it
+    assert r["true_at20"] > 1.5 * r["true_effect"]
+    assert abs(r["observed_at20"] - r["true_at20"]) < 0.1
+    assert r["qini_x"] > 0
+    # at the same budget uplift targeting wins more conversions and more net value
+    assert r["uplift_conversions"] > r["churn_conversions"]
+    assert r["uplift_value"] > r["churn_value"]
+    # the radar ranked by expected incremental value, with customers to treat and to skip
+    assert r["radar_sorted"] == 1
+    assert 0 < r["radar_treat"] < r["radar_rows"]
+
+
 #: notebook -> (public data files it reads, check of its RESULT values)
 CHECKS = {
     "01_quickstart.ipynb": ((), _check_quickstart),
@@ -154,6 +171,7 @@ CHECKS = {
     "05_operations_review.ipynb": ((), _check_operations),
     # the Taobao part is skipped inside the notebook when the sample is missing
     "07_category_paths.ipynb": ((), _check_categories),
+    "06_campaigns.ipynb": ((), _check_campaigns),
 }
 
 

@@ -110,6 +110,12 @@ _LAZY: dict[str, str] = {
     "ServedModel": "repurchase_ml.tracking",
     "check_request": "repurchase_ml.tracking",
     "load_champion": "repurchase_ml.tracking",
+    "read_campaigns": "repurchase_ml.campaigns",
+    "campaign_readout": "repurchase_ml.campaigns",
+    "plot_readout": "repurchase_ml.campaigns",
+    "UpliftModel": "repurchase_ml.campaigns",
+    "run_campaigns": "repurchase_ml.datasets",
+    "CampaignDesign": "repurchase_ml.datasets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

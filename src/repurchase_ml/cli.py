@@ -417,6 +417,46 @@ def analyze(
 
 
 @app.command()
+def readout(
+    campaigns: Annotated[Path, typer.Argument(help="Campaign log (CSV or Parquet): customer_id, "
+                         "campaign_id, group, sent_at[, action, channel, cost].",
+                         show_default=False)],
+    window_days: Annotated[int, typer.Option("--window-days", help="Outcome window after each "
+                           "send, in days.", show_default=False)],
+    events: Annotated[Path | None, typer.Option("--events", help="Canonical event log (CSV or "
+                      "Parquet); default: the configured data source.", show_default=False)]
+    = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for the tables "
+                      "and the plot (default: readout/ in the outputs folder).",
+                      show_default=False)] = None,
+    planned_share: Annotated[float, typer.Option("--planned-share", help="Planned treatment "
+                             "share, for the sample-ratio-mismatch check.")] = 0.5,
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Read campaigns out against their holdout: effects with intervals, SRM, MDE and ROI."""
+    from repurchase_ml.campaigns.readout import run_readout
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+
+    def job() -> Any:
+        from repurchase_ml.events import read_events
+        from repurchase_ml.jobs import load_event_log
+
+        log = read_events(events)[0] if events is not None else load_event_log(settings)[0]
+        folder = output if output is not None else settings.output_path() / "readout"
+        return run_readout(campaigns, log, window_days=window_days, out_dir=folder,
+                           planned_treatment_share=planned_share)
+
+    with console.status("reading the campaigns out ..."):
+        result, paths = _guard(job, drop_hint="remove those rows from the campaign log")
+    console.print(result.summary(), highlight=False, markup=False)
+    for path in paths:
+        console.print(f"  {path}", highlight=False)
+
+
+@app.command()
 def serve(
     config: ConfigOpt = None,
     project_dir: ProjectOpt = None,

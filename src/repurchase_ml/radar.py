@@ -69,8 +69,11 @@ RATE_PRIOR_DAYS = 30.0
 RADAR_FAMILIES = ("rfm", "rhythm", "lifecycle")
 
 #: Orders of the list: ``value_at_risk`` (churn probability x value if retained),
-#: ``churn_probability``, ``value_if_retained``.
-RANK_BY = ("value_at_risk", "churn_probability", "value_if_retained")
+#: ``churn_probability``, ``value_if_retained``, ``incremental_value`` (expected incremental
+#: value of the offer, with an uplift model).
+RANK_BY = ("value_at_risk", "churn_probability", "value_if_retained", "incremental_value")
+#: Columns added after :data:`RADAR_COLUMNS` when an uplift model scores the list
+UPLIFT_COLUMNS = ("expected_uplift", "expected_incremental_value", "uplift_decision")
 #: ``risk_floor`` value meaning "the mean churn probability of the listed customers"
 BASE_RATE = "base_rate"
 
@@ -113,6 +116,7 @@ def churn_radar(
     random_state: int | None = 0,
     language: str = "en",
     next_category_model: Any = None,
+    uplift_model: Any = None,
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
@@ -136,6 +140,8 @@ def churn_radar(
     next_category_model : NextCategoryModel, optional
         Adds each customer's likeliest next category (default: the bundle's
         ``next_category`` model, if it has one); see :func:`radar_from_scores`.
+    uplift_model : UpliftModel, optional
+        Default: the bundle's ``uplift_model`` when it has one. See :func:`radar_from_scores`.
     top_k, min_value, segments, lifecycle_stages, explain_top, action_table, cluster_k, rank_by, \
 risk_floor, min_churn_probability, random_state, language
         See :func:`radar_from_scores`.
@@ -191,6 +197,7 @@ risk_floor, min_churn_probability, random_state, language
         explain_top=explain_top, action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
         random_state=random_state, language=language, next_categories=next_categories,
+        uplift_model=uplift_model if uplift_model is not None else getattr(bundle, "uplift_model", None),
     )
 
 
@@ -440,6 +447,7 @@ def radar_from_scores(
     num_threads: int | None = None,
     language: str = "en",
     next_categories: pd.DataFrame | None = None,
+    uplift_model: Any = None,
 ) -> pd.DataFrame:
     """The radar from features and scores already computed at one cutoff.
 
@@ -508,6 +516,13 @@ def radar_from_scores(
         :meth:`~repurchase_ml.categories.NextCategoryModel.predict` at the cutoff: adds
         ``next_category`` and ``next_category_probability`` after the standard columns,
         and an action text's ``{category}`` names the customer's next category.
+    uplift_model : UpliftModel, optional
+        A model of the offer's effect (:class:`~repurchase_ml.campaigns.UpliftModel`). With
+        it, or with ``expected_uplift`` in ``scores`` (the served model's), the list gains
+        :data:`UPLIFT_COLUMNS`: ``expected_uplift``, ``expected_incremental_value``
+        (uplift x value if retained - offer cost) and ``uplift_decision`` ("treat" for the
+        persuadable; "skip" for sure things, lost causes and those who react badly), and
+        ``rank_by="incremental_value"`` puts the largest expected gain first (no risk floor).
 
     Returns
     -------
@@ -594,6 +609,15 @@ def radar_from_scores(
     else:
         radar["value_if_retained"] = value_if_retained(base, horizon_days=horizon_days).to_numpy()
     radar["value_at_risk"] = radar["churn_probability"] * radar["value_if_retained"]
+    uplift = _uplift_columns(radar, aligned, base, uplift_model)
+    if rank_by == "incremental_value":
+        if uplift is None:
+            raise ValueError("rank_by: 'incremental_value' needs an uplift model (uplift_model=, "
+                             "or expected_uplift in scores). Fix: train one on past campaigns "
+                             "with repurchase_ml.campaigns.UpliftModel.")
+        rank_by, risk_floor = "expected_incremental_value", None
+    if uplift is not None:
+        radar = radar.assign(**uplift)
     lap("scores")
 
     # RFM quantiles among the customers on the list (alive at the cutoff), so that the
@@ -674,12 +698,36 @@ def radar_from_scores(
         radar["action"] = name_next_category(radar["action"], radar["next_category"])
     lap("actions")
     radar["cutoff"] = cutoff
-    radar = radar[[*RADAR_COLUMNS, *(c for c in radar.columns if c.startswith("next_category"))]]
+    radar = radar[[*RADAR_COLUMNS, *(c for c in UPLIFT_COLUMNS if uplift is not None),
+                   *(c for c in radar.columns if c.startswith("next_category"))]]
     radar.attrs["timings"] = timings
     radar.attrs["risk_floor"] = floor
     logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
                 {k: round(v, 2) for k, v in timings.items()})
     return radar
+
+
+def _uplift_columns(radar: pd.DataFrame, aligned: pd.DataFrame, base: pd.DataFrame,
+                    uplift_model: Any) -> dict[str, np.ndarray] | None:
+    """:data:`UPLIFT_COLUMNS` from the model (or the scores' ``expected_uplift``); None without."""
+    from repurchase_ml.campaigns.uplift import incremental_value
+
+    if uplift_model is not None:
+        uplift = uplift_model.predict_uplift(base)
+        gain = uplift_model.incremental_value(base, radar["value_if_retained"].to_numpy())
+    elif "expected_uplift" in aligned.columns:
+        uplift = aligned["expected_uplift"].to_numpy(dtype=float)
+        gain = (aligned["expected_incremental_value"].to_numpy(dtype=float)
+                if "expected_incremental_value" in aligned.columns
+                else incremental_value(uplift, radar["value_if_retained"].to_numpy(), 0.0))
+    else:
+        return None
+    likely = radar["churn_probability"].to_numpy() < 0.5  # would buy again anyway
+    decision = np.select([gain > 0, uplift < 0, likely],
+                         ["treat: persuadable", "skip: reacts badly", "skip: sure thing"],
+                         "skip: lost cause")
+    return {"expected_uplift": uplift, "expected_incremental_value": gain,
+            "uplift_decision": decision}
 
 
 #: names a churn outcome column may have: make_labels' task name, build_training_set's label

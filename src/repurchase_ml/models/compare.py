@@ -70,6 +70,13 @@ def _mean(y: np.ndarray, s: np.ndarray) -> float:
     return float(s.mean())
 
 
+def _mean_top20(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean outcome of the top 20 % by score: e.g. true incremental value per customer
+    targeted when the budget reaches a fifth of them."""
+    k = max(int(np.ceil(0.2 * y.size)), 1)
+    return float(y[np.argsort(-s, kind="stable")[:k]].mean())
+
+
 #: metric name -> function(y_true, score) -> float (higher is better); ``mean`` compares
 #: per-row values such as hit@k of two rankers on the same customers
 BOOTSTRAP_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
@@ -79,6 +86,7 @@ BOOTSTRAP_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "spearman": _spearman,
     "lift_top10": _lift_top10,
     "mean": _mean,
+    "mean_top20": _mean_top20,
 }
 
 
