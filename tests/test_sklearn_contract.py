@@ -34,8 +34,9 @@ SKIPPED_CHECKS = {
 
 
 def _learning(estimator):
-    return {} if estimator.get_params()["n_estimators"] != LEARNING["n_estimators"] \
-        else SKIPPED_CHECKS
+    # with the defaults (50 rows per leaf) no tree splits on the checks' tiny data sets, so the
+    # weight check passes trivially; it is skipped only where the trees really learn
+    return SKIPPED_CHECKS if estimator.lgbm_params == LEARNING["lgbm_params"] else {}
 
 
 # Every estimator with its defaults (no check skipped) and with small leaves (so the trees
