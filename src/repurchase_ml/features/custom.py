@@ -377,6 +377,8 @@ def add_custom_features(features: pd.DataFrame, events: Any, spec: Any,
                               "with a registered function", fix="drop one of the two")
         out = out.merge(extra[[*KEYS, *added]], on=list(KEYS), how="left", validate="one_to_one")
         out.attrs = dict(features.attrs)
+        declared = [f.name for f in custom]
+        out = out[[*KEYS, *builtin, *declared, *[c for c in added if c not in declared]]]
     return out
 
 
