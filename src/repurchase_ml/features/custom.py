@@ -287,12 +287,12 @@ def _numeric(values: pd.Series, *, where: str, column: str) -> pd.Series:
     return values.astype("float64")
 
 
-def _events_before(events: Any, cutoff: pd.Timestamp) -> pd.DataFrame:
-    frame = as_pandas(events, argument="events")
-    return frame.loc[frame["timestamp"] < cutoff].reset_index(drop=True)
+def _events_before(events: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    return events.loc[events["timestamp"] < cutoff].reset_index(drop=True)
 
 
-def _computed(features: pd.DataFrame, events: Any, feature: CustomFeature) -> np.ndarray:
+def _computed(features: pd.DataFrame, events: pd.DataFrame,
+              feature: CustomFeature) -> np.ndarray:
     """A registered feature's value for every row of ``features``, cutoff by cutoff."""
     function = _FUNCTIONS.get(feature.name)
     if function is None:
@@ -360,6 +360,8 @@ def add_custom_features(features: pd.DataFrame, events: Any, spec: Any,
     builtin = [c for c in features.columns if c not in KEYS]
     extra = None if extra_features is None else _check_extra(extra_features, features, builtin)
     out = features.copy()
+    if any(f.computed for f in custom):
+        events = as_pandas(events, argument="events")  # once: functions get pandas events
     for feature in custom:
         if feature.computed:
             out[feature.name] = _computed(features, events, feature)
