@@ -39,6 +39,8 @@ _LAZY: dict[str, str] = {
     "feature_names": "repurchase_ml.features",
     "make_labels": "repurchase_ml.features",
     "propose_cutoffs": "repurchase_ml.features",
+    "CustomFeature": "repurchase_ml.features",
+    "register_feature": "repurchase_ml.features",
     "CLVFit": "repurchase_ml.models",
     "LGBMTaskClassifier": "repurchase_ml.models",
     "LTVRegressor": "repurchase_ml.models",

@@ -263,9 +263,17 @@ def typical_values(features: pd.DataFrame, *, columns: Sequence[str] | None = No
 # reasons in words
 
 
-@functools.lru_cache(maxsize=4096)
 def _info(name: str) -> tuple[str, int | None, str]:
     """(unit, window_days, description) of a feature; a readable guess for unknown names."""
+    from repurchase_ml.features.custom import described
+
+    own = described(name)  # the user's features are looked up each time: declared any time
+    return (own.unit, own.window_days, own.description) if own is not None \
+        else _catalogue_info(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _catalogue_info(name: str) -> tuple[str, int | None, str]:
     from repurchase_ml.features import feature_info
 
     try:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repurchase_ml._frames import as_pandas
 from repurchase_ml._io import atomic_write, write_frame_atomic
 from repurchase_ml.errors import SchemaError, format_examples
 from repurchase_ml.explain import contributions, feature_directions, reasons, typical_values
@@ -117,6 +118,7 @@ def churn_radar(
     language: str = "en",
     next_category_model: Any = None,
     uplift_model: Any = None,
+    extra_features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
@@ -134,7 +136,11 @@ def churn_radar(
     as_of : str or Timestamp
         The date the list speaks for (required; never guessed from the data).
     spec : FeatureSpec, optional
-        The feature spec the bundle was trained with (default ``FeatureSpec()``).
+        The feature spec the bundle was trained with (default ``FeatureSpec()``);
+        its registered custom features are computed at ``as_of``.
+    extra_features : pandas or polars DataFrame, optional
+        Values of your own frame features at ``as_of`` (``customer_id``,
+        ``cutoff``, one column per feature), as in training.
     horizon_days : int, optional
         Horizon of value if retained; default the bundle's churn horizon (90 days).
     next_category_model : NextCategoryModel, optional
@@ -175,13 +181,16 @@ risk_floor, min_churn_probability, random_state, language
     True
     """
     from repurchase_ml.features import build_features
+    from repurchase_ml.features.custom import check_model_columns
 
     cutoff = parse_as_of(as_of)
     if not callable(getattr(bundle, "predict", None)):
         raise TypeError(f"bundle: expected a ModelBundle with predict(features), "
                         f"got {type(bundle).__name__}.")
     t0 = time.perf_counter()
-    features = build_features(events, cutoffs=[cutoff], spec=radar_spec(spec))
+    features = build_features(events, cutoffs=[cutoff], spec=radar_spec(spec),
+                              extra_features=extra_features)
+    check_model_columns(getattr(bundle, "feature_names", None) or [], features)
     logger.info("churn_radar: features for %d customers in %.1fs", len(features),
                 time.perf_counter() - t0)
     scores = bundle.predict(features)
@@ -463,13 +472,13 @@ def radar_from_scores(
 
     Parameters
     ----------
-    scores : DataFrame
+    scores : pandas or polars DataFrame
         ``customer_id``, ``churn_probability``, ``predicted_ltv`` and
         optionally ``repurchase_probability`` (e.g. ``bundle.predict(features)``).
         Every alive customer must have a score. A ``value_if_retained`` column
         (the served model's, :meth:`~repurchase_ml.tracking.ServedModel.score`)
         is used as is, so that scores and radar agree; otherwise it is computed.
-    features : DataFrame
+    features : pandas or polars DataFrame
         The feature table at the cutoff (one cutoff).
     as_of : str or Timestamp, optional
         Checked against the features' cutoff when given.
@@ -554,9 +563,9 @@ def radar_from_scores(
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
 
+    scores = as_pandas(scores, argument="scores")
+    features = as_pandas(features, argument="features")
     _check_scores(scores)
-    if not isinstance(features, pd.DataFrame):
-        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
     cutoff = _single_cutoff(features, as_of)
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by: expected one of {list(RANK_BY)}, got {rank_by!r}.")

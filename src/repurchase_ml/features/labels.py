@@ -210,14 +210,19 @@ class _OrderBook:
 
 
 def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
-            horizon: int) -> pd.DataFrame:
-    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`."""
+            horizon: int, *, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`.
+
+    ``end`` is where the data ends (default: the book's own log); a part of a
+    log (some customers) passes the whole log's.
+    """
     log = book.log
     if log.n_customers == 0:
         return pd.DataFrame({"customer_id": pd.Series([], dtype=log.ids.dtype),
                              "cutoff": pd.Series([], dtype="datetime64[ns]"),
                              spec.name: pd.Series([], dtype="float64")})
-    end = _end_after(pd.Timestamp(int(log.timestamp.max())))
+    if end is None:
+        end = _end_after(pd.Timestamp(int(log.timestamp.max())))
     late = [c for c in cutoffs if c + pd.Timedelta(days=horizon) > end]
     if late:
         raise ValueError(
@@ -324,6 +329,7 @@ def build_training_set(
     spec: FeatureSpec | None = None,
     horizons: Mapping[str, int] | None = None,
     alive_days: int | None = None,
+    extra_features: pd.DataFrame | pl.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
 
@@ -332,8 +338,11 @@ def build_training_set(
     events : pandas.DataFrame or polars.DataFrame
         A canonical event log (a polars frame as for
         :func:`repurchase_ml.features.build_features`).
-    cutoffs : sequence of timestamps
-        Required; every cutoff's horizons must fit inside the log.
+    cutoffs : sequence of timestamps, or a cutoff table
+        Required; every cutoff's horizons must fit inside the log. A frame
+        with ``customer_id`` and ``cutoff`` columns gives each customer its
+        own cutoffs (rows only for those pairs; see
+        :mod:`repurchase_ml.features.per_customer`).
     tasks : iterable of str, optional
         Tasks to label; default every task in :data:`TASKS`.
     spec : FeatureSpec, optional
@@ -343,6 +352,10 @@ def build_training_set(
     alive_days : int, optional
         Churn's alive window, as for :func:`make_labels` (kept in
         ``attrs["alive_days"]`` of the result).
+    extra_features : pandas or polars DataFrame, optional
+        Your own feature values keyed by (``customer_id``, ``cutoff``),
+        joined to the feature rows (see :mod:`repurchase_ml.features.custom`);
+        the spec's registered custom features are computed too.
 
     Returns
     -------
@@ -373,26 +386,42 @@ def build_training_set(
     if unknown:
         raise ValueError(f"horizons: tasks {unknown} are not among tasks={names}; "
                          "give horizons only for the tasks you label.")
-    cuts = normalise_cutoffs(cutoffs)
     spec = checked_spec(spec)
-    log = spec_log(events, spec)  # split once: features and every task's labels read it
-    book = _OrderBook(log)
-    label_sets = {}
+    tasks_horizons = {}
     for name in names:
         task = _with_alive_days(_task(name), alive_days)
-        horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
-        label_sets[name] = _labels(book, cuts, task, horizon)
-    out = features_of_log(log, cuts, spec)
-    for name, labels in label_sets.items():
-        out = out.merge(labels.rename(columns={name: f"label_{name}"}),
-                        on=["customer_id", "cutoff"], how="left",
-                        validate="one_to_one")
+        tasks_horizons[name] = (task, _horizon(horizons.get(name, task.horizon_days),
+                                               f"horizons[{name!r}]"))
+    from repurchase_ml.features.custom import add_custom_features
+    from repurchase_ml.features.per_customer import is_cutoff_table, training_rows_per_customer
+
+    if is_cutoff_table(cutoffs):
+        out = training_rows_per_customer(events, cutoffs, spec, tasks_horizons)
+    else:
+        out = _training_rows(spec_log(events, spec), normalise_cutoffs(cutoffs), spec,
+                             tasks_horizons)
+    out = add_custom_features(out, events, spec, extra_features)
     if alive_days is not None:
         out.attrs["alive_days"] = int(alive_days)
     # how orders were counted, so that a BG/NBD fitted on the raw log counts them alike
     out.attrs["order_definition"] = spec.order_definition
     out.attrs["cancellation_window_days"] = float(spec.cancellation_window_days)
     logger.debug("training set: %d rows, tasks %s", len(out), names)
+    return out
+
+
+def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSpec,
+                   tasks: Mapping[str, tuple[TaskSpec, int]], *, end: pd.Timestamp | None = None,
+                   category_prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Features and ``label_<task>`` columns of a log split once (features and labels read it)."""
+    book = _OrderBook(log)
+    label_sets = {name: _labels(book, cuts, task, horizon, end=end)
+                  for name, (task, horizon) in tasks.items()}
+    out = features_of_log(log, cuts, spec, category_prices=category_prices)
+    for name, labels in label_sets.items():
+        out = out.merge(labels.rename(columns={name: f"label_{name}"}),
+                        on=["customer_id", "cutoff"], how="left",
+                        validate="one_to_one")
     return out
 
 
