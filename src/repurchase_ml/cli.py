@@ -355,7 +355,7 @@ def evaluate(
     sets: SetOpt = None,
 ) -> None:
     """Realised performance of earlier scoring dates whose horizon has passed by --as-of."""
-    from repurchase_ml.monitoring import run_evaluate
+    from repurchase_ml.jobs import run_evaluate
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
     with console.status(f"evaluating at {as_of} ..."):

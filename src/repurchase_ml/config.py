@@ -423,7 +423,7 @@ class MonitoringSettings(_Section):
 
     Examples
     --------
-    >>> MonitoringSettings(psi=0.25).thresholds().psi
+    >>> MonitoringSettings(psi=0.25).psi
     0.25
     """
 
@@ -436,12 +436,6 @@ class MonitoringSettings(_Section):
     trigger_flagged_columns: int = Field(default=1, ge=1)
     trigger_metric_drop: float = Field(default=0.03, ge=0)
 
-    def thresholds(self) -> Any:
-        """The drift thresholds as ``repurchase_ml.monitoring.DriftThresholds``."""
-        from repurchase_ml.monitoring.drift import DriftThresholds
-
-        return DriftThresholds(psi=self.psi, missing=self.missing,
-                               new_category=self.new_category)
 
 
 class Settings(_Section):

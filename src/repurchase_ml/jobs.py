@@ -536,7 +536,8 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     if settings.monitoring.retrain_when == "triggered":
         from repurchase_ml.monitoring import retrain_trigger
 
-        run_it, why = retrain_trigger(settings, champion)
+        recorded = tracking.champion_decision(champion) if champion is not None else None
+        run_it, why = retrain_trigger(settings, champion, decision=recorded)
         if not run_it:
             return _unchanged(settings, champion, fingerprint,
                               reason="no retrain trigger fired (" + "; ".join(why) + ")")
@@ -1087,6 +1088,28 @@ def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff
                         radar_csv=f"radar_{stamp}.csv",
                         analytics_href=analytics.name if analytics.exists() else None,
                         **settings.report.options(), **inputs)
+
+
+def run_evaluate(settings: Settings, as_of: Any) -> Any:
+    """The ``evaluate`` command: realised performance of earlier scores whose horizon has passed.
+
+    Loads the configured log and the champion's pinned feature spec, then
+    :func:`repurchase_ml.monitoring.runs.evaluate_scores` joins each stored
+    score file with what happened (events before ``as_of`` only), logs the
+    realised scorecard to MLflow and appends it to ``performance_history``.
+    """
+    from repurchase_ml import tracking
+    from repurchase_ml.monitoring.runs import evaluate_scores
+
+    def load() -> tuple[pd.DataFrame, ValidationReport, Any]:
+        events, report = load_event_log(settings)
+        tracking.configure(settings)
+        champion = tracking.find_champion(settings)
+        spec = (pinned_spec(champion.spec, champion.served.features) if champion is not None
+                else None)
+        return events, report, spec
+
+    return evaluate_scores(settings, as_of, load=load)
 
 
 def run_report(settings: Settings, *, as_of: pd.Timestamp | str,

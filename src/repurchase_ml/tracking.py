@@ -391,7 +391,7 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
         sample = newest.sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
         rho = feature_directions(contributions(bundle.models[reason_task], sample), sample)
         directions = {k: float(v) for k, v in rho.items() if math.isfinite(float(v))}
-    from repurchase_ml.monitoring.runs import model_reference
+    from repurchase_ml.monitoring.reference import model_reference
 
     reference = model_reference(bundle, training_features, features=features,
                                 rows_per_cutoff=reference_rows_per_cutoff)

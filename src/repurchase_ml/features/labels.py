@@ -22,6 +22,7 @@ from repurchase_ml.features._arrays import DAY_NS, LogArrays
 from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
 from repurchase_ml.features._kernels import last_before
 from repurchase_ml.features.engine import (
+    category_price_levels,
     checked_spec,
     features_of_log,
     group_orders,
@@ -393,10 +394,14 @@ def build_training_set(
         tasks_horizons[name] = (task, _horizon(horizons.get(name, task.horizon_days),
                                                f"horizons[{name!r}]"))
     from repurchase_ml.features.custom import add_custom_features
-    from repurchase_ml.features.per_customer import is_cutoff_table, training_rows_per_customer
+    from repurchase_ml.features.per_customer import is_cutoff_table, rows_per_customer
 
     if is_cutoff_table(cutoffs):
-        out = training_rows_per_customer(events, cutoffs, spec, tasks_horizons)
+        end = data_end(events)  # label windows must fit the whole log, not one customer's events
+        out = rows_per_customer(events, cutoffs, spec, lambda part, cutoff, pinned, prices:
+                                _training_rows(spec_log(part, pinned), [cutoff], pinned,
+                                               tasks_horizons, end=end, category_prices=prices),
+                                price_levels=category_price_levels)
     else:
         out = _training_rows(spec_log(events, spec), normalise_cutoffs(cutoffs), spec,
                              tasks_horizons)
