@@ -200,6 +200,9 @@ def validate(
                      "invalid.", show_default=False)] = None,
     drop_invalid: Annotated[bool, typer.Option("--drop-invalid", help="Drop offending rows and "
                             "count them instead of failing.")] = False,
+    encoding: Annotated[str | None, typer.Option(
+        "--encoding", help="Text encoding of a CSV log, e.g. gbk [default: the mapping's "
+        "encoding, else utf-8].", show_default=False)] = None,
 ) -> None:
     """Validate an event log against the canonical schema and summarise it."""
     from repurchase_ml.config import check_timezone
@@ -209,7 +212,7 @@ def validate(
     if mapping is not None:
         _guard(lambda: _read_mapping(mapping))
     report = _guard(lambda: run_validate(log, mapping=mapping, timezone=timezone, as_of=as_of,
-                                         drop_invalid=drop_invalid),
+                                         drop_invalid=drop_invalid, encoding=encoding),
                     drop_hint="add --drop-invalid")
     console.print(report.summary(), highlight=False)
 

@@ -131,6 +131,7 @@ def run_validate(
     timezone: str = "UTC",
     as_of: str | None = None,
     drop_invalid: bool = False,
+    encoding: str | None = None,
 ) -> ValidationReport:
     """Validate a log file with an optional mapping YAML and return the report.
 
@@ -157,7 +158,7 @@ def run_validate(
     column_mapping = ColumnMapping.from_yaml(mapping) if mapping is not None else None
     _events, report = read_events(
         source, column_mapping, timezone=timezone, as_of=as_of,
-        on_invalid="drop" if drop_invalid else "raise",
+        on_invalid="drop" if drop_invalid else "raise", encoding=encoding,
     )
     return report
 

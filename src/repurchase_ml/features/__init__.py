@@ -14,6 +14,7 @@ from repurchase_ml.features.labels import (
     make_labels,
     propose_cutoffs,
 )
+from repurchase_ml.features.saved import load_training_set, save_training_set
 from repurchase_ml.features.spec import (
     FAMILIES,
     FeatureInfo,
@@ -30,6 +31,8 @@ __all__ = [
     "data_end",
     "make_labels",
     "propose_cutoffs",
+    "save_training_set",
+    "load_training_set",
     "FeatureInfo",
     "FeatureSpec",
     "build_features",

@@ -378,15 +378,18 @@ def build_training_set(
     log = spec_log(events, spec)  # split once: features and every task's labels read it
     book = _OrderBook(log)
     label_sets = {}
+    used: dict[str, int] = {}
     for name in names:
         task = _with_alive_days(_task(name), alive_days)
         horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
+        used[name] = int(horizon)
         label_sets[name] = _labels(book, cuts, task, horizon)
     out = features_of_log(log, cuts, spec)
     for name, labels in label_sets.items():
         out = out.merge(labels.rename(columns={name: f"label_{name}"}),
                         on=["customer_id", "cutoff"], how="left",
                         validate="one_to_one")
+    out.attrs["horizons"] = used  # train_models reads them (save_training_set keeps them)
     if alive_days is not None:
         out.attrs["alive_days"] = int(alive_days)
     # how orders were counted, so that a BG/NBD fitted on the raw log counts them alike

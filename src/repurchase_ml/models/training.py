@@ -307,6 +307,34 @@ def _default_horizons() -> dict[str, int]:
     return {name: int(spec.horizon_days) for name, spec in TASKS.items()}
 
 
+def _resolved_horizons(training_set: pd.DataFrame, names: Sequence[str],
+                       horizons: Mapping[str, int] | None) -> dict[str, int]:
+    """Each task's horizon: as passed, else as the training set was labelled, else the default.
+
+    A passed horizon that differs from the one the labels were built with is
+    refused; a training set that lost its ``attrs`` (reloaded from a file
+    written without :func:`~repurchase_ml.features.saved.save_training_set`)
+    gets the defaults with a warning that says so.
+    """
+    built = dict(training_set.attrs.get("horizons") or {})
+    given = dict(horizons or {})
+    for task in names:
+        if task in given and task in built and int(given[task]) != int(built[task]):
+            raise ValueError(
+                f"horizons[{task!r}] = {given[task]} days, but the training set's labels were "
+                f"built with {built[task]} days (training_set.attrs['horizons']). Fix: pass "
+                f"the horizon the labels were built with, or rebuild the training set.")
+    unknown = [t for t in names if t not in given and t not in built]
+    if unknown:
+        logger.warning(
+            "the training set does not say which horizons its labels were built with "
+            "(attrs['horizons'] is lost when a frame is saved and read back without "
+            "repurchase_ml.save_training_set / load_training_set); assuming the defaults %s. "
+            "Pass horizons=... with the ones you built it with.",
+            {t: _default_horizons()[t] for t in unknown})
+    return {**_default_horizons(), **built, **given}
+
+
 def _rank_only(card: Scorecard) -> Scorecard:
     """Blank the probability metrics of a score that is a ranking, not a probability."""
     metrics = {k: (np.nan if k in _PROBABILITY_METRICS else v) for k, v in card.metrics.items()}
@@ -727,8 +755,7 @@ def train_models(
     unknown = sorted(allowed - set(SIMPLICITY))
     if unknown:
         raise ValueError(f"candidates: unknown {unknown}; choose among {list(SIMPLICITY)}.")
-    resolved = {**_default_horizons(), **dict(training_set.attrs.get("horizons", {})),
-                **dict(horizons or {})}
+    resolved = _resolved_horizons(training_set, names, horizons)
     feature_cols = [c for c in training_set.columns
                     if c not in KEY_COLUMNS and c not in _label_columns(training_set)]
     X_all = validate_feature_frame(training_set[feature_cols], name="training_set features")
