@@ -29,6 +29,8 @@ SMALL = {
     # 300 customers are below the default training minimums (e.g. 24 repurchase positives)
     "training": {"minimums": {"train_positives": 20, "train_negatives": 20, "eval_rows": 30,
                               "eval_positives": 5, "eval_negatives": 5, "history_days": 30}},
+    # ... and below the rows the promotion rule wants per task (tested in test_retrain_refit)
+    "promotion": {"min_eval_rows": 20},
 }
 
 

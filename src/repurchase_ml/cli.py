@@ -26,6 +26,9 @@ import click
 import typer
 from rich.console import Console
 
+from repurchase_ml._progress import rich_progress
+from repurchase_ml._progress import set_enabled as set_progress
+
 __all__ = ["app", "parse_overrides"]
 
 T = TypeVar("T")
@@ -96,6 +99,13 @@ def main(
     # logging-time notes (pickled python_model, signature checks) are for library authors
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "ERROR")
+    # -q: warnings and errors only, from the libraries too (Optuna's trial lines are always
+    # folded into a progress bar, see models.tuning), and no progress bars
+    set_progress(not quiet)
+    if quiet:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "ERROR"
+        for name in ("mlflow", "alembic", "optuna"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -239,7 +249,7 @@ def demo(
     size = {} if n_customers is None else {"n_customers": n_customers}
     settings = _guard(lambda: _settings(None, project_dir, sets, {"data": {
         "on_invalid": "drop", "synthetic": size}}))
-    with console.status(f"running the demo in {settings.project_path()} ..."):
+    with rich_progress(err_console, f"running the demo in {settings.project_path()} ..."):
         summary = _guard(lambda: run_demo(settings, stages=stages))
     console.print("[bold]event log[/]")
     console.print(summary["report_text"], highlight=False)
@@ -265,6 +275,8 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
             console.print(f"    {line}", highlight=False, markup=False)
     for line in scorecard_lines(result):
         console.print(f"  {line}", highlight=False, markup=False)
+    for task, why in (result.get("left_out_of_promotion") or {}).items():
+        console.print(f"  {task}: {why}", highlight=False, markup=False)
     if result.get("skipped"):
         console.print(f"  not trained (refused by the training plan above): "
                       f"{', '.join(result['skipped'])}", highlight=False, markup=False)
@@ -287,7 +299,7 @@ def retrain(config: ConfigOpt = None, project_dir: ProjectOpt = None, sets: SetO
     from repurchase_ml.jobs import run_retrain
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
-    with console.status("retraining ..."):
+    with rich_progress(err_console, "retraining ..."):
         result = _guard(lambda: run_retrain(settings))
     _print_retrain(result.to_dict(), settings)
 
@@ -331,7 +343,7 @@ def score(
     radar = {key: value for key, value in flags.items() if value is not None}
     settings = _guard(lambda: _settings(config, project_dir, sets,
                                         defaults={"radar": radar} if radar else None))
-    with console.status(f"scoring at {as_of} ..."):
+    with rich_progress(err_console, f"scoring at {as_of} ..."):
         result = _guard(lambda: run_score(settings, as_of))
     _print_score(asdict(result))
 
@@ -351,7 +363,7 @@ def report(
     from repurchase_ml.report import run_report
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
-    with console.status(f"building the report for {as_of} ..."):
+    with rich_progress(err_console, f"building the report for {as_of} ..."):
         path = _guard(lambda: run_report(settings, as_of=as_of, path=output))
     console.print(f"[bold]report[/] at {as_of}: {path}", highlight=False)
 
@@ -397,3 +409,7 @@ def _check_champion(settings: Any) -> None:
 
     tracking.configure(settings)
     tracking.load_champion(settings)
+
+
+if __name__ == "__main__":  # python -m repurchase_ml.cli, as the installed command
+    app(prog_name="repurchase-ml")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from repurchase_ml._progress import step
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import DAY_NS, LogArrays
 from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
@@ -324,6 +325,7 @@ def build_training_set(
     spec: FeatureSpec | None = None,
     horizons: Mapping[str, int] | None = None,
     alive_days: int | None = None,
+    label_cutoffs: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
     """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
 
@@ -343,6 +345,12 @@ def build_training_set(
     alive_days : int, optional
         Churn's alive window, as for :func:`make_labels` (kept in
         ``attrs["alive_days"]`` of the result).
+    label_cutoffs : mapping of task name to cutoffs, optional
+        Label a task only at these cutoffs (some of ``cutoffs``); its label
+        is NaN at the others. Tasks of different horizons can then share one
+        feature table, each up to the newest cutoff its own horizon fits
+        (:func:`propose_cutoffs` per horizon); by default every task is
+        labelled at every cutoff, so each cutoff must fit every horizon.
 
     Returns
     -------
@@ -373,18 +381,26 @@ def build_training_set(
     if unknown:
         raise ValueError(f"horizons: tasks {unknown} are not among tasks={names}; "
                          "give horizons only for the tasks you label.")
+    if sorted(set(label_cutoffs or {}) - set(names)):
+        raise ValueError(f"label_cutoffs: tasks {sorted(set(label_cutoffs or {}) - set(names))} "
+                         f"are not among tasks={names}.")
     cuts = normalise_cutoffs(cutoffs)
     spec = checked_spec(spec)
     log = spec_log(events, spec)  # split once: features and every task's labels read it
     book = _OrderBook(log)
     label_sets = {}
     used: dict[str, int] = {}
-    for name in names:
-        task = _with_alive_days(_task(name), alive_days)
-        horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
-        used[name] = int(horizon)
-        label_sets[name] = _labels(book, cuts, task, horizon)
-    out = features_of_log(log, cuts, spec)
+    with step("training set", total=len(cuts) * (len(names) + 1), unit="cutoff") as bar:
+        for name in names:
+            bar.describe(f"training set: {name} labels")
+            task = _with_alive_days(_task(name), alive_days)
+            horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
+            used[name] = int(horizon)
+            label_sets[name] = _labels(book, _labelled_at(cuts, label_cutoffs, name), task,
+                                       horizon)
+            bar.advance(len(cuts))
+        bar.describe("training set: features")
+        out = features_of_log(log, cuts, spec)  # advances the bar per group of cutoffs
     for name, labels in label_sets.items():
         out = out.merge(labels.rename(columns={name: f"label_{name}"}),
                         on=["customer_id", "cutoff"], how="left",
@@ -397,6 +413,20 @@ def build_training_set(
     out.attrs["cancellation_window_days"] = float(spec.cancellation_window_days)
     logger.debug("training set: %d rows, tasks %s", len(out), names)
     return out
+
+
+def _labelled_at(cuts: list[pd.Timestamp], label_cutoffs: Mapping[str, object] | None,
+                 task: str) -> list[pd.Timestamp]:
+    """The cutoffs ``task`` is labelled at: its ``label_cutoffs`` entry (checked), else all."""
+    if not label_cutoffs or task not in label_cutoffs:
+        return cuts
+    own = normalise_cutoffs(label_cutoffs[task])
+    extra = sorted(set(own) - set(cuts))
+    if extra:
+        raise ValueError(f"label_cutoffs[{task!r}]: {len(extra)} cutoff(s) are not among "
+                         f"cutoffs, e.g. {extra[0].date()}. Fix: label a task only at cutoffs "
+                         "the training set has rows for.")
+    return own
 
 
 def propose_cutoffs(

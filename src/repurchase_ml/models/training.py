@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from repurchase_ml._progress import iterate
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import KEY_COLUMNS
 from repurchase_ml.models._base import (
@@ -67,6 +68,7 @@ from repurchase_ml.models.plan import (
     TrainingPlanError,
     plan_training,
 )
+from repurchase_ml.models.threads import lgbm_threads
 from repurchase_ml.models.tuning import TuningResult, tune_estimator
 
 __all__ = ["TASK_KINDS", "OUTPUT_COLUMNS", "ModelBundle", "TaskScorer", "train_models",
@@ -627,6 +629,7 @@ def train_models(
     alive_days: int | None = None,
     candidates: Sequence[str] | None = None,
     tie_tolerance: float = 1e-3,
+    threads: int | None = None,
 ) -> ModelBundle:
     """Plan, then train candidates per task, choose on validation, refit and test out of time.
 
@@ -699,6 +702,11 @@ def train_models(
     candidates : sequence of str, optional
         Restrict the candidates (e.g. ``["lightgbm"]``); default all available.
     tie_tolerance : float, default 0.001
+    threads : int, optional
+        LightGBM threads per model (``num_threads``); default every available
+        core from :data:`~repurchase_ml.models.threads.MIN_ROWS_PER_EXTRA_THREAD`
+        training rows of a task, one below. ``lgbm_params`` may still set
+        ``num_threads`` per task. The same thread count gives the same model.
 
     Returns
     -------
@@ -780,7 +788,7 @@ def train_models(
         feature_dtypes={c: str(X_all[c].dtype) for c in feature_cols},
         horizons={t: int(resolved[t]) for t in names}, refit=bool(refit), plan=plan,
     )
-    for task in names:
+    for task in iterate(names, "training", unit="task"):
         if task in refused and on_insufficient == "skip":
             bundle.skipped[task] = refused[task]
             continue
@@ -807,7 +815,8 @@ def train_models(
         use_classic = classic_score is not None
         rule = _per_cutoff_rule(task, training_set, horizon)
         n_train = int(masks["train"].sum())
-        params = {**capacity_params(n_train), **dict((lgbm_params or {}).get(task) or {})}
+        params = {**capacity_params(n_train), "num_threads": lgbm_threads(n_train, threads),
+                  **dict((lgbm_params or {}).get(task) or {})}
         template = _make_estimator(task, params=params, n_estimators=n_estimators,
                                    ltv_strategy=ltv_strategy, random_state=random_state)
         X_train, y_train = X_all.loc[masks["train"]], y_all[masks["train"]]
