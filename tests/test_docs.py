@@ -9,6 +9,12 @@ block whose first line is a comment naming a file (``# config.yaml``) is
 saved under that name first, as the text asks the reader to. A failure names
 the page and the line of the block.
 
+Five pages train the same quickstart model; the driver memoises
+``build_training_set`` and ``train_models`` across pages by their exact
+arguments (both are deterministic: tests/test_reproducibility.py), so the
+suite trains it once. Every block still runs; only an identical call made
+by an earlier page is answered from the memo.
+
 Rules for writing docs (docs/index.md, "Docs that run"):
 
 - every fenced block names its language (``python``, ``bash``, ``yaml``,
@@ -93,6 +99,31 @@ def blocks_of(path: Path) -> list[Block]:
 DRIVER = r'''
 import json, os, subprocess, sys, traceback
 blocks = json.load(open(sys.argv[1], encoding="utf-8"))
+memo_dir = sys.argv[2]
+
+
+def memoised(function):
+    import functools, hashlib, pickle
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        key = hashlib.sha256(pickle.dumps((function.__name__, args, sorted(kwargs.items())),
+                                          protocol=5)).hexdigest()
+        path = os.path.join(memo_dir, key + ".pickle")
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        result = function(*args, **kwargs)
+        with open(path + ".tmp", "wb") as fh:
+            pickle.dump(result, fh, protocol=5)
+        os.replace(path + ".tmp", path)
+        return result
+    return call
+
+
+import repurchase_ml
+for name in ("build_training_set", "train_models"):
+    setattr(repurchase_ml, name, memoised(getattr(repurchase_ml, name)))
 namespace = {"__name__": "__main__"}
 for block in blocks:
     where = f"{block['page']}:{block['line']}"
@@ -154,8 +185,13 @@ def test_every_block_names_its_language_and_skips_say_why(page):
             f"{page.name}:{block.line}: a docs-test skip marker needs a reason")
 
 
+@pytest.fixture(scope="module")
+def memo_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("docs-memo")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
-def test_page_blocks_run_in_order(page, tmp_path):
+def test_page_blocks_run_in_order(page, tmp_path, memo_dir):
     steps = _runnable(page)
     if not steps:
         pytest.skip(f"{page.name} has no python or bash block")
@@ -164,7 +200,8 @@ def test_page_blocks_run_in_order(page, tmp_path):
             shutil.copy(example, tmp_path / example.name)
     (tmp_path / "blocks.json").write_text(json.dumps(steps), encoding="utf-8")
     (tmp_path / "driver.py").write_text(DRIVER, encoding="utf-8")
-    done = subprocess.run([sys.executable, "driver.py", "blocks.json"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "driver.py", "blocks.json", str(memo_dir)],
+                          cwd=tmp_path,
                           env=_environment(tmp_path), capture_output=True, text=True,
                           timeout=PAGE_TIMEOUT)
     assert done.returncode == 0, (done.stdout[-6000:] + "\n" + done.stderr[-6000:])

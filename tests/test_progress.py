@@ -13,6 +13,14 @@ import repurchase_ml as rm
 from repurchase_ml import _progress
 
 
+@pytest.fixture(autouse=True)
+def _bars_on():
+    """An in-process ``repurchase-ml -q`` elsewhere in the suite turns bars off for good."""
+    _progress.set_enabled(True)
+    yield
+    _progress.set_enabled(True)
+
+
 class Recorder:
     """Stands in for a bar: what was announced, and how far it went."""
 
@@ -70,7 +78,7 @@ def test_a_notebook_without_ipywidgets_gets_a_text_bar_on_stdout_and_no_warning(
         monkeypatch, capsys):
     import importlib.util
 
-    monkeypatch.setattr(_progress, "_in_notebook", lambda: True)
+    monkeypatch.setattr(_progress, "in_notebook", lambda: True)
     monkeypatch.setattr(_progress, "DELAY_SECONDS", 0.0)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

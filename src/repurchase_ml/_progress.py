@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["DELAY_SECONDS", "ENV", "Step", "advance", "iterate", "rich_progress", "set_enabled",
-           "step"]
+__all__ = ["DELAY_SECONDS", "ENV", "Step", "advance", "in_notebook", "iterate", "rich_progress",
+           "set_enabled", "step"]
 
 #: a step's bar appears after it has run this long
 DELAY_SECONDS = 2.0
@@ -50,7 +50,7 @@ def _on() -> bool:
     return _enabled and os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
     """Whether this process is a Jupyter kernel (an executed notebook included)."""
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     return type(shell).__name__ == "ZMQInteractiveShell"
@@ -67,7 +67,7 @@ class Step:
         if _rich is not None:
             self._task = _rich.add_task(description, total=total)
             return
-        if _in_notebook():
+        if in_notebook():
             if importlib.util.find_spec("ipywidgets") is not None:
                 from tqdm.auto import tqdm
                 kwargs: dict[str, Any] = {}

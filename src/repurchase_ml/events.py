@@ -328,7 +328,7 @@ def _read_csv(path: Path, sep: str, encoding: str = "utf-8") -> pd.DataFrame:
                               "event") from None
     except UnicodeDecodeError as exc:
         raise SchemaError(
-            None, f"{str(path)!r} is not {encoding} text (byte {exc.object[exc.start]:#x} at "
+            None, f"{str(path)!r} is not {encoding.upper()} text (byte {exc.object[exc.start]:#x} at "
                   f"offset {exc.start}; Chinese exports such as Tmall's are often GBK, Excel "
                   "and older exports latin-1 or cp1252)",
             fix="name the file's encoding with the encoding option: read_events(..., "
