@@ -592,10 +592,11 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     churn_cutoff = test_cutoffs.get("churn", eval_cutoff)
     radar_scores = _radar_metrics(settings, bundle, eval_rows[eval_rows["cutoff"] == churn_cutoff]
                                   .reset_index(drop=True), churn_cutoff)
+    registered = served  # the run logs the tested model's numbers and plots; this one serves
     if settings.training.refit:  # after every out-of-time number above has been taken
-        bundle = refit_on_all_cutoffs(bundle, training)
-        served = tracking.make_served_model(bundle, training, spec=spec,
-                                            top_reasons=settings.output.top_reasons)
+        registered = tracking.make_served_model(refit_on_all_cutoffs(bundle, training),
+                                                training, spec=spec,
+                                                top_reasons=settings.output.top_reasons)
     decision = {
         "promoted": promoted, "reason": reason, "evaluation_cutoff": str(eval_cutoff.date()),
         "evaluation_cutoffs": {t: str(c.date()) for t, c in test_cutoffs.items()},
@@ -622,7 +623,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         if plan:
             mlflow.log_dict(plan, "plan.json")
             mlflow.log_text("\n".join(plan_lines(plan)) + "\n", "plan.txt")
-        info = tracking.log_served_model(served, example=eval_rows)
+        info = tracking.log_served_model(registered, example=eval_rows)
         _fault_point("after_log")
         version = tracking.register(settings, info.model_uri, tags={
             "decision": "pending", "fingerprint": fingerprint,
