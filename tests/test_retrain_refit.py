@@ -65,6 +65,9 @@ def test_refit_serves_trees_that_saw_every_labelled_cutoff(shop):
     bundle = rm.train_models(training, tasks=list(horizons), n_estimators=60, minimums=FEW,
                              candidates=["hybrid"])
     assert all(scorer.hybrid for scorer in bundle.scorers.values())
+    # a few thousand rows: one LightGBM thread (threads follow the data size)
+    assert {s.model.get_params()["lgbm_params"]["num_threads"]
+            for s in bundle.scorers.values()} == {1}
     for task, found in task_cutoffs.items():  # each task tested at its own newest cutoff
         assert bundle.cutoffs[task]["test"] == found[-1]
     final = refit_on_all_cutoffs(bundle, training)
