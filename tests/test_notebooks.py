@@ -36,6 +36,11 @@ def _run(name: str, workdir: Path) -> dict[str, float]:
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
     )
     client.execute()
+    # an executed notebook shows no red stderr box: no stray warnings, no tqdm/IProgress boxes
+    noise = [out["text"] for cell in nb.cells if cell.cell_type == "code"
+             for out in cell.get("outputs", [])
+             if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+    assert not noise, f"{name}: stderr output {noise}"
     lines = [
         line
         for cell in nb.cells
