@@ -295,7 +295,7 @@ API_CASES = [
             lambda _f: lambda: rm.train_models(training_set(), tasks=["churnn"]),
             ValueError, "tasks", "expected some of"),
     ApiCase("train_models on a non-frame", lambda _f: lambda: rm.train_models("x", tasks=["churn"]),
-            TypeError, "training_set", "pandas DataFrame"),
+            TypeError, "training_set", "pandas or polars DataFrame"),
     ApiCase("train_models without the task's label",
             lambda _f: lambda: rm.train_models(training_set(), tasks=["churn"]),
             SchemaError, "label_churn", "tasks including 'churn'"),

@@ -64,8 +64,10 @@ def test_contributions_from_the_project_estimator():
     model = LGBMTaskClassifier(n_estimators=30, calibration=None, random_state=0).fit(X, y)
     c = contributions(model, X)
     np.testing.assert_allclose(c.sum(axis=1), model.booster_.predict(X, raw_score=True), atol=1e-9)
+    # a compatible dtype is cast (as the estimator's own predict does); a non-number is refused
+    np.testing.assert_allclose(contributions(model, X.astype({"orders_90d": "int64"})), c)
     with pytest.raises(SchemaError, match="orders_90d"):
-        contributions(model, X.astype({"orders_90d": "int64"}))
+        contributions(model, X.astype({"orders_90d": str}))
 
 
 def test_contributions_errors(model_and_data):

@@ -334,6 +334,7 @@ def test_score_writes_scores_and_radar_atomically(weak_champion):
     result = jobs.run_score(settings, "2024-01-01")
     out = project / "outputs"
     assert sorted(p.name for p in out.iterdir()) == [
+        "drift_2024-01-01.csv", "drift_2024-01-01.parquet", "monitoring_2024-01-01.json",
         "radar_2024-01-01.csv", "radar_2024-01-01.parquet", "report_2024-01-01.html",
         "scores_2024-01-01.csv", "scores_2024-01-01.parquet"]
     assert "<section id=" in (out / "report_2024-01-01.html").read_text(encoding="utf-8")

@@ -166,13 +166,15 @@ def test_ltv_negative_targets_are_counted_and_clipped(data):
 def test_check_features_shows_the_diff(data):
     (X, y, *_), _ = data
     model = OrderCountRegressor(**FAST).fit(X, y)
-    bad = X.drop(columns=["noise"]).assign(extra=1.0, orders_all=X["orders_all"].astype("float32"))
+    bad = X.drop(columns=["noise"]).assign(extra=1.0, orders_all=X["orders_all"].astype(str))
     with pytest.raises(SchemaError) as err:
         model.predict(bad)
     msg = str(err.value)
     assert "missing 1: ['noise']" in msg
     assert "unexpected 1: ['extra']" in msg
-    assert "'orders_all' expected float64, got float32" in msg
+    assert "'orders_all' expected float64, got object" in msg
+    # a compatible dtype is cast, not refused: a float32 copy scores the same
+    np.testing.assert_allclose(model.predict(X.astype("float32")), model.predict(X), rtol=1e-5)
     # same columns in another order are accepted and reordered
     shuffled = X[["noise", "orders_all", "days_since_last_purchase"]]
     np.testing.assert_array_equal(model.predict(shuffled), model.predict(X))
@@ -181,11 +183,11 @@ def test_check_features_shows_the_diff(data):
 @pytest.mark.parametrize(
     "X, y, error, match",
     [
-        (np.zeros((3, 2)), [0, 1, 0], TypeError, "pandas DataFrame"),
+        (np.zeros(3), [0, 1, 0], ValueError, "2-D table of feature columns"),
         (pd.DataFrame({"a": ["x", "y", "z"]}), [0, 1, 0], SchemaError, "numeric or bool"),
         (pd.DataFrame({"a": [1.0, 2.0, 3.0]}), [0, 1], ValueError, "2 values but X has 3 rows"),
         (pd.DataFrame({"a": [1.0, 2.0, 3.0]}), [0, np.nan, 1], ValueError, "missing or infinite"),
-        (pd.DataFrame({"a": [1.0, 2.0, 3.0]}), [0, 2, 1], ValueError, "0/1"),
+        (pd.DataFrame({"a": [1.0, 2.0, 3.0]}), [0, 2, 1], ValueError, "3 classes"),
         (pd.DataFrame({"a": [1.0, 2.0, 3.0]}), [1, 1, 1], ValueError, "both 0 and 1"),
     ],
 )

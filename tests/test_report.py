@@ -278,9 +278,15 @@ def test_report_has_every_section_and_plot():
     plots = re.findall(r'<img class="plot" id="([^"]+)"[^>]*src="data:image/png;base64,', page)
     assert plots == list(EXPECTED_PLOTS)
     assert "Not included" not in page
-    # self-contained: no reference to anything outside the file
+    # self-contained: no reference to anything outside the file (the CSV link is opt-in)
     assert not re.search(r'(src|href)="(?!data:|#)', page)
-    assert "<script" not in page
+    # one inline script (the radar's sorting and filtering), nothing loaded
+    assert page.count("<script") == 1 and "<script>" in page and "<script src" not in page
+    page = build_report(**report_inputs(), radar_csv="radar_2024-03-01.csv",
+                        analytics_href="analytics_2024-03-01.html")
+    assert re.findall(r'(?:src|href)="(?!data:|#)([^"]+)"', page) == [
+        "analytics_2024-03-01.html", "radar_2024-03-01.csv"]
+    assert "The whole list: <a href=\"radar_2024-03-01.csv\">" in page
 
 
 def test_report_escapes_cell_values():
@@ -297,11 +303,21 @@ def test_report_radar_rows_and_reasons():
     page = build_report(**{**inputs, "top_n": 5})
     radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
     assert radar_html.count("<tr>") == 6  # header + 5 rows
-    assert "38 days overdue against a usual 12-day rhythm; 2 orders in 90 days" in radar_html
+    # reasons as a short list, one line each, the whole sentence on hover
+    assert ('<ul><li title="38 days overdue against a usual 12-day rhythm">38 days overdue '
+            'against a usual 12-day rhythm</li><li title="2 orders in 90 days">2 orders in 90 '
+            "days</li></ul>") in radar_html
     top_id = inputs["radar"].sort_values("value_at_risk", ascending=False)["customer_id"].iloc[0]
     first_row = radar_html.split("<tbody>")[1].split("</tr>")[0]
-    assert f"<td>{top_id}</td>" in first_row
-    assert "of 60 customers" in radar_html
+    assert f'<td class="id" title="{top_id}">{top_id}</td>' in first_row
+    assert "Top 5 of 60 customers, ranked by value at risk." in radar_html
+    # fixed widths: one <col> per column, adding up to the table's width
+    widths = [float(w) for w in re.findall(r'<col style="width:([\d.]+)%">', radar_html)]
+    assert len(widths) == radar_html.split("<thead>")[1].count("<th") and \
+        sum(widths) == pytest.approx(100, abs=0.1)
+    # numbers sort by value, not by their text
+    churn = inputs["radar"].sort_values("value_at_risk", ascending=False)["churn_probability"]
+    assert f'data-v="{float(churn.iloc[0])!r}"' in first_row
 
 
 def test_report_radar_keeps_the_radar_rank():
@@ -310,9 +326,9 @@ def test_report_radar_keeps_the_radar_rank():
     radar["rank"] = range(1, len(radar) + 1)  # ranked by churn probability, not value at risk
     page = build_report(**{**inputs, "radar": radar.sample(frac=1, random_state=0), "top_n": 3})
     body = page.split('<section id="radar">')[1].split("<tbody>")[1].split("</tbody>")[0]
-    shown = re.findall(r"<td>(c\d{3})</td>", body)
+    shown = re.findall(r'<td class="id" title="(c\d{3})">', body)
     assert shown == radar["customer_id"].head(3).tolist()
-    assert "in the radar's order" in page
+    assert "in the radar&#x27;s order" in page
 
 
 def test_report_radar_joins_reason_columns():
@@ -323,7 +339,8 @@ def test_report_radar_joins_reason_columns():
     radar["reason_3"] = "spend falling"
     page = build_report(**{**inputs, "radar": radar})
     radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
-    assert '<td class="long">38 days overdue; spend falling</td>' in radar_html
+    assert ('<ul><li title="38 days overdue">38 days overdue</li><li title="spend falling">'
+            "spend falling</li></ul>") in radar_html
     assert "reason_1" not in radar_html
 
 
@@ -333,7 +350,7 @@ def test_report_segment_table_sums():
     seg_html = page.split('<section id="segments">')[1].split("</section>")[0]
     counts = inputs["radar"]["segment"].value_counts()
     assert all(f'<td class="num">{n}</td>' in seg_html for n in counts)
-    assert "value_at_risk_sum" in seg_html and "value_if_retained_sum" in seg_html
+    assert "value at risk (sum)" in seg_html and "value if retained (sum)" in seg_html
     row = seg_html.split("<th>champions</th>")[1].split("</tr>")[0]
     want = inputs["radar"].loc[inputs["radar"]["segment"] == "champions", "value_if_retained"]
     assert f"<td class=\"num\">{want.sum():,.0f}</td>" in row
@@ -343,9 +360,8 @@ def test_report_radar_shows_net_value_columns():
     page = build_report(**report_inputs())
     radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
     head = radar_html.split("<thead>")[1].split("</thead>")[0]
-    assert re.findall(r"<th>([\w ]+)</th>", head)[1:6] == [
-        "churn probability", "predicted ltv", "value if retained", "value at risk",
-        "net revenue all"]
+    assert re.findall(r'<th scope="col">([^<]+)</th>', head)[:5] == [
+        "customer", "churn risk", "value at risk", "value if retained", "segment"]
     assert "Money is net of refunds" in radar_html
     # a CRM reader's columns fit a laptop screen: the value x risk cell and the repurchase
     # probability stay in the CSV; the action is always shown
@@ -354,10 +370,9 @@ def test_report_radar_shows_net_value_columns():
                                    action="VIP care")
     page = build_report(**{**inputs, "radar": radar})
     head = page.split('<section id="radar">')[1].split("<thead>")[1].split("</thead>")[0]
-    shown = re.findall(r"<th>([\w ]+)</th>", head)
-    assert shown[-1] == "action" and "value risk" not in shown
-    assert "repurchase probability" not in shown
-    assert "<code>predicted_ltv</code>: the LTV model's expected net revenue" in page
+    shown = re.findall(r'<th scope="col">([^<]+)</th>', head)
+    assert shown[-2:] == ["why (top reasons)", "recommended action"]
+    assert not {"value risk", "repurchase probability", "predicted LTV"} & set(shown)
 
 
 def test_an_empty_radar_is_one_line_not_broken_plots():
@@ -487,7 +502,8 @@ def test_report_reads_the_radar_module_output():
     page = build_report(as_of=AS_OF, radar=radar)
     radar_html = page.split('<section id="radar">')[1].split("</section>")[0]
     body = radar_html.split("<tbody>")[1]
-    assert [re.search(r"<td>(\w)</td>", row).group(1) for row in body.split("</tr>")[:-1]] == (
+    assert [re.search(r'<td class="id" title="(\w)">', row).group(1)
+            for row in body.split("</tr>")[:-1]] == (
         radar["customer_id"].tolist()
     )
     vr_html = page.split('<section id="value-risk">')[1].split("</section>")[0]
@@ -530,8 +546,16 @@ def test_bundle_report_inputs_rebuild_the_test_rows(trained):
     assert inputs["drivers"]["churn"]["feature"].isin(bundle.feature_names).all()
     assert inputs["radar"]["cutoff"].eq(pd.Timestamp("2024-01-01")).all()
 
+    # every baseline of each scorecard has its scores, so the lift and calibration plots show it
+    for task, cards in bundle.scorecards.items():
+        baselines = set(cards) - {"model", "lightgbm", "hybrid", "blend"}
+        assert baselines and baselines <= set(inputs["predictions"][task].columns), task
+    assert inputs["model"]["tasks"]["churn"]["test_rows"] == len(churn)
+    assert inputs["model"]["tasks"]["churn"]["test_cutoff"] == test_cutoff
+    assert set(inputs["drivers"]["churn"]["direction"]) <= {
+        "higher raises score", "lower raises score", "mixed"}
     page = build_report(**inputs)
-    assert "Not included" not in page
+    assert "Not included" not in page and "without scores to plot here" not in page
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
     assert 'id="plot-calibration-ltv"' in page and 'id="plot-drivers-churn"' in page
     assert f"<p>Ships <b>{bundle.choice['churn']['chosen']}</b>" in page
@@ -588,6 +612,15 @@ def test_run_report_for_the_champion(tmp_path):
     assert radar_file.stat().st_mtime_ns == stamp  # the radar is read, not rescored
     assert run_report(settings, as_of="2024-01-01") == scored_report
     assert "repurchase_ml version 1" in scored_report.read_text(encoding="utf-8")
+    assert 'The whole list: <a href="radar_2024-01-01.csv">' in page  # the CSV beside it
+    assert "model repurchase_ml version 1" in page.split("</header>")[0]
+    # the same report rebuilt in Chinese with yuan, from the report settings
+    zh = settings.model_copy(update={"report": settings.report.model_copy(
+        update={"language": "zh", "currency": "\u00a5"})})
+    page = run_report(zh, as_of="2024-01-01", path=tmp_path / "zh.html").read_text("utf-8")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert "<title>repurchase_ml 第 1 版模型：2024-01-01 的用户</title>" in page
+    assert "流失预警名单" in page and "潜在流失金额（净额合计）<b>\u00a5" in page
 
 
 def test_cli_report_without_a_scored_date_says_to_score_first(tmp_path):

@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     "propose_cutoffs": "repurchase_ml.features",
     "save_training_set": "repurchase_ml.features",
     "load_training_set": "repurchase_ml.features",
+    "CustomFeature": "repurchase_ml.features",
+    "register_feature": "repurchase_ml.features",
     "CLVFit": "repurchase_ml.models",
     "LGBMTaskClassifier": "repurchase_ml.models",
     "LTVRegressor": "repurchase_ml.models",
@@ -84,6 +86,12 @@ _LAZY: dict[str, str] = {
     "plot_segment_migration": "repurchase_ml.segments",
     "ActionTable": "repurchase_ml.segments",
     "recommend_actions": "repurchase_ml.segments",
+    "category_transitions": "repurchase_ml.categories",
+    "category_affinity": "repurchase_ml.categories",
+    "browse_to_buy_affinity": "repurchase_ml.categories",
+    "repurchase_by_first_category": "repurchase_ml.categories",
+    "NextCategoryModel": "repurchase_ml.categories",
+    "evaluate_next_category": "repurchase_ml.categories",
     "RADAR_COLUMNS": "repurchase_ml.radar",
     "churn_radar": "repurchase_ml.radar",
     "radar_from_scores": "repurchase_ml.radar",
@@ -108,20 +116,40 @@ _LAZY: dict[str, str] = {
     "ServedModel": "repurchase_ml.tracking",
     "check_request": "repurchase_ml.tracking",
     "load_champion": "repurchase_ml.tracking",
+    "read_campaigns": "repurchase_ml.campaigns",
+    "campaign_readout": "repurchase_ml.campaigns",
+    "plot_readout": "repurchase_ml.campaigns",
+    "UpliftModel": "repurchase_ml.campaigns",
+    "run_campaigns": "repurchase_ml.datasets",
+    "CampaignDesign": "repurchase_ml.datasets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers (mypy, IDEs) only
+    from repurchase_ml.campaigns import UpliftModel as UpliftModel
+    from repurchase_ml.campaigns import campaign_readout as campaign_readout
+    from repurchase_ml.campaigns import plot_readout as plot_readout
+    from repurchase_ml.campaigns import read_campaigns as read_campaigns
+    from repurchase_ml.categories import NextCategoryModel as NextCategoryModel
+    from repurchase_ml.categories import browse_to_buy_affinity as browse_to_buy_affinity
+    from repurchase_ml.categories import category_affinity as category_affinity
+    from repurchase_ml.categories import category_transitions as category_transitions
+    from repurchase_ml.categories import evaluate_next_category as evaluate_next_category
+    from repurchase_ml.categories import (
+        repurchase_by_first_category as repurchase_by_first_category,
+    )
     from repurchase_ml.config import ConfigError as ConfigError
     from repurchase_ml.config import Settings as Settings
     from repurchase_ml.config import load_settings as load_settings
+    from repurchase_ml.datasets import CampaignDesign as CampaignDesign
     from repurchase_ml.datasets import find_data_file as find_data_file
     from repurchase_ml.datasets import load_cdnow as load_cdnow
     from repurchase_ml.datasets import load_cdnow_sample as load_cdnow_sample
     from repurchase_ml.datasets import load_online_retail as load_online_retail
     from repurchase_ml.datasets import load_taobao as load_taobao
     from repurchase_ml.datasets import make_event_log as make_event_log
+    from repurchase_ml.datasets import run_campaigns as run_campaigns
     from repurchase_ml.errors import SchemaError as SchemaError
     from repurchase_ml.events import EVENT_TYPES as EVENT_TYPES
     from repurchase_ml.events import ColumnMapping as ColumnMapping
@@ -138,6 +166,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers (mypy, IDEs) onl
     from repurchase_ml.explain import top_drivers as top_drivers
     from repurchase_ml.explain import typical_values as typical_values
     from repurchase_ml.features import TASKS as TASKS
+    from repurchase_ml.features import CustomFeature as CustomFeature
     from repurchase_ml.features import FeatureInfo as FeatureInfo
     from repurchase_ml.features import FeatureSpec as FeatureSpec
     from repurchase_ml.features import TaskSpec as TaskSpec
@@ -150,6 +179,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers (mypy, IDEs) onl
     from repurchase_ml.features import load_training_set as load_training_set
     from repurchase_ml.features import make_labels as make_labels
     from repurchase_ml.features import propose_cutoffs as propose_cutoffs
+    from repurchase_ml.features import register_feature as register_feature
     from repurchase_ml.features import save_training_set as save_training_set
     from repurchase_ml.jobs import JobLockedError as JobLockedError
     from repurchase_ml.jobs import RetrainResult as RetrainResult

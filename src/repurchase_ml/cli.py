@@ -9,7 +9,8 @@ imported inside the commands so that ``--help`` answers at once.
 Exit codes: 0 success, 1 bad argument or value, 2 invalid configuration,
 3 data breaks the table contract (SchemaError), 4 another retraining run
 holds the project, 5 the tracking store or the champion's artifacts cannot be
-used (StoreError). Every error is one message on stderr, never a traceback
+used (StoreError), 6 ``score --fail-on-drift`` found drift (the outputs are written).
+Every error is one message on stderr, never a traceback
 (``--verbose`` adds it for errors the library did not foresee).
 """
 
@@ -46,6 +47,8 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_VALUE, EXIT_CONFIG, EXIT_SCHEMA, EXIT_LOCKED, EXIT_STORE = 1, 2, 3, 4, 5
+#: ``score --fail-on-drift``: the scores were written, and the drift table flags columns
+EXIT_DRIFT = 6
 #: log records on stderr when it is not a terminal (a scheduler's log file, a pipe)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -267,9 +270,11 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
                   f"{result['champion_version']}")
     console.print(f"  why: {result['reason']}", highlight=False)
     from repurchase_ml.jobs import scorecard_lines
-    from repurchase_ml.models.plan import plan_lines
+    from repurchase_ml.models.plan import minimums_line, plan_lines
 
     if result.get("plan"):
+        console.print(f"  {minimums_line(settings.training.training_minimums())}",
+                      highlight=False, markup=False)
         console.print("  training plan (per task: cutoffs, rows, positives):")
         for line in plan_lines(result["plan"]):
             console.print(f"    {line}", highlight=False, markup=False)
@@ -331,6 +336,9 @@ def score(
     stage: Annotated[list[str] | None, typer.Option(
         "--stage", help="Keep this lifecycle stage, e.g. --stage at_risk (repeatable).",
         show_default=False)] = None,
+    fail_on_drift: Annotated[bool, typer.Option(
+        "--fail-on-drift", help=f"Exit with code {EXIT_DRIFT} when the drift table flags a "
+        "column (outputs are written first).")] = False,
 ) -> None:
     """Score every customer at --as-of with the champion; write scores and the radar list."""
     from dataclasses import asdict
@@ -346,6 +354,38 @@ def score(
     with rich_progress(err_console, f"scoring at {as_of} ..."):
         result = _guard(lambda: run_score(settings, as_of))
     _print_score(asdict(result))
+    if result.drift_flagged:
+        err_console.print(f"drift: {len(result.drift_flagged)} column(s) flagged: "
+                          f"{', '.join(result.drift_flagged)}", highlight=False, markup=False)
+        if fail_on_drift:
+            raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def evaluate(
+    as_of: Annotated[str, typer.Option("--as-of", help="Evaluation date: scores whose horizon "
+                     "ended by it are joined with what happened.", show_default=False)],
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Realised performance of earlier scoring dates whose horizon has passed by --as-of."""
+    from repurchase_ml.monitoring import run_evaluate
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status(f"evaluating at {as_of} ..."):
+        result = _guard(lambda: run_evaluate(settings, as_of))
+    console.print(f"[bold]evaluate[/] at {result.as_of}: {len(result.evaluated)} scoring "
+                  f"date(s) evaluated", highlight=False)
+    for row in result.rows:
+        estimate = "" if row["estimated"] != row["estimated"] else \
+            f" (estimated {row['estimated']:.4f})"
+        console.print(f"  {row['scored_at']} {row['task']:<10} {row['metric']:<22} "
+                      f"{row['realised']:.4f}{estimate}", highlight=False, markup=False)
+    for what, when in result.waiting.items():
+        console.print(f"  waiting: {what} (horizon ends {when})", highlight=False, markup=False)
+    for path in result.paths:
+        console.print(f"  {path}", highlight=False)
 
 
 @app.command()
@@ -360,12 +400,75 @@ def report(
     sets: SetOpt = None,
 ) -> None:
     """Write the champion's self-contained HTML report around the radar of --as-of."""
-    from repurchase_ml.report import run_report
+    from repurchase_ml.jobs import run_report
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
     with rich_progress(err_console, f"building the report for {as_of} ..."):
         path = _guard(lambda: run_report(settings, as_of=as_of, path=output))
     console.print(f"[bold]report[/] at {as_of}: {path}", highlight=False)
+
+
+@app.command()
+def analyze(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the tables speak for: only events "
+                     "strictly before it are read.", show_default=False)],
+    previous_as_of: Annotated[str | None, typer.Option(
+        "--previous-as-of", help="Start of the segment migration [default: a month before "
+        "--as-of].", show_default=False)] = None,
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Write the operations tables at --as-of (Parquet and CSV) and their HTML page."""
+    from repurchase_ml.analytics import run_analyze
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+    with console.status(f"analysing at {as_of} ..."):
+        result = _guard(lambda: run_analyze(settings, as_of, previous_as_of=previous_as_of))
+    console.print(f"[bold]analyze[/] at {result.as_of}: {result.n_tables} tables, page "
+                  f"{result.page}", highlight=False)
+    for note in result.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+
+
+@app.command()
+def readout(
+    campaigns: Annotated[Path, typer.Argument(help="Campaign log (CSV or Parquet): customer_id, "
+                         "campaign_id, group, sent_at[, action, channel, cost].",
+                         show_default=False)],
+    window_days: Annotated[int, typer.Option("--window-days", help="Outcome window after each "
+                           "send, in days.", show_default=False)],
+    events: Annotated[Path | None, typer.Option("--events", help="Canonical event log (CSV or "
+                      "Parquet); default: the configured data source.", show_default=False)]
+    = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for the tables "
+                      "and the plot (default: readout/ in the outputs folder).",
+                      show_default=False)] = None,
+    planned_share: Annotated[float, typer.Option("--planned-share", help="Planned treatment "
+                             "share, for the sample-ratio-mismatch check.")] = 0.5,
+    config: ConfigOpt = None,
+    project_dir: ProjectOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Read campaigns out against their holdout: effects with intervals, SRM, MDE and ROI."""
+    from repurchase_ml.campaigns.readout import run_readout
+
+    settings = _guard(lambda: _settings(config, project_dir, sets))
+
+    def job() -> Any:
+        from repurchase_ml.events import read_events
+        from repurchase_ml.jobs import load_event_log
+
+        log = read_events(events)[0] if events is not None else load_event_log(settings)[0]
+        folder = output if output is not None else settings.output_path() / "readout"
+        return run_readout(campaigns, log, window_days=window_days, out_dir=folder,
+                           planned_treatment_share=planned_share)
+
+    with console.status("reading the campaigns out ..."):
+        result, paths = _guard(job, drop_hint="remove those rows from the campaign log")
+    console.print(result.summary(), highlight=False, markup=False)
+    for path in paths:
+        console.print(f"  {path}", highlight=False)
 
 
 @app.command()

@@ -49,6 +49,7 @@ __all__ = [
     "PromotionSettings",
     "OutputSettings",
     "RadarSettings",
+    "MonitoringSettings",
     "load_settings",
     "deep_merge",
     "settings_to_dict",
@@ -289,6 +290,49 @@ class OutputSettings(_Section):
     report: bool = True
 
 
+class ReportSettings(_Section):
+    """How the report, the analytics page and the radar's words read (see ``docs/report.md``).
+
+    ``language`` is ``en`` or ``zh`` (report text, reasons, action labels,
+    segment and lifecycle names); ``currency`` is the symbol put before money
+    (e.g. ``"¥"``); ``number_style`` is ``grouped`` (1,234,567) or ``wan``
+    (123.5万); ``top_n`` radar rows are shown in the report (the CSV has all).
+
+    Examples
+    --------
+    >>> ReportSettings(language="zh", currency="¥").options()["currency"]
+    '¥'
+    """
+
+    language: str = "en"
+    currency: str = ""
+    number_style: str = "grouped"
+    top_n: int = Field(default=25, ge=1)
+
+    @field_validator("language", "number_style")
+    @classmethod
+    def _known_choice(cls, value: str, info: Any) -> str:
+        from repurchase_ml.i18n import LANGUAGES, NUMBER_STYLES
+
+        allowed = LANGUAGES if info.field_name == "language" else NUMBER_STYLES
+        if value not in allowed:
+            raise ValueError(f"report.{info.field_name}: unknown {value!r}"
+                             f"{_suggest(value, allowed)}; allowed: {', '.join(allowed)}")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _short_symbol(cls, value: str) -> str:
+        if len(value) > 5:
+            raise ValueError(f"report.currency: expected a symbol such as '¥' or '$', "
+                             f"got {value!r}")
+        return value
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of ``build_report``."""
+        return self.model_dump()
+
+
 class RadarSettings(_Section):
     """The radar list: order, length and filters (see ``docs/radar.md``).
 
@@ -376,6 +420,41 @@ class RadarSettings(_Section):
         return out
 
 
+class MonitoringSettings(_Section):
+    """Drift at scoring time and retrain triggers (see ``docs/monitoring.md``).
+
+    A column drifts when its PSI is ``>= psi`` (0.2, the usual "significant
+    shift"), above the drift it showed between training cutoffs at most as
+    far apart in time, and as far from every training cutoff; when its missing share moves by ``>= missing`` (0.05)
+    beyond that; or when ``>= new_category`` (1 %) of rows hold an unseen
+    category. ``retrain_when: triggered`` retrains only when the champion's
+    newest drift table flags ``>= trigger_flagged_columns`` columns or a
+    realised or estimated primary metric is ``> trigger_metric_drop`` worse
+    than on its test cutoff (default ``always``: every scheduled run trains).
+
+    Examples
+    --------
+    >>> MonitoringSettings(psi=0.25).thresholds().psi
+    0.25
+    """
+
+    drift: bool = True
+    psi: float = Field(default=0.2, ge=0)
+    missing: float = Field(default=0.05, ge=0, le=1)
+    new_category: float = Field(default=0.01, ge=0, le=1)
+    reference_rows_per_cutoff: int = Field(default=5000, ge=100)
+    retrain_when: Literal["always", "triggered"] = "always"
+    trigger_flagged_columns: int = Field(default=1, ge=1)
+    trigger_metric_drop: float = Field(default=0.03, ge=0)
+
+    def thresholds(self) -> Any:
+        """The drift thresholds as ``repurchase_ml.monitoring.DriftThresholds``."""
+        from repurchase_ml.monitoring.drift import DriftThresholds
+
+        return DriftThresholds(psi=self.psi, missing=self.missing,
+                               new_category=self.new_category)
+
+
 class Settings(_Section):
     """Everything a retrain or score run needs, validated once.
 
@@ -398,6 +477,8 @@ class Settings(_Section):
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     radar: RadarSettings = Field(default_factory=RadarSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @field_validator("tasks")
     @classmethod

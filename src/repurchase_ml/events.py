@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from repurchase_ml._frames import as_pandas, is_polars
 from repurchase_ml.errors import SchemaError, format_examples
 
 __all__ = [
@@ -368,6 +369,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _read_table(source: pd.DataFrame | str | os.PathLike[str], encoding: str = "utf-8"
                 ) -> pd.DataFrame:
+    if is_polars(source):
+        return as_pandas(source, argument="source")
     if isinstance(source, pd.DataFrame):
         return source
     if not isinstance(source, str | os.PathLike):
@@ -890,7 +893,7 @@ def read_events(
     Parameters
     ----------
     source
-        A DataFrame, or a path to a CSV (read as text: only an empty cell is
+        A pandas or polars DataFrame, or a path to a CSV (read as text: only an empty cell is
         missing, so ids such as ``"NA"`` or ``"null"`` are kept) or Parquet file.
     mapping
         A :class:`ColumnMapping` (or a dict of its fields) from source columns

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -262,9 +263,17 @@ def typical_values(features: pd.DataFrame, *, columns: Sequence[str] | None = No
 # reasons in words
 
 
-@functools.lru_cache(maxsize=4096)
 def _info(name: str) -> tuple[str, int | None, str]:
     """(unit, window_days, description) of a feature; a readable guess for unknown names."""
+    from repurchase_ml.features.custom import described
+
+    own = described(name)  # the user's features are looked up each time: declared any time
+    return (own.unit, own.window_days, own.description) if own is not None \
+        else _catalogue_info(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _catalogue_info(name: str) -> tuple[str, int | None, str]:
     from repurchase_ml.features import feature_info
 
     try:
@@ -274,14 +283,43 @@ def _info(name: str) -> tuple[str, int | None, str]:
     return info.unit, info.window_days, info.description
 
 
+def feature_label(name: str, language: str = "en") -> str:
+    """A feature's description in ``language``: what a report prints instead of its column name.
+
+    English descriptions are the features' own (:func:`~repurchase_ml.features.feature_info`);
+    other languages read the catalogue's ``feature.<template>`` (``orders_{w}d``).
+
+    Examples
+    --------
+    >>> feature_label("orders_90d"), feature_label("orders_90d", "zh")
+    ('orders in the last 90 days', '近 90 天订单数')
+    """
+    from repurchase_ml import i18n
+
+    _unit, window, description = _info(name)
+    if language == "en":
+        return description
+    key = re.sub(rf"_{window}d(?=_|$)", "_{w}d", name) if window is not None else name
+    if i18n.has(f"feature.{key}", language):
+        return i18n.text(f"feature.{key}", language, w=window)
+    return description
+
+
 def _num(v: float) -> str:
     if v == int(v) and abs(v) < 1e15:
         return f"{int(v):,}"
     return f"{v:,.1f}" if abs(v) >= 1 else f"{v:.2g}"
 
 
-def _typical(t: float | None, fmt: Callable[[float], str] = _num) -> str:
-    return "" if t is None or not math.isfinite(t) else f" (typical {fmt(t)})"
+def _say(key: str, language: str, /, **values: Any) -> str:
+    """The reason template ``reason.<key>`` of the message catalogue, filled."""
+    from repurchase_ml import i18n
+
+    return i18n.text(f"reason.{key}", language, **values)
+
+
+def _typical(t: float | None, fmt: Callable[[float], str] = _num, language: str = "en") -> str:
+    return "" if t is None or not math.isfinite(t) else _say("typical", language, value=fmt(t))
 
 
 #: how a value of each unit is shown in a reason (and compared with the typical value)
@@ -298,13 +336,13 @@ def _shown(unit: str, x: float) -> str:
     return text.lstrip("+-") if not any(c in "123456789" for c in text) else text
 
 
-_NOUNS = {"orders": "orders", "revenue": "revenue", "items": "items", "views": "product views",
-          "carts": "add-to-cart events", "favorites": "favourites", "interactions": "views, carts or favourites"}
+def _change(name: str, v: float, window: int, row: Mapping[str, Any], *, money: bool,
+            language: str = "en") -> str:
+    from repurchase_ml import i18n
 
-
-def _change(name: str, v: float, window: int, row: Mapping[str, Any], *, money: bool) -> str:
     base = name.split("_change_")[0]
-    noun = _NOUNS.get(base, base.replace("_", " "))
+    noun = i18n.label("reason.noun", base, language) if i18n.has(
+        f"reason.noun.{base}", language) else base.replace("_", " ")
     fmt: Callable[[float], str] = (lambda x: f"{x:,.2f}") if money else _num
     current: float | None
     if base == "interactions":
@@ -313,12 +351,12 @@ def _change(name: str, v: float, window: int, row: Mapping[str, Any], *, money: 
     else:
         current = _as_float(row.get(f"{base}_{window}d"))
     if current is not None:
-        before = current - v
-        now = f"no {noun}" if current == 0 else f"{noun} {fmt(current)}" if money \
-            else f"{fmt(current)} {noun}"
-        return f"{now} in the last {window} days after {fmt(before)} in the {window} before"
-    return f"{noun} {v:+,.2f} in the last {window} days against the {window} before" if money \
-        else f"{v:+,.0f} {noun} in the last {window} days against the {window} before"
+        now = (_say("change_none", language, noun=noun) if current == 0 else
+               _say("change_money" if money else "change_count", language, noun=noun,
+                    value=fmt(current)))
+        return _say("change_after", language, now=now, w=window, before=fmt(current - v))
+    return _say("change_money_delta" if money else "change_count_delta", language, noun=noun,
+                w=window, delta=f"{v:+,.2f}" if money else f"{v:+,.0f}")
 
 
 def _as_float(x: Any) -> float | None:
@@ -338,15 +376,15 @@ _RHYTHM = {"gap_mean_days", "gap_median_days", "gap_std_days", "gap_last_days", 
            "days_until_expected_purchase", "first_to_second_gap_days"}
 
 
-def _missing_sentence(name: str, row: Mapping[str, Any]) -> str | None:
+def _missing_sentence(name: str, row: Mapping[str, Any], language: str = "en") -> str | None:
     """What a missing value says about the customer, or None when it says nothing."""
     unit, window, _ = _info(name)
     orders = _as_float(row.get("orders_all"))
     if name in _RHYTHM and orders is not None and orders <= 1:
-        return "only one order so far: no buying rhythm yet"
+        return _say("one_order", language)
     if window is not None and unit in ("currency", "ratio", "tier", "share"):
         # value-mix features of a window are undefined when nothing was bought in it
-        return f"no orders in the last {window} days"
+        return _say("no_orders_window", language, w=window)
     return None
 
 
@@ -397,6 +435,7 @@ def describe_feature(
     *,
     typical: float | None = None,
     row: Mapping[str, Any] | None = None,
+    language: str = "en",
 ) -> str:
     """A sentence a CRM operator understands for one feature's value.
 
@@ -404,6 +443,8 @@ def describe_feature(
     :func:`repurchase_ml.features.feature_info`, so any feature gets a
     sentence; a few rhythm features read the customer's own usual gap from
     ``row``. ``typical`` (e.g. the population median) is shown for comparison.
+    The templates are the ``reason`` messages of the catalogue of ``language``
+    (``en`` or ``zh``, see :mod:`repurchase_ml.i18n`).
 
     Examples
     --------
@@ -414,61 +455,77 @@ def describe_feature(
     'no views, carts or favourites in the last 30 days after 14 in the 30 before'
     >>> describe_feature("orders_90d", 0, typical=2)
     'no orders in the last 90 days (typical 2)'
+    >>> describe_feature("days_since_last_purchase", 38, row={"gap_median_days": 12},
+    ...                  language="zh")
+    '距上次下单已 38 天，平时每 12 天左右下单一次'
     """
     row = row or {}
+    lang = language
     unit, window, desc = _info(name)
+    if lang != "en":
+        desc = feature_label(name, lang)
     raw = _as_float(value)
     if raw is None:
-        return _missing_sentence(name, row) or f"{desc}: not known yet"
+        return _missing_sentence(name, row, lang) or _say("unknown", lang, desc=desc)
     v = raw + 0.0  # no "-0"
     t = _as_float(typical)
     t = None if t is None else t + 0.0
     gap = _as_float(row.get("gap_median_days"))
     if name == "days_since_last_purchase":
         if gap is not None:
-            return f"{v:.0f} days since the last order; usually buys every {gap:.0f} days"
-        return f"{v:.0f} days since the last order" + _typical(t, lambda x: f"{x:.0f} days")
+            return _say("since_last_gap", lang, days=f"{v:.0f}", gap=f"{gap:.0f}")
+        return _say("since_last", lang, days=f"{v:.0f}") + _typical(
+            t, lambda x: _say("n_days", lang, days=f"{x:.0f}"), lang)
     if name == "overdue_ratio":
-        text = f"{v:.1f}x the usual gap since the last order"
+        text = _say("overdue", lang, ratio=f"{v:.1f}")
         since = _as_float(row.get("days_since_last_purchase"))
         if gap is not None and since is not None:
-            text += f" ({since:.0f} days against a usual {gap:.0f})"
+            text += _say("overdue_detail", lang, since=f"{since:.0f}", gap=f"{gap:.0f}")
         return text
     if name == "days_until_expected_purchase":
         if v < 0:
-            return f"next order {-v:.0f} days overdue against the usual rhythm"
-        return f"next order expected in {v:.0f} days"
+            return _say("next_overdue", lang, days=f"{-v:.0f}")
+        return _say("next_expected", lang, days=f"{v:.0f}")
     if "_change_" in name and window is not None and unit in ("count", "currency"):
-        return _change(name, v, window, row, money=unit == "currency")
+        return _change(name, v, window, row, money=unit == "currency", language=lang)
     if unit == "days":
         shown, one = f"{v:.0f}", f"{v:.0f}" == "1"
-        body = (f"{shown} {'day' + desc[4:] if one else desc}" if desc.startswith("days ")
-                else f"{desc}: {shown} {'day' if one else 'days'}")
-        return body + _typical(t, lambda x: f"{x:.0f}")
+        if lang == "en" and desc.startswith("days "):  # "45 days since ..." / "1 day since ..."
+            body = _say("days_lead_one" if one else "days_lead", lang, value=shown, rest=desc[4:])
+        else:
+            body = _say("days_value_one" if one else "days_value", lang, desc=desc, value=shown)
+        return body + _typical(t, lambda x: f"{x:.0f}", lang)
     if unit == "count":
-        return ("no " + desc if v == 0 else f"{_num(v)} {desc}") + _typical(t)
+        return (_say("count_zero", lang, desc=desc) if v == 0 else
+                _say("count", lang, desc=desc, value=_num(v))) + _typical(t, _num, lang)
     if unit == "currency":
-        return (f"no {desc}" if v == 0 and window else f"{desc}: {v:,.2f}") + _typical(
-            t, lambda x: f"{x:,.2f}")
+        return (_say("money_zero", lang, desc=desc) if v == 0 and window else
+                _say("money", lang, desc=desc, value=f"{v:,.2f}")) + _typical(
+            t, lambda x: f"{x:,.2f}", lang)
     if unit == "share":
-        return f"{desc}: {v:.0%}" + _typical(t, lambda x: f"{x:.0%}")
+        return _say("share", lang, desc=desc, value=f"{v:.0%}") + _typical(
+            t, lambda x: f"{x:.0%}", lang)
     if unit == "tier":
-        short = desc.split(" (")[0]
+        short = re.split(r" \(|（", desc)[0]
         if "drift" in name:
-            direction = "cheaper" if v < 0 else "pricier"
+            direction = _say("cheaper" if v < 0 else "pricier", lang)
             recent, overall = (_as_float(row.get(c)) for c in (f"price_tier_{window}d",
                                                                  "price_tier_all"))
             if recent is not None and overall is not None:
-                return (f"recent items {direction} than usual: {recent:.2f}x the category "
-                        f"average in the last {window} days against {overall:.2f}x overall")
-            return (f"recent items {direction} than usual: relative price "
-                    f"{'down' if v < 0 else 'up'} {abs(v):.2f} (in category averages)")
-        return f"{short}: {v:.2f}x the category average" + _typical(t, lambda x: f"{x:.2f}x")
+                return _say("drift_detail", lang, direction=direction, recent=f"{recent:.2f}",
+                            w=window, overall=f"{overall:.2f}")
+            return _say("drift", lang, direction=direction, value=f"{abs(v):.2f}",
+                        change=_say("down" if v < 0 else "up", lang))
+        return _say("tier", lang, desc=short, value=f"{v:.2f}") + _typical(
+            t, lambda x: _say("times", lang, value=f"{x:.2f}"), lang)
     if unit == "hour":
-        return f"{desc}: {v:02.0f}:00" + _typical(t, lambda x: f"{x:02.0f}:00")
+        return _say("hour", lang, desc=desc, value=f"{v:02.0f}:00") + _typical(
+            t, lambda x: f"{x:02.0f}:00", lang)
     if unit == "per_month":
-        return f"{desc}: {v:+.2f} per month" + _typical(t, lambda x: f"{x:+.2f}")
-    return f"{desc}: {v:.3g}" + _typical(t, lambda x: f"{x:.3g}")
+        return _say("per_month", lang, desc=desc, value=f"{v:+.2f}") + _typical(
+            t, lambda x: f"{x:+.2f}", lang)
+    return _say("value", lang, desc=desc, value=f"{v:.3g}") + _typical(
+        t, lambda x: f"{x:.3g}", lang)
 
 
 def reasons(
@@ -479,6 +536,7 @@ def reasons(
     typical: pd.Series | Mapping[str, float] | None = None,
     min_contribution: float = 0.0,
     directions: pd.Series | None = None,
+    language: str = "en",
 ) -> pd.DataFrame:
     """The top drivers pushing each row's score up, as sentences.
 
@@ -512,6 +570,8 @@ def reasons(
         ``contribs`` and ``X`` (none below ``DIRECTION_MIN_ROWS`` rows, 30). Pass the population's when ``X`` is only
         the top of a list (its extremes can show a direction the population
         does not have).
+    language : {"en", "zh"}, default "en"
+        Language of the sentences (:func:`describe_feature`).
 
     Returns
     -------
@@ -562,7 +622,8 @@ def reasons(
             if not is_telling(feature, value, typical=typical_value, row=row,
                               direction=directions.get(feature)):
                 continue
-            text = describe_feature(feature, value, typical=typical_value, row=row)
+            text = describe_feature(feature, value, typical=typical_value, row=row,
+                                    language=language)
             gap = _as_float(value) if feature in _SAME_GAP else None
             if text not in said and (gap is None or gap not in gaps_said):
                 said.append(text)

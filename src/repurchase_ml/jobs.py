@@ -510,7 +510,8 @@ def run_retrain(settings: Settings) -> RetrainResult:
     >>> scored.model_version, scored.n_scored >= scored.n_radar > 0
     ('1', True)
     >>> sorted(Path(p).name for p in scored.paths)
-    ['radar_2024-01-01.csv', 'radar_2024-01-01.parquet', 'scores_2024-01-01.csv',
+    ['drift_2024-01-01.csv', 'drift_2024-01-01.parquet', 'monitoring_2024-01-01.json',
+     'radar_2024-01-01.csv', 'radar_2024-01-01.parquet', 'scores_2024-01-01.csv',
      'scores_2024-01-01.parquet']
     >>> champion = load_champion(settings)
     >>> champion.version, champion.run_id == first.run_id
@@ -532,12 +533,22 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
 
     # the log is read and validated first: a refused log leaves the project as it was
     events, report = load_event_log(settings)
+    settings, too_short = _history_gate(settings, report)  # before anything is built
     tracking.configure(settings)
     _recover_interrupted(settings)
     fingerprint = _fingerprint(events, settings)
     champion = tracking.find_champion(settings)
     if champion is not None and champion.tags.get("fingerprint") == fingerprint:
         return _unchanged(settings, champion, fingerprint)
+    trigger = ""
+    if settings.monitoring.retrain_when == "triggered":
+        from repurchase_ml.monitoring import retrain_trigger
+
+        run_it, why = retrain_trigger(settings, champion)
+        if not run_it:
+            return _unchanged(settings, champion, fingerprint,
+                              reason="no retrain trigger fired (" + "; ".join(why) + ")")
+        trigger = "; ".join(why)
     horizons = {task: settings.horizons[task] for task in settings.tasks}
     # each task up to the newest cutoff its own horizon allows, on one feature table
     task_cutoffs = propose_task_cutoffs(events, horizons, freq=settings.cutoffs.freq,
@@ -559,14 +570,16 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         alive_days=settings.training.alive_days, candidates=settings.training.candidates,
         threads=settings.training.threads,
     )
+    bundle.skipped.update(too_short)
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
     test_cutoffs = {task: split["test"] for task, split in bundle.cutoffs.items()}
     eval_rows = _test_rows(training, test_cutoffs)  # each task's own newest labelled rows
     eval_cutoff = max(test_cutoffs.values())
     spec = pinned_spec(_feature_spec(settings), bundle.feature_names)
-    served = tracking.make_served_model(bundle, training, spec=spec,
-                                        top_reasons=settings.output.top_reasons)
+    served = tracking.make_served_model(
+        bundle, training, spec=spec, top_reasons=settings.output.top_reasons,
+        reference_rows_per_cutoff=settings.monitoring.reference_rows_per_cutoff)
 
     challenger_cards = _evaluate_at(served, eval_rows, events)
     champion_cards: dict[str, dict[str, float]] | None = None
@@ -608,12 +621,14 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         "scorecard": scorecard, "choice": choice, "radar_metrics": radar_scores,
         "champion_version_before": None if champion is None else champion.version,
         "fingerprint": fingerprint, "skipped": dict(bundle.skipped),
+        "trigger": trigger or settings.monitoring.retrain_when,
     }
     logger.info("decision: %s (%s)", "promote" if promoted else "keep the champion", reason)
     client = mlflow.MlflowClient()
     with mlflow.start_run(run_name=f"retrain {eval_cutoff.date()}") as run, _failure_tagged():
         tracking.set_run_tags({**_job_tags(), "decision": "pending", "fingerprint": fingerprint,
-                               "evaluation_cutoff": eval_cutoff.date()})
+                               "evaluation_cutoff": eval_cutoff.date(),
+                               "retrain_trigger": (trigger or "always")[:500]})
         tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
                                   cutoffs=cutoffs, training=training, eval_rows=eval_rows,
                                   challenger=challenger_cards, champion=champion_cards)
@@ -645,6 +660,33 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
         plan=plan, skipped=dict(bundle.skipped), left_out_of_promotion=excluded,
     )
+
+
+def _history_gate(settings: Settings, report: ValidationReport) -> tuple[Settings, dict[str, str]]:
+    """Refuse tasks the log is too short for before anything is built (``training`` settings).
+
+    Returns the settings without the refused tasks and the refusals
+    (``on_insufficient: skip``); ``raise`` (or nothing left) raises, ``warn`` logs.
+    """
+    from repurchase_ml.models.plan import TrainingPlanError, history_shortfalls
+
+    if report.start is None or report.end is None:
+        return settings, {}
+    span = (pd.Timestamp(report.end) - pd.Timestamp(report.start)) / pd.Timedelta(days=1)
+    short = history_shortfalls(span, tasks=settings.tasks, horizons=settings.horizons,
+                               minimums=settings.training.training_minimums(),
+                               alive_days=settings.training.alive_days)
+    policy = settings.training.on_insufficient
+    if not short or policy == "warn":
+        for message in short.values():
+            logger.warning("training anyway (training.on_insufficient: warn): %s", message)
+        return settings, {}
+    left = tuple(t for t in settings.tasks if t not in short)
+    if policy == "raise" or not left:
+        raise TrainingPlanError(" ".join(short.values()))
+    for message in short.values():
+        logger.warning("skipped: %s", message)
+    return settings.model_copy(update={"tasks": left}), short
 
 
 @contextmanager
@@ -826,14 +868,15 @@ def scorecard_lines(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _unchanged(settings: Settings, champion: Any, fingerprint: str) -> RetrainResult:
-    """Record a run that keeps the champion because nothing changed since it was trained."""
+def _unchanged(settings: Settings, champion: Any, fingerprint: str,
+               reason: str | None = None) -> RetrainResult:
+    """Record a run that keeps the champion: nothing changed, or no retrain trigger fired."""
     import mlflow
 
     from repurchase_ml import tracking
 
-    reason = (f"the champion (version {champion.version}) was trained on identical data, "
-              f"settings and code (fingerprint {fingerprint}); nothing to retrain")
+    reason = reason or (f"the champion (version {champion.version}) was trained on identical "
+                        f"data, settings and code (fingerprint {fingerprint}); nothing to retrain")
     logger.info("decision: keep the champion (%s)", reason)
     with mlflow.start_run(run_name="retrain (unchanged)") as run:
         tracking.log_settings(settings)
@@ -975,6 +1018,8 @@ class ScoreResult:
     n_radar: int
     paths: list[str]
     notes: list[str] = field(default_factory=list)
+    #: columns the drift table flags (``monitoring`` settings; ``score --fail-on-drift``)
+    drift_flagged: list[str] = field(default_factory=list)
 
 
 def _check_as_of_in_data(cutoff: pd.Timestamp, report: ValidationReport,
@@ -1059,7 +1104,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     history = events[events["timestamp"] < cutoff].reset_index(drop=True)
     spec = pinned_spec(champion.spec, champion.served.features)
     served = dataclasses.replace(champion.served, spec=spec,
-                                 top_reasons=settings.output.top_reasons)
+                                 top_reasons=settings.output.top_reasons,
+                                 language=settings.report.language)
     champion = dataclasses.replace(champion, served=served)
     features = build_features(history, cutoffs=[cutoff], spec=spec,
                               max_days_after_data=settings.data.max_days_after_last_event)
@@ -1069,23 +1115,21 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     radar = radar_from_scores(scores, features=features, as_of=cutoff,
                               churn_model=served.bundle.models.get("churn"),
                               random_state=settings.tuning.random_state,
+                              language=settings.report.language,
                               **settings.radar.options(), **horizon)
+    from repurchase_ml.monitoring.runs import score_monitoring, write_score_monitoring
+
+    monitor = score_monitoring(settings, served, features, scores, cutoff)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
-    notes = []
+    notes = list(monitor["notes"])
     page = None
     if radar.empty:
         notes.append(f"the radar is empty: no customer bought in the year before {stamp}; "
                      "no report was written")
         logger.warning(notes[-1])
     elif settings.output.report:
-        from repurchase_ml.report import build_report, bundle_report_inputs
-
-        inputs = bundle_report_inputs(served.bundle, history, as_of=cutoff, radar=radar,
-                                      spec=spec)
-        page = build_report(title=f"{settings.tracking.model_name} version "
-                                  f"{champion.version}: customers at {stamp}",
-                            decision=tracking.champion_decision(champion), **inputs)
+        page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec)
     _remove_stale_temp_files(out)
     paths = []
     for name, frame in (("scores", scores), ("radar", radar)):
@@ -1093,10 +1137,88 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
         paths += [str(written["csv"]), str(written["parquet"])]
     if page is not None:
         paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
+    paths += write_score_monitoring(settings, monitor, stamp=stamp,
+                                    model_version=str(champion.version),
+                                    horizons=dict(served.bundle.horizons))
     logger.info("scored %d customers at %s with %s version %s", len(scores), stamp,
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),
-                       n_radar=len(radar), paths=paths, notes=notes)
+                       n_radar=len(radar), paths=paths, notes=notes,
+                       drift_flagged=monitor["flagged"])
+
+
+def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff: pd.Timestamp,
+                 *, radar: pd.DataFrame, spec: Any) -> str:
+    """The champion's HTML report at ``cutoff`` around ``radar``, in the configured language."""
+    from repurchase_ml import tracking
+    from repurchase_ml.report import build_report, bundle_report_inputs
+
+    stamp = cutoff.strftime("%Y-%m-%d")
+    inputs = bundle_report_inputs(champion.served.bundle, events, as_of=cutoff, radar=radar,
+                                  spec=spec)
+    inputs["model"] = {**inputs["model"], "name": settings.tracking.model_name,
+                       "version": champion.version}
+    title = f"{settings.tracking.model_name} version {champion.version}: customers at {stamp}"
+    if settings.report.language != "en":
+        from repurchase_ml.i18n import text
+
+        title = text("report.title_model", settings.report.language,
+                     name=settings.tracking.model_name, version=champion.version, date=stamp)
+    analytics = settings.output_path() / f"analytics_{stamp}.html"  # `repurchase-ml analyze`
+    return build_report(title=title, decision=tracking.champion_decision(champion),
+                        radar_csv=f"radar_{stamp}.csv",
+                        analytics_href=analytics.name if analytics.exists() else None,
+                        **settings.report.options(), **inputs)
+
+
+def run_report(settings: Settings, *, as_of: pd.Timestamp | str,
+               path: str | os.PathLike[str] | None = None) -> Path:
+    """Write the champion's report for a date already scored (``repurchase-ml report``).
+
+    The score job writes the report beside the scores when ``output.report``
+    is on; this rebuilds it on its own (another path, another language, a
+    newer champion's scorecards, or with ``output.report`` off), around the
+    radar the score job wrote for that date (``radar_<date>.parquet`` in the
+    output folder), so the report always shows the list CRM got.
+
+    Parameters
+    ----------
+    settings : repurchase_ml.config.Settings
+        Resolved settings (data source, tracking store, output folder, ``report`` options).
+    as_of : pandas.Timestamp or str
+        A date the score job has run for.
+    path : path-like, optional
+        Where to write; default ``<output folder>/report_<date>.html``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no radar for ``as_of`` yet.
+    """
+    from repurchase_ml import tracking
+    from repurchase_ml.radar import parse_as_of
+
+    cutoff = parse_as_of(as_of)
+    stamp = cutoff.strftime("%Y-%m-%d")
+    radar_path = settings.output_path() / f"radar_{stamp}.parquet"
+    if not radar_path.exists():
+        raise FileNotFoundError(
+            f"as_of {stamp}: no radar at {radar_path}. Fix: run `repurchase-ml score --as-of "
+            f"{stamp}` first (with output.report on it writes this report too).")
+    radar = pd.read_parquet(radar_path)
+    tracking.configure(settings)
+    champion = tracking.load_champion(settings)
+    events, _report = load_event_log(settings)
+    page = _report_page(settings, champion, events, cutoff, radar=radar, spec=champion.spec)
+    target = Path(path) if path is not None else settings.output_path() / f"report_{stamp}.html"
+    if target.suffix.lower() not in {".html", ".htm"}:
+        raise ValueError(f"path {str(path)!r}: the report is HTML, use a .html suffix.")
+    return write_text_atomic(target, page)
 
 
 # --------------------------------------------------------------------------- serve

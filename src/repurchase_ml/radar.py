@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repurchase_ml._frames import as_pandas
 from repurchase_ml._io import atomic_write, write_frame_atomic
 from repurchase_ml.errors import SchemaError, format_examples
 from repurchase_ml.explain import contributions, feature_directions, reasons, typical_values
@@ -69,8 +70,11 @@ RATE_PRIOR_DAYS = 30.0
 RADAR_FAMILIES = ("rfm", "rhythm", "lifecycle")
 
 #: Orders of the list: ``value_at_risk`` (churn probability x value if retained),
-#: ``churn_probability``, ``value_if_retained``.
-RANK_BY = ("value_at_risk", "churn_probability", "value_if_retained")
+#: ``churn_probability``, ``value_if_retained``, ``incremental_value`` (expected incremental
+#: value of the offer, with an uplift model).
+RANK_BY = ("value_at_risk", "churn_probability", "value_if_retained", "incremental_value")
+#: Columns added after :data:`RADAR_COLUMNS` when an uplift model scores the list
+UPLIFT_COLUMNS = ("expected_uplift", "expected_incremental_value", "uplift_decision")
 #: ``risk_floor`` value meaning "the mean churn probability of the listed customers"
 BASE_RATE = "base_rate"
 
@@ -111,6 +115,10 @@ def churn_radar(
     min_churn_probability: float | None = None,
     horizon_days: int | None = None,
     random_state: int | None = 0,
+    language: str = "en",
+    next_category_model: Any = None,
+    uplift_model: Any = None,
+    extra_features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The about-to-churn list at ``as_of``, valuable customers at risk first.
 
@@ -128,11 +136,20 @@ def churn_radar(
     as_of : str or Timestamp
         The date the list speaks for (required; never guessed from the data).
     spec : FeatureSpec, optional
-        The feature spec the bundle was trained with (default ``FeatureSpec()``).
+        The feature spec the bundle was trained with (default ``FeatureSpec()``);
+        its registered custom features are computed at ``as_of``.
+    extra_features : pandas or polars DataFrame, optional
+        Values of your own frame features at ``as_of`` (``customer_id``,
+        ``cutoff``, one column per feature), as in training.
     horizon_days : int, optional
         Horizon of value if retained; default the bundle's churn horizon (90 days).
+    next_category_model : NextCategoryModel, optional
+        Adds each customer's likeliest next category (default: the bundle's
+        ``next_category`` model, if it has one); see :func:`radar_from_scores`.
+    uplift_model : UpliftModel, optional
+        Default: the bundle's ``uplift_model`` when it has one. See :func:`radar_from_scores`.
     top_k, min_value, segments, lifecycle_stages, explain_top, action_table, cluster_k, rank_by, \
-risk_floor, min_churn_probability, random_state
+risk_floor, min_churn_probability, random_state, language
         See :func:`radar_from_scores`.
 
     Returns
@@ -164,24 +181,32 @@ risk_floor, min_churn_probability, random_state
     True
     """
     from repurchase_ml.features import build_features
+    from repurchase_ml.features.custom import check_model_columns
 
     cutoff = parse_as_of(as_of)
     if not callable(getattr(bundle, "predict", None)):
         raise TypeError(f"bundle: expected a ModelBundle with predict(features), "
                         f"got {type(bundle).__name__}.")
     t0 = time.perf_counter()
-    features = build_features(events, cutoffs=[cutoff], spec=radar_spec(spec))
+    features = build_features(events, cutoffs=[cutoff], spec=radar_spec(spec),
+                              extra_features=extra_features)
+    check_model_columns(getattr(bundle, "feature_names", None) or [], features)
     logger.info("churn_radar: features for %d customers in %.1fs", len(features),
                 time.perf_counter() - t0)
     scores = bundle.predict(features)
     if horizon_days is None:
         horizon_days = _churn_horizon(bundle)
+    next_model = (next_category_model if next_category_model is not None
+                  else _task_model(bundle, "next_category"))
+    next_categories = None if next_model is None else next_model.predict(events, as_of=cutoff,
+                                                                        top_k=1)
     return radar_from_scores(
         scores, features=features, as_of=cutoff, churn_model=_task_model(bundle, "churn"),
         top_k=top_k, min_value=min_value, segments=segments, lifecycle_stages=lifecycle_stages,
         explain_top=explain_top, action_table=action_table, cluster_k=cluster_k, rank_by=rank_by, risk_floor=risk_floor,
         min_churn_probability=min_churn_probability, horizon_days=horizon_days,
-        random_state=random_state,
+        random_state=random_state, language=language, next_categories=next_categories,
+        uplift_model=uplift_model if uplift_model is not None else getattr(bundle, "uplift_model", None),
     )
 
 
@@ -429,6 +454,9 @@ def radar_from_scores(
     horizon_days: int = CHURN_HORIZON_DAYS,
     random_state: int | None = 0,
     num_threads: int | None = None,
+    language: str = "en",
+    next_categories: pd.DataFrame | None = None,
+    uplift_model: Any = None,
 ) -> pd.DataFrame:
     """The radar from features and scores already computed at one cutoff.
 
@@ -444,13 +472,13 @@ def radar_from_scores(
 
     Parameters
     ----------
-    scores : DataFrame
+    scores : pandas or polars DataFrame
         ``customer_id``, ``churn_probability``, ``predicted_ltv`` and
         optionally ``repurchase_probability`` (e.g. ``bundle.predict(features)``).
         Every alive customer must have a score. A ``value_if_retained`` column
         (the served model's, :meth:`~repurchase_ml.tracking.ServedModel.score`)
         is used as is, so that scores and radar agree; otherwise it is computed.
-    features : DataFrame
+    features : pandas or polars DataFrame
         The feature table at the cutoff (one cutoff).
     as_of : str or Timestamp, optional
         Checked against the features' cutoff when given.
@@ -489,6 +517,21 @@ def radar_from_scores(
         Seed of the clustering.
     num_threads : int, optional
         LightGBM threads for the reasons (default: all cores).
+    language : {"en", "zh"}, default "en"
+        Language of the reasons and the action words (``report.language`` in
+        the settings); column names and codes (segment, lifecycle stage,
+        ``action_id``) stay the same in every language.
+    next_categories : DataFrame, optional
+        :meth:`~repurchase_ml.categories.NextCategoryModel.predict` at the cutoff: adds
+        ``next_category`` and ``next_category_probability`` after the standard columns,
+        and an action text's ``{category}`` names the customer's next category.
+    uplift_model : UpliftModel, optional
+        A model of the offer's effect (:class:`~repurchase_ml.campaigns.UpliftModel`). With
+        it, or with ``expected_uplift`` in ``scores`` (the served model's), the list gains
+        :data:`UPLIFT_COLUMNS`: ``expected_uplift``, ``expected_incremental_value``
+        (uplift x value if retained - offer cost) and ``uplift_decision`` ("treat" for the
+        persuadable; "skip" for sure things, lost causes and those who react badly), and
+        ``rank_by="incremental_value"`` puts the largest expected gain first (no risk floor).
 
     Returns
     -------
@@ -520,9 +563,9 @@ def radar_from_scores(
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
 
+    scores = as_pandas(scores, argument="scores")
+    features = as_pandas(features, argument="features")
     _check_scores(scores)
-    if not isinstance(features, pd.DataFrame):
-        raise TypeError(f"features: expected a pandas DataFrame, got {type(features).__name__}.")
     cutoff = _single_cutoff(features, as_of)
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by: expected one of {list(RANK_BY)}, got {rank_by!r}.")
@@ -575,6 +618,15 @@ def radar_from_scores(
     else:
         radar["value_if_retained"] = value_if_retained(base, horizon_days=horizon_days).to_numpy()
     radar["value_at_risk"] = radar["churn_probability"] * radar["value_if_retained"]
+    uplift = _uplift_columns(radar, aligned, base, uplift_model)
+    if rank_by == "incremental_value":
+        if uplift is None:
+            raise ValueError("rank_by: 'incremental_value' needs an uplift model (uplift_model=, "
+                             "or expected_uplift in scores). Fix: train one on past campaigns "
+                             "with repurchase_ml.campaigns.UpliftModel.")
+        rank_by, risk_floor = "expected_incremental_value", None
+    if uplift is not None:
+        radar = radar.assign(**uplift)
     lap("scores")
 
     # RFM quantiles among the customers on the list (alive at the cutoff), so that the
@@ -634,7 +686,8 @@ def radar_from_scores(
             sample = base.sample(min(len(base), DIRECTION_SAMPLE), random_state=0)
             directions = feature_directions(
                 contributions(churn_model, sample, num_threads=num_threads), sample)
-        words = reasons(contribs, head, top=N_REASONS, typical=typical, directions=directions)
+        words = reasons(contribs, head, top=N_REASONS, typical=typical, directions=directions,
+                        language=language)
         radar.loc[: n_explain - 1, reason_cols] = words[reason_cols].to_numpy()
         lap("reasons")
     elif churn_model is None:
@@ -642,16 +695,48 @@ def radar_from_scores(
 
     table = ActionTable.resolve(action_table)
     extra = [c for c in table.columns if c not in radar.columns and c in base.columns]
+    if next_categories is not None:
+        from repurchase_ml.categories.next_category import name_next_category, with_next_category
+
+        radar = with_next_category(radar, next_categories)
     facts = radar.assign(**{c: base[c].to_numpy()[order] for c in extra})
-    radar[["action_id", "action"]] = table.recommend(facts)
+    if next_categories is None:  # no model: its rule (second_purchase_category_coupon) is off
+        facts["next_category_probability"] = np.nan
+    radar[["action_id", "action"]] = table.recommend(facts, language=language)
+    if next_categories is not None:
+        radar["action"] = name_next_category(radar["action"], radar["next_category"])
     lap("actions")
     radar["cutoff"] = cutoff
-    radar = radar[list(RADAR_COLUMNS)]
+    radar = radar[[*RADAR_COLUMNS, *(c for c in UPLIFT_COLUMNS if uplift is not None),
+                   *(c for c in radar.columns if c.startswith("next_category"))]]
     radar.attrs["timings"] = timings
     radar.attrs["risk_floor"] = floor
     logger.info("radar: %d customers listed at %s; timings %s", len(radar), cutoff.date(),
                 {k: round(v, 2) for k, v in timings.items()})
     return radar
+
+
+def _uplift_columns(radar: pd.DataFrame, aligned: pd.DataFrame, base: pd.DataFrame,
+                    uplift_model: Any) -> dict[str, np.ndarray] | None:
+    """:data:`UPLIFT_COLUMNS` from the model (or the scores' ``expected_uplift``); None without."""
+    from repurchase_ml.campaigns.uplift import incremental_value
+
+    if uplift_model is not None:
+        uplift = uplift_model.predict_uplift(base)
+        gain = uplift_model.incremental_value(base, radar["value_if_retained"].to_numpy())
+    elif "expected_uplift" in aligned.columns:
+        uplift = aligned["expected_uplift"].to_numpy(dtype=float)
+        gain = (aligned["expected_incremental_value"].to_numpy(dtype=float)
+                if "expected_incremental_value" in aligned.columns
+                else incremental_value(uplift, radar["value_if_retained"].to_numpy(), 0.0))
+    else:
+        return None
+    likely = radar["churn_probability"].to_numpy() < 0.5  # would buy again anyway
+    decision = np.select([gain > 0, uplift < 0, likely],
+                         ["treat: persuadable", "skip: reacts badly", "skip: sure thing"],
+                         "skip: lost cause")
+    return {"expected_uplift": uplift, "expected_incremental_value": gain,
+            "uplift_decision": decision}
 
 
 #: names a churn outcome column may have: make_labels' task name, build_training_set's label

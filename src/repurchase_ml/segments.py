@@ -604,7 +604,9 @@ _RULE_FIELDS = ("action_id", "action", "priority", "channel", "description")
 class ActionTable:
     """Rules mapping a customer's segment, stage or value-risk cell to an action.
 
-    Each rule has an ``action_id``, an ``action`` (text for the CRM team) and
+    Each rule has an ``action_id``, an ``action`` (text for the CRM team; a
+    packaged ``action_id`` may leave it out and gets the message catalogue's
+    words, :mod:`repurchase_ml.i18n`) and
     conditions on columns of the radar: a list of allowed values (e.g.
     ``lifecycle_stage: [new]``) or a numeric range written as ``<column>_min`` /
     ``<column>_max``. Rules are tried in order; the first whose conditions all
@@ -676,8 +678,13 @@ class ActionTable:
     def _checked(cls, rules: list[dict[str, Any]], *, source: str) -> ActionTable:
         if not rules:
             raise ValueError(f"{source}: the action table has no rules.")
+        from repurchase_ml import i18n
+
         for i, rule in enumerate(rules):
             for key in ("action_id", "action"):
+                if key == "action" and "action" not in rule and isinstance(
+                        rule.get("action_id"), str) and i18n.has(f"action.{rule['action_id']}"):
+                    continue  # a packaged action: its words come from the message catalogues
                 if not isinstance(rule.get(key), str) or not rule[key]:
                     raise ValueError(f"{source}: rule {i} needs a non-empty text '{key}'.")
             for key, value in rule.items():
@@ -720,11 +727,17 @@ class ActionTable:
                 for r in self.rules]
         return pd.DataFrame(rows)
 
-    def recommend(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def recommend(self, frame: pd.DataFrame, *, language: str = "en") -> pd.DataFrame:
         """``action_id`` and ``action`` for every row of ``frame`` (index kept).
 
-        A row matching no rule gets ``"none"`` / ``"no rule matched"``.
+        ``action`` is the rule's own text, or for a rule without one (the
+        packaged table) the catalogue's words for its ``action_id`` in
+        ``language`` (``en`` or ``zh``). A row matching no rule gets ``"none"``
+        / ``"no rule matched"``.
         """
+        from repurchase_ml import i18n
+
+        i18n.check_language(language)
         n = len(frame)
         chosen = np.full(n, -1)
         skipped: set[str] = set()
@@ -751,12 +764,15 @@ class ActionTable:
         if skipped:
             logger.info("action rules on absent columns never match: %s", sorted(skipped))
         ids = [self.rules[i]["action_id"] if i >= 0 else "none" for i in chosen]
-        text = [self.rules[i]["action"] if i >= 0 else "no rule matched" for i in chosen]
+        words = [self.rules[i].get("action") or i18n.label("action", self.rules[i]["action_id"],
+                                                           language)
+                 for i in range(len(self.rules))] + [i18n.label("action", "none", language)]
+        text = [words[i] for i in chosen]  # -1: the last entry, no rule matched
         return pd.DataFrame({"action_id": ids, "action": text}, index=frame.index)
 
 
 def recommend_actions(frame: pd.DataFrame, *, action_table: ActionTable | pd.DataFrame | str
-                      | os.PathLike[str] | None = None) -> pd.DataFrame:
+                      | os.PathLike[str] | None = None, language: str = "en") -> pd.DataFrame:
     """Recommended ``action_id`` and ``action`` per row, from an action table.
 
     Parameters
@@ -767,6 +783,8 @@ def recommend_actions(frame: pd.DataFrame, *, action_table: ActionTable | pd.Dat
         features ...), e.g. the radar.
     action_table : ActionTable, DataFrame, path to YAML, or None
         None uses :meth:`ActionTable.default`.
+    language : {"en", "zh"}, default "en"
+        Language of the packaged actions' words (see :meth:`ActionTable.recommend`).
 
     Examples
     --------
@@ -777,4 +795,4 @@ def recommend_actions(frame: pd.DataFrame, *, action_table: ActionTable | pd.Dat
     ['nurture', 'early_access']
     """
     table = ActionTable.resolve(action_table)
-    return table.recommend(frame)
+    return table.recommend(frame, language=language)

@@ -292,6 +292,14 @@ class ServedModel:
     #: :func:`~repurchase_ml.explain.feature_directions` of the reason model on the newest
     #: training cutoff: a request of a few rows gets the radar's reasons, not its own extremes'
     directions: dict[str, float] = field(default_factory=dict)
+    #: language of the reasons (``report.language``; the score job sets it per run)
+    language: str = "en"
+    #: :class:`~repurchase_ml.monitoring.DriftReference` of the training rows (features,
+    #: scores, segment mix; no raw rows): what the score job's drift table compares against
+    drift_reference: Any = None
+    #: :class:`~repurchase_ml.campaigns.UpliftModel` of the offer, when one is bundled: the
+    #: scores then carry ``expected_uplift`` and ``expected_incremental_value``
+    uplift_model: Any = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle; a champion pickled before a field existed gets that field's default."""
@@ -331,6 +339,11 @@ class ServedModel:
                                       priors=self.value_priors)
             out["value_if_retained"] = value.to_numpy()
             out["value_at_risk"] = out["churn_probability"] * out["value_if_retained"]
+        if self.uplift_model is not None:
+            rows = frame.reset_index(drop=True)
+            out["expected_uplift"] = self.uplift_model.predict_uplift(rows)
+            value = out.get("value_if_retained", 0.0)
+            out["expected_incremental_value"] = self.uplift_model.incremental_value(rows, value)
         if self.reason_task is not None and self.top_reasons > 0:
             from repurchase_ml.explain import contributions, reasons
 
@@ -338,13 +351,15 @@ class ServedModel:
             contribs = contributions(model, X.reset_index(drop=True))
             why = reasons(contribs, X.reset_index(drop=True), top=self.top_reasons,
                           typical=self.typical or None,
-                          directions=pd.Series(self.directions, dtype=float))
+                          directions=pd.Series(self.directions, dtype=float),
+                          language=self.language)
             out = pd.concat([out, why.reset_index(drop=True)], axis=1)
         return out
 
 
 def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any = None,
-                      top_reasons: int = 3) -> ServedModel:
+                      top_reasons: int = 3, reference_rows_per_cutoff: int = 5000,
+                      uplift_model: Any = None) -> ServedModel:
     """Package a fitted bundle with the schema and typical values of its training features.
 
     With a churn model the served features must hold what value if retained
@@ -393,10 +408,20 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
         sample = newest.sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
         rho = feature_directions(contributions(bundle.models[reason_task], sample), sample)
         directions = {k: float(v) for k, v in rho.items() if math.isfinite(float(v))}
+    from repurchase_ml.monitoring.runs import model_reference
+
+    reference = model_reference(bundle, training_features, features=features,
+                                rows_per_cutoff=reference_rows_per_cutoff)
+    unserved = [c for c in getattr(uplift_model, "feature_names_", []) if c not in dtypes]
+    if unserved:
+        raise SchemaError(unserved[0], f"the uplift model reads {len(unserved)} feature(s) the "
+                          "served model does not take", fix="train the uplift model on the "
+                          "feature spec of the bundle")
     return ServedModel(bundle=bundle, feature_dtypes=dtypes, categories=categories,
                        typical=typical, spec=spec, top_reasons=top_reasons,
                        reason_task=reason_task, trained_cutoffs=cutoffs, value_priors=priors,
-                       churn_horizon_days=_churn_horizon(bundle), directions=directions)
+                       churn_horizon_days=_churn_horizon(bundle), directions=directions,
+                       drift_reference=reference, uplift_model=uplift_model)
 
 
 def _short(names: Sequence[Any], limit: int = 10) -> str:
@@ -778,8 +803,8 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
 
     from repurchase_ml.explain import contributions, plot_drivers
+    from repurchase_ml.models.evaluate import calibration_table, gain_curve
     from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
-    from repurchase_ml.report import calibration_table, gain_curve
 
     frame = rows[["customer_id", "cutoff", *served.features]]
     scores = served.bundle.predict(frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from repurchase_ml.datasets.campaigns import CampaignDesign, run_campaigns
 from repurchase_ml.datasets.loaders import (
     find_data_file,
     load_cdnow,
@@ -12,6 +13,8 @@ from repurchase_ml.datasets.loaders import (
 from repurchase_ml.datasets.synthetic import RetailProfile, make_event_log
 
 __all__ = [
+    "CampaignDesign",
+    "run_campaigns",
     "find_data_file",
     "load_cdnow",
     "load_cdnow_sample",

@@ -44,6 +44,8 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
+from repurchase_ml.datasets._category_paths import CategoryPlanter, structure_attrs
+
 __all__ = [
     "make_event_log",
     "RetailProfile",
@@ -917,9 +919,15 @@ def _funnel(
     purchases: dict[str, np.ndarray],
     pop: _Population,
     catalog: _Catalog,
+    priced: np.ndarray | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """A view, and often a cart, of the purchased item minutes before the purchase."""
+    """A view, and often a cart, of the purchased item minutes before the purchase.
+
+    ``priced``: the items whose list price the rows carry, when ``purchases["item"]`` was
+    relabelled to other categories (``category_paths``).
+    """
     cust, time, item = purchases["cust"], purchases["t"], purchases["item"]
+    priced = item if priced is None else priced
     m = len(cust)
     promo = cal.promo_day[cal.day_index(time)]
     take_view = rng.random(m) < _FUNNEL_VIEW
@@ -930,7 +938,7 @@ def _funnel(
     for take, lead, kind in ((take_view, lead_view, _VIEW), (take_cart, lead_cart, _CART)):
         idx = np.flatnonzero(take)
         t = np.maximum(time[idx] - lead[idx], pop.first[cust[idx]])
-        blocks.append(_rows(cust[idx], t, kind, item[idx], catalog.list_price[item[idx]],
+        blocks.append(_rows(cust[idx], t, kind, item[idx], catalog.list_price[priced[idx]],
                             purchases["channel"][idx]))  # fmt: skip
     return blocks
 
@@ -1029,6 +1037,7 @@ def make_event_log(
     fade_days: float = 45.0,
     promotions: Mapping[str, float] | None = None,
     profile: str | RetailProfile = "basic",
+    category_paths: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate a Tmall-style event log and the hidden truth behind it.
 
@@ -1074,6 +1083,13 @@ def make_event_log(
         ``existing_share``, ``fade_days`` (browsing fade and cheap-tier drift),
         ``behaviour`` and ``promotions`` apply to both profiles;
         ``events_per_customer`` and ``mean_lifetime_days`` only to ``"basic"``.
+    category_paths : bool, default False
+        Give categories a structure to find (either profile): gateway categories whose
+        first-time buyers come back more often, common paths from one order's category to
+        the next, browsing that looks ahead to the next order's category; recorded in
+        ``truth.attrs`` (``category_gateways``, ``category_paths``). Drawn from a random
+        stream of its own: every column but ``item_id`` and ``category`` is the same as
+        without it, bit for bit (see ``docs/synthetic.md``).
 
         Knobs of ``RetailProfile`` (defaults in brackets):
 
@@ -1154,17 +1170,21 @@ def make_event_log(
         n_customers, start, end, events_per_customer, mean_lifetime_days, existing_share,
         fade_days, behaviour,
     )  # fmt: skip
+    if not isinstance(category_paths, bool):
+        raise TypeError(f"category_paths must be True or False, got {type(category_paths).__name__}.")
     promos = _parse_promotions(promotions)
     retail = _resolve_profile(profile)
-    seeds = _seed_sequence(random_state).spawn(6)
+    # the 7th stream (categories) leaves the first six, hence every other column, as they were
+    seeds = _seed_sequence(random_state).spawn(7)
     rng_cust, rng_catalog, rng_orders, rng_refund, rng_funnel, rng_browse = (
-        np.random.Generator(np.random.PCG64(s)) for s in seeds
+        np.random.Generator(np.random.PCG64(s)) for s in seeds[:6]
     )
+    rng_paths = np.random.Generator(np.random.PCG64(seeds[6])) if category_paths else None
     if retail is not None:
         return _make_retail_log(
             n, t_start, t_end, promos, retail, rng_cust, rng_catalog, rng_orders, rng_refund,
             rng_funnel, rng_browse, behaviour=behaviour, existing_share=float(existing_share),
-            fade_days=float(fade_days),
+            fade_days=float(fade_days), rng_paths=rng_paths,
         )  # fmt: skip
     cal = _calendar(t_start, t_end, promos)
     window = ((t_start - cal.origin).total_seconds(), (t_end - cal.origin).total_seconds())
@@ -1184,10 +1204,11 @@ def make_event_log(
         fade_days=float(fade_days),
     )  # fmt: skip
     purchases, n_orders = _purchases(rng_orders, cal, pop, catalog)
+    planter, priced = _plant_purchases(rng_paths, catalog, purchases)
     blocks = [purchases, _refunds(rng_refund, purchases, pop, window[1])]
     if behaviour:
-        blocks += _funnel(rng_funnel, cal, purchases, pop, catalog)
-        blocks.append(_browsing(rng_browse, cal, pop, catalog))
+        blocks += _funnel(rng_funnel, cal, purchases, pop, catalog, priced)
+        blocks.append(_planted(planter, _browsing(rng_browse, cal, pop, catalog)))
     del purchases
     events = _assemble(blocks, cal, catalog, n_orders)
 
@@ -1201,8 +1222,32 @@ def make_event_log(
             "alive_at_end": pop.dropout >= window[1],
         }
     )
+    if planter is not None:
+        truth.attrs.update(structure_attrs())
     _log_done(events, n, n_orders, t_start, t_end)
     return events, truth
+
+
+def _plant_purchases(
+    rng: np.random.Generator | None, catalog: _Catalog, purchases: dict[str, np.ndarray]
+) -> tuple[CategoryPlanter | None, np.ndarray | None]:
+    """With ``category_paths``: purchase lines moved to the planted categories (in place),
+    and the items they had, whose prices the funnel rows keep."""
+    if rng is None:
+        return None, None
+    planter = CategoryPlanter(rng, names=catalog.category_names, popularity=catalog.popularity,
+                              items_per_bucket=_ITEMS_PER_BUCKET)  # fmt: skip
+    priced = purchases["item"]
+    purchases["item"] = planter.purchases(purchases["cust"], purchases["t"], purchases["order"],
+                                          priced)  # fmt: skip
+    return planter, priced
+
+
+def _planted(planter: CategoryPlanter | None, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Browsing rows, some moved to the next order's category when a planter is given."""
+    if planter is not None:
+        rows["item"] = planter.browsing(rows["cust"], rows["t"], rows["item"])
+    return rows
 
 
 def _to_time(cal: _Calendar, seconds: np.ndarray) -> np.ndarray:
@@ -1229,6 +1274,7 @@ def _make_retail_log(
     behaviour: bool,
     existing_share: float,
     fade_days: float,
+    rng_paths: np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``make_event_log`` with ``profile="retail"`` (see its docstring)."""
     rng_cust, rng_catalog, rng_orders, rng_refund, rng_funnel, rng_browse = rngs
@@ -1242,14 +1288,15 @@ def _make_retail_log(
     o_cust, o_time, dropout = _retail_order_times(rng_orders, cal, pop, latent, window, profile)
     pop = dataclasses.replace(pop, dropout=dropout, last=np.minimum(dropout, window[1]))
     purchases, n_orders = _order_lines(rng_orders, cal, pop, catalog, o_cust, o_time)
+    planter, priced = _plant_purchases(rng_paths, catalog, purchases)
     blocks = [purchases, *_retail_refunds(rng_refund, purchases, pop, window[1], n_orders, profile)]
     if behaviour:
-        blocks += _funnel(rng_funnel, cal, purchases, pop, catalog)
-        blocks.append(_browsing(rng_browse, cal, pop, catalog))
+        blocks += _funnel(rng_funnel, cal, purchases, pop, catalog, priced)
+        blocks.append(_planted(planter, _browsing(rng_browse, cal, pop, catalog)))
         # lapsed browsers look around after dropout, at the fade floor, cheap items
         after = np.where(latent.lapsed_browser, np.clip(pop.dropout, *window), window[1])
         lapsed = dataclasses.replace(pop, first=after, last=np.full(n, window[1]))
-        blocks.append(_browsing(rng_browse, cal, lapsed, catalog))
+        blocks.append(_planted(planter, _browsing(rng_browse, cal, lapsed, catalog)))
     del purchases
     events = _assemble(blocks, cal, catalog, n_orders)
     signup = _to_time(cal, pop.signup)
@@ -1271,5 +1318,7 @@ def _make_retail_log(
             "alive_at_end": pop.dropout >= window[1],
         }
     )
+    if planter is not None:
+        truth.attrs.update(structure_attrs())
     _log_done(events, n, n_orders, t_start, t_end)
     return events, truth

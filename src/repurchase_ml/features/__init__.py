@@ -5,6 +5,7 @@ only ``t <= timestamp < t + horizon``. See :func:`build_features`,
 :func:`make_labels` and :func:`build_training_set`.
 """
 
+from repurchase_ml.features.custom import CustomFeature, register_feature
 from repurchase_ml.features.engine import build_features, category_price_levels, compute_features
 from repurchase_ml.features.labels import (
     TASKS,
@@ -33,6 +34,7 @@ __all__ = [
     "propose_cutoffs",
     "save_training_set",
     "load_training_set",
+    "CustomFeature",
     "FeatureInfo",
     "FeatureSpec",
     "build_features",
@@ -40,4 +42,5 @@ __all__ = [
     "compute_features",
     "feature_info",
     "feature_names",
+    "register_feature",
 ]

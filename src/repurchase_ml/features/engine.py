@@ -1010,6 +1010,7 @@ def build_features(
     cutoffs: object,
     spec: FeatureSpec | None = None,
     max_days_after_data: float | None = 31.0,
+    extra_features: pd.DataFrame | pl.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Behaviour features per (customer, cutoff), reading only events before each cutoff.
 
@@ -1020,11 +1021,17 @@ def build_features(
         polars frame with the same columns (strings as ``String`` or
         ``Categorical``), e.g. ``pl.read_parquet`` of a saved canonical log:
         the fast, low-memory path for large logs (no Python string objects).
-    cutoffs : timestamp or sequence of timestamps
+    cutoffs : timestamp, sequence of timestamps, or a cutoff table
         Naive timestamps; required, never defaulted. Features at cutoff ``t``
-        read only events with ``timestamp < t``.
+        read only events with ``timestamp < t``. A frame with
+        ``customer_id`` and ``cutoff`` columns gives each customer its own
+        cutoffs (see :mod:`repurchase_ml.features.per_customer`).
     spec : FeatureSpec, optional
-        Windows and families; default ``FeatureSpec()``.
+        Windows and families; default ``FeatureSpec()``. Its ``custom``
+        features are added after the built-in columns.
+    extra_features : pandas or polars DataFrame, optional
+        Your own feature values keyed by (``customer_id``, ``cutoff``), joined
+        to the rows (see :mod:`repurchase_ml.features.custom`).
     max_days_after_data : float or None, default 31
         Refuse a cutoff with no event of any customer in this many days
         before it (see :func:`check_cutoffs_near_data`): features there would
@@ -1073,13 +1080,24 @@ def build_features(
     1            1 2024-02-01         1.0        0.0
     2            2 2024-02-01         0.0        1.0
     """
+    from repurchase_ml.features.custom import add_custom_features
+    from repurchase_ml.features.per_customer import (
+        cutoff_table,
+        features_per_customer,
+        is_cutoff_table,
+    )
+
     spec = checked_spec(spec)
-    cuts = normalise_cutoffs(cutoffs)
+    table = is_cutoff_table(cutoffs)
+    cuts = sorted(cutoff_table(cutoffs, events)["cutoff"].unique()) if table \
+        else normalise_cutoffs(cutoffs)
     if not isinstance(events, pl.DataFrame):
         check_canonical(events)
     if max_days_after_data is not None:
         check_cutoffs_near_data(events, cuts, max_days=max_days_after_data)
-    out = compute_features(events, cuts, spec)  # the whole log decides on engagement
+    out = features_per_customer(events, cutoffs, spec) if table \
+        else compute_features(events, cuts, spec)  # the whole log decides on engagement
+    out = add_custom_features(out, events, spec, extra_features)
     logger.debug("built %d feature rows x %d columns for %d cutoffs", len(out), out.shape[1],
                  len(cuts))
     return out

@@ -211,14 +211,19 @@ class _OrderBook:
 
 
 def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
-            horizon: int) -> pd.DataFrame:
-    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`."""
+            horizon: int, *, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`.
+
+    ``end`` is where the data ends (default: the book's own log); a part of a
+    log (some customers) passes the whole log's.
+    """
     log = book.log
     if log.n_customers == 0:
         return pd.DataFrame({"customer_id": pd.Series([], dtype=log.ids.dtype),
                              "cutoff": pd.Series([], dtype="datetime64[ns]"),
                              spec.name: pd.Series([], dtype="float64")})
-    end = _end_after(pd.Timestamp(int(log.timestamp.max())))
+    if end is None:
+        end = _end_after(pd.Timestamp(int(log.timestamp.max())))
     late = [c for c in cutoffs if c + pd.Timedelta(days=horizon) > end]
     if late:
         raise ValueError(
@@ -326,6 +331,7 @@ def build_training_set(
     horizons: Mapping[str, int] | None = None,
     alive_days: int | None = None,
     label_cutoffs: Mapping[str, object] | None = None,
+    extra_features: pd.DataFrame | pl.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
 
@@ -334,8 +340,11 @@ def build_training_set(
     events : pandas.DataFrame or polars.DataFrame
         A canonical event log (a polars frame as for
         :func:`repurchase_ml.features.build_features`).
-    cutoffs : sequence of timestamps
-        Required; every cutoff's horizons must fit inside the log.
+    cutoffs : sequence of timestamps, or a cutoff table
+        Required; every cutoff's horizons must fit inside the log. A frame
+        with ``customer_id`` and ``cutoff`` columns gives each customer its
+        own cutoffs (rows only for those pairs; see
+        :mod:`repurchase_ml.features.per_customer`).
     tasks : iterable of str, optional
         Tasks to label; default every task in :data:`TASKS`.
     spec : FeatureSpec, optional
@@ -351,6 +360,10 @@ def build_training_set(
         feature table, each up to the newest cutoff its own horizon fits
         (:func:`propose_cutoffs` per horizon); by default every task is
         labelled at every cutoff, so each cutoff must fit every horizon.
+    extra_features : pandas or polars DataFrame, optional
+        Your own feature values keyed by (``customer_id``, ``cutoff``),
+        joined to the feature rows (see :mod:`repurchase_ml.features.custom`);
+        the spec's registered custom features are computed too.
 
     Returns
     -------
@@ -384,28 +397,26 @@ def build_training_set(
     if sorted(set(label_cutoffs or {}) - set(names)):
         raise ValueError(f"label_cutoffs: tasks {sorted(set(label_cutoffs or {}) - set(names))} "
                          f"are not among tasks={names}.")
-    cuts = normalise_cutoffs(cutoffs)
     spec = checked_spec(spec)
-    log = spec_log(events, spec)  # split once: features and every task's labels read it
-    book = _OrderBook(log)
-    label_sets = {}
-    used: dict[str, int] = {}
-    with step("training set", total=len(cuts) * (len(names) + 1), unit="cutoff") as bar:
-        for name in names:
-            bar.describe(f"training set: {name} labels")
-            task = _with_alive_days(_task(name), alive_days)
-            horizon = _horizon(horizons.get(name, task.horizon_days), f"horizons[{name!r}]")
-            used[name] = int(horizon)
-            label_sets[name] = _labels(book, _labelled_at(cuts, label_cutoffs, name), task,
-                                       horizon)
-            bar.advance(len(cuts))
-        bar.describe("training set: features")
-        out = features_of_log(log, cuts, spec)  # advances the bar per group of cutoffs
-    for name, labels in label_sets.items():
-        out = out.merge(labels.rename(columns={name: f"label_{name}"}),
-                        on=["customer_id", "cutoff"], how="left",
-                        validate="one_to_one")
-    out.attrs["horizons"] = used  # train_models reads them (save_training_set keeps them)
+    tasks_horizons = {}
+    for name in names:
+        task = _with_alive_days(_task(name), alive_days)
+        tasks_horizons[name] = (task, _horizon(horizons.get(name, task.horizon_days),
+                                               f"horizons[{name!r}]"))
+    from repurchase_ml.features.custom import add_custom_features
+    from repurchase_ml.features.per_customer import is_cutoff_table, training_rows_per_customer
+
+    if is_cutoff_table(cutoffs):
+        if label_cutoffs:
+            raise ValueError("label_cutoffs: give it with a calendar of cutoffs, not with a "
+                             "per-customer cutoff table (whose rows are labelled where they are)")
+        out = training_rows_per_customer(events, cutoffs, spec, tasks_horizons)
+    else:
+        out = _training_rows(spec_log(events, spec), normalise_cutoffs(cutoffs), spec,
+                             tasks_horizons, label_cutoffs=label_cutoffs)
+    out = add_custom_features(out, events, spec, extra_features)
+    # train_models reads them (save_training_set keeps them in the file)
+    out.attrs["horizons"] = {name: int(horizon) for name, (_task, horizon) in tasks_horizons.items()}
     if alive_days is not None:
         out.attrs["alive_days"] = int(alive_days)
     # how orders were counted, so that a BG/NBD fitted on the raw log counts them alike
@@ -427,6 +438,31 @@ def _labelled_at(cuts: list[pd.Timestamp], label_cutoffs: Mapping[str, object] |
                          f"cutoffs, e.g. {extra[0].date()}. Fix: label a task only at cutoffs "
                          "the training set has rows for.")
     return own
+
+
+def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSpec,
+                   tasks: Mapping[str, tuple[TaskSpec, int]], *, end: pd.Timestamp | None = None,
+                   category_prices: pd.DataFrame | None = None,
+                   label_cutoffs: Mapping[str, object] | None = None) -> pd.DataFrame:
+    """Features and ``label_<task>`` columns of a log split once (features and labels read it).
+
+    A task named in ``label_cutoffs`` is labelled at those cutoffs only (NaN at the others).
+    """
+    book = _OrderBook(log)
+    label_sets = {}
+    with step("training set", total=len(cuts) * (len(tasks) + 1), unit="cutoff") as bar:
+        for name, (task, horizon) in tasks.items():
+            bar.describe(f"training set: {name} labels")
+            label_sets[name] = _labels(book, _labelled_at(list(cuts), label_cutoffs, name), task,
+                                       horizon, end=end)
+            bar.advance(len(cuts))
+        bar.describe("training set: features")
+        out = features_of_log(log, cuts, spec, category_prices=category_prices)  # advances it
+    for name, labels in label_sets.items():
+        out = out.merge(labels.rename(columns={name: f"label_{name}"}),
+                        on=["customer_id", "cutoff"], how="left",
+                        validate="one_to_one")
+    return out
 
 
 def propose_cutoffs(

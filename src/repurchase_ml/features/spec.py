@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from repurchase_ml.features.orders import check_cancellation_window, check_order_definition
 
@@ -80,6 +80,14 @@ class FeatureSpec:
         (same customer; same ``order_id`` when both have one) cancels the
         order: from the refund on, neither counts (orders, money, gaps, labels).
         Default 1 day; 0 keeps every order.
+    custom : tuple of CustomFeature (or names of registered features)
+        Your own feature columns, added after the built-in ones (see
+        :mod:`repurchase_ml.features.custom` and ``docs/custom-features.md``):
+        a feature registered with :func:`~repurchase_ml.features.custom.register_feature`
+        is computed from the events before each cutoff; a
+        :class:`~repurchase_ml.features.custom.CustomFeature` without a
+        function comes from the ``extra_features`` frame. Their descriptions
+        travel with the spec into the served model and the radar's reasons.
 
     Examples
     --------
@@ -98,8 +106,12 @@ class FeatureSpec:
     behaviour: bool | None = None
     order_definition: str = "order_id"
     cancellation_window_days: float = 1.0
+    custom: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
+        from repurchase_ml.features.custom import normalise_custom
+
+        object.__setattr__(self, "custom", normalise_custom(self.custom))
         check_order_definition(self.order_definition, "FeatureSpec.order_definition")
         object.__setattr__(self, "cancellation_window_days", check_cancellation_window(
             self.cancellation_window_days, "FeatureSpec.cancellation_window_days"))
@@ -357,6 +369,11 @@ def feature_info(name: str) -> FeatureInfo:
     """
     if not isinstance(name, str):
         raise TypeError(f"name: expected a feature name (str), got {type(name).__name__}.")
+    from repurchase_ml.features.custom import described
+
+    own = described(name)
+    if own is not None:  # a feature the user declared (CustomFeature, register_feature)
+        return FeatureInfo(name, "custom", own.window_days, own.unit, own.description)
     for template in _TEMPLATES:
         if template.windows is None:
             if name == template.name:

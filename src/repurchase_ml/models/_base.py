@@ -6,11 +6,19 @@ learning in ``fit``, learned state in attributes ending in ``_``, one
 fitted-state guard. The frame a model was fitted on is remembered (names and
 dtypes), and :meth:`LGBMEstimatorBase.check_features` refuses a frame that does
 not match, showing the difference before LightGBM ever sees it.
+
+Inputs follow scikit-learn's conventions as LightGBM's own wrapper does: a
+pandas or polars frame keeps its column names (``feature_names_in_``); a numpy
+array (or anything :func:`numpy.asarray` turns into a 2-D numeric array) is
+matched by position. A compatible dtype (``float32`` where the model saw
+``float64``, ``int`` where it saw ``float``) is cast, never refused; a missing,
+unexpected or non-numeric column is refused with the difference.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,13 +27,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import column_or_1d
 
+from repurchase_ml._frames import as_pandas, is_polars
 from repurchase_ml.errors import SchemaError
 
 __all__ = [
     "DEFAULT_LGBM_PARAMS",
     "LGBMEstimatorBase",
     "capacity_params",
+    "feature_frame",
+    "has_feature_names",
     "match_feature_frame",
     "resolve_lgbm_params",
     "validate_feature_frame",
@@ -134,6 +146,71 @@ def _is_numeric_dtype(dtype: Any) -> bool:
     )
 
 
+#: column names given to the features of an array, by position (LightGBM's own convention)
+ARRAY_COLUMN = "Column_{}"
+
+
+def _as_2d_array(X: Any, *, name: str) -> np.ndarray:
+    """``X`` (a numpy array or anything array-like) as a 2-D real array, or a clear error."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense array "
+                        f"({name}.toarray()) or a DataFrame.")
+    arr = np.asarray(X)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name}: Complex data not supported; pass real-valued features.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D table of feature columns, got a {arr.ndim}-D array of "
+            f"shape {arr.shape}. Reshape your data either using array.reshape(-1, 1) if it "
+            "holds one feature or array.reshape(1, -1) if it holds one row.")
+    if arr.dtype.kind not in "biuf":
+        arr = arr.astype(np.float64)  # object or string numbers; a non-number raises here
+    return arr
+
+
+def feature_frame(X: Any, *, name: str = "X") -> pd.DataFrame:
+    """``X`` as a DataFrame of numeric features: names kept from a frame, positional for arrays.
+
+    A pandas or polars frame keeps its columns; a numpy array (or a list of
+    rows) gets the names ``Column_0``, ``Column_1``, ... (as LightGBM's
+    wrapper names them). The result passes :func:`validate_feature_frame`.
+
+    Examples
+    --------
+    >>> feature_frame(np.array([[1.0, 2.0]])).columns.tolist()
+    ['Column_0', 'Column_1']
+    >>> import polars as pl
+    >>> feature_frame(pl.DataFrame({"recency": [3.0]})).columns.tolist()
+    ['recency']
+    """
+    if is_polars(X):
+        X = as_pandas(X, argument=name)
+    if isinstance(X, pd.DataFrame) and not has_feature_names(X):
+        X = X.set_axis(_positional_names(X.shape[1]), axis=1)  # e.g. pd.DataFrame(array)
+    elif not isinstance(X, pd.DataFrame):
+        arr = _as_2d_array(X, name=name)
+        X = pd.DataFrame(arr, columns=_positional_names(arr.shape[1]), copy=False)
+    return validate_feature_frame(X, name=name)
+
+
+def _positional_names(n: int) -> list[str]:
+    return [ARRAY_COLUMN.format(i) for i in range(n)]
+
+
+def has_feature_names(X: Any) -> bool:
+    """Whether ``X`` is a frame whose columns name its features (scikit-learn's rule).
+
+    A frame without a string column name (``pd.DataFrame(array)``: 0, 1, ...)
+    is matched by position, as an array is.
+    """
+    if is_polars(X):
+        return True
+    return isinstance(X, pd.DataFrame) and X.shape[1] > 0 and any(
+        isinstance(c, str) for c in X.columns)
+
+
 def validate_feature_frame(X: Any, *, name: str = "X") -> pd.DataFrame:
     """Check that ``X`` is a DataFrame of uniquely named numeric columns.
 
@@ -148,7 +225,9 @@ def validate_feature_frame(X: Any, *, name: str = "X") -> pd.DataFrame:
             f"dtypes can be checked), got {type(X).__name__}."
         )
     if X.shape[1] == 0:
-        raise SchemaError(None, f"{name} has no feature columns", fix="pass the feature columns")
+        raise SchemaError(None, f"{name} has no feature columns: 0 feature(s) (shape="
+                          f"{X.shape}) while a minimum of 1 is required",
+                          fix="pass the feature columns")
     dup = X.columns[X.columns.duplicated()].tolist()
     if dup:
         raise SchemaError(
@@ -182,9 +261,7 @@ def validate_target(y: Any, *, n_rows: int, name: str = "y") -> np.ndarray:
     >>> validate_target([0, 1, 1], n_rows=3).tolist()
     [0.0, 1.0, 1.0]
     """
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
+    arr = target_array(y, name=name)
     if arr.shape[0] != n_rows:
         raise ValueError(
             f"{name} has {arr.shape[0]} values but X has {n_rows} rows; pass one target per row."
@@ -203,8 +280,65 @@ def validate_target(y: Any, *, n_rows: int, name: str = "y") -> np.ndarray:
     return arr
 
 
+def target_array(y: Any, *, name: str = "y") -> np.ndarray:
+    """``y`` as a 1-D array (a column vector is flattened with a warning, as scikit-learn does).
+
+    Examples
+    --------
+    >>> target_array(["a", "b"]).tolist()
+    ['a', 'b']
+    """
+    if y is None:
+        raise ValueError(f"{name}: this estimator requires y to be passed, but the target y is "
+                         "None. Fix: pass one target per row of X.")
+    if is_polars(y):
+        y = y.to_numpy()
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = column_or_1d(arr, warn=True)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
+    return arr
+
+
+def validate_sample_weight(sample_weight: Any, *, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` as finite non-negative floats, one per row, or None.
+
+    Examples
+    --------
+    >>> validate_sample_weight([1, 2], n_rows=2).tolist()
+    [1.0, 2.0]
+    """
+    if sample_weight is None:
+        return None
+    weights = validate_target(sample_weight, n_rows=n_rows, name="sample_weight")
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got {int((weights < 0).sum())} negative "
+                         "weights. Fix: pass non-negative weights (0 leaves a row out).")
+    if not weights.any():
+        raise ValueError("sample_weight: every weight is 0, so there is nothing to fit. Fix: "
+                         "give at least one row a positive weight.")
+    return weights
+
+
+def _cast_target(given: Any, expected: str) -> str:
+    """The dtype a compatible column is cast to: the training dtype when that is lossless."""
+    try:
+        target = np.dtype(expected)
+        if target.kind == "f" or np.can_cast(np.dtype(given), target, casting="safe"):
+            return expected
+    except TypeError:  # a pandas extension dtype (nullable Int64, Float64, boolean)
+        pass
+    return "float64"  # LightGBM reads every feature as a float anyway
+
+
 def match_feature_frame(X: Any, dtypes: Mapping[str, str], *, name: str = "X") -> pd.DataFrame:
-    """Return ``X[list(dtypes)]`` when names and dtypes match ``dtypes``, else raise a diff.
+    """Return ``X[list(dtypes)]`` when names match ``dtypes`` and dtypes are compatible, else a diff.
+
+    A numeric or boolean column of another numeric dtype than in training
+    (``float32`` for ``float64``, ``int64`` for ``float64``) is cast to the
+    training dtype (``float64`` when that would lose values); only a missing,
+    unexpected or non-numeric column is refused.
 
     Parameters
     ----------
@@ -225,6 +359,8 @@ def match_feature_frame(X: Any, dtypes: Mapping[str, str], *, name: str = "X") -
     >>> X = pd.DataFrame({"b": [1.0], "a": [2.0]})
     >>> match_feature_frame(X, {"a": "float64", "b": "float64"}).columns.tolist()
     ['a', 'b']
+    >>> match_feature_frame(X.astype("float32"), {"a": "float64", "b": "float64"}).dtypes.tolist()
+    [dtype('float64'), dtype('float64')]
     >>> match_feature_frame(X, {"a": "float64", "c": "float64"})
     Traceback (most recent call last):
     ...
@@ -237,7 +373,9 @@ def match_feature_frame(X: Any, dtypes: Mapping[str, str], *, name: str = "X") -
     expected = list(dtypes)
     missing = [c for c in expected if c not in X.columns]
     unexpected = [c for c in X.columns if c not in dtypes]
-    wrong = [c for c in expected if c in X.columns and str(X[c].dtype) != dtypes[c]]
+    differ = [c for c in expected if c in X.columns and str(X[c].dtype) != dtypes[c]]
+    wrong = [c for c in differ
+             if not (_is_numeric_dtype(X[c].dtype) and _is_numeric_dtype(dtypes[c]))]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -256,7 +394,10 @@ def match_feature_frame(X: Any, dtypes: Mapping[str, str], *, name: str = "X") -
             fix="build features with the same code and spec as in training, select "
             "model.feature_names_in_ and cast with X.astype(model.feature_dtypes_)",
         )
-    return X.loc[:, expected]
+    out = X.loc[:, expected]
+    if differ:
+        out = out.astype({c: _cast_target(X[c].dtype, dtypes[c]) for c in differ})
+    return out
 
 
 class LGBMEstimatorBase(BaseEstimator):
@@ -280,9 +421,46 @@ class LGBMEstimatorBase(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
 
+    # -- scikit-learn plumbing -------------------------------------------------
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # LightGBM routes missing values itself
+        return tags
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Settings; with ``deep`` also each LightGBM parameter as ``lgbm_params__<name>``.
+
+        So ``GridSearchCV(model, {"lgbm_params__num_leaves": [7, 15]})`` searches
+        one LightGBM parameter while the others in ``lgbm_params`` stay.
+        """
+        params = super().get_params(deep=deep)
+        if deep and isinstance(self.lgbm_params, Mapping):
+            params.update({f"lgbm_params__{k}": v for k, v in self.lgbm_params.items()})
+        return params
+
+    def set_params(self, **params: Any) -> LGBMEstimatorBase:
+        """Set settings; ``lgbm_params__<name>=value`` sets one LightGBM parameter.
+
+        The ``lgbm_params`` dict is copied, never changed in place (a clone
+        shares it with its original).
+
+        Examples
+        --------
+        >>> from repurchase_ml.models import OrderCountRegressor
+        >>> m = OrderCountRegressor(lgbm_params={"num_leaves": 7})
+        >>> m.set_params(lgbm_params__min_child_samples=20).lgbm_params
+        {'num_leaves': 7, 'min_child_samples': 20}
+        """
+        nested = {key.removeprefix("lgbm_params__"): params.pop(key)
+                  for key in [k for k in params if k.startswith("lgbm_params__")]}
+        super().set_params(**params)
+        if nested:
+            self.lgbm_params = {**dict(self.lgbm_params or {}), **nested}
+        return self
+
     # -- fitted-state guard -------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "feature_names_in_")
+        return hasattr(self, "feature_dtypes_")
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
@@ -290,34 +468,84 @@ class LGBMEstimatorBase(BaseEstimator):
                 f"This {type(self).__name__} is not fitted yet; call fit(X, y) first."
             )
 
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Share of the total split gain per feature (sums to 1; zeros when no split was made).
+
+        For the two-part LTV model, the gains of both boosters are added.
+        """
+        self._check_fitted()
+        gain = np.zeros(self.n_features_in_)
+        for booster in (self.booster_, getattr(self, "amount_booster_", None)):
+            if booster is not None:
+                gain += np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
+        total = gain.sum()
+        return gain / total if total > 0 else gain
+
     # -- schema ---------------------------------------------------------------
+    def _fit_features(self, X: Any) -> pd.DataFrame:
+        """The training features as a frame, their schema remembered (names only from a frame)."""
+        named = has_feature_names(X)
+        frame = feature_frame(X)
+        for attr in ("feature_names_in_", "feature_dtypes_", "n_features_in_"):
+            self.__dict__.pop(attr, None)  # a refit on an array forgets the old names
+        if named:
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self._fit_schema = {c: str(frame[c].dtype) for c in frame.columns}
+        return frame
+
     def _remember_schema(self, X: pd.DataFrame) -> None:
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        """Mark the model fitted with the schema :meth:`_fit_features` read (called last in fit)."""
         self.n_features_in_ = int(X.shape[1])
-        self.feature_dtypes_ = {c: str(X[c].dtype) for c in X.columns}
+        self.feature_dtypes_ = self.__dict__.pop("_fit_schema")
 
     def check_features(self, X: Any) -> pd.DataFrame:
         """Return ``X`` with the training columns in training order, or raise.
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Feature rows to score. Identifier columns are not allowed: select
-            the feature columns first.
+        X : pandas or polars DataFrame, or 2-D array
+            Feature rows to score. A frame is matched by column name
+            (identifier columns are not allowed: select the feature columns
+            first); an array by position. Compatible dtypes are cast.
 
         Returns
         -------
         pandas.DataFrame
-            ``X[feature_names_in_]`` (a reordering only; values untouched).
+            ``X[feature_names_in_]``, numeric columns cast to the training dtypes.
 
         Raises
         ------
         repurchase_ml.errors.SchemaError
-            When a column is missing, unexpected or of another dtype than in
-            training; the message lists every difference.
+            When a column is missing, unexpected or not numeric; the message
+            lists every difference.
         """
         self._check_fitted()
-        return match_feature_frame(X, self.feature_dtypes_)
+        return self._schema_frame(X, name="X")
+
+    def _schema_frame(self, X: Any, *, name: str) -> pd.DataFrame:
+        schema = getattr(self, "_fit_schema", None) or self.feature_dtypes_
+        names_known = hasattr(self, "feature_names_in_")
+        if is_polars(X):
+            X = as_pandas(X, argument=name)
+        if has_feature_names(X) and names_known:
+            return match_feature_frame(X, schema, name=name)
+        arr = X.to_numpy() if isinstance(X, pd.DataFrame) else _as_2d_array(X, name=name)
+        if arr.shape[1] != len(schema):
+            raise ValueError(f"{name} has {arr.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {len(schema)} features as input.")
+        if has_feature_names(X):
+            warnings.warn(f"{name} has feature names, but {type(self).__name__} was fitted "
+                          "without feature names; columns are matched by position.",
+                          UserWarning, stacklevel=3)
+            frame = X.set_axis(list(schema), axis=1)
+        else:
+            if names_known:
+                warnings.warn(f"{name} does not have valid feature names, but "
+                              f"{type(self).__name__} was fitted with feature names; columns "
+                              "are matched by position.", UserWarning, stacklevel=3)
+            frame = pd.DataFrame(arr, columns=list(schema), copy=False)
+        return match_feature_frame(validate_feature_frame(frame, name=name), schema, name=name)
 
     # -- training -------------------------------------------------------------
     def _validate_rounds(self) -> None:
@@ -337,12 +565,14 @@ class LGBMEstimatorBase(BaseEstimator):
         extra_params: Mapping[str, Any] | None = None,
         init_score: np.ndarray | None = None,
         eval_init_score: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[lgb.Booster, int, dict[str, Any]]:
         """Train one booster; early-stop on ``eval_set`` when given.
 
         ``init_score`` / ``eval_init_score`` are per-row starting points on the
         link scale (LightGBM does not store them: add them to ``raw_score``
-        when predicting). Returns the booster, the number of rounds kept and
+        when predicting). ``sample_weight`` weighs the training rows.
+        Returns the booster, the number of rounds kept and
         the evaluation history.
         """
         self._validate_rounds()
@@ -351,7 +581,7 @@ class LGBMEstimatorBase(BaseEstimator):
         )
         if extra_params:
             params.update(extra_params)
-        train = lgb.Dataset(X, label=y, init_score=init_score)
+        train = lgb.Dataset(X, label=y, init_score=init_score, weight=sample_weight)
         history: dict[str, Any] = {}
         cbs: list[Callable[..., Any]] = [lgb.record_evaluation(history)]
         valid_sets = []
@@ -427,8 +657,8 @@ class LGBMEstimatorBase(BaseEstimator):
         margin = np.asarray(booster.predict(X, raw_score=True), dtype=float)
         return margin if offset is None else margin + offset
 
-    @staticmethod
     def _split_eval_set(
+        self,
         eval_set: Any,
         X: pd.DataFrame,
         *,
@@ -439,10 +669,10 @@ class LGBMEstimatorBase(BaseEstimator):
         if not isinstance(eval_set, tuple | list) or len(eval_set) != 2:
             raise TypeError("eval_set must be a pair (X_valid, y_valid) or None; pass the "
                             "validation offsets as eval_init_score.")
-        X_valid = match_feature_frame(
-            validate_feature_frame(eval_set[0], name="eval_set X"),
-            {c: str(X[c].dtype) for c in X.columns},
-            name="eval_set X",
-        )
-        y_valid = validate_target(eval_set[1], n_rows=len(X_valid), name="eval_set y")
+        X_valid = self._schema_frame(eval_set[0], name="eval_set X")
+        y_valid = self._valid_target(eval_set[1], n_rows=len(X_valid))
         return X_valid, target_check(y_valid, "eval_set y")
+
+    def _valid_target(self, y: Any, *, n_rows: int) -> np.ndarray:
+        """The ``eval_set`` target as floats (a classifier encodes its labels first)."""
+        return validate_target(y, n_rows=n_rows, name="eval_set y")

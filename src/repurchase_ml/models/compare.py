@@ -8,8 +8,8 @@ interval is that of the *difference* (much tighter than two separate
 intervals when the scorers agree on most rows).
 
 Metrics are the ranking metrics a primary metric may be: ``roc_auc``,
-``pr_auc``, ``normalized_gini``, ``spearman`` and ``lift_top10``; higher is
-better for all of them.
+``pr_auc``, ``normalized_gini``, ``spearman`` and ``lift_top10``, and ``mean``
+of per-row values a ranker earned (hit@k, NDCG@k); higher is better for all of them.
 """
 
 from __future__ import annotations
@@ -65,13 +65,28 @@ def _lift_top10(y: np.ndarray, s: np.ndarray) -> float:
     return float(y[top].mean() / base)
 
 
-#: metric name -> function(y_true, score) -> float (higher is better)
+def _mean(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean of per-row values already scored (a hit at k, an NDCG): ``y`` is not read."""
+    return float(s.mean())
+
+
+def _mean_top20(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean outcome of the top 20 % by score: e.g. true incremental value per customer
+    targeted when the budget reaches a fifth of them."""
+    k = max(int(np.ceil(0.2 * y.size)), 1)
+    return float(y[np.argsort(-s, kind="stable")[:k]].mean())
+
+
+#: metric name -> function(y_true, score) -> float (higher is better); ``mean`` compares
+#: per-row values such as hit@k of two rankers on the same customers
 BOOTSTRAP_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": _auc,
     "pr_auc": _pr_auc,
     "normalized_gini": _gini,
     "spearman": _spearman,
     "lift_top10": _lift_top10,
+    "mean": _mean,
+    "mean_top20": _mean_top20,
 }
 
 

@@ -6,10 +6,15 @@
 - :class:`LTVRegressor`: net revenue in the horizon, zero-inflated and heavy
   tailed (Tweedie, or a two-part model P(buy) x E[revenue | buy]).
 
-All of them take ``fit(X, y, *, eval_set=(X_valid, y_valid))``, remember the
-feature names and dtypes, expose ``booster_`` (a :class:`lightgbm.Booster`, so
+All of them take ``fit(X, y, *, sample_weight=None, eval_set=(X_valid, y_valid))``
+with ``X`` a pandas or polars frame or a 2-D array, remember the feature names
+and dtypes, expose ``booster_`` (a :class:`lightgbm.Booster`, so
 ``booster_.predict(X, pred_contrib=True)`` gives contributions on the margin
-scale) and refuse a mismatched frame through ``check_features``.
+scale) and ``feature_importances_``, and refuse a mismatched frame through
+``check_features``. They pass scikit-learn's ``check_estimator`` (see
+``tests/test_sklearn_contract.py`` for the few checks left out and why), so they
+work in a ``Pipeline``, ``GridSearchCV`` (also over ``lgbm_params__<name>``)
+and ``cross_val_score``.
 
 **Hybrid (boosted from a classic model).** Every ``fit`` also takes
 ``init_score`` (and ``eval_init_score`` for the ``eval_set`` rows): a per-row
@@ -31,13 +36,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # noqa: F401  (the docstring examples use it)
 from scipy.special import expit
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
 
 from repurchase_ml.models._base import (
     LGBMEstimatorBase,
-    validate_feature_frame,
+    target_array,
+    validate_sample_weight,
     validate_target,
 )
 from repurchase_ml.models.calibration import (
@@ -133,9 +140,16 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
     calibrator_ : object or None
     calibration_log_loss_ : dict
         Out-of-fold validation log loss of ``"none"`` and each candidate.
-    classes_ : ndarray, ``[0, 1]``
-    feature_names_in_, feature_dtypes_, n_features_in_
-        The fitted frame's schema.
+    classes_ : ndarray of shape (2,)
+        The two labels, sorted; ``classes_[1]`` is the positive class
+        (``[0, 1]`` for 0/1, bool or 0.0/1.0 labels; e.g. ``['stayed',
+        'churned']`` sorts to ``['churned', 'stayed']``: pass 0/1 to choose).
+    feature_importances_ : ndarray
+        Share of the split gain per feature.
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a frame (absent for an array).
+    feature_dtypes_ : dict, n_features_in_ : int
+        The fitted schema (array columns are named ``Column_0``, ...).
 
     Examples
     --------
@@ -165,12 +179,51 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
         )
         self.calibration = calibration
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # churn, repurchase: one binary label
+        return tags
+
+    def _encode(self, y: Any, *, name: str) -> np.ndarray:
+        """Labels as 0.0/1.0 by :attr:`classes_`; an unknown label is refused."""
+        arr = target_array(y, name=name)
+        known = np.isin(arr, self.classes_)
+        if not known.all():
+            raise ValueError(f"{name} holds labels outside the training classes "
+                             f"{self.classes_.tolist()}: {np.unique(arr[~known])[:5].tolist()}.")
+        return (arr == self.classes_[1]).astype(float)
+
+    def _valid_target(self, y: Any, *, n_rows: int) -> np.ndarray:
+        return validate_target(self._encode(y, name="eval_set y"), n_rows=n_rows,
+                               name="eval_set y")
+
+    def _learn_classes(self, y: Any) -> np.ndarray:
+        """Set :attr:`classes_` from the training labels and return them as 0.0/1.0."""
+        arr = target_array(y)
+        if arr.dtype.kind in "biuf":
+            validate_target(arr, n_rows=len(arr))  # names missing or infinite labels
+        check_classification_targets(arr)  # "Unknown label type: continuous" for amounts
+        present = np.unique(arr)
+        if len(present) > 2:
+            raise ValueError(
+                f"y holds {len(present)} classes ({present[:5].tolist()}): Only binary "
+                "classification is supported; this classifier predicts one yes/no label "
+                "(e.g. churned or not). Fix: map the labels to 0/1.")
+        if len(present) < 2:
+            raise ValueError(
+                f"y holds only one class ({present[0]!r}); a classifier needs both 0 and 1 in "
+                "its training rows (use more cutoffs or a longer horizon).")
+        zero_one = arr.dtype.kind in "biuf" and set(present.astype(float).tolist()) == {0.0, 1.0}
+        self.classes_ = np.array([0, 1]) if zero_one else present  # 0/1, bool, 0.0/1.0 alike
+        return self._encode(arr, name="y")
+
     def fit(
         self,
-        X: pd.DataFrame,
+        X: Any,
         y: Any,
         *,
-        eval_set: tuple[pd.DataFrame, Any] | None = None,
+        sample_weight: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
         callbacks: Sequence[Callback] | None = None,
         init_score: Any = None,
         eval_init_score: Any = None,
@@ -179,11 +232,15 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas or polars DataFrame, or 2-D array
             Numeric feature columns.
-        y : array-like of 0/1
-            One label per row, no missing values.
-        eval_set : (pandas.DataFrame, array-like), optional
+        y : array-like
+            One label per row, no missing values: 0/1 (or bool), or any two
+            labels (strings too; see :attr:`classes_`).
+        sample_weight : array-like, optional
+            Non-negative weight per training row (the ``eval_set`` rows are
+            unweighted).
+        eval_set : (frame or array, array-like), optional
             Validation rows from a later cutoff.
         callbacks : list of callables, optional
             Extra LightGBM training callbacks (e.g. an Optuna pruner).
@@ -200,13 +257,9 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
             raise ValueError(
                 f"calibration must be 'auto', 'isotonic', 'sigmoid' or None, got {self.calibration!r}."
             )
-        X = validate_feature_frame(X)
-        y_arr = _binary_target(validate_target(y, n_rows=len(X)), "y")
-        if len(np.unique(y_arr)) < 2:
-            raise ValueError(
-                f"y holds only the class {int(y_arr[0])}; a classifier needs both 0 and 1 "
-                "in its training rows (use more cutoffs or a longer horizon)."
-            )
+        X = self._fit_features(X)
+        y_arr = validate_target(self._learn_classes(y), n_rows=len(X))
+        weight = validate_sample_weight(sample_weight, n_rows=len(X))
         valid = self._split_eval_set(eval_set, X, target_check=_binary_target)
         if valid is None and self.calibration in CALIBRATION_METHODS:
             raise ValueError(
@@ -216,7 +269,7 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
         offset, valid_offset = self._fit_offsets(init_score, eval_init_score, X, valid)
         booster, best, history = self._train_booster(
             X, y_arr, objective="binary", eval_set=valid, callbacks=callbacks,
-            init_score=offset, eval_init_score=valid_offset,
+            init_score=offset, eval_init_score=valid_offset, sample_weight=weight,
         )
         self.fitted_with_offset_ = offset is not None
         calibrator, method = None, None
@@ -237,11 +290,10 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
         self.calibration_ = method
         self.calibrator_ = calibrator
         self.calibration_log_loss_ = losses
-        self.classes_ = np.array([0, 1])
         self._remember_schema(X)
         return self
 
-    def predict_raw_proba(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
+    def predict_raw_proba(self, X: Any, *, init_score: Any = None) -> np.ndarray:
         """Probability of class 1 before calibration, shape ``(n,)``.
 
         A hybrid needs ``init_score``: ``expit(raw_score + init_score)``.
@@ -251,16 +303,17 @@ class LGBMTaskClassifier(ClassifierMixin, LGBMEstimatorBase):
             return np.asarray(self.booster_.predict(X), dtype=float)
         return expit(self._raw_margin(self.booster_, X, init_score))
 
-    def predict_proba(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
-        """Calibrated class probabilities, shape ``(n, 2)``: columns P(0), P(1)."""
+    def predict_proba(self, X: Any, *, init_score: Any = None) -> np.ndarray:
+        """Calibrated class probabilities, shape ``(n, 2)``: columns P(classes_[0]), P(classes_[1])."""
         p = self.predict_raw_proba(X, init_score=init_score)
         if self.calibrator_ is not None:
             p = apply_calibrator(self.calibrator_, p)
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
-        """Class 1 where the calibrated probability is at least 0.5."""
-        return (self.predict_proba(X, init_score=init_score)[:, 1] >= 0.5).astype(int)
+    def predict(self, X: Any, *, init_score: Any = None) -> np.ndarray:
+        """``classes_[1]`` where the calibrated probability is at least 0.5, else ``classes_[0]``."""
+        positive = self.predict_proba(X, init_score=init_score)[:, 1] >= 0.5
+        return self.classes_[positive.astype(int)]
 
 
 class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
@@ -282,7 +335,9 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
     booster_ : lightgbm.Booster
         Margin is the log of the expected count, so ``pred_contrib`` explains
         log orders.
-    best_iteration_, evals_result_, feature_names_in_, feature_dtypes_, n_features_in_
+    best_iteration_, evals_result_, feature_importances_, feature_names_in_, feature_dtypes_, \
+n_features_in_
+        As for :class:`LGBMTaskClassifier`.
 
     Examples
     --------
@@ -294,12 +349,18 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
     True
     """
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # counts of orders
+        return tags
+
     def fit(
         self,
-        X: pd.DataFrame,
+        X: Any,
         y: Any,
         *,
-        eval_set: tuple[pd.DataFrame, Any] | None = None,
+        sample_weight: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
         callbacks: Sequence[Callback] | None = None,
         init_score: Any = None,
         eval_init_score: Any = None,
@@ -308,9 +369,11 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas or polars DataFrame, or 2-D array
         y : array-like of counts >= 0
-        eval_set : (pandas.DataFrame, array-like), optional
+        sample_weight : array-like, optional
+            Non-negative weight per training row.
+        eval_set : (frame or array, array-like), optional
         callbacks : list of callables, optional
         init_score, eval_init_score : array-like, optional
             Per-row log expected orders to boost from (:func:`log_offset` of a
@@ -320,19 +383,20 @@ class OrderCountRegressor(RegressorMixin, LGBMEstimatorBase):
         -------
         OrderCountRegressor
         """
-        X = validate_feature_frame(X)
+        X = self._fit_features(X)
         y_arr = _nonnegative_target(validate_target(y, n_rows=len(X)), "y")
+        weight = validate_sample_weight(sample_weight, n_rows=len(X))
         valid = self._split_eval_set(eval_set, X, target_check=_nonnegative_target)
         offset, valid_offset = self._fit_offsets(init_score, eval_init_score, X, valid)
         self.booster_, self.best_iteration_, self.evals_result_ = self._train_booster(
             X, y_arr, objective="poisson", eval_set=valid, callbacks=callbacks,
-            init_score=offset, eval_init_score=valid_offset,
+            init_score=offset, eval_init_score=valid_offset, sample_weight=weight,
         )
         self.fitted_with_offset_ = offset is not None
         self._remember_schema(X)
         return self
 
-    def predict(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
+    def predict(self, X: Any, *, init_score: Any = None) -> np.ndarray:
         """Expected number of orders in the horizon (``exp(raw + init_score)`` for a hybrid)."""
         X = self.check_features(X)
         if init_score is None and not getattr(self, "fitted_with_offset_", False):
@@ -368,7 +432,8 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
     n_negative_clipped_ : int
         Targets below 0 (net refunds) are set to 0 for fitting, which both
         objectives need; their number is kept here and logged as a warning.
-    best_iteration_, feature_names_in_, feature_dtypes_, n_features_in_
+    best_iteration_, feature_importances_, feature_names_in_, feature_dtypes_, n_features_in_
+        As for :class:`LGBMTaskClassifier`.
 
     Examples
     --------
@@ -399,6 +464,11 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         )
         self.strategy = strategy
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # revenue; net refunds count as 0 (see _clip)
+        return tags
+
     def _clip(self, y: np.ndarray, name: str) -> tuple[np.ndarray, int]:
         neg = int((y < 0).sum())
         if neg:
@@ -412,10 +482,11 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
 
     def fit(
         self,
-        X: pd.DataFrame,
+        X: Any,
         y: Any,
         *,
-        eval_set: tuple[pd.DataFrame, Any] | None = None,
+        sample_weight: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
         callbacks: Sequence[Callback] | None = None,
         init_score: Any = None,
         eval_init_score: Any = None,
@@ -424,9 +495,11 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas or polars DataFrame, or 2-D array
         y : array-like of revenue
-        eval_set : (pandas.DataFrame, array-like), optional
+        sample_weight : array-like, optional
+            Non-negative weight per training row (both parts of the two-part model).
+        eval_set : (frame or array, array-like), optional
         callbacks : list of callables, optional
             Passed to the Tweedie booster, or to the purchase booster of the
             two-part model.
@@ -443,8 +516,9 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
             raise ValueError(
                 f"strategy must be 'tweedie' or 'two_part', got {self.strategy!r}."
             )
-        X = validate_feature_frame(X)
+        X = self._fit_features(X)
         y_arr, n_neg = self._clip(validate_target(y, n_rows=len(X)), "y")
+        weight = validate_sample_weight(sample_weight, n_rows=len(X))
         valid = self._split_eval_set(
             eval_set, X, target_check=lambda v, name: self._clip(v, name)[0]
         )
@@ -458,7 +532,7 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         if self.strategy == "tweedie":
             booster, best, history = self._train_booster(
                 X, y_arr, objective="tweedie", eval_set=valid, callbacks=callbacks,
-                init_score=offset, eval_init_score=valid_offset,
+                init_score=offset, eval_init_score=valid_offset, sample_weight=weight,
             )
             amount_booster = None
         else:
@@ -470,7 +544,8 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
                 )
             valid_buy = None if valid is None else (valid[0], (valid[1] > 0).astype(float))
             booster, best, history = self._train_booster(
-                X, buy, objective="binary", eval_set=valid_buy, callbacks=callbacks
+                X, buy, objective="binary", eval_set=valid_buy, callbacks=callbacks,
+                sample_weight=weight,
             )
             pos = y_arr > 0
             valid_amount = None
@@ -478,7 +553,8 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
                 vpos = valid[1] > 0
                 valid_amount = (valid[0].loc[vpos], valid[1][vpos])
             amount_booster, _, amount_history = self._train_booster(
-                X.loc[pos], y_arr[pos], objective="gamma", eval_set=valid_amount
+                X.loc[pos], y_arr[pos], objective="gamma", eval_set=valid_amount,
+                sample_weight=None if weight is None else weight[pos],
             )
             history = {"purchase": history, "amount": amount_history}
         self.booster_ = booster
@@ -490,7 +566,7 @@ class LTVRegressor(RegressorMixin, LGBMEstimatorBase):
         self._remember_schema(X)
         return self
 
-    def predict(self, X: pd.DataFrame, *, init_score: Any = None) -> np.ndarray:
+    def predict(self, X: Any, *, init_score: Any = None) -> np.ndarray:
         """Expected net revenue in the horizon (``exp(raw + init_score)`` for a hybrid)."""
         X = self.check_features(X)
         if init_score is not None or getattr(self, "fitted_with_offset_", False):

@@ -7,6 +7,7 @@ scalar metrics (ready for ``mlflow.log_metrics``) and a dict of small tables
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,10 @@ __all__ = [
     "choose_by_metric",
     "TOP_FRACTIONS",
     "Scorecard",
+    "calibration_table",
     "evaluate",
     "expected_calibration_error",
+    "gain_curve",
     "normalized_gini",
     "scorecards_to_frame",
 ]
@@ -301,3 +304,92 @@ def scorecards_to_frame(cards: dict[str, Scorecard]) -> pd.DataFrame:
     [1.0, 0.0]
     """
     return pd.DataFrame({name: pd.Series(card.metrics) for name, card in cards.items()})
+
+
+# ---------------------------------------------------------------------------
+# curves shared by the report and the MLflow run plots
+
+
+def gain_curve(y_true: Sequence[float], y_score: Sequence[float]) -> pd.DataFrame:
+    """Cumulative gain: share of the total outcome captured by the top-scored customers.
+
+    Customers are ranked by ``y_score`` (highest first, ties broken by input
+    order). Works for a binary outcome (share of positives found) and for a
+    non-negative amount such as orders or revenue (share of the total).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``population_share`` (0..1, starting at 0), ``gain`` (0..1) and
+        ``lift`` (gain / population share; NaN at 0).
+
+    Examples
+    --------
+    >>> g = gain_curve([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])
+    >>> g["gain"].tolist()
+    [0.0, 0.5, 0.5, 1.0, 1.0]
+    >>> float(g["lift"].iloc[1])
+    2.0
+    """
+    y, s = _paired_arrays(y_true, y_score)
+    if np.any(y < 0):
+        raise ValueError(
+            "y_true must be non-negative (a 0/1 outcome or an amount) for a gain curve."
+        )
+    order = np.argsort(-s, kind="mergesort")
+    captured = np.concatenate([[0.0], np.cumsum(y[order])])
+    total = captured[-1]
+    gain = captured / total if total > 0 else np.full_like(captured, np.nan)
+    pop = np.arange(len(y) + 1) / len(y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lift = np.where(pop > 0, gain / np.where(pop > 0, pop, 1.0), np.nan)
+    return pd.DataFrame({"population_share": pop, "gain": gain, "lift": lift})
+
+
+def calibration_table(
+    y_true: Sequence[float], y_score: Sequence[float], *, n_bins: int = 10
+) -> pd.DataFrame:
+    """Mean prediction against mean outcome in equal-size bins of the prediction.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bin`` (1 = lowest predictions), ``n``, ``mean_predicted``,
+        ``mean_actual``.
+
+    Examples
+    --------
+    >>> t = calibration_table([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9], n_bins=2)
+    >>> t[["n", "mean_predicted", "mean_actual"]].to_numpy().tolist()
+    [[2.0, 0.15000000000000002, 0.0], [2.0, 0.8, 1.0]]
+    """
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    y, s = _paired_arrays(y_true, y_score)
+    order = np.argsort(s, kind="mergesort")
+    bins = np.empty(len(s), dtype=int)
+    bins[order] = (np.arange(len(s)) * min(n_bins, len(s))) // len(s)
+    frame = pd.DataFrame({"bin": bins + 1, "pred": s, "actual": y})
+    out = frame.groupby("bin").agg(
+        n=("pred", "size"), mean_predicted=("pred", "mean"), mean_actual=("actual", "mean")
+    )
+    out["n"] = out["n"].astype(float)
+    return out.reset_index()
+
+
+def _paired_arrays(
+    y_true: Sequence[float], y_score: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(y_score, dtype=float)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError(
+            f"y_true and y_score must be 1-D and the same length, got {y.shape} and {s.shape}."
+        )
+    if len(y) == 0:
+        raise ValueError("y_true and y_score are empty; pass at least one row.")
+    if np.isnan(y).any() or np.isnan(s).any():
+        raise ValueError(
+            "y_true and y_score must not contain NaN; keep only rows in the task's population."
+        )
+    return y, s

@@ -22,7 +22,11 @@ orders in the last 30 days. Scaled to our splits:
   customers with orders) with at least 100 positives and 100 negatives, enough
   for an AUC with a standard error of about 0.03 so that a choice between
   scorers is not noise;
-- **history**: 180 days before the test cutoff (Klaviyo).
+- **history**: 180 days before the test cutoff (Klaviyo). Before anything
+  is built, :func:`history_shortfalls` checks the log's length per task:
+  that history plus the task's horizon (one full label window after it),
+  and for churn its alive window (365 days) instead of the 180 when longer:
+  "churn needs >= 455 days of history; the log has 374".
 
 For count and revenue tasks a "positive" is a row with a label above zero.
 Small fixtures pass lower ``minimums``; the numbers are settings, not laws.
@@ -48,6 +52,9 @@ __all__ = [
     "plan_training",
     "split_cutoffs",
     "plan_lines",
+    "history_needed",
+    "history_shortfalls",
+    "minimums_line",
     "CHURN_ALIVE_DAYS",
     "ON_INSUFFICIENT",
 ]
@@ -469,3 +476,64 @@ def plan_training(
                 plan.problems.append(problem)
         plans[task] = plan
     return TrainingPlan(tasks=plans, minimums=minimums)
+
+
+def history_needed(task: str, horizon: int, *, minimums: TrainingMinimums | None = None,
+                   alive_days: int | None = None) -> tuple[int, str]:
+    """Days of log a task needs, and why: history before a cutoff plus one label window.
+
+    Examples
+    --------
+    >>> history_needed("churn", 90)
+    (455, '365-day alive window + 90-day horizon')
+    >>> history_needed("repurchase", 30)
+    (210, '180 days of history + 30-day horizon')
+    """
+    minimums = DEFAULT_MINIMUMS if minimums is None else minimums
+    alive = int(alive_days if alive_days is not None else CHURN_ALIVE_DAYS)
+    if task == "churn" and alive > minimums.history_days:
+        return alive + int(horizon), f"{alive}-day alive window + {int(horizon)}-day horizon"
+    return (minimums.history_days + int(horizon),
+            f"{minimums.history_days} days of history + {int(horizon)}-day horizon")
+
+
+def history_shortfalls(span_days: float, *, tasks: Sequence[str], horizons: Mapping[str, int],
+                       minimums: TrainingMinimums | None = None,
+                       alive_days: int | None = None) -> dict[str, str]:
+    """Tasks the log is too short for, with the refusal; checked before anything is built.
+
+    ``span_days`` is the log's length (first to last event).
+
+    Examples
+    --------
+    >>> history_shortfalls(374, tasks=["churn", "repurchase"],
+    ...                    horizons={"churn": 90, "repurchase": 30})["churn"][:52]
+    'churn needs >= 455 days of history (365-day alive wi'
+    """
+    out = {}
+    for task in tasks:
+        need, why = history_needed(task, horizons[task], minimums=minimums, alive_days=alive_days)
+        if span_days < need:
+            alive = (" or a shorter alive window (alive_days; training.alive_days in the "
+                     "job config)" if task == "churn" else "")
+            out[task] = (f"{task} needs >= {need} days of history ({why}); the log has "
+                         f"{span_days:.0f}. Fix: a longer log, a shorter {task!r} horizon "
+                         f"(horizons.{task}){alive}, or a lower minimums.history_days "
+                         "(training.minimums.history_days) if you accept a noisier model.")
+    return out
+
+
+def minimums_line(minimums: TrainingMinimums | None = None) -> str:
+    """The minimums in one line, for a console (the module notes say why they are these).
+
+    Examples
+    --------
+    >>> minimums_line()[:70]
+    'minimum data per task (GA4/Klaviyo-style): training >= 1,000 positives'
+    """
+    m = DEFAULT_MINIMUMS if minimums is None else minimums
+    return (f"minimum data per task (GA4/Klaviyo-style): training >= {m.train_positives:,} "
+            f"positives and >= {m.train_negatives:,} negatives; validation and test >= "
+            f"{m.eval_rows:,} rows, >= {m.eval_positives:,} positives and >= {m.eval_negatives:,} "
+            f"negatives; >= "
+            f"{m.history_days} days of history plus the horizon (churn: its alive window)")

@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from sklearn.base import clone
 
+from repurchase_ml._frames import as_pandas
 from repurchase_ml._progress import iterate
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import KEY_COLUMNS
@@ -205,12 +207,12 @@ class ModelBundle:
         """Trained tasks, in training order."""
         return list(self.scorers or self.models)
 
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, features: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
         """Score feature rows with every model.
 
         Parameters
         ----------
-        features : pandas.DataFrame
+        features : pandas or polars DataFrame
             ``customer_id``, ``cutoff`` and the training feature columns (the
             output of ``build_features`` with the training spec). Other
             columns starting with ``label_`` are ignored; any other extra
@@ -227,8 +229,7 @@ class ModelBundle:
             :func:`expected_next_order_date`). Every row is scored; whether a
             row belongs to a task's population is the caller's choice.
         """
-        if not isinstance(features, pd.DataFrame):
-            raise TypeError(f"features must be a pandas DataFrame, got {type(features).__name__}.")
+        features = as_pandas(features, argument="features")
         for col in KEY_COLUMNS:
             if col not in features.columns:
                 raise SchemaError(col, "features: identifier column is missing",
@@ -607,13 +608,13 @@ def _classic_frame(training_set: pd.DataFrame, horizon: int) -> tuple[pd.DataFra
 
 
 def train_models(
-    training_set: pd.DataFrame,
+    training_set: pd.DataFrame | pl.DataFrame,
     *,
     tasks: Sequence[str] | None = None,
     horizons: Mapping[str, int] | None = None,
     valid_cutoff: Any = None,
     test_cutoff: Any = None,
-    events: pd.DataFrame | None = None,
+    events: pd.DataFrame | pl.DataFrame | None = None,
     tune: bool = False,
     n_trials: int = 30,
     timeout: float | None = None,
@@ -654,7 +655,7 @@ def train_models(
 
     Parameters
     ----------
-    training_set : pandas.DataFrame
+    training_set : pandas or polars DataFrame
         Output of ``build_training_set``: ``customer_id``, ``cutoff``, feature
         columns and ``label_<task>`` columns (NaN outside the task's population).
     tasks : sequence of str, optional
@@ -664,7 +665,7 @@ def train_models(
         default, as in ``repurchase_ml.features.TASKS``).
     valid_cutoff, test_cutoff : timestamp-like, optional
         Override the default split (see :func:`~repurchase_ml.models.plan.split_cutoffs`).
-    events : pandas.DataFrame, optional
+    events : pandas or polars DataFrame, optional
         The canonical event log; when given, BG/NBD + Gamma-Gamma fitted on
         its raw purchases before each test cutoff (``fit_clv_models``) is also
         scored (``"bgnbd_events"``, ``"bgnbd_gg_events"``): a cross-check of
@@ -735,10 +736,9 @@ def train_models(
     >>> bundle.choice["repurchase"]["chosen"], bundle.scorecards["repurchase"]["model"]["roc_auc"] > 0.7
     ('lightgbm', True)
     """
-    if not isinstance(training_set, pd.DataFrame):
-        raise TypeError(
-            f"training_set must be a pandas DataFrame, got {type(training_set).__name__}."
-        )
+    training_set = as_pandas(training_set, argument="training_set")
+    if events is not None:
+        events = as_pandas(events, argument="events")
     for col in KEY_COLUMNS:
         if col not in training_set.columns:
             raise SchemaError(col, "training_set: identifier column is missing",

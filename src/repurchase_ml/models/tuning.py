@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import log_loss, mean_poisson_deviance, mean_tweedie_deviance
+
+if TYPE_CHECKING:  # imported on first use: optuna's import pulls tqdm, which warns in Jupyter
+    import optuna
 
 from repurchase_ml._progress import step
 
@@ -27,7 +29,7 @@ __all__ = ["TuningResult", "tune_estimator", "default_search_space", "LightGBMPr
 
 logger = logging.getLogger(__name__)
 
-SearchSpace = Callable[[optuna.Trial], dict[str, Any]]
+SearchSpace = Callable[["optuna.Trial"], dict[str, Any]]
 
 
 def default_search_space(trial: optuna.Trial) -> dict[str, Any]:
@@ -35,6 +37,7 @@ def default_search_space(trial: optuna.Trial) -> dict[str, Any]:
 
     Examples
     --------
+    >>> import optuna
     >>> study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
     >>> sorted(default_search_space(study.ask()))[:3]
     ['bagging_fraction', 'bagging_freq', 'feature_fraction']
@@ -72,6 +75,8 @@ class LightGBMPruningCallback:
         _, _, value, higher_is_better = env.evaluation_result_list[0]
         self.trial.report(-value if higher_is_better else value, step=env.iteration + 1)
         if self.trial.should_prune():
+            import optuna
+
             raise optuna.TrialPruned(f"pruned at round {env.iteration + 1}")
 
 
@@ -190,6 +195,8 @@ def tune_estimator(
         trial.set_user_attr("best_iteration", int(model.best_iteration_))
         trial.set_user_attr("lgbm_params", params)
         return value
+
+    import optuna
 
     # one progress bar instead of Optuna's lines per study and trial (its warnings still show)
     verbosity = optuna.logging.get_verbosity()

@@ -1,0 +1,169 @@
+"""The report's inputs from a trained bundle and its event log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repurchase_ml.events import check_canonical
+from repurchase_ml.report._base import as_timestamp
+
+logger = logging.getLogger(__name__)
+
+
+def model_facts(bundle: Any) -> dict[str, dict[str, Any]]:
+    """Per task: ``horizon_days``, ``train_cutoffs``, ``test_cutoff`` and ``test_rows``.
+
+    ``test_rows`` is the size of the out-of-time scorecard (``Scorecard.n_rows``
+    of the shipped scorer), so the report can warn when it is small.
+    """
+    facts: dict[str, dict[str, Any]] = {}
+    for task in getattr(bundle, "tasks", None) or bundle.models:
+        cuts = bundle.cutoffs.get(task, {})
+        cards = bundle.scorecards.get(task, {})
+        card = cards.get("model") or next(iter(cards.values()), None)
+        facts[task] = {
+            "horizon_days": bundle.horizons.get(task),
+            "train_cutoffs": [pd.Timestamp(c) for c in cuts.get("train", [])],
+            "test_cutoff": pd.Timestamp(cuts["test"]) if cuts.get("test") is not None else None,
+            "test_rows": getattr(card, "n_rows", None),
+        }
+    return facts
+
+
+def bundle_report_inputs(
+    bundle: Any,
+    events: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp | str,
+    radar: pd.DataFrame | None = None,
+    spec: Any = None,
+) -> dict[str, Any]:
+    """Every input of :func:`build_report` from a trained ``ModelBundle`` and its event log.
+
+    - ``scorecards``: the bundle's own (model beside its baselines, on each
+      task's out-of-time test cutoff);
+    - ``predictions``: the same test rows rebuilt from ``events`` (features and
+      labels at each task's test cutoff), scored by the model and by each
+      baseline in the task's scorecard (the RFM rule or run rate, and BG/NBD
+      or BG/NBD + Gamma-Gamma when the bundle fitted it);
+    - ``choice``: what training chose per task and why (``bundle.choice``);
+    - ``drivers``: mean absolute contributions of each task's model over the
+      customers with history before ``as_of``;
+    - ``radar``: as given, or :func:`repurchase_ml.radar.churn_radar` at
+      ``as_of`` (needs the churn and LTV models);
+    - ``model``: per task its horizon, training cutoffs, test cutoff and test
+      rows (:func:`model_facts`), for the report's summary;
+    - ``events`` and ``as_of``.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Output of :func:`repurchase_ml.models.train_models` (or a champion's).
+    events : pandas.DataFrame
+        The canonical event log the bundle was trained on (or its extension).
+    as_of : pandas.Timestamp or str
+        The report's date.
+    radar : pandas.DataFrame, optional
+        An existing radar list for ``as_of``.
+    spec : FeatureSpec, optional
+        The feature spec the bundle was trained with (default features when None).
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :func:`build_report` / :func:`write_report`.
+
+    Examples
+    --------
+    >>> from repurchase_ml import (build_training_set, make_event_log, propose_cutoffs,
+    ...                            train_models)
+    >>> events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=0)
+    >>> h = {"churn": 90, "ltv": 90}
+    >>> cuts = propose_cutoffs(events, horizon_days=90, n=10)
+    >>> ts = build_training_set(events, cutoffs=cuts, tasks=list(h), horizons=h)
+    >>> from repurchase_ml.models.plan import TrainingMinimums
+    >>> few = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=30,
+    ...                        eval_positives=5, eval_negatives=5, history_days=30)
+    >>> bundle = train_models(ts, tasks=list(h), horizons=h, n_estimators=20, minimums=few)
+    >>> inputs = bundle_report_inputs(bundle, events, as_of="2024-01-01")
+    >>> sorted(inputs["predictions"]), list(inputs["predictions"]["churn"].columns)
+    (['churn', 'ltv'], ['y_true', 'model', 'rfm', 'bgnbd'])
+    >>> sorted(inputs["choice"]) == sorted(bundle.choice)
+    True
+    """
+    from repurchase_ml.explain import contributions, driver_ranking
+    from repurchase_ml.features import build_features, build_training_set, data_end
+    from repurchase_ml.models.training import OUTPUT_COLUMNS, _classic_name, baseline_scores
+
+    cutoff = as_timestamp(as_of, name="as_of")
+    check_canonical(events, argument="events")
+    if not callable(getattr(bundle, "predict", None)) or not hasattr(bundle, "models"):
+        raise TypeError(f"bundle: expected a ModelBundle, got {type(bundle).__name__}.")
+    predictions: dict[str, pd.DataFrame] = {}
+    by_test: dict[pd.Timestamp, list[str]] = {}
+    for task in bundle.models:
+        by_test.setdefault(pd.Timestamp(bundle.cutoffs[task]["test"]), []).append(task)
+    # the test windows are rebuilt only where they closed before as_of and inside the log:
+    # a report never reads events at or after its date
+    known_until = min(data_end(events), cutoff) if len(events) else cutoff
+    for test_cutoff, tasks in by_test.items():
+        if test_cutoff + pd.Timedelta(days=max(bundle.horizons[t] for t in tasks)) > known_until:
+            logger.info("report at %s: the test window of %s (%s) is not over by then; its "
+                        "lift and calibration are left out", cutoff.date(), ", ".join(tasks),
+                        test_cutoff.date())
+            continue
+        rows = build_training_set(
+            events,
+            cutoffs=[test_cutoff],
+            tasks=tasks,
+            spec=spec,
+            horizons={t: bundle.horizons[t] for t in tasks},
+        )
+        scores = bundle.predict(rows[["customer_id", "cutoff", *bundle.feature_names]])
+        for task in tasks:
+            keep = rows[f"label_{task}"].notna().to_numpy()
+            frame = pd.DataFrame({"y_true": rows.loc[keep, f"label_{task}"].to_numpy()})
+            frame["model"] = scores.loc[keep, OUTPUT_COLUMNS[task]].to_numpy()
+            calibrated = ["model"]
+            carded = set(bundle.scorecards.get(task, {}))
+            # on every row of the cutoff, as in training: the RFM rule's quintiles are the
+            # cutoff's, not the task population's
+            baselines = baseline_scores(task, rows, horizon=bundle.horizons[task], clv=None)
+            for name, (score, is_probability) in baselines.items():
+                frame[name] = np.asarray(score, dtype=float)[keep]
+                calibrated += [name] if is_probability else []
+            scorer = getattr(bundle, "scorers", {}).get(task)
+            classic = _classic_name(task)
+            if classic in carded and scorer is not None and scorer.classic is not None:
+                frame[classic] = scorer.classic_score(rows.loc[keep].reset_index(drop=True))
+                calibrated.append(classic)
+            # a net revenue below zero (refunds) has no place in a gain curve
+            frame["y_true"] = frame["y_true"].clip(lower=0.0)
+            frame = frame.dropna().reset_index(drop=True)
+            frame.attrs["calibrated"] = calibrated
+            predictions[task] = frame
+    features = build_features(events, cutoffs=[cutoff], spec=spec)
+    X = features[bundle.feature_names]
+    drivers = {
+        task: driver_ranking(contributions(model, X), X)[
+            ["feature", "mean_abs_contribution", "direction"]]
+        for task, model in bundle.models.items()
+    }
+    if radar is None:
+        from repurchase_ml.radar import churn_radar
+
+        radar = churn_radar(bundle, events, as_of=cutoff)
+    return {
+        "as_of": cutoff,
+        "scorecards": dict(bundle.scorecards),
+        "predictions": predictions,
+        "drivers": drivers,
+        "radar": radar,
+        "events": events,
+        "choice": {task: dict(record) for task, record in getattr(bundle, "choice", {}).items()},
+        "model": {"tasks": model_facts(bundle)},
+    }

@@ -1,0 +1,155 @@
+"""The report as its readers need it: what it speaks for, warnings, drivers in words,
+every baseline, readable colours, and the same page in Chinese."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_report import AS_OF, report_inputs
+
+from repurchase_ml.models.evaluate import Scorecard
+from repurchase_ml.report import SECTION_IDS, build_report
+from repurchase_ml.report.plots import HEATMAP, contrast_ratio, text_colour
+
+
+def _section(page: str, sid: str) -> str:
+    return page.split(f'<section id="{sid}">')[1].split("</section>")[0]
+
+
+MODEL = {
+    "name": "repurchase_ml", "version": 7,
+    "tasks": {
+        "churn": {"horizon_days": 90, "test_cutoff": pd.Timestamp("2023-10-01"), "test_rows": 3120,
+                  "train_cutoffs": [pd.Timestamp("2023-01-01"), pd.Timestamp("2023-04-01")]},
+        "second_purchase": {"horizon_days": 30, "test_cutoff": pd.Timestamp("2023-11-01"),
+                            "test_rows": 10, "train_cutoffs": [pd.Timestamp("2023-02-01")]},
+    },
+}
+
+
+def test_summary_states_what_the_report_speaks_for():
+    page = build_report(as_of=AS_OF, model=MODEL)
+    header = page.split("<header>")[1].split("</header>")[0]
+    assert "As of 2024-03-01" in header and "model repurchase_ml version 7" in header
+    summary = _section(page, "summary")
+    rows = re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>"
+                      r"<td[^>]*>([^<]*)</td></tr>", summary)
+    assert rows == [
+        ("Churn", "90 days", "2023-01-01 to 2023-04-01 (2 cutoffs)", "2023-10-01", "3,120"),
+        ("Second purchase", "30 days", "2023-02-01 to 2023-02-01 (1 cutoffs)", "2023-11-01",
+         "10 \u26a0"),
+    ]
+
+
+def test_a_scorecard_on_few_test_rows_warns_where_it_is_read():
+    cards = {"second_purchase": {
+        "model": Scorecard("classification", 10, {"roc_auc": 0.9}),
+        "rfm": Scorecard("classification", 10, {"roc_auc": 0.6})},
+        "churn": {"model": Scorecard("classification", 3120, {"roc_auc": 0.8})}}
+    page = build_report(as_of=AS_OF, scorecards=cards)
+    warning = ("Second purchase: tested on only 10 customers (fewer than 500); read its metrics "
+               "as rough indications, not proof.")
+    for sid in ("summary", "scorecard"):
+        html = _section(page, sid)
+        assert html.count('<p class="warn" role="alert">') == 1 and warning in html
+    assert build_report(as_of=AS_OF, scorecards=cards, min_test_rows=10).count('class="warn"') == 0
+    zh = build_report(as_of=AS_OF, scorecards=cards, language="zh")
+    assert "首单后二次购买：仅用 10 位用户做测试（少于 500 位）" in _section(zh, "scorecard")
+
+
+def test_drivers_in_words_with_their_direction():
+    drivers = {"churn": pd.DataFrame({
+        "feature": ["days_since_last_purchase", "orders_90d", "weekend_share"],
+        "mean_abs_contribution": [0.6, 0.3, 0.1],
+        "direction": ["higher raises score", "lower raises score", "mixed"]})}
+    html = _section(build_report(as_of=AS_OF, drivers=drivers), "drivers")
+    items = re.findall(r"<li>.*?</li>", html)
+    assert "<b>days since the last order</b> \u2014 higher values raise the churn risk" in items[0]
+    assert "<b>orders in the last 90 days</b> \u2014 higher values lower the churn risk" in items[1]
+    assert "no single direction for the churn risk" in items[2] and "(10%," in items[2]
+    assert 'class="up"' in items[0] and 'class="down"' in items[1]
+    zh = _section(build_report(as_of=AS_OF, drivers=drivers, language="zh"), "drivers")
+    assert "<b>距上次下单天数</b> \u2014 数值越高，流失风险越高" in zh
+    assert "<b>近 90 天订单数</b> \u2014 数值越高，流失风险越低" in zh
+
+
+def test_a_scorecard_column_without_scores_is_named_under_the_plots():
+    inputs = report_inputs()
+    cards = {"churn": {"lightgbm": {"roc_auc": 0.8}, "rfm_heuristic": {"roc_auc": 0.7},
+                       "bgnbd": {"roc_auc": 0.72}}}
+    page = build_report(as_of=AS_OF, scorecards=cards, predictions={
+        "churn": inputs["predictions"]["churn"]})
+    for sid in ("lift", "calibration"):
+        assert "In the scorecard but without scores to plot here: bgnbd." in _section(page, sid)
+
+
+@pytest.mark.parametrize("level", np.linspace(0.0, 1.0, 41))
+def test_heatmap_text_is_readable_on_every_cell(level):
+    from matplotlib import colormaps
+
+    cell = colormaps[HEATMAP](level)
+    ink = (0, 0, 0) if text_colour(cell) == "black" else (1, 1, 1)
+    assert contrast_ratio(cell, ink) >= 4.5  # WCAG AA for normal text
+
+
+def test_contrast_ratio_matches_wcag():
+    assert contrast_ratio((0, 0, 0), (1, 1, 1)) == pytest.approx(21.0)
+    assert contrast_ratio((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) == pytest.approx(1.0)
+
+
+def test_an_empty_radar_is_one_line_in_either_language():
+    empty = report_inputs()["radar"].head(0)
+    for language, line in (("en", "The radar is empty"), ("zh", "预警名单为空")):
+        page = build_report(as_of=AS_OF, radar=empty, language=language)
+        for sid in ("segments", "value-risk", "radar"):
+            html = _section(page, sid)
+            assert html.count("<p") == 1 and line in html and "<img" not in html
+        assert "<script" not in page  # nothing to sort
+
+
+def test_the_whole_report_in_chinese_with_yuan():
+    inputs = report_inputs()
+    inputs["radar"]["action_id"] = "win_back_coupon"
+    page = build_report(**inputs, language="zh", currency="\u00a5", model=MODEL)
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    titles = re.findall(r'<section id="[^"]+"><h2>([^<]+)</h2>', page)
+    assert titles == ["概览", "模型效果与基线对比", "累积增益（提升度）", "分十组校准",
+                      "影响得分的主要因素", "用户分层：人数与价值", "价值 × 风险矩阵", "复购曲线",
+                      "流失预警名单"]
+    assert len(titles) == len(SECTION_IDS)
+    radar = _section(page, "radar")
+    assert "共 60 位用户，显示前 25 位" in radar and "挽回优惠券：7 天内有效" in radar
+    assert "<td>核心价值用户</td>" in radar and "<td>新客</td>" in radar
+    money = re.findall(r'<td class="num" data-v="[^"]+">(\u00a5[\d,.]+)</td>', radar)
+    assert len(money) == 2 * 25  # value at risk and value if retained on every row
+    summary = _section(page, "summary")
+    assert "潜在流失金额（净额合计）<b>\u00a5" in summary
+    # no English text of the page's own is left (data such as reasons and codes aside)
+    own = re.sub(r"<(script|style)>.*?</\1>|<[^>]+>|<code>[^<]*</code>", " ", page, flags=re.S)
+    english = set(re.findall(r"\b[a-z]{4,}\b", own)) - {
+        "lightgbm", "bgnbd", "heuristic", "days", "overdue", "against", "usual", "rhythm",
+        "orders", "voucher", "hibernating", "lost", "repurchase", "brier", "spearman",
+        "normalized", "gini", "total", "actual", "predicted", "error", "mean", "rmse",
+        "lift", "risk"}  # lift@5%: a metric name; "at-risk": a stage of the test data
+    assert english == set(), sorted(english)
+
+
+def test_money_in_wan():
+    radar = report_inputs()["radar"].assign(value_at_risk=25_000.0)
+    page = build_report(as_of=AS_OF, radar=radar, language="zh", currency="\u00a5",
+                        number_style="wan")
+    assert "\u00a52.5万" in _section(page, "radar")
+    assert "\u00a5150.0万" in _section(page, "summary")  # 60 x 25,000
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"language": "fr"}, "language: expected one of en, zh, got 'fr'"),
+    ({"number_style": "lakh"}, "number_style: expected one of grouped, wan"),
+    ({"currency": "dollars!"}, "currency: expected a short symbol"),
+])
+def test_bad_language_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_report(as_of=AS_OF, **kwargs)
