@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from repurchase_ml._progress import advance
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import (
     DAY_NS,
@@ -780,6 +781,7 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
                 _purchase_row_features(
                     pairs, None if first_items is None else first_items.result(), cutoff, n,
                     spec, None if given_levels is None else given_levels[cutoff], sinks[cutoff])
+        advance(len(group))  # the caller's progress bar, if it shows one (per cutoff)
         for cutoff, count in orders_done.result().items():
             out = sinks.pop(cutoff)
             if "_views_all" in out:
