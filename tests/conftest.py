@@ -6,6 +6,9 @@ import logging
 
 import pytest
 
+# files that mypy checks (tests/test_static_checks.py); importing them would run misuse on purpose
+collect_ignore = ["typing"]
+
 
 @pytest.fixture(autouse=True)
 def _restore_library_logger():
