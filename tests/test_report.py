@@ -639,9 +639,23 @@ def test_run_report_for_the_champion(tmp_path):
     radar_file = settings.output_path() / "radar_2024-01-01.parquet"
     stamp = radar_file.stat().st_mtime_ns
 
+    # a campaign read-out written since (the files `repurchase-ml readout` writes)
+    from repurchase_ml._io import write_frame_atomic
+
+    readout = report_extras()["readout"]
+    for name in ("campaigns", "effects"):
+        write_frame_atomic(readout[name],
+                           settings.output_path() / "readout" / f"readout_{name}.parquet")
     path = run_report(settings, as_of="2024-01-01", path=tmp_path / "copy.html")
     assert path == tmp_path / "copy.html"
     page = path.read_text(encoding="utf-8")
+    assert "2 campaign(s)" in page and "<th>spring_sale</th>" in page
+    assert "No campaign read-out yet" in scored_report.read_text(encoding="utf-8")
+    # the drift the score job wrote for the date, read back from the outputs folder
+    section = 'id="monitoring"><h2>Drift and realised performance</h2>\n<h3>'
+    assert section in page
+    assert page.split(section)[1].split("<h3>")[1] == scored_report.read_text(
+        encoding="utf-8").split(section)[1].split("<h3>")[1]
     assert "repurchase_ml version 1: customers at 2024-01-01" in page
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
     assert "Not included" not in page

@@ -218,7 +218,7 @@ def test_campaign_readout_shows_the_newest_readout_in_the_readers_words():
     assert rows[1][:2] == ["vip_call", "300"] and rows[1][5] == "-$120"
     # effects: conversion in shares and percentage points, money per customer, orders as numbers
     assert rows[2] == ["spring_sale", "bought again (share)", "23.1%", "18.7%", "+4.4 pp",
-                       "[+1.1 pp, +7.7 pp]", "0.009", "3.3 pp"]
+                       "[+1.1, +7.7] pp", "0.009", "3.3 pp"]
     assert rows[4][1:6] == ["net revenue per customer", "$24.50", "$17.40", "+$7.10",
                             "[+$1.00, +$13.20]"]
     assert rows[3][4] == "+0.060" and rows[6][4] == "-0.010"
@@ -226,6 +226,7 @@ def test_campaign_readout_shows_the_newest_readout_in_the_readers_words():
     zh = _section(build_report(as_of=AS_OF, extras=extras, language="zh", currency="\u00a5"),
                   "campaign-readout")
     assert "最新复盘（2024-02-20）：共 2 个活动" in zh and "<td>复购率</td>" in zh
+    assert "<td>[+1.1, +7.7] 个百分点</td>" in zh
     assert "<th>增量净收入</th>" in zh and "\u00a58,450" in zh
 
 

@@ -52,6 +52,10 @@ _ROWS_SHOWN = 12
 #: ``category_<key>``, keys of :data:`repurchase_ml.categories.CATEGORY_SECTION_TITLES`)
 CATEGORY_SECTION = "category_paths"
 CATEGORY_TABLES = ("first_category", "transitions", "co_bought", "browse_to_buy")
+#: columns of the category tables that are shares of customers or orders, shown in per cent
+_CATEGORY_PERCENT = ("retention_180d", "retention_180d_low", "retention_180d_high", "share",
+                     "share_low", "share_high", "base_rate", "support", "confidence",
+                     "consequent_rate")
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",
@@ -59,7 +63,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaH
 color:#1a1a1a;background:#fff}
 main{max-width:1300px;margin:0 auto;padding:16px 24px;box-sizing:border-box}
 section{margin:28px 0;border-top:1px solid #ddd;padding-top:8px}
-h1{font-size:1.6em}h2{font-size:1.2em;margin:8px 0}
+h1{font-size:1.6em}h2{font-size:1.2em;margin:8px 0}h3{font-size:1em;margin:14px 0 4px}
 p.help{color:#444;margin:4px 0 10px}
 img{max-width:100%;height:auto;display:block}
 .table-wrap{max-width:100%;overflow-x:auto}
@@ -143,16 +147,18 @@ def _html_table(table: pd.DataFrame, name: str, language: str) -> str:
     head = "".join(f"<th>{html.escape(i18n.label('analytics.col', c, language))}</th>"
                    for c in shown.columns)
     coded = [c in _CODED for c in shown.columns]
+    percent = [name.startswith("category_") and c in _CATEGORY_PERCENT for c in shown.columns]
     rows = []
     for record in shown.itertuples(index=False):
         cells = []
-        for value, is_code in zip(record, coded, strict=True):
+        for value, is_code, is_percent in zip(record, coded, percent, strict=True):
             if is_code:
                 value = _shown_value(value, kind, language)
             value = value.item() if hasattr(value, "item") else value
             if isinstance(value, bool):  # a flag such as "complete period"
                 value = i18n.text(f"analytics.page.{'yes' if value else 'no'}", language)
-            text, is_text = _format(value)
+            text, is_text = (f"{value:.1%}", False) if is_percent and isinstance(value, float) \
+                and value == value else _format(value)
             cells.append(f'<td class="text">{html.escape(text)}</td>' if is_text
                          else f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -194,6 +200,8 @@ def _category_section(tables: Mapping[str, pd.DataFrame], language: str) -> str:
         parts.append(f'<p class="help">{say("help")}</p>')
     for key in shown:
         table = tables[f"category_{key}"]
+        if key == "browse_to_buy":  # its pair is browsed -> bought, not bought -> also bought
+            table = table.rename(columns={"antecedent": "browsed", "consequent": "bought"})
         parts.append(f"<h3>{say(key)}</h3>")
         parts.append(f"<p>{say('empty')}</p>" if table.empty
                      else _html_table(table, f"category_{key}", language))

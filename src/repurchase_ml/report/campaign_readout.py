@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from repurchase_ml.i18n import Formatter
 from repurchase_ml.report._base import ReportContext, Section, note, table, warning
 
 #: per-campaign columns shown, in order (money columns are in the report's currency)
@@ -55,35 +56,43 @@ def _campaigns(ctx: ReportContext, campaigns: pd.DataFrame) -> str:
     return html
 
 
+def _value(f: Formatter, metric: str, v: Any, *, signed: bool = False, points: str = "") -> str:
+    """A mean or difference of ``metric``; ``points`` given: a share's difference in points."""
+    if _blank(v):
+        return ""
+    number = float(v)
+    if metric == _METRIC_SHARE:  # a level is a share, a difference percentage points
+        if not points:
+            return f.share(number)
+        return f"{number * 100:{'+' if signed else ''}.1f}{points}"
+    text = f.money(number) if metric == "net_revenue" else f"{number:.3f}"
+    return f"+{text}" if signed and number > 0 else text
+
+
 def _effects(ctx: ReportContext, effects: pd.DataFrame) -> str:
     f = ctx.fmt
     rows = []
+    unit = " " + f.text("report.readout.points")
     for record in effects.to_dict("records"):
         metric = str(record["metric"])
-
-        def value(v: Any, metric: str = metric, signed: bool = False, size: bool = False) -> str:
-            if _blank(v):
-                return ""
-            if metric == _METRIC_SHARE:  # a level is a share, a difference percentage points
-                text = f"{float(v) * 100:{'+' if signed else ''}.1f} pp" if signed or size \
-                    else f.share(float(v))
-            elif metric == "net_revenue":
-                text = f.money(float(v))
-            else:
-                text = f"{float(v):.3f}"
-            return f"+{text}" if signed and metric != _METRIC_SHARE and float(v) > 0 else text
-
-        low, high = value(record["low"], signed=True), value(record["high"], signed=True)
+        pts = unit if metric == _METRIC_SHARE else ""
+        # a share's unit once, after the interval: "[+1.1, +7.7] pp"
+        if pts:
+            low, high = ("" if _blank(record[k]) else f"{float(record[k]) * 100:+.1f}"
+                         for k in ("low", "high"))
+        else:
+            low, high = (_value(f, metric, record[k], signed=True) for k in ("low", "high"))
         rows.append({
             f.text("report.readout.col.campaign_id"): str(record["campaign_id"]),
             f.text("report.readout.col.metric"): f.text(f"report.readout.metric.{metric}"),
-            f.text("report.readout.col.treatment"): value(record["treatment"]),
-            f.text("report.readout.col.control"): value(record["control"]),
-            f.text("report.readout.col.difference"): value(record["difference"], signed=True),
-            f.text("report.readout.col.interval"): f"[{low}, {high}]",
+            f.text("report.readout.col.treatment"): _value(f, metric, record["treatment"]),
+            f.text("report.readout.col.control"): _value(f, metric, record["control"]),
+            f.text("report.readout.col.difference"): _value(f, metric, record["difference"],
+                                                            signed=True, points=pts),
+            f.text("report.readout.col.interval"): f"[{low}, {high}]{pts}",
             f.text("report.readout.col.p_value"): "" if _blank(record["p_value"])
             else f"{float(record['p_value']):.3g}",
-            f.text("report.readout.col.mde"): value(record["mde"], size=True),
+            f.text("report.readout.col.mde"): _value(f, metric, record["mde"], points=pts),
         })
     return table(pd.DataFrame(rows), f, index=False)
 

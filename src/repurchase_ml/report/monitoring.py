@@ -17,7 +17,17 @@ import pandas as pd
 from repurchase_ml.i18n import has
 from repurchase_ml.monitoring import plot_performance_history
 from repurchase_ml.report import plots
-from repurchase_ml.report._base import ReportContext, Section, e, grid, img, missing, note, table
+from repurchase_ml.report._base import (
+    ReportContext,
+    Section,
+    e,
+    grid,
+    img,
+    missing,
+    note,
+    table,
+    warning,
+)
 
 #: drift table columns shown per flagged column, in order
 DRIFT_SHOWN = ("psi", "natural_psi", "js_distance", "missing_reference", "missing_current",
@@ -62,7 +72,7 @@ def _drift(ctx: ReportContext, drift: pd.DataFrame | None) -> str:
         for c in DRIFT_SHOWN}
     head = ctx.t("report.monitoring.drifted", n=f.count(len(flagged)),
                  total=f.count(len(drift)), date=f.date(ctx.cutoff))
-    return (f"<p>{head}</p>"
+    return (warning(head)
             + table(shown, f, index_name=f.text("report.monitoring.col.code"), cells=cells)
             + note(ctx.t("report.monitoring.drift_how")))
 
@@ -76,6 +86,9 @@ def _history_figure(ctx: ReportContext, history: pd.DataFrame, task: str) -> Any
     for line in ax.get_lines():  # the legend says "(estimated)" in the report's language
         line.set_label(str(line.get_label()).replace("(estimated)", f"({estimated})"))
     ax.legend(fontsize="small")
+    # a tick per scoring date, not the calendar's weeks between them
+    dates = pd.to_datetime(pd.Series(history.loc[history["task"] == task, "scored_at"].unique()))
+    ax.set_xticks(sorted(dates), [d.strftime("%Y-%m-%d") for d in sorted(dates)])
     fig.set_size_inches(6.4, 3.6)
     fig.set_dpi(90)
     return plots._finish(fig)
