@@ -167,8 +167,13 @@ def _rows(html: str) -> list[list[str]]:
 
 def test_monitoring_shows_the_flagged_columns_and_the_latest_realised_values():
     extras = report_extras()
-    page = build_report(as_of=AS_OF, extras=extras)
+    history = extras["monitoring"]["history"]
+    # a metric on another scale (a count) stays in the history file, out of the plot and table
+    more = pd.concat([history, history.head(1).assign(metric="radar_k", realised=15.0)])
+    page = build_report(as_of=AS_OF, extras={**extras, "monitoring": {
+        "drift": extras["monitoring"]["drift"], "history": more}})
     html = _section(page, "monitoring")
+    assert "radar_k" not in html and "performance_history.csv" in html
     assert "2 of 4 monitored columns drifted at 2024-03-01" in html
     rows = _rows(html)
     drift = extras["monitoring"]["drift"]

@@ -32,6 +32,10 @@ from repurchase_ml.report._base import (
 #: drift table columns shown per flagged column, in order
 DRIFT_SHOWN = ("psi", "natural_psi", "js_distance", "missing_reference", "missing_current",
                "new_category_share")
+#: metrics drawn and listed per task: ranking quality, all on a 0-1 scale so one axis holds
+#: them (the history file has every metric, counts and money errors included)
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "precision_top10", "radar_precision_at_k", "spearman",
+                    "normalized_gini")
 _SHARES = ("missing_reference", "missing_current", "new_category_share")
 
 
@@ -84,7 +88,10 @@ def _history_figure(ctx: ReportContext, history: pd.DataFrame, task: str) -> Any
            title=ctx.pt("report.monitoring.plot_title", task=ctx.plabel("task", task)))
     estimated = ctx.pt("report.monitoring.estimated")
     for line in ax.get_lines():  # the legend says "(estimated)" in the report's language
-        line.set_label(str(line.get_label()).replace("(estimated)", f"({estimated})"))
+        label = str(line.get_label())
+        if "(estimated)" in label:  # a marker too: a single scoring date draws no dash
+            line.set_label(label.replace("(estimated)", f"({estimated})"))
+            line.set_marker("x")
     ax.legend(fontsize="small")
     # a tick per scoring date, not the calendar's weeks between them
     dates = pd.to_datetime(pd.Series(history.loc[history["task"] == task, "scored_at"].unique()))
@@ -103,7 +110,9 @@ def _history(ctx: ReportContext, history: pd.DataFrame | None) -> str:
     parts = []
     for task in sorted(history["task"].astype(str).unique()):
         rows = history[history["task"] == task]
-        fig = _history_figure(ctx, history, task)
+        headline = rows[rows["metric"].isin(HEADLINE_METRICS)]
+        rows = headline if len(headline) else rows
+        fig = _history_figure(ctx, rows, task)
         try:
             picture = img(fig, f"performance-{task}",
                           f.text("report.monitoring.alt", task=f.label("task", task)))
@@ -123,7 +132,8 @@ def _history(ctx: ReportContext, history: pd.DataFrame | None) -> str:
             lambda v: "" if pd.isna(v) else f.count(float(v)))
         parts.append(f"<h3>{e(f.label('task', task))}</h3>" + picture
                      + table(shown, f, index_name=f.text("report.scorecard.metric"), cells=cells))
-    return note(ctx.t("report.monitoring.history_how")) + grid(parts)
+    return (note(ctx.t("report.monitoring.history_how")) + grid(parts)
+            + note(ctx.t("report.monitoring.history_file")))
 
 
 def render(ctx: ReportContext) -> str:
@@ -141,4 +151,4 @@ def render(ctx: ReportContext) -> str:
 
 SECTION = Section("monitoring", render)
 
-__all__ = ["DRIFT_SHOWN", "SECTION", "render"]
+__all__ = ["DRIFT_SHOWN", "HEADLINE_METRICS", "SECTION", "render"]
