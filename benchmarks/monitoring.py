@@ -33,7 +33,8 @@ from repurchase_ml import jobs, tracking
 from repurchase_ml._io import write_text_atomic
 from repurchase_ml.config import load_settings
 from repurchase_ml.features import build_features, make_labels
-from repurchase_ml.monitoring import expected_roc_auc, run_evaluate
+from repurchase_ml.jobs import run_evaluate
+from repurchase_ml.monitoring import expected_roc_auc
 from repurchase_ml.monitoring.runs import score_monitoring
 
 ROOT = Path(__file__).resolve().parents[1]

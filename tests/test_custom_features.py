@@ -16,7 +16,7 @@ import pytest
 
 import repurchase_ml as rm
 from repurchase_ml.errors import SchemaError
-from repurchase_ml.features import custom
+from repurchase_ml.features import spec as spec_module
 from repurchase_ml.models.plan import TrainingMinimums
 from repurchase_ml.radar import radar_spec
 
@@ -123,10 +123,16 @@ def test_custom_features_reach_training_schema_served_model_and_radar(walkthroug
     assert radar_reasons[on_list].str.contains(f"3 {REQUEST_WORDS} \\(typical 0\\)").mean() >= 0.5
 
 
+def _forget(monkeypatch, registry):
+    """Empty a registry of this process for one test (restored after it)."""
+    for name in list(registry):
+        monkeypatch.delitem(registry, name)
+
+
 def test_descriptions_travel_with_the_pickled_spec(walkthrough, monkeypatch):
     spec = walkthrough["spec"]
     blob = pickle.dumps(spec)
-    monkeypatch.setattr(custom, "_DECLARED", {})  # a fresh process: nothing declared yet
+    _forget(monkeypatch, spec_module._DECLARED)  # a fresh process: nothing declared yet
     assert rm.describe_feature("cancellation_requests", 2.0) == "cancellation requests: 2"
     assert pickle.loads(blob) == spec
     assert rm.describe_feature("cancellation_requests", 2.0, typical=0.0) == \
@@ -143,7 +149,7 @@ def test_the_radar_names_a_missing_custom_feature_and_how_to_supply_it(walkthrou
 
 
 def test_an_unregistered_function_is_named_at_scoring(walkthrough, monkeypatch):
-    monkeypatch.setattr(custom, "_FUNCTIONS", {})
+    _forget(monkeypatch, spec_module._FUNCTIONS)
     with pytest.raises(ValueError, match="'my_coupon_share': no function is registered"):
         rm.build_features(walkthrough["events"], cutoffs=[AS_OF], spec=walkthrough["spec"],
                           extra_features=walkthrough["at_as_of"])

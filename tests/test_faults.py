@@ -37,6 +37,8 @@ BASE = {
     # 150 customers are below the default training minimums
     "training": {"minimums": {"train_positives": 20, "train_negatives": 20, "eval_rows": 30,
                               "eval_positives": 5, "eval_negatives": 5, "history_days": 30}},
+    # ... and below the rows the promotion rule wants per task
+    "promotion": {"min_eval_rows": 20},
 }
 #: the challenger every killed run trains: it would be promoted over the weak champion
 CHALLENGER = {"tuning": {"n_estimators": 10}, "promotion": {"baseline_tolerance": 1.0}}

@@ -29,6 +29,8 @@ SMALL = {
     # 300 customers are below the default training minimums (e.g. 24 repurchase positives)
     "training": {"minimums": {"train_positives": 20, "train_negatives": 20, "eval_rows": 30,
                               "eval_positives": 5, "eval_negatives": 5, "history_days": 30}},
+    # ... and below the rows the promotion rule wants per task (tested in test_retrain_refit)
+    "promotion": {"min_eval_rows": 20},
 }
 
 
@@ -71,6 +73,17 @@ def test_first_run_promotes_and_records_why(weak_champion):
     decision = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/decision.json")
     assert decision["promoted"] is True and decision["challenger_version"] == "1"
     assert set(decision["challenger"]) <= {"churn", "repurchase", "ltv"}
+    # each task tested at the newest month start its own horizon allows (60, 30, 90 days of
+    # a log ending 2023-12-31), then refit on every labelled cutoff before registration
+    newest = {"churn": "2023-11-01", "repurchase": "2023-12-01", "ltv": "2023-10-01"}
+    assert decision["evaluation_cutoffs"] == {t: newest[t] for t in decision["evaluation_cutoffs"]}
+    assert len(decision["evaluation_cutoffs"]) >= 2
+    assert decision["refit_on_all_cutoffs"] is True and decision["left_out_of_promotion"] == {}
+    from repurchase_ml import tracking
+
+    served = tracking.load_champion(settings).served
+    for split in served.bundle.cutoffs.values():
+        assert split["test"] in split["refit"] and split["valid"] in split["refit"]
     # what a run must log: settings, data window, row counts, metrics, plots, features
     assert run.data.params["cutoffs.n"] == "10"
     assert run.data.params["data.window_end"].startswith("2023-12-31")

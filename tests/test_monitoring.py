@@ -243,7 +243,8 @@ def test_score_writes_drift_and_estimates_beside_the_scores(scored):
 
 
 def test_evaluate_equals_an_independent_recomputation(scored):
-    from repurchase_ml.monitoring import performance_history, run_evaluate
+    from repurchase_ml.jobs import run_evaluate
+    from repurchase_ml.monitoring import performance_history
 
     settings, _, score = scored
     early = run_evaluate(settings, "2023-10-20")  # both horizons still running

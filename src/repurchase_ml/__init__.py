@@ -2,13 +2,15 @@
 
 The public API is flat: ``from repurchase_ml import build_features, churn_radar``.
 Names resolve lazily on first use, so ``import repurchase_ml`` stays fast and
-never imports MLflow or SHAP.
+never imports MLflow or SHAP. Type checkers see every name with its real
+signature through the ``TYPE_CHECKING`` imports below (keep them in step with
+``_LAZY``; tests/test_docs.py checks that they are).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,8 @@ _LAZY: dict[str, str] = {
     "feature_names": "repurchase_ml.features",
     "make_labels": "repurchase_ml.features",
     "propose_cutoffs": "repurchase_ml.features",
+    "save_training_set": "repurchase_ml.features",
+    "load_training_set": "repurchase_ml.features",
     "CustomFeature": "repurchase_ml.features",
     "register_feature": "repurchase_ml.features",
     "CLVFit": "repurchase_ml.models",
@@ -122,14 +126,125 @@ _LAZY: dict[str, str] = {
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers (mypy, IDEs) only
+    from repurchase_ml.campaigns import UpliftModel as UpliftModel
+    from repurchase_ml.campaigns import campaign_readout as campaign_readout
+    from repurchase_ml.campaigns import plot_readout as plot_readout
+    from repurchase_ml.campaigns import read_campaigns as read_campaigns
+    from repurchase_ml.categories import NextCategoryModel as NextCategoryModel
+    from repurchase_ml.categories import browse_to_buy_affinity as browse_to_buy_affinity
+    from repurchase_ml.categories import category_affinity as category_affinity
+    from repurchase_ml.categories import category_transitions as category_transitions
+    from repurchase_ml.categories import evaluate_next_category as evaluate_next_category
+    from repurchase_ml.categories import (
+        repurchase_by_first_category as repurchase_by_first_category,
+    )
+    from repurchase_ml.config import ConfigError as ConfigError
+    from repurchase_ml.config import Settings as Settings
+    from repurchase_ml.config import load_settings as load_settings
+    from repurchase_ml.datasets import CampaignDesign as CampaignDesign
+    from repurchase_ml.datasets import find_data_file as find_data_file
+    from repurchase_ml.datasets import load_cdnow as load_cdnow
+    from repurchase_ml.datasets import load_cdnow_sample as load_cdnow_sample
+    from repurchase_ml.datasets import load_online_retail as load_online_retail
+    from repurchase_ml.datasets import load_taobao as load_taobao
+    from repurchase_ml.datasets import make_event_log as make_event_log
+    from repurchase_ml.datasets import run_campaigns as run_campaigns
+    from repurchase_ml.errors import SchemaError as SchemaError
+    from repurchase_ml.events import EVENT_TYPES as EVENT_TYPES
+    from repurchase_ml.events import ColumnMapping as ColumnMapping
+    from repurchase_ml.events import ValidationReport as ValidationReport
+    from repurchase_ml.events import check_canonical as check_canonical
+    from repurchase_ml.events import read_events as read_events
+    from repurchase_ml.events import validate_events as validate_events
+    from repurchase_ml.explain import contributions as contributions
+    from repurchase_ml.explain import describe_feature as describe_feature
+    from repurchase_ml.explain import driver_ranking as driver_ranking
+    from repurchase_ml.explain import plot_dependence as plot_dependence
+    from repurchase_ml.explain import plot_drivers as plot_drivers
+    from repurchase_ml.explain import reasons as reasons
+    from repurchase_ml.explain import top_drivers as top_drivers
+    from repurchase_ml.explain import typical_values as typical_values
+    from repurchase_ml.features import TASKS as TASKS
+    from repurchase_ml.features import CustomFeature as CustomFeature
+    from repurchase_ml.features import FeatureInfo as FeatureInfo
+    from repurchase_ml.features import FeatureSpec as FeatureSpec
+    from repurchase_ml.features import TaskSpec as TaskSpec
+    from repurchase_ml.features import build_features as build_features
+    from repurchase_ml.features import build_training_set as build_training_set
+    from repurchase_ml.features import category_price_levels as category_price_levels
+    from repurchase_ml.features import compute_features as compute_features
+    from repurchase_ml.features import feature_info as feature_info
+    from repurchase_ml.features import feature_names as feature_names
+    from repurchase_ml.features import load_training_set as load_training_set
+    from repurchase_ml.features import make_labels as make_labels
+    from repurchase_ml.features import propose_cutoffs as propose_cutoffs
+    from repurchase_ml.features import register_feature as register_feature
+    from repurchase_ml.features import save_training_set as save_training_set
+    from repurchase_ml.jobs import JobLockedError as JobLockedError
+    from repurchase_ml.jobs import RetrainResult as RetrainResult
+    from repurchase_ml.jobs import ScoreResult as ScoreResult
+    from repurchase_ml.jobs import decide_promotion as decide_promotion
+    from repurchase_ml.jobs import load_event_log as load_event_log
+    from repurchase_ml.jobs import run_demo as run_demo
+    from repurchase_ml.jobs import run_retrain as run_retrain
+    from repurchase_ml.jobs import run_score as run_score
+    from repurchase_ml.jobs import run_validate as run_validate
+    from repurchase_ml.jobs import serve_command as serve_command
+    from repurchase_ml.models import CLVFit as CLVFit
+    from repurchase_ml.models import LGBMTaskClassifier as LGBMTaskClassifier
+    from repurchase_ml.models import LTVRegressor as LTVRegressor
+    from repurchase_ml.models import ModelBundle as ModelBundle
+    from repurchase_ml.models import OrderCountRegressor as OrderCountRegressor
+    from repurchase_ml.models import Scorecard as Scorecard
+    from repurchase_ml.models import TuningResult as TuningResult
+    from repurchase_ml.models import evaluate as evaluate
+    from repurchase_ml.models import expected_next_order_date as expected_next_order_date
+    from repurchase_ml.models import fit_bgnbd_baseline as fit_bgnbd_baseline
+    from repurchase_ml.models import fit_clv_models as fit_clv_models
+    from repurchase_ml.models import predict_clv as predict_clv
+    from repurchase_ml.models import purchase_summary as purchase_summary
+    from repurchase_ml.models import rfm_heuristic_score as rfm_heuristic_score
+    from repurchase_ml.models import run_rate_baseline as run_rate_baseline
+    from repurchase_ml.models import scorecards_to_frame as scorecards_to_frame
+    from repurchase_ml.models import train_models as train_models
+    from repurchase_ml.models import tune_estimator as tune_estimator
+    from repurchase_ml.radar import RADAR_COLUMNS as RADAR_COLUMNS
+    from repurchase_ml.radar import churn_radar as churn_radar
+    from repurchase_ml.radar import evaluate_radar as evaluate_radar
+    from repurchase_ml.radar import radar_from_scores as radar_from_scores
+    from repurchase_ml.radar import radar_metrics as radar_metrics
+    from repurchase_ml.radar import value_if_retained as value_if_retained
+    from repurchase_ml.radar import write_radar as write_radar
+    from repurchase_ml.report import build_report as build_report
+    from repurchase_ml.report import bundle_report_inputs as bundle_report_inputs
+    from repurchase_ml.report import repurchase_curve as repurchase_curve
+    from repurchase_ml.report import write_report as write_report
+    from repurchase_ml.segments import LIFECYCLE_STAGES as LIFECYCLE_STAGES
+    from repurchase_ml.segments import RFM_SEGMENT_RULES as RFM_SEGMENT_RULES
+    from repurchase_ml.segments import ActionTable as ActionTable
+    from repurchase_ml.segments import behaviour_clusters as behaviour_clusters
+    from repurchase_ml.segments import lifecycle_stage as lifecycle_stage
+    from repurchase_ml.segments import plot_segment_migration as plot_segment_migration
+    from repurchase_ml.segments import plot_segment_sizes as plot_segment_sizes
+    from repurchase_ml.segments import recommend_actions as recommend_actions
+    from repurchase_ml.segments import rfm_scores as rfm_scores
+    from repurchase_ml.segments import segment_migration as segment_migration
+    from repurchase_ml.segments import value_risk_matrix as value_risk_matrix
+    from repurchase_ml.tracking import RepurchaseModel as RepurchaseModel
+    from repurchase_ml.tracking import ServedModel as ServedModel
+    from repurchase_ml.tracking import check_request as check_request
+    from repurchase_ml.tracking import load_champion as load_champion
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'repurchase_ml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+
+if not TYPE_CHECKING:  # hidden from type checkers: an unknown name is an error, not Any
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'repurchase_ml' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -27,6 +27,9 @@ import click
 import typer
 from rich.console import Console
 
+from repurchase_ml._progress import rich_progress
+from repurchase_ml._progress import set_enabled as set_progress
+
 __all__ = ["app", "parse_overrides"]
 
 T = TypeVar("T")
@@ -99,6 +102,13 @@ def main(
     # logging-time notes (pickled python_model, signature checks) are for library authors
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "ERROR")
+    # -q: warnings and errors only, from the libraries too (Optuna's trial lines are always
+    # folded into a progress bar, see models.tuning), and no progress bars
+    set_progress(not quiet)
+    if quiet:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "ERROR"
+        for name in ("mlflow", "alembic", "optuna"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -203,6 +213,9 @@ def validate(
                      "invalid.", show_default=False)] = None,
     drop_invalid: Annotated[bool, typer.Option("--drop-invalid", help="Drop offending rows and "
                             "count them instead of failing.")] = False,
+    encoding: Annotated[str | None, typer.Option(
+        "--encoding", help="Text encoding of a CSV log, e.g. gbk [default: the mapping's "
+        "encoding, else utf-8].", show_default=False)] = None,
 ) -> None:
     """Validate an event log against the canonical schema and summarise it."""
     from repurchase_ml.config import check_timezone
@@ -212,7 +225,7 @@ def validate(
     if mapping is not None:
         _guard(lambda: _read_mapping(mapping))
     report = _guard(lambda: run_validate(log, mapping=mapping, timezone=timezone, as_of=as_of,
-                                         drop_invalid=drop_invalid),
+                                         drop_invalid=drop_invalid, encoding=encoding),
                     drop_hint="add --drop-invalid")
     console.print(report.summary(), highlight=False)
 
@@ -239,7 +252,7 @@ def demo(
     size = {} if n_customers is None else {"n_customers": n_customers}
     settings = _guard(lambda: _settings(None, project_dir, sets, {"data": {
         "on_invalid": "drop", "synthetic": size}}))
-    with console.status(f"running the demo in {settings.project_path()} ..."):
+    with rich_progress(err_console, f"running the demo in {settings.project_path()} ..."):
         summary = _guard(lambda: run_demo(settings, stages=stages))
     console.print("[bold]event log[/]")
     console.print(summary["report_text"], highlight=False)
@@ -267,6 +280,8 @@ def _print_retrain(result: dict[str, Any], settings: Any) -> None:
             console.print(f"    {line}", highlight=False, markup=False)
     for line in scorecard_lines(result):
         console.print(f"  {line}", highlight=False, markup=False)
+    for task, why in (result.get("left_out_of_promotion") or {}).items():
+        console.print(f"  {task}: {why}", highlight=False, markup=False)
     if result.get("skipped"):
         console.print(f"  not trained (refused by the training plan above): "
                       f"{', '.join(result['skipped'])}", highlight=False, markup=False)
@@ -289,7 +304,7 @@ def retrain(config: ConfigOpt = None, project_dir: ProjectOpt = None, sets: SetO
     from repurchase_ml.jobs import run_retrain
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
-    with console.status("retraining ..."):
+    with rich_progress(err_console, "retraining ..."):
         result = _guard(lambda: run_retrain(settings))
     _print_retrain(result.to_dict(), settings)
 
@@ -336,7 +351,7 @@ def score(
     radar = {key: value for key, value in flags.items() if value is not None}
     settings = _guard(lambda: _settings(config, project_dir, sets,
                                         defaults={"radar": radar} if radar else None))
-    with console.status(f"scoring at {as_of} ..."):
+    with rich_progress(err_console, f"scoring at {as_of} ..."):
         result = _guard(lambda: run_score(settings, as_of))
     _print_score(asdict(result))
     if result.drift_flagged:
@@ -355,7 +370,7 @@ def evaluate(
     sets: SetOpt = None,
 ) -> None:
     """Realised performance of earlier scoring dates whose horizon has passed by --as-of."""
-    from repurchase_ml.monitoring import run_evaluate
+    from repurchase_ml.jobs import run_evaluate
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
     with console.status(f"evaluating at {as_of} ..."):
@@ -388,7 +403,7 @@ def report(
     from repurchase_ml.jobs import run_report
 
     settings = _guard(lambda: _settings(config, project_dir, sets))
-    with console.status(f"building the report for {as_of} ..."):
+    with rich_progress(err_console, f"building the report for {as_of} ..."):
         path = _guard(lambda: run_report(settings, as_of=as_of, path=output))
     console.print(f"[bold]report[/] at {as_of}: {path}", highlight=False)
 
@@ -497,3 +512,7 @@ def _check_champion(settings: Any) -> None:
 
     tracking.configure(settings)
     tracking.load_champion(settings)
+
+
+if __name__ == "__main__":  # python -m repurchase_ml.cli, as the installed command
+    app(prog_name="repurchase-ml")

@@ -206,7 +206,13 @@ class TrainingSettings(_Section):
     ``warn`` (train anyway). ``alive_days`` is churn's alive window (default
     365 days), for logs too short for it. ``candidates`` restricts what
     ``train_models`` may ship (e.g. ``[bgnbd, rfm]`` for baselines only);
-    default: choose among all.
+    default: choose among all. ``refit`` (default true): once a task has been
+    tested out of time, the retrain job refits its trees on every labelled
+    cutoff before registering the model, so the served model has seen the
+    newest labelled months. ``threads``: LightGBM threads per model; null =
+    every available core once the training rows are many enough to gain from
+    them, one below (``repurchase_ml.models.lgbm_threads``); the same data,
+    settings and thread count give the same model bit for bit.
 
     Examples
     --------
@@ -218,6 +224,8 @@ class TrainingSettings(_Section):
     on_insufficient: str = ON_INSUFFICIENT[0]
     alive_days: int | None = Field(default=None, ge=1)
     candidates: tuple[str, ...] | None = None
+    refit: bool = True
+    threads: int | None = Field(default=None, ge=1)
 
     @field_validator("candidates")
     @classmethod
@@ -261,13 +269,16 @@ class PromotionSettings(_Section):
     champion's by at least ``min_improvement`` and no task's primary metric is
     worse by more than ``tolerance``; and, first model included, only when on
     every task it is no worse than the best baseline on the newest out-of-time
-    cutoff by more than ``baseline_tolerance``.
+    cutoff by more than ``baseline_tolerance``. A task evaluated on fewer than
+    ``min_eval_rows`` rows is reported and left out of both rules (its metric
+    is noise), with a warning.
     """
 
     primary_metric: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_PRIMARY))
     min_improvement: float = Field(default=0.0, ge=0)
     tolerance: float = Field(default=0.01, ge=0)
     baseline_tolerance: float = Field(default=0.01, ge=0)
+    min_eval_rows: int = Field(default=200, ge=0)
 
 
 class OutputSettings(_Section):
@@ -423,7 +434,7 @@ class MonitoringSettings(_Section):
 
     Examples
     --------
-    >>> MonitoringSettings(psi=0.25).thresholds().psi
+    >>> MonitoringSettings(psi=0.25).psi
     0.25
     """
 
@@ -436,12 +447,6 @@ class MonitoringSettings(_Section):
     trigger_flagged_columns: int = Field(default=1, ge=1)
     trigger_metric_drop: float = Field(default=0.03, ge=0)
 
-    def thresholds(self) -> Any:
-        """The drift thresholds as ``repurchase_ml.monitoring.DriftThresholds``."""
-        from repurchase_ml.monitoring.drift import DriftThresholds
-
-        return DriftThresholds(psi=self.psi, missing=self.missing,
-                               new_category=self.new_category)
 
 
 class Settings(_Section):

@@ -10,6 +10,7 @@ in the :class:`ValidationReport`. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import gzip
@@ -90,6 +91,26 @@ def _suggest(name: str, valid: tuple[str, ...] | list[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def check_encoding(value: str, *, name: str = "encoding") -> str:
+    """Return ``value`` if Python knows the text encoding, else raise naming ``name``.
+
+    Examples
+    --------
+    >>> check_encoding("GBK")
+    'GBK'
+    >>> check_encoding("gbk2")
+    Traceback (most recent call last):
+    ...
+    ValueError: encoding: unknown text encoding 'gbk2'. Fix: use a Python codec name such as 'utf-8', 'gbk', 'gb18030', 'cp1252' or 'latin-1'.
+    """
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"{name}: unknown text encoding {value!r}. Fix: use a Python codec name "
+                         "such as 'utf-8', 'gbk', 'gb18030', 'cp1252' or 'latin-1'.") from None
+    return value
+
+
 class ColumnMapping(BaseModel):
     """How the columns of a source table become the canonical event log.
 
@@ -118,6 +139,10 @@ class ColumnMapping(BaseModel):
         NFKC form, so ``" a1"``, ``"a1"`` and the full-width ``"ａ1"`` are one
         customer. Off by default: the validation report then warns about ids
         that differ only that way (how many, and examples).
+    encoding
+        Text encoding of a CSV source, e.g. ``"gbk"`` for Tmall/Taobao
+        exports or ``"cp1252"`` for Excel in Western Europe; default UTF-8.
+        :func:`read_events` takes it as an argument too (the argument wins).
 
     Examples
     --------
@@ -142,6 +167,12 @@ class ColumnMapping(BaseModel):
     timestamp_format: str | None = None
     customer_id_type: Literal["auto", "str"] = "auto"
     normalize_ids: bool = False
+    encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        return None if value is None else check_encoding(value, name="encoding")
 
     @field_validator("columns")
     @classmethod
@@ -267,10 +298,11 @@ class ValidationReport:
 # --------------------------------------------------------------------------- reading
 
 
-def _first_ragged_line(path: Path, sep: str) -> tuple[int, int, int] | None:
+def _first_ragged_line(path: Path, sep: str, encoding: str = "utf-8"
+                       ) -> tuple[int, int, int] | None:
     """(line number, fields on it, fields in the header) of the first row of another width."""
     opener: Callable[..., Any] = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
         rows = csv.reader(fh, delimiter=sep)
         header = next(rows, [])
         for row in rows:
@@ -279,8 +311,8 @@ def _first_ragged_line(path: Path, sep: str) -> tuple[int, int, int] | None:
     return None
 
 
-def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    """Read a delimited file as text; refuse empty, non-UTF-8, ragged or mis-delimited files.
+def _read_csv(path: Path, sep: str, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a delimited file as text; refuse empty, undecodable, ragged or mis-delimited files.
 
     Only an empty cell is missing: ``NA``, ``null`` or ``None`` are ids like any other
     (numeric columns treat them as missing later, in validation).
@@ -290,20 +322,22 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
             # a first row with one field too many would silently become the index
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                                index_col=False)
+                                index_col=False, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise SchemaError(None, f"{str(path)!r} is empty (no header line)",
                           fix="check the export: the file needs a header line and one row per "
                               "event") from None
     except UnicodeDecodeError as exc:
         raise SchemaError(
-            None, f"{str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#x} at offset "
-                  f"{exc.start}; Excel and older exports often write latin-1 or cp1252)",
-            fix="save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), or read it with "
-                "pandas.read_csv(path, encoding='latin-1', dtype=str) and pass the DataFrame",
+            None, f"{str(path)!r} is not {encoding.upper()} text (byte {exc.object[exc.start]:#x} at "
+                  f"offset {exc.start}; Chinese exports such as Tmall's are often GBK, Excel "
+                  "and older exports latin-1 or cp1252)",
+            fix="name the file's encoding with the encoding option: read_events(..., "
+                "encoding='gbk'), 'encoding: gbk' in the mapping YAML (data.mapping in the "
+                "config) or --encoding gbk on the command line; or save the file as UTF-8",
         ) from None
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        ragged = _first_ragged_line(path, sep)
+        ragged = _first_ragged_line(path, sep, encoding)
         where = (f"line {ragged[0]} has {ragged[1]} fields, the header {ragged[2]}" if ragged
                  else f"cannot be split into fields ({exc})")
         raise SchemaError(None, f"{str(path)!r}: {where}",
@@ -333,7 +367,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                               "a .csv suffix") from None
 
 
-def _read_table(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+def _read_table(source: pd.DataFrame | str | os.PathLike[str], encoding: str = "utf-8"
+                ) -> pd.DataFrame:
     if is_polars(source):
         return as_pandas(source, argument="source")
     if isinstance(source, pd.DataFrame):
@@ -351,7 +386,7 @@ def _read_table(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
         return _read_parquet(path)
     if ".csv" in suffix or ".tsv" in suffix or suffix.endswith(".txt"):
         # Read ids and labels as text: guessing numeric ids would strip leading zeros.
-        return _read_csv(path, "\t" if ".tsv" in suffix else ",")
+        return _read_csv(path, "\t" if ".tsv" in suffix else ",", encoding)
     raise ValueError(
         f"source: cannot tell the format of {str(path)!r} from its suffix; "
         "use .csv, .tsv, .csv.gz or .parquet, or pass a DataFrame."
@@ -851,6 +886,7 @@ def read_events(
     as_of: pd.Timestamp | str | None = None,
     on_invalid: OnInvalid = "raise",
     plausible_range: tuple[Any, Any] | None = (PLAUSIBLE_START, None),
+    encoding: str | None = None,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read a raw order or behaviour log into the canonical, validated event frame.
 
@@ -882,6 +918,10 @@ def read_events(
         (year typos such as 1900 or 2200). Default: from 1970-01-01 to now + 1
         day; ``None`` as ``end`` means now + 1 day, ``None`` as ``start`` no
         lower bound; ``plausible_range=None`` switches the check off.
+    encoding
+        Text encoding of a CSV source (e.g. ``"gbk"``); default the mapping's
+        ``encoding``, else UTF-8. A file that does not decode is refused with
+        a message naming this option.
 
     Amounts, quantities and unit prices must be finite and at most
     :data:`MAX_AMOUNT` (about 9.22e14) in size, and a customer's purchases
@@ -917,7 +957,8 @@ def read_events(
         if not isinstance(mapping, Mapping):
             raise TypeError(f"mapping: expected a ColumnMapping or a dict, got {type(mapping).__name__}.")
         mapping = ColumnMapping.model_validate(dict(mapping))
-    raw = _read_table(source)
+    raw = _read_table(source, check_encoding(encoding) if encoding is not None
+                      else mapping.encoding or "utf-8")
     frame, ignored = _apply_mapping(raw, mapping)
     return validate_events(frame, mapping, timezone=timezone, as_of=as_of, on_invalid=on_invalid,
                            n_input_rows=len(raw), ignored_columns=ignored,

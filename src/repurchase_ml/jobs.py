@@ -131,6 +131,7 @@ def run_validate(
     timezone: str = "UTC",
     as_of: str | None = None,
     drop_invalid: bool = False,
+    encoding: str | None = None,
 ) -> ValidationReport:
     """Validate a log file with an optional mapping YAML and return the report.
 
@@ -157,7 +158,7 @@ def run_validate(
     column_mapping = ColumnMapping.from_yaml(mapping) if mapping is not None else None
     _events, report = read_events(
         source, column_mapping, timezone=timezone, as_of=as_of,
-        on_invalid="drop" if drop_invalid else "raise",
+        on_invalid="drop" if drop_invalid else "raise", encoding=encoding,
     )
     return report
 
@@ -261,6 +262,8 @@ class RetrainResult:
     radar_metrics: dict[str, float] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: tasks evaluated on fewer than ``promotion.min_eval_rows`` rows, with the reason
+    left_out_of_promotion: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -450,12 +453,15 @@ def run_retrain(settings: Settings) -> RetrainResult:
     """Train a challenger at the newest cutoffs, compare with the baselines and the champion.
 
     Steps: hold the project lock; mark runs of earlier retrains that were
-    killed as FAILED; read the log; take the newest ``settings.cutoffs.n``
-    usable cutoffs; train one model per task out of time (the newest cutoff is
-    held out); check the shipped scorers against the best baseline on that
-    cutoff (the gate, ``promotion.baseline_tolerance``); score challenger and
-    champion with the same code on the same rows of that cutoff; decide by the
-    promotion rule; log the run; register the challenger as a new version
+    killed as FAILED; read the log; take, per task, the newest
+    ``settings.cutoffs.n`` cutoffs its own horizon allows; train one model per
+    task out of time (the task's newest cutoff is held out); check the shipped
+    scorers against the best baseline on that cutoff (the gate,
+    ``promotion.baseline_tolerance``); score challenger and champion with the
+    same code on the same rows of that cutoff, leaving out of the rule (with a
+    warning) a task with fewer than ``promotion.min_eval_rows`` rows; decide by
+    the promotion rule; with ``training.refit`` (default) refit the trees on
+    every labelled cutoff; log the run; register the challenger as a new version
     (tagged ``decision=pending``); and only then, if the rule says so, move the
     ``champion`` alias to it. The decision is tagged on the version and the
     run, and stored as ``decision.json``, after the alias has moved. A crash at
@@ -489,7 +495,8 @@ def run_retrain(settings: Settings) -> RetrainResult:
     ...     "training": {"minimums": {"train_positives": 50, "train_negatives": 50,
     ...                               "eval_rows": 50, "eval_positives": 10,
     ...                               "eval_negatives": 10, "history_days": 30}},
-    ...     "promotion": {"baseline_tolerance": 0.1}, "output": {"report": False}},
+    ...     "promotion": {"baseline_tolerance": 0.1, "min_eval_rows": 50},
+    ...     "output": {"report": False}},
     ...     environ={})
     >>> first = run_retrain(settings)
     >>> first.promoted, first.model_version, first.champion_version
@@ -519,9 +526,10 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     import mlflow
 
     from repurchase_ml import tracking
-    from repurchase_ml.features import build_training_set, propose_cutoffs
+    from repurchase_ml.features import build_training_set
     from repurchase_ml.models import train_models
     from repurchase_ml.models.plan import plan_lines
+    from repurchase_ml.models.refit import propose_task_cutoffs, refit_on_all_cutoffs
 
     # the log is read and validated first: a refused log leaves the project as it was
     events, report = load_event_log(settings)
@@ -536,17 +544,21 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     if settings.monitoring.retrain_when == "triggered":
         from repurchase_ml.monitoring import retrain_trigger
 
-        run_it, why = retrain_trigger(settings, champion)
+        recorded = tracking.champion_decision(champion) if champion is not None else None
+        run_it, why = retrain_trigger(settings, champion, decision=recorded)
         if not run_it:
             return _unchanged(settings, champion, fingerprint,
                               reason="no retrain trigger fired (" + "; ".join(why) + ")")
         trigger = "; ".join(why)
     horizons = {task: settings.horizons[task] for task in settings.tasks}
-    cutoffs = propose_cutoffs(events, horizon_days=max(horizons.values()),
-                              freq=settings.cutoffs.freq, n=settings.cutoffs.n)
+    # each task up to the newest cutoff its own horizon allows, on one feature table
+    task_cutoffs = propose_task_cutoffs(events, horizons, freq=settings.cutoffs.freq,
+                                        n=settings.cutoffs.n)
+    cutoffs = sorted({c for found in task_cutoffs.values() for c in found})
     training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
                                   spec=_feature_spec(settings), horizons=horizons,
-                                  alive_days=settings.training.alive_days)
+                                  alive_days=settings.training.alive_days,
+                                  label_cutoffs=task_cutoffs)
     tuning = settings.tuning
     bundle = train_models(  # logs the plan first; refuses tasks below training.minimums
         training, tasks=list(settings.tasks), horizons=horizons,
@@ -557,26 +569,29 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         minimums=settings.training.training_minimums(),
         on_insufficient=settings.training.on_insufficient,
         alive_days=settings.training.alive_days, candidates=settings.training.candidates,
+        threads=settings.training.threads,
     )
     bundle.skipped.update(too_short)
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
-    eval_cutoff = max(cutoffs)
-    eval_rows = training[training["cutoff"] == eval_cutoff].reset_index(drop=True)
+    test_cutoffs = {task: split["test"] for task, split in bundle.cutoffs.items()}
+    eval_rows = _test_rows(training, test_cutoffs)  # each task's own newest labelled rows
+    eval_cutoff = max(test_cutoffs.values())
     spec = pinned_spec(_feature_spec(settings), bundle.feature_names)
     served = tracking.make_served_model(
         bundle, training, spec=spec, top_reasons=settings.output.top_reasons,
         reference_rows_per_cutoff=settings.monitoring.reference_rows_per_cutoff)
 
-    challenger_cards = evaluate_served(served, eval_rows, tasks=settings.tasks)
+    challenger_cards = _evaluate_at(served, eval_rows, events)
     champion_cards: dict[str, dict[str, float]] | None = None
     if champion is not None:
-        champion_rows = _rows_for(champion.served, eval_rows, events, eval_cutoff)
-        champion_cards = evaluate_served(champion.served, champion_rows, tasks=settings.tasks)
+        champion_cards = _evaluate_at(champion.served, eval_rows, events)
     primary = settings.promotion.primary_metric
-    chal_primary = _primary(challenger_cards, primary)
-    champ_primary = None if champion_cards is None else _primary(champion_cards, primary)
-    test_scores = _test_primary(bundle, primary)
+    excluded = _too_few_rows(challenger_cards, settings.promotion.min_eval_rows)
+    chal_primary = _primary(_without(challenger_cards, excluded), primary)
+    champ_primary = (None if champion_cards is None
+                     else _primary(_without(champion_cards, excluded), primary))
+    test_scores = _without(_test_primary(bundle, primary), excluded)
     gate = baseline_gate(test_scores, primary, tolerance=settings.promotion.baseline_tolerance)
     promoted, reason = decide_promotion(chal_primary, champ_primary,
                                         min_improvement=settings.promotion.min_improvement,
@@ -588,9 +603,18 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
             "(see plan.txt); the champion stays")
     scorecard = _scorecard(settings, challenger_cards, champion_cards, test_scores)
     choice = _choice(bundle)
-    radar_scores = _radar_metrics(settings, bundle, eval_rows, eval_cutoff)
+    churn_cutoff = test_cutoffs.get("churn", eval_cutoff)
+    radar_scores = _radar_metrics(settings, bundle, eval_rows[eval_rows["cutoff"] == churn_cutoff]
+                                  .reset_index(drop=True), churn_cutoff)
+    registered = served  # the run logs the tested model's numbers and plots; this one serves
+    if settings.training.refit:  # after every out-of-time number above has been taken
+        registered = tracking.make_served_model(refit_on_all_cutoffs(bundle, training),
+                                                training, spec=spec,
+                                                top_reasons=settings.output.top_reasons)
     decision = {
         "promoted": promoted, "reason": reason, "evaluation_cutoff": str(eval_cutoff.date()),
+        "evaluation_cutoffs": {t: str(c.date()) for t, c in test_cutoffs.items()},
+        "left_out_of_promotion": excluded, "refit_on_all_cutoffs": settings.training.refit,
         "primary_metric": {t: primary[t] for t in settings.tasks},
         "challenger": chal_primary, "champion": champ_primary,
         "baseline_gate": {"passed": gate[0], "reason": gate[1],
@@ -615,7 +639,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         if plan:
             mlflow.log_dict(plan, "plan.json")
             mlflow.log_text("\n".join(plan_lines(plan)) + "\n", "plan.txt")
-        info = tracking.log_served_model(served, example=eval_rows)
+        info = tracking.log_served_model(registered, example=eval_rows)
         _fault_point("after_log")
         version = tracking.register(settings, info.model_uri, tags={
             "decision": "pending", "fingerprint": fingerprint,
@@ -635,7 +659,7 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         evaluation_cutoff=str(eval_cutoff.date()),
         challenger_metrics=chal_primary, champion_metrics=champ_primary or {},
         scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
-        plan=plan, skipped=dict(bundle.skipped),
+        plan=plan, skipped=dict(bundle.skipped), left_out_of_promotion=excluded,
     )
 
 
@@ -896,6 +920,65 @@ def evaluate_served(served: Any, rows: pd.DataFrame, *, tasks: tuple[str, ...] |
     return cards
 
 
+def _test_rows(training: pd.DataFrame, test_cutoffs: Mapping[str, pd.Timestamp]) -> pd.DataFrame:
+    """The rows of every task's test cutoff, each ``label_<task>`` kept at its own cutoff only.
+
+    Examples
+    --------
+    >>> ts = pd.DataFrame({"customer_id": [1, 1, 1], "cutoff": pd.to_datetime(
+    ...     ["2024-01-01", "2024-02-01", "2024-03-01"]), "label_ltv": [5.0, 6.0, None],
+    ...     "label_repurchase": [1.0, 0.0, 1.0]})
+    >>> _test_rows(ts, {"ltv": pd.Timestamp("2024-02-01"), "repurchase": pd.Timestamp("2024-03-01")})
+       customer_id     cutoff  label_ltv  label_repurchase
+    0            1 2024-02-01        6.0               NaN
+    1            1 2024-03-01        NaN               1.0
+    """
+    cut = pd.to_datetime(training["cutoff"])
+    rows = training[cut.isin(set(test_cutoffs.values()))].reset_index(drop=True)
+    for task, cutoff in test_cutoffs.items():
+        rows.loc[pd.to_datetime(rows["cutoff"]) != cutoff, f"label_{task}"] = float("nan")
+    return rows
+
+
+def _evaluate_at(served: Any, rows: pd.DataFrame, events: pd.DataFrame
+                 ) -> dict[str, dict[str, float]]:
+    """:func:`evaluate_served` per test cutoff of :func:`_test_rows` (each task at its own).
+
+    Challenger and champion are judged on the same rows with the same code;
+    rows are rebuilt in the served model's feature schema when it differs.
+    """
+    cards: dict[str, dict[str, float]] = {}
+    tasks = [str(c).removeprefix("label_") for c in rows if str(c).startswith("label_")]
+    for cutoff, part in rows.groupby("cutoff", sort=True):
+        stamp = pd.Timestamp(cutoff)
+        labelled = [t for t in tasks if part[f"label_{t}"].notna().any()]
+        cards.update(evaluate_served(served, _rows_for(served, part.reset_index(drop=True),
+                                                       events, stamp), tasks=labelled))
+    return cards
+
+
+def _too_few_rows(cards: Mapping[str, Mapping[str, float]], min_rows: int) -> dict[str, str]:
+    """Tasks evaluated on fewer than ``min_rows`` rows, each with the reason (logged).
+
+    Examples
+    --------
+    >>> _too_few_rows({"churn": {"n_rows": 900.0}, "second_purchase": {"n_rows": 10.0}}, 200)
+    {'second_purchase': 'evaluated on 10 rows, fewer than promotion.min_eval_rows (200): left out of the promotion rule'}
+    """
+    out = {}
+    for task, card in cards.items():
+        n_rows = int(card.get("n_rows", 0))
+        if n_rows < min_rows:
+            out[task] = (f"evaluated on {n_rows} rows, fewer than promotion.min_eval_rows "
+                         f"({min_rows}): left out of the promotion rule")
+            logger.warning("task %s: %s", task, out[task])
+    return out
+
+
+def _without(table: dict[str, Any], tasks: Mapping[str, Any]) -> dict[str, Any]:
+    return {task: value for task, value in table.items() if task not in tasks}
+
+
 def _primary(cards: dict[str, dict[str, float]], primary: dict[str, str]) -> dict[str, float]:
     """Primary metric per task, sign-flipped where lower is better; NaN tasks left out."""
     from repurchase_ml.config import METRIC_HIGHER_IS_BETTER
@@ -1095,6 +1178,28 @@ def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff
                         radar_csv=f"radar_{stamp}.csv", extras=extras,
                         analytics_href=analytics.name if analytics.exists() else None,
                         **settings.report.options(), **inputs)
+
+
+def run_evaluate(settings: Settings, as_of: Any) -> Any:
+    """The ``evaluate`` command: realised performance of earlier scores whose horizon has passed.
+
+    Loads the configured log and the champion's pinned feature spec, then
+    :func:`repurchase_ml.monitoring.runs.evaluate_scores` joins each stored
+    score file with what happened (events before ``as_of`` only), logs the
+    realised scorecard to MLflow and appends it to ``performance_history``.
+    """
+    from repurchase_ml import tracking
+    from repurchase_ml.monitoring.runs import evaluate_scores
+
+    def load() -> tuple[pd.DataFrame, ValidationReport, Any]:
+        events, report = load_event_log(settings)
+        tracking.configure(settings)
+        champion = tracking.find_champion(settings)
+        spec = (pinned_spec(champion.spec, champion.served.features) if champion is not None
+                else None)
+        return events, report, spec
+
+    return evaluate_scores(settings, as_of, load=load)
 
 
 def run_report(settings: Settings, *, as_of: pd.Timestamp | str,

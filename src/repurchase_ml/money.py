@@ -7,11 +7,14 @@ they read it from a feature table, whichever money columns it has.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from repurchase_ml.errors import SchemaError
 
-__all__ = ["net_revenue", "money_column"]
+__all__ = ["incremental_value", "net_revenue", "money_column"]
 
 
 def money_column(features: pd.DataFrame, *, window: str = "all") -> str:
@@ -52,3 +55,20 @@ def net_revenue(features: pd.DataFrame, *, window: str = "all") -> pd.Series:
         raise SchemaError(net, f"pricing a customer needs {net!r} or {gross!r}",
                           fix="build features with the rfm family on")
     return values.fillna(0.0).clip(lower=0.0)
+
+
+def incremental_value(expected_uplift: Any, value: Any, cost: Any, *,
+                      outcome: str = "conversion") -> np.ndarray:
+    """Expected incremental net value of sending the offer: uplift x value - cost.
+
+    For an uplift on ``conversion`` the value of a converted customer is ``value`` (the
+    radar passes value if retained); an uplift on ``net_revenue`` is money already.
+
+    Examples
+    --------
+    >>> incremental_value([0.1, 0.0], [200.0, 500.0], 2.0).tolist()
+    [18.0, -2.0]
+    """
+    uplift = np.asarray(expected_uplift, dtype=float)
+    gain = uplift if outcome == "net_revenue" else uplift * np.asarray(value, dtype=float)
+    return gain - np.asarray(cost, dtype=float)

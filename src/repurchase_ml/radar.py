@@ -22,7 +22,7 @@ from repurchase_ml._frames import as_pandas
 from repurchase_ml._io import atomic_write, write_frame_atomic
 from repurchase_ml.errors import SchemaError, format_examples
 from repurchase_ml.explain import contributions, feature_directions, reasons, typical_values
-from repurchase_ml.money import net_revenue
+from repurchase_ml.money import incremental_value, net_revenue
 from repurchase_ml.segments import (
     LIFECYCLE_STAGES,
     RFM_SEGMENT_RULES,
@@ -719,8 +719,6 @@ def radar_from_scores(
 def _uplift_columns(radar: pd.DataFrame, aligned: pd.DataFrame, base: pd.DataFrame,
                     uplift_model: Any) -> dict[str, np.ndarray] | None:
     """:data:`UPLIFT_COLUMNS` from the model (or the scores' ``expected_uplift``); None without."""
-    from repurchase_ml.campaigns.uplift import incremental_value
-
     if uplift_model is not None:
         uplift = uplift_model.predict_uplift(base)
         gain = uplift_model.incremental_value(base, radar["value_if_retained"].to_numpy())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import pickle
 import tempfile
 import warnings
@@ -72,6 +73,21 @@ _RUNTIME_DISTRIBUTIONS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy
 
 
 # --------------------------------------------------------------------------- store
+def quiet_artifact_bars() -> None:
+    """In a notebook without ipywidgets, turn MLflow's artifact download bars off.
+
+    They use ``tqdm.auto``, which there prints the "IProgress not found"
+    warning box and a bar on stderr for every model load; a setting the user
+    made (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``) is kept.
+    """
+    import importlib.util
+
+    from repurchase_ml._progress import in_notebook
+
+    if in_notebook() and importlib.util.find_spec("ipywidgets") is None:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def configure(settings: Settings) -> str:
     """Point MLflow at the settings' tracking store and return the experiment id.
 
@@ -94,6 +110,7 @@ def configure(settings: Settings) -> str:
     StoreError
         The server does not answer, or the store cannot be read.
     """
+    quiet_artifact_bars()
     uri = settings.tracking_uri()
     if uri.startswith(("http://", "https://")):
         check_server(uri)
@@ -391,7 +408,7 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
         sample = newest.sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
         rho = feature_directions(contributions(bundle.models[reason_task], sample), sample)
         directions = {k: float(v) for k, v in rho.items() if math.isfinite(float(v))}
-    from repurchase_ml.monitoring.runs import model_reference
+    from repurchase_ml.monitoring.reference import model_reference
 
     reference = model_reference(bundle, training_features, features=features,
                                 rows_per_cutoff=reference_rows_per_cutoff)

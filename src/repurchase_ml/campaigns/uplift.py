@@ -31,6 +31,7 @@ from repurchase_ml.campaigns.metrics import auuc, qini_coefficient, uplift_at_k
 from repurchase_ml.campaigns.readout import window_outcomes
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import KEY_COLUMNS
+from repurchase_ml.money import incremental_value
 
 __all__ = ["UPLIFT_METHODS", "UPLIFT_OUTCOMES", "UpliftModel", "uplift_training_set",
            "validate_uplift", "incremental_value"]
@@ -79,23 +80,6 @@ def uplift_training_set(campaigns: Any, events: Any, *, window_days: int,
     merged.attrs["without_history"] = int(missing)
     merged.attrs["window_days"] = int(window_days)
     return merged
-
-
-def incremental_value(expected_uplift: Any, value: Any, cost: Any, *,
-                      outcome: str = "conversion") -> np.ndarray:
-    """Expected incremental net value of sending the offer: uplift x value - cost.
-
-    For an uplift on ``conversion`` the value of a converted customer is ``value`` (the
-    radar passes value if retained); an uplift on ``net_revenue`` is money already.
-
-    Examples
-    --------
-    >>> incremental_value([0.1, 0.0], [200.0, 500.0], 2.0).tolist()
-    [18.0, -2.0]
-    """
-    uplift = np.asarray(expected_uplift, dtype=float)
-    gain = uplift if outcome == "net_revenue" else uplift * np.asarray(value, dtype=float)
-    return gain - np.asarray(cost, dtype=float)
 
 
 class UpliftModel:

@@ -15,6 +15,7 @@ from repurchase_ml.features.labels import (
     make_labels,
     propose_cutoffs,
 )
+from repurchase_ml.features.saved import load_training_set, save_training_set
 from repurchase_ml.features.spec import (
     FAMILIES,
     FeatureInfo,
@@ -31,6 +32,8 @@ __all__ = [
     "data_end",
     "make_labels",
     "propose_cutoffs",
+    "save_training_set",
+    "load_training_set",
     "CustomFeature",
     "FeatureInfo",
     "FeatureSpec",

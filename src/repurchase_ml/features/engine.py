@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from repurchase_ml._progress import advance
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import (
     DAY_NS,
@@ -780,6 +781,7 @@ def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, be
                 _purchase_row_features(
                     pairs, None if first_items is None else first_items.result(), cutoff, n,
                     spec, None if given_levels is None else given_levels[cutoff], sinks[cutoff])
+        advance(len(group))  # the caller's progress bar, if it shows one (per cutoff)
         for cutoff, count in orders_done.result().items():
             out = sinks.pop(cutoff)
             if "_views_all" in out:
@@ -1079,11 +1081,7 @@ def build_features(
     2            2 2024-02-01         0.0        1.0
     """
     from repurchase_ml.features.custom import add_custom_features
-    from repurchase_ml.features.per_customer import (
-        cutoff_table,
-        features_per_customer,
-        is_cutoff_table,
-    )
+    from repurchase_ml.features.per_customer import cutoff_table, is_cutoff_table, rows_per_customer
 
     spec = checked_spec(spec)
     table = is_cutoff_table(cutoffs)
@@ -1093,7 +1091,9 @@ def build_features(
         check_canonical(events)
     if max_days_after_data is not None:
         check_cutoffs_near_data(events, cuts, max_days=max_days_after_data)
-    out = features_per_customer(events, cutoffs, spec) if table \
+    out = rows_per_customer(events, cutoffs, spec, lambda part, cutoff, pinned, prices:
+                            compute_features(part, [cutoff], pinned, category_prices=prices),
+                            price_levels=category_price_levels) if table \
         else compute_features(events, cuts, spec)  # the whole log decides on engagement
     out = add_custom_features(out, events, spec, extra_features)
     logger.debug("built %d feature rows x %d columns for %d cutoffs", len(out), out.shape[1],

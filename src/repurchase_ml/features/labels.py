@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from repurchase_ml._progress import step
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import DAY_NS, LogArrays
 from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
 from repurchase_ml.features._kernels import last_before
 from repurchase_ml.features.engine import (
+    category_price_levels,
     checked_spec,
     features_of_log,
     group_orders,
@@ -329,6 +331,7 @@ def build_training_set(
     spec: FeatureSpec | None = None,
     horizons: Mapping[str, int] | None = None,
     alive_days: int | None = None,
+    label_cutoffs: Mapping[str, object] | None = None,
     extra_features: pd.DataFrame | pl.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
@@ -352,6 +355,12 @@ def build_training_set(
     alive_days : int, optional
         Churn's alive window, as for :func:`make_labels` (kept in
         ``attrs["alive_days"]`` of the result).
+    label_cutoffs : mapping of task name to cutoffs, optional
+        Label a task only at these cutoffs (some of ``cutoffs``); its label
+        is NaN at the others. Tasks of different horizons can then share one
+        feature table, each up to the newest cutoff its own horizon fits
+        (:func:`propose_cutoffs` per horizon); by default every task is
+        labelled at every cutoff, so each cutoff must fit every horizon.
     extra_features : pandas or polars DataFrame, optional
         Your own feature values keyed by (``customer_id``, ``cutoff``),
         joined to the feature rows (see :mod:`repurchase_ml.features.custom`);
@@ -386,6 +395,9 @@ def build_training_set(
     if unknown:
         raise ValueError(f"horizons: tasks {unknown} are not among tasks={names}; "
                          "give horizons only for the tasks you label.")
+    if sorted(set(label_cutoffs or {}) - set(names)):
+        raise ValueError(f"label_cutoffs: tasks {sorted(set(label_cutoffs or {}) - set(names))} "
+                         f"are not among tasks={names}.")
     spec = checked_spec(spec)
     tasks_horizons = {}
     for name in names:
@@ -393,14 +405,23 @@ def build_training_set(
         tasks_horizons[name] = (task, _horizon(horizons.get(name, task.horizon_days),
                                                f"horizons[{name!r}]"))
     from repurchase_ml.features.custom import add_custom_features
-    from repurchase_ml.features.per_customer import is_cutoff_table, training_rows_per_customer
+    from repurchase_ml.features.per_customer import is_cutoff_table, rows_per_customer
 
     if is_cutoff_table(cutoffs):
-        out = training_rows_per_customer(events, cutoffs, spec, tasks_horizons)
+        if label_cutoffs:
+            raise ValueError("label_cutoffs: give it with a calendar of cutoffs, not with a "
+                             "per-customer cutoff table (whose rows are labelled where they are)")
+        end = data_end(events)  # label windows must fit the whole log, not one customer's events
+        out = rows_per_customer(events, cutoffs, spec, lambda part, cutoff, pinned, prices:
+                                _training_rows(spec_log(part, pinned), [cutoff], pinned,
+                                               tasks_horizons, end=end, category_prices=prices),
+                                price_levels=category_price_levels)
     else:
         out = _training_rows(spec_log(events, spec), normalise_cutoffs(cutoffs), spec,
-                             tasks_horizons)
+                             tasks_horizons, label_cutoffs=label_cutoffs)
     out = add_custom_features(out, events, spec, extra_features)
+    # train_models reads them (save_training_set keeps them in the file)
+    out.attrs["horizons"] = {name: int(horizon) for name, (_task, horizon) in tasks_horizons.items()}
     if alive_days is not None:
         out.attrs["alive_days"] = int(alive_days)
     # how orders were counted, so that a BG/NBD fitted on the raw log counts them alike
@@ -410,14 +431,38 @@ def build_training_set(
     return out
 
 
+def _labelled_at(cuts: list[pd.Timestamp], label_cutoffs: Mapping[str, object] | None,
+                 task: str) -> list[pd.Timestamp]:
+    """The cutoffs ``task`` is labelled at: its ``label_cutoffs`` entry (checked), else all."""
+    if not label_cutoffs or task not in label_cutoffs:
+        return cuts
+    own = normalise_cutoffs(label_cutoffs[task])
+    extra = sorted(set(own) - set(cuts))
+    if extra:
+        raise ValueError(f"label_cutoffs[{task!r}]: {len(extra)} cutoff(s) are not among "
+                         f"cutoffs, e.g. {extra[0].date()}. Fix: label a task only at cutoffs "
+                         "the training set has rows for.")
+    return own
+
+
 def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSpec,
                    tasks: Mapping[str, tuple[TaskSpec, int]], *, end: pd.Timestamp | None = None,
-                   category_prices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Features and ``label_<task>`` columns of a log split once (features and labels read it)."""
+                   category_prices: pd.DataFrame | None = None,
+                   label_cutoffs: Mapping[str, object] | None = None) -> pd.DataFrame:
+    """Features and ``label_<task>`` columns of a log split once (features and labels read it).
+
+    A task named in ``label_cutoffs`` is labelled at those cutoffs only (NaN at the others).
+    """
     book = _OrderBook(log)
-    label_sets = {name: _labels(book, cuts, task, horizon, end=end)
-                  for name, (task, horizon) in tasks.items()}
-    out = features_of_log(log, cuts, spec, category_prices=category_prices)
+    label_sets = {}
+    with step("training set", total=len(cuts) * (len(tasks) + 1), unit="cutoff") as bar:
+        for name, (task, horizon) in tasks.items():
+            bar.describe(f"training set: {name} labels")
+            label_sets[name] = _labels(book, _labelled_at(list(cuts), label_cutoffs, name), task,
+                                       horizon, end=end)
+            bar.advance(len(cuts))
+        bar.describe("training set: features")
+        out = features_of_log(log, cuts, spec, category_prices=category_prices)  # advances it
     for name, labels in label_sets.items():
         out = out.merge(labels.rename(columns={name: f"label_{name}"}),
                         on=["customer_id", "cutoff"], how="left",

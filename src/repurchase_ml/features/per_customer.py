@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,8 +43,7 @@ import polars as pl
 from repurchase_ml._frames import as_pandas, is_polars
 from repurchase_ml.errors import SchemaError
 
-__all__ = ["cutoff_table", "features_per_customer", "is_cutoff_table",
-           "training_rows_per_customer"]
+__all__ = ["cutoff_table", "is_cutoff_table", "rows_per_customer"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,22 +122,25 @@ def _part(events: Any, ids: np.ndarray) -> Any:
     return events[events["customer_id"].isin(ids)]
 
 
-def _shared(events: Any, table: pd.DataFrame, spec: Any) -> tuple[Any, pd.DataFrame | None]:
-    """What rows of different customers share, fixed on the whole log."""
-    from repurchase_ml.features.engine import category_price_levels
+def rows_per_customer(events: Any, cutoffs: Any, spec: Any, rows: Callable[..., pd.DataFrame], *,
+                      price_levels: Callable[..., pd.DataFrame]) -> pd.DataFrame:
+    """``rows(part, cutoff, spec, category_prices)`` at each customer's own cutoffs, concatenated.
 
+    The caller (``build_features`` or ``build_training_set``) passes its own per-cutoff
+    function and the engine's ``category_price_levels``, so this module needs neither the
+    engine nor the labels. What rows of different customers share is fixed on the whole log:
+    whether engagement features are built, and the category price levels.
+    """
+    table = cutoff_table(cutoffs, events)
     spec = _pinned(spec, events)
     prices = None
     if "category" in events.columns:
-        prices = category_price_levels(events, cutoffs=sorted(table["cutoff"].unique()))
-    return spec, prices
-
-
-def _by_cutoff(table: pd.DataFrame, rows: Any, events: Any) -> pd.DataFrame:
-    """Concatenate ``rows(part_of_events, cutoff)`` over the table's distinct cutoffs."""
+        prices = price_levels(events, cutoffs=sorted(table["cutoff"].unique()))
     parts = []
     for cutoff, group in table.groupby("cutoff", sort=True):
-        parts.append(rows(_part(events, group["customer_id"].to_numpy()), pd.Timestamp(cutoff)))
+        at = pd.Timestamp(cutoff)
+        parts.append(rows(_part(events, group["customer_id"].to_numpy()), at, spec,
+                          None if prices is None else prices[prices["cutoff"] == at]))
     out = pd.concat(parts, ignore_index=True)
     kept = out[["customer_id", "cutoff"]].merge(table, on=["customer_id", "cutoff"])
     missing = len(table) - len(kept)
@@ -148,28 +150,3 @@ def _by_cutoff(table: pd.DataFrame, rows: Any, events: Any) -> pd.DataFrame:
     out = out.sort_values(["cutoff", "customer_id"], ignore_index=True)
     out.attrs["customers_without_history"] = int(missing)
     return out
-
-
-def features_per_customer(events: Any, cutoffs: Any, spec: Any) -> pd.DataFrame:
-    """Features at each customer's own cutoffs (:func:`~repurchase_ml.features.build_features`)."""
-    from repurchase_ml.features.engine import compute_features
-
-    table = cutoff_table(cutoffs, events)
-    spec, prices = _shared(events, table, spec)
-    return _by_cutoff(table, lambda part, cutoff: compute_features(
-        part, [cutoff], spec, category_prices=None if prices is None
-        else prices[prices["cutoff"] == cutoff]), events)
-
-
-def training_rows_per_customer(events: Any, cutoffs: Any, spec: Any,
-                               tasks: Mapping[str, tuple[Any, int]]) -> pd.DataFrame:
-    """Features and labels at each customer's own cutoffs (``build_training_set``)."""
-    from repurchase_ml.features.engine import spec_log
-    from repurchase_ml.features.labels import _training_rows, data_end
-
-    table = cutoff_table(cutoffs, events)
-    spec, prices = _shared(events, table, spec)
-    end = data_end(events)  # label windows must fit the whole log, not one customer's events
-    return _by_cutoff(table, lambda part, cutoff: _training_rows(
-        spec_log(part, spec), [cutoff], spec, tasks, end=end,
-        category_prices=None if prices is None else prices[prices["cutoff"] == cutoff]), events)

@@ -10,9 +10,11 @@ the engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+import pandas as pd
 
 from repurchase_ml.features.orders import check_cancellation_window, check_order_definition
 
@@ -109,8 +111,6 @@ class FeatureSpec:
     custom: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
-        from repurchase_ml.features.custom import normalise_custom
-
         object.__setattr__(self, "custom", normalise_custom(self.custom))
         check_order_definition(self.order_definition, "FeatureSpec.order_definition")
         object.__setattr__(self, "cancellation_window_days", check_cancellation_window(
@@ -369,8 +369,6 @@ def feature_info(name: str) -> FeatureInfo:
     """
     if not isinstance(name, str):
         raise TypeError(f"name: expected a feature name (str), got {type(name).__name__}.")
-    from repurchase_ml.features.custom import described
-
     own = described(name)
     if own is not None:  # a feature the user declared (CustomFeature, register_feature)
         return FeatureInfo(name, "custom", own.window_days, own.unit, own.description)
@@ -389,3 +387,191 @@ def feature_info(name: str) -> FeatureInfo:
         f"feature {name!r} is not a feature of repurchase_ml; see "
         "repurchase_ml.features.feature_names() for the list."
     )
+
+
+# --------------------------------------------------------------------------- custom features
+# Declared here, beside the built-in catalogue: a custom name is checked against the built-ins
+# and feature_info describes both (repurchase_ml.features.custom computes them).
+KEYS = ("customer_id", "cutoff")
+
+#: registered functions of (events before the cutoff, cutoff), by feature name
+_FUNCTIONS: dict[str, Callable[[pd.DataFrame, pd.Timestamp], Any]] = {}
+#: every custom feature declared in this process (a registered one, or one unpickled with a
+#: spec), by name: what reasons and ``feature_info`` say about it
+_DECLARED: dict[str, CustomFeature] = {}
+
+
+def _units() -> tuple[str, ...]:
+    return tuple(get_args(Unit))
+
+
+@dataclass(frozen=True)
+class CustomFeature:
+    """A feature column of your own: its name, what it means and how to show its value.
+
+    Parameters
+    ----------
+    name : str
+        Column name (a built-in feature name, ``customer_id``, ``cutoff`` or a
+        ``label_`` name is refused).
+    description : str
+        What the value is, in words a CRM operator reads in a reason. Shown as
+        ``"<description>: <value>"``; for ``unit="count"`` as ``"<value>
+        <description>"`` (so write a plural noun: ``"open support tickets"``).
+    unit : {"ratio", "share", "count", "currency", "days", "hour", "tier", "per_month"}
+        How the value is shown: ``share`` as a percentage, ``currency`` with
+        two decimals, ``ratio`` (default) with three significant digits.
+    computed : bool
+        True when a function registered with :func:`register_feature`
+        computes it; False (default) when its values come from an
+        ``extra_features`` frame.
+    window_days : int, optional
+        The look-back window the value covers, if any (shown in reasons about
+        a missing value: "no orders in the last 90 days").
+
+    Examples
+    --------
+    >>> CustomFeature("coupon_share_crm", "share of orders with a coupon (CRM)", unit="share")
+    CustomFeature(name='coupon_share_crm', description='share of orders with a coupon (CRM)', unit='share', computed=False, window_days=None)
+    """
+
+    name: str
+    description: str
+    unit: Unit = "ratio"
+    computed: bool = False
+    window_days: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TypeError(f"CustomFeature.name: expected a column name (str), got {self.name!r}.")
+        if self.name in KEYS or self.name.startswith("label_"):
+            raise ValueError(f"CustomFeature.name: {self.name!r} is an identifier or label column "
+                             "name. Fix: give the feature another name.")
+        if self.name not in _DECLARED:  # a built-in name would shadow the library's feature
+            try:
+                feature_info(self.name)
+            except KeyError:
+                pass
+            else:
+                raise ValueError(f"CustomFeature.name: {self.name!r} is a built-in feature of "
+                                 "repurchase_ml. Fix: give your feature another name, e.g. "
+                                 f"'my_{self.name}'.")
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise ValueError(f"CustomFeature.description: expected a sentence fragment saying "
+                             f"what {self.name!r} is, got {self.description!r}.")
+        if self.unit not in _units():
+            raise ValueError(f"CustomFeature.unit: expected one of {list(_units())}, "
+                             f"got {self.unit!r}.")
+        if self.window_days is not None and (isinstance(self.window_days, bool) or not isinstance(
+                self.window_days, int) or self.window_days <= 0):
+            raise ValueError(f"CustomFeature.window_days: expected a positive whole number of "
+                             f"days or None, got {self.window_days!r}.")
+        _DECLARED[self.name] = self
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # unpickling (a served model's spec) runs __init__, which declares the feature in the
+        # loading process, so its reasons read its description there too
+        return (CustomFeature, (self.name, self.description, self.unit, self.computed,
+                                self.window_days))
+
+
+def register_feature(
+    name: str,
+    function: Callable[[pd.DataFrame, pd.Timestamp], Any] | None = None,
+    *,
+    description: str,
+    unit: Unit = "ratio",
+    window_days: int | None = None,
+) -> Any:
+    """Register a function of ``(events, cutoff)`` as a feature column named ``name``.
+
+    The function receives the canonical events (pandas) *before* ``cutoff``
+    only and the cutoff (a naive :class:`pandas.Timestamp`), and returns one
+    value per customer: a Series indexed by ``customer_id``, or a frame with
+    ``customer_id`` and a ``name`` column (pandas or polars). Numbers or
+    booleans; a customer it leaves out gets NaN. Values should depend on each
+    customer's own events, as every built-in feature does, so that features
+    built per partition or per customer cutoff agree.
+
+    Used with a function, returns the :class:`CustomFeature` to put in
+    ``FeatureSpec(custom=...)``; used as a decorator
+    (``@register_feature("x", description=...)``), returns the function
+    unchanged and the spec takes the name (``custom=("x",)``). Registering a
+    name again replaces the function (re-running a notebook cell).
+
+    Examples
+    --------
+    >>> @register_feature("coupon_orders", description="orders placed with a coupon",
+    ...                   unit="count")
+    ... def coupon_orders(events, cutoff):
+    ...     buys = events[events["event_type"] == "purchase"]
+    ...     return buys["discount"].astype(bool).groupby(buys["customer_id"]).sum()
+    >>> described("coupon_orders").computed, "coupon_orders" in registered_features()
+    (True, True)
+    """
+    feature = CustomFeature(name, description, unit=unit, computed=True, window_days=window_days)
+
+    def register(fn: Callable[[pd.DataFrame, pd.Timestamp], Any]) -> Any:
+        if not callable(fn):
+            raise TypeError(f"register_feature: expected a function of (events, cutoff) for "
+                            f"{name!r}, got {type(fn).__name__}.")
+        _FUNCTIONS[name] = fn
+        return fn
+
+    if function is None:
+        return register
+    register(function)
+    return feature
+
+
+def registered_features() -> list[str]:
+    """Names of the functions registered in this process."""
+    return sorted(_FUNCTIONS)
+
+
+def described(name: str) -> CustomFeature | None:
+    """The custom feature declared under ``name`` in this process, or None."""
+    return _DECLARED.get(name)
+
+
+def normalise_custom(custom: Any) -> tuple[CustomFeature, ...]:
+    """``FeatureSpec.custom`` as a tuple of :class:`CustomFeature`: names and functions resolved.
+
+    Examples
+    --------
+    >>> normalise_custom([CustomFeature("vip_flag", "VIP programme member", unit="share")])[0].name
+    'vip_flag'
+    """
+    if isinstance(custom, str | CustomFeature) or callable(custom):
+        custom = (custom,)
+    if not isinstance(custom, Iterable):
+        raise TypeError(f"FeatureSpec.custom: expected a tuple of CustomFeature or registered "
+                        f"feature names, got {type(custom).__name__}.")
+    out: list[CustomFeature] = []
+    for item in custom:
+        if isinstance(item, CustomFeature):
+            out.append(item)
+            continue
+        if callable(item):  # a function registered with the decorator form
+            names = [n for n, fn in _FUNCTIONS.items() if fn is item]
+            if not names:
+                raise ValueError(f"FeatureSpec.custom: the function {getattr(item, '__name__', item)!r} "
+                                 "is not registered. Fix: register it first with "
+                                 "repurchase_ml.register_feature(name, function, description=...).")
+            item = names[-1]
+        if not isinstance(item, str):
+            raise TypeError(f"FeatureSpec.custom: expected CustomFeature objects or names of "
+                            f"registered features, got {type(item).__name__}.")
+        feature = _DECLARED.get(item)
+        if feature is None:
+            raise ValueError(
+                f"FeatureSpec.custom: no feature named {item!r} is registered in this process"
+                f" (registered: {registered_features()}). Fix: register it with "
+                "repurchase_ml.register_feature(name, function, description=...), or declare a "
+                "frame feature with repurchase_ml.CustomFeature(name, description).")
+        out.append(feature)
+    names = [f.name for f in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"FeatureSpec.custom: {twice} declared more than once.")
+    return tuple(out)

@@ -32,6 +32,7 @@ import polars as pl
 from sklearn.base import clone
 
 from repurchase_ml._frames import as_pandas
+from repurchase_ml._progress import iterate
 from repurchase_ml.errors import SchemaError
 from repurchase_ml.events import KEY_COLUMNS
 from repurchase_ml.models._base import (
@@ -69,6 +70,7 @@ from repurchase_ml.models.plan import (
     TrainingPlanError,
     plan_training,
 )
+from repurchase_ml.models.threads import lgbm_threads
 from repurchase_ml.models.tuning import TuningResult, tune_estimator
 
 __all__ = ["TASK_KINDS", "OUTPUT_COLUMNS", "ModelBundle", "TaskScorer", "train_models",
@@ -306,6 +308,34 @@ def _default_horizons() -> dict[str, int]:
     from repurchase_ml.features import TASKS
 
     return {name: int(spec.horizon_days) for name, spec in TASKS.items()}
+
+
+def _resolved_horizons(training_set: pd.DataFrame, names: Sequence[str],
+                       horizons: Mapping[str, int] | None) -> dict[str, int]:
+    """Each task's horizon: as passed, else as the training set was labelled, else the default.
+
+    A passed horizon that differs from the one the labels were built with is
+    refused; a training set that lost its ``attrs`` (reloaded from a file
+    written without :func:`~repurchase_ml.features.saved.save_training_set`)
+    gets the defaults with a warning that says so.
+    """
+    built = dict(training_set.attrs.get("horizons") or {})
+    given = dict(horizons or {})
+    for task in names:
+        if task in given and task in built and int(given[task]) != int(built[task]):
+            raise ValueError(
+                f"horizons[{task!r}] = {given[task]} days, but the training set's labels were "
+                f"built with {built[task]} days (training_set.attrs['horizons']). Fix: pass "
+                f"the horizon the labels were built with, or rebuild the training set.")
+    unknown = [t for t in names if t not in given and t not in built]
+    if unknown:
+        logger.warning(
+            "the training set does not say which horizons its labels were built with "
+            "(attrs['horizons'] is lost when a frame is saved and read back without "
+            "repurchase_ml.save_training_set / load_training_set); assuming the defaults %s. "
+            "Pass horizons=... with the ones you built it with.",
+            {t: _default_horizons()[t] for t in unknown})
+    return {**_default_horizons(), **built, **given}
 
 
 def _rank_only(card: Scorecard) -> Scorecard:
@@ -600,6 +630,7 @@ def train_models(
     alive_days: int | None = None,
     candidates: Sequence[str] | None = None,
     tie_tolerance: float = 1e-3,
+    threads: int | None = None,
 ) -> ModelBundle:
     """Plan, then train candidates per task, choose on validation, refit and test out of time.
 
@@ -672,6 +703,11 @@ def train_models(
     candidates : sequence of str, optional
         Restrict the candidates (e.g. ``["lightgbm"]``); default all available.
     tie_tolerance : float, default 0.001
+    threads : int, optional
+        LightGBM threads per model (``num_threads``); default every available
+        core from :data:`~repurchase_ml.models.threads.MIN_ROWS_PER_EXTRA_THREAD`
+        training rows of a task, one below. ``lgbm_params`` may still set
+        ``num_threads`` per task. The same thread count gives the same model.
 
     Returns
     -------
@@ -727,8 +763,7 @@ def train_models(
     unknown = sorted(allowed - set(SIMPLICITY))
     if unknown:
         raise ValueError(f"candidates: unknown {unknown}; choose among {list(SIMPLICITY)}.")
-    resolved = {**_default_horizons(), **dict(training_set.attrs.get("horizons", {})),
-                **dict(horizons or {})}
+    resolved = _resolved_horizons(training_set, names, horizons)
     feature_cols = [c for c in training_set.columns
                     if c not in KEY_COLUMNS and c not in _label_columns(training_set)]
     X_all = validate_feature_frame(training_set[feature_cols], name="training_set features")
@@ -753,7 +788,7 @@ def train_models(
         feature_dtypes={c: str(X_all[c].dtype) for c in feature_cols},
         horizons={t: int(resolved[t]) for t in names}, refit=bool(refit), plan=plan,
     )
-    for task in names:
+    for task in iterate(names, "training", unit="task"):
         if task in refused and on_insufficient == "skip":
             bundle.skipped[task] = refused[task]
             continue
@@ -780,7 +815,8 @@ def train_models(
         use_classic = classic_score is not None
         rule = _per_cutoff_rule(task, training_set, horizon)
         n_train = int(masks["train"].sum())
-        params = {**capacity_params(n_train), **dict((lgbm_params or {}).get(task) or {})}
+        params = {**capacity_params(n_train), "num_threads": lgbm_threads(n_train, threads),
+                  **dict((lgbm_params or {}).get(task) or {})}
         template = _make_estimator(task, params=params, n_estimators=n_estimators,
                                    ltv_strategy=ltv_strategy, random_state=random_state)
         X_train, y_train = X_all.loc[masks["train"]], y_all[masks["train"]]

@@ -23,6 +23,8 @@ from sklearn.metrics import log_loss, mean_poisson_deviance, mean_tweedie_devian
 if TYPE_CHECKING:  # imported on first use: optuna's import pulls tqdm, which warns in Jupyter
     import optuna
 
+from repurchase_ml._progress import step
+
 __all__ = ["TuningResult", "tune_estimator", "default_search_space", "LightGBMPruningCallback"]
 
 logger = logging.getLogger(__name__)
@@ -196,12 +198,20 @@ def tune_estimator(
 
     import optuna
 
-    study = optuna.create_study(
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=random_state),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30),
-    )
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=list(callbacks or ()))
+    # one progress bar instead of Optuna's lines per study and trial (its warnings still show)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        study = optuna.create_study(
+            direction="minimize",
+            sampler=optuna.samplers.TPESampler(seed=random_state),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30),
+        )
+        with step("tuning", total=n_trials, unit="trial") as bar:
+            study.optimize(objective, n_trials=n_trials, timeout=timeout,
+                           callbacks=[*(callbacks or ()), lambda _study, _trial: bar.advance()])
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise RuntimeError(

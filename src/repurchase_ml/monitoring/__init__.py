@@ -25,9 +25,9 @@ from repurchase_ml.monitoring.performance import (
 from repurchase_ml.monitoring.runs import (
     EvaluateResult,
     drift_summary,
+    evaluate_scores,
     performance_history,
     retrain_trigger,
-    run_evaluate,
 )
 
 __all__ = [
@@ -39,10 +39,11 @@ __all__ = [
     "estimated_performance",
     "expected_roc_auc",
     "flagged_columns",
+    "model_reference",
     "performance_history",
     "plot_performance_history",
     "realised_scorecard",
     "retrain_trigger",
-    "run_evaluate",
+    "evaluate_scores",
     "summarise_reference",
 ]

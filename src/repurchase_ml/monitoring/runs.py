@@ -31,28 +31,26 @@ import pandas as pd
 
 from repurchase_ml._io import write_frame_atomic, write_text_atomic
 from repurchase_ml.monitoring.drift import (
-    DriftReference,
+    DriftThresholds,
     drift_report,
     flagged_columns,
-    summarise_reference,
 )
 from repurchase_ml.monitoring.performance import (
     HISTORY_COLUMNS,
     estimated_performance,
-    fit_calibration,
     realised_scorecard,
     task_population,
 )
+from repurchase_ml.monitoring.reference import SEGMENT_COLUMN, segments_of
 
 if TYPE_CHECKING:
     from repurchase_ml.config import Settings
 
 __all__ = [
     "EvaluateResult",
-    "model_reference",
     "score_monitoring",
     "write_score_monitoring",
-    "run_evaluate",
+    "evaluate_scores",
     "retrain_trigger",
     "drift_summary",
     "performance_history",
@@ -63,69 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: monitoring runs go to their own experiment, beside the retrain runs
 MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
-#: the segment monitored for its mix: lifecycle stage (RFM segments are quantile ranks
-#: within a cutoff, so their mix is fixed by construction)
-SEGMENT_COLUMN = "lifecycle_stage"
 _HISTORY = "performance_history"
 _STAMP = re.compile(r"^scores_(\d{4}-\d{2}-\d{2})\.parquet$")
-
-
-def _segments(features: pd.DataFrame) -> pd.Series | None:
-    from repurchase_ml.segments import lifecycle_stage
-
-    try:
-        return lifecycle_stage(features)
-    except (KeyError, ValueError):  # SchemaError included: a spec without the rhythm family
-        return None
-
-
-def model_reference(bundle: Any, training: pd.DataFrame, *, features: list[str],
-                    rows_per_cutoff: int = 5000, bins: int = 10,
-                    random_state: int = 0) -> DriftReference:
-    """The drift reference of a trained bundle: its features, scores and segment mix.
-
-    At most ``rows_per_cutoff`` training rows per cutoff are summarised (a
-    fixed sample: bin shares from 5,000 rows are within about 0.01 of the
-    whole), so the summary costs seconds even for a large training set.
-    """
-    from repurchase_ml.models.training import OUTPUT_COLUMNS
-
-    parts = [g.sample(min(len(g), rows_per_cutoff), random_state=random_state)
-             for _, g in training.groupby("cutoff", sort=True)]
-    rows = pd.concat(parts, ignore_index=True)
-    scores = bundle.predict(rows[["customer_id", "cutoff", *features]])
-    frame = rows[["cutoff", *features]].copy()
-    groups = {name: "feature" for name in features}
-    for column in OUTPUT_COLUMNS.values():
-        if column in scores:
-            frame[column] = scores[column].to_numpy()
-            groups[column] = "score"
-    stage = _segments(rows)
-    if stage is not None:
-        frame[SEGMENT_COLUMN] = stage.to_numpy()
-        groups[SEGMENT_COLUMN] = "segment"
-    reference = summarise_reference(frame, groups=groups, bins=bins)
-    reference.calibration = _test_calibration(bundle, training, features=features)
-    return reference
-
-
-def _test_calibration(bundle: Any, training: pd.DataFrame, *,
-                      features: list[str]) -> dict[str, tuple[list[float], list[float]]]:
-    """Per probability task, score -> observed rate on its test cutoff (held out of training)."""
-    from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
-
-    out = {}
-    cut = pd.to_datetime(training["cutoff"])
-    for task, split in (getattr(bundle, "cutoffs", None) or {}).items():
-        label = f"label_{task}"
-        if TASK_KINDS.get(task) != "classification" or label not in training:
-            continue
-        rows = training[(cut == pd.Timestamp(split["test"])) & training[label].notna()]
-        if rows[label].nunique() < 2:
-            continue
-        p = bundle.predict(rows[["customer_id", "cutoff", *features]])[OUTPUT_COLUMNS[task]]
-        out[task] = fit_calibration(p.to_numpy(dtype=float), rows[label].to_numpy(dtype=float))
-    return out
 
 
 def score_monitoring(settings: Settings, served: Any, features: pd.DataFrame,
@@ -156,11 +93,13 @@ def score_monitoring(settings: Settings, served: Any, features: pd.DataFrame,
     current.update({c: scores[c].to_numpy() for c in reference.groups
                     if reference.groups[c] == "score" and c in scores})
     if SEGMENT_COLUMN in reference.groups:
-        stage = _segments(features)
+        stage = segments_of(features)
         current[SEGMENT_COLUMN] = (stage.to_numpy() if stage is not None
                                    else np.full(len(features), None, dtype=object))
     table = drift_report(reference, current, as_of=as_of,
-                         thresholds=settings.monitoring.thresholds())
+                         thresholds=DriftThresholds(
+                             psi=settings.monitoring.psi, missing=settings.monitoring.missing,
+                             new_category=settings.monitoring.new_category))
     out["drift"] = table
     out["flagged"] = flagged_columns(table)
     if out["flagged"]:
@@ -285,7 +224,7 @@ def _read_record(folder: Path, stamp: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def run_evaluate(settings: Settings, as_of: Any) -> EvaluateResult:
+def evaluate_scores(settings: Settings, as_of: Any, *, load: Any) -> EvaluateResult:
     """Realised performance of every earlier scoring date whose horizon has passed by ``as_of``.
 
     For each ``scores_<D>`` in the outputs folder and each task it scored
@@ -297,11 +236,13 @@ def run_evaluate(settings: Settings, as_of: Any) -> EvaluateResult:
     ``performance_history``, with the estimate made at scoring time beside
     the realised value. Horizons and model version come from
     ``monitoring_<D>.json`` (else the configured horizons, version "unknown").
+
+    ``load()`` returns ``(events, validation report, feature spec or None)``:
+    :func:`repurchase_ml.jobs.run_evaluate` (the ``evaluate`` command) passes
+    the configured log and the champion's pinned spec.
     """
     import mlflow
 
-    from repurchase_ml import tracking
-    from repurchase_ml.jobs import load_event_log, pinned_spec
     from repurchase_ml.radar import parse_as_of
 
     cutoff = parse_as_of(as_of)
@@ -314,15 +255,11 @@ def run_evaluate(settings: Settings, as_of: Any) -> EvaluateResult:
                          "horizon after that date has passed")
     history = performance_history(out)
     done = set(zip(history["scored_at"], history["task"], strict=True))
-    events, report = load_event_log(settings)
+    events, report, spec = load()
     if report.end is None or pd.Timestamp(report.end) < cutoff - pd.Timedelta(days=1):
         raise ValueError(f"as_of: the event log ends at {report.end}, before {cutoff.date()}; "
                          "evaluate at a date the log reaches")
     known = events[events["timestamp"] < cutoff].reset_index(drop=True)
-    tracking.configure(settings)
-    champion = tracking.find_champion(settings)
-    spec = (pinned_spec(champion.spec, champion.served.features) if champion is not None
-            else None)
     new_rows: list[dict[str, Any]] = []
     for stamp in dates:
         record = _read_record(out, stamp)
@@ -379,7 +316,8 @@ def run_evaluate(settings: Settings, as_of: Any) -> EvaluateResult:
     return result
 
 
-def retrain_trigger(settings: Settings, champion: Any) -> tuple[bool, list[str]]:
+def retrain_trigger(settings: Settings, champion: Any, *,
+                    decision: dict[str, Any] | None = None) -> tuple[bool, list[str]]:
     """Whether a retrain should run under ``monitoring.retrain_when: triggered``, and why.
 
     It runs when there is no champion; when the newest drift table of the
@@ -389,7 +327,6 @@ def retrain_trigger(settings: Settings, champion: Any) -> tuple[bool, list[str]]
     than ``monitoring.trigger_metric_drop``. Returns ``(run, reasons)``; with
     no trigger the reasons say what was checked.
     """
-    from repurchase_ml import tracking
     from repurchase_ml.config import METRIC_HIGHER_IS_BETTER
 
     if champion is None:
@@ -410,7 +347,7 @@ def retrain_trigger(settings: Settings, champion: Any) -> tuple[bool, list[str]]
                            f"(>= {mon.trigger_flagged_columns}): {', '.join(flagged[:8])}")
     else:
         checked.append("no drift table of the champion's scores")
-    decision = tracking.champion_decision(champion) or {}
+    decision = decision or {}
     promised = {t: row.get("shipped_on_test") for t, row in
                 (decision.get("scorecard") or {}).items()}
     primary = settings.promotion.primary_metric
