@@ -197,7 +197,7 @@ def write_report(path: str | os.PathLike[str], **kwargs: Any) -> Path:
     >>> import tempfile, pathlib
     >>> out = write_report(pathlib.Path(tempfile.mkdtemp()) / "report.html", as_of="2024-06-01")
     >>> out.read_text(encoding="utf-8").count("<section id=")
-    9
+    11
     """
     target = Path(path)
     if target.suffix.lower() not in {".html", ".htm"}:
