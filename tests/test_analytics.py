@@ -416,3 +416,43 @@ def test_analyze_command_writes_tables_and_page(tmp_path):
                                        str(tmp_path)])
     assert bad.exit_code == cli.EXIT_VALUE
     assert "as_of: expected a date" in bad.output and "Traceback" not in bad.output
+
+
+# --- category paths on the page ----------------------------------------------------------
+
+
+def test_category_paths_on_the_page_show_the_tables_of_the_log():
+    from repurchase_ml.analytics.page import build_page
+    from repurchase_ml.categories import category_section_tables
+
+    events, _ = rm.make_event_log(400, "2022-01-01", "2024-01-01", random_state=0,
+                                  category_paths=True)
+    # run_analytics adds these under category_<key> (the browser test's page has them)
+    expected = category_section_tables(events, as_of="2024-01-01")
+    tables = {f"category_{key}": table for key, table in expected.items()}
+    transitions = expected["transitions"]
+    assert len(transitions) > 0
+    for language, title, share in (("en", "From one category to the next", "share"),
+                                   ("zh", "从一个品类到下一个品类", "占比")):
+        page = build_page(tables, as_of=pd.Timestamp("2024-01-01"), language=language)
+        section = page.split('<section id="category_paths">')[1].split("</section>")[0]
+        assert title in section and f"<th>{share}</th>" in section
+        first = transitions.iloc[0]
+        # the strongest transition as the table has it: categories, counts, share in per cent
+        row = (f'<tr><td class="text">{first["from_category"]}</td><td class="text">'
+               f'{first["to_category"]}</td><td>{first["count"]}</td><td>'
+               f'{first["from_count"]}</td><td>{first["share"]:.1%}</td>')
+        assert row in section
+
+
+def test_category_paths_without_a_category_column_are_one_line(small_log):
+    from repurchase_ml.analytics.page import build_page
+
+    tables = an.run_analytics(small_log.drop(columns=["category"]), "2024-01-01")
+    assert not any(k.startswith("category_") for k in tables)
+    tables = {"return_shares": tables["return_shares"]}  # a page without figures is quick
+    for language, line in (("en", "No category paths: the event log has no category column"),
+                           ("zh", "暂无品类路径：行为日志中没有品类（category）列")):
+        page = build_page(tables, as_of=pd.Timestamp("2024-01-01"), language=language)
+        section = page.split('<section id="category_paths">')[1].split("</section>")[0]
+        assert section.count("<p") == 1 and line in section and "<table" not in section

@@ -214,6 +214,8 @@ _LAYOUT = """(() => {
     headers: table ? Array.from(table.tHead.rows[0].cells).map(c => box(c)) : [],
     table: table ? box(table) : null,
     images: Array.from(document.images).map(i => ({id: i.id, ok: i.complete && i.naturalWidth > 0})),
+    tables: Object.fromEntries(Array.from(document.querySelectorAll('section')).map(
+      s => [s.id, s.querySelectorAll('table').length])),
     lang: document.documentElement.lang,
     height: document.documentElement.scrollHeight,
   };
@@ -281,6 +283,11 @@ def test_report_layout_at_laptop_width(browser, tmp_path, language):
     assert action["width"] > 200 and action["right"] <= layout["table"]["right"] + 1
     reasons = layout["headers"][-2]
     assert reasons["width"] > 300
+    # monitoring and the campaign read-out: filled (tables, the performance plot), inside the page
+    filled = {s["id"]: s for s in layout["sections"]}
+    assert filled["monitoring"]["height"] > 300 and filled["campaign-readout"]["height"] > 200
+    assert layout["tables"]["monitoring"] == 2 and layout["tables"]["campaign-readout"] == 2
+    assert "plot-performance-churn" in [img["id"] for img in layout["images"]]
 
     _screenshot(browser, session, layout["height"], tmp_path / f"report_{language}.png")
 
@@ -334,7 +341,8 @@ def analytics_tables():
     from repurchase_ml.analytics import run_analytics
     from repurchase_ml.datasets import make_event_log
 
-    events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=1, profile="retail")
+    events, _ = make_event_log(300, "2022-01-01", "2024-01-01", random_state=1, profile="retail",
+                               category_paths=True)
     buyers = events.loc[events["event_type"] == "purchase", "customer_id"].unique()[:3]
     radar = pd.DataFrame({"customer_id": buyers, "action_id": ["win_back_coupon", "vip_care",
                                                                 "win_back_coupon"],
@@ -348,6 +356,7 @@ _ANALYTICS_LAYOUT = """(() => ({
   page_width: document.documentElement.scrollWidth,
   sections: Array.from(document.querySelectorAll('section')).map(s => s.id),
   titles: Array.from(document.querySelectorAll('section h2')).map(h => h.textContent.trim()),
+  category_tables: document.querySelectorAll('#category_paths table').length,
   wide: Array.from(document.querySelectorAll('section, .table-wrap'))
     .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.closest('section').id),
   images: Array.from(document.images).map(i => i.complete && i.naturalWidth > 0
@@ -382,6 +391,11 @@ def test_analytics_page_layout_at_laptop_width(browser, tmp_path, analytics_tabl
     assert all(layout["images"]) and len(layout["images"]) == sum(
         1 for name, plot in SECTIONS if plot is not None and name in analytics_tables)
     assert "action_summary" in expected
+    # the category paths follow, under their titles, a table each
+    assert layout["sections"][len(expected)] == "category_paths"
+    assert layout["titles"][len(expected)] == i18n.text("analytics.section.category_paths.title",
+                                                        language)
+    assert layout["category_tables"] >= 3
     assert layout["page_width"] <= layout["viewport"] <= WIDTH
     assert layout["wide"] == [], layout["wide"]
     _screenshot(browser, session, layout["height"], tmp_path / f"analytics_{language}.png")

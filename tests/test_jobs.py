@@ -276,7 +276,19 @@ def test_report_of_a_log_that_ends_at_as_of_is_written_whole(order_shop):
                             AS_OF)
     report = folder / "out_ends.parquet" / f"report_{AS_OF}.html"
     assert str(report) in result.paths and result.notes == []
-    assert "<section id=" in report.read_text(encoding="utf-8")
+    page = report.read_text(encoding="utf-8")
+    assert "<section id=" in page
+    # the drift of this very run (written after the page), and no read-out or history yet
+    drift = pd.read_parquet(folder / "out_ends.parquet" / f"drift_{AS_OF}.parquet")
+    monitoring = page.split('<section id="monitoring">')[1].split("</section>")[0]
+    flagged = drift.loc[drift["flagged"], "column"].tolist()
+    if flagged:
+        assert f"{len(flagged)} of {len(drift)} monitored columns drifted" in monitoring
+        assert all(f"<th>{c}</th>" in monitoring for c in flagged)
+    else:
+        assert f"all {len(drift)} monitored columns look like training" in monitoring
+    assert "No realised performance yet" in monitoring
+    assert "No campaign read-out yet" in page
 
 
 def test_a_failing_score_run_writes_nothing(order_shop, monkeypatch):

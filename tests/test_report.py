@@ -23,6 +23,7 @@ from repurchase_ml.report import (
     bundle_report_inputs,
     calibration_table,
     gain_curve,
+    output_report_inputs,
     repurchase_curve,
     run_report,
     write_report,
@@ -35,6 +36,7 @@ FEW = TrainingMinimums(train_positives=20, train_negatives=20, eval_rows=30, eva
                        eval_negatives=5, history_days=30)
 #: ``id`` of every plot the report draws from :func:`report_inputs`, in page order
 EXPECTED_PLOTS = (
+    "plot-performance-churn",
     "plot-lift-churn",
     "plot-lift-order-count",
     "plot-calibration-churn",
@@ -139,7 +141,46 @@ def report_inputs(seed: int = 0) -> dict:
         "value_risk": value_risk,
         "events": _events(CURVE_ROWS),
         "curve_days": 40,
+        "extras": report_extras(),
     }
+
+
+def report_extras() -> dict:
+    """Monitoring and a campaign read-out, as the outputs folder gives them (small, by hand)."""
+    nan = float("nan")
+    drift = pd.DataFrame({
+        "column": ["days_since_last_purchase", "churn_probability", "lifecycle_stage",
+                   "orders_90d"],
+        "group": ["feature", "score", "segment", "feature"],
+        "kind": ["numeric", "numeric", "categorical", "numeric"],
+        "psi": [0.412, 0.263, 0.031, 0.018], "natural_psi": [0.051, 0.04, 0.02, 0.01],
+        "js_distance": [0.21, 0.15, 0.05, 0.03],
+        "missing_reference": [0.0, 0.0, 0.0, 0.1], "missing_current": [0.0, 0.0, 0.0, 0.1],
+        "new_category_share": [nan, nan, 0.0, nan],
+        "flagged": [True, True, False, False]})
+    dates = ["2023-10-01", "2023-11-01", "2023-12-01"]
+    history = pd.DataFrame({
+        "scored_at": dates * 2, "evaluated_at": "2024-03-01", "model_version": "7",
+        "task": "churn", "metric": ["roc_auc"] * 3 + ["precision_top10"] * 3,
+        "realised": [0.78, 0.76, 0.71, 0.52, 0.5, 0.44],
+        "estimated": [0.77, 0.77, 0.75, 0.5, 0.51, 0.49], "n_rows": [900, 950, 1010] * 2})
+    campaigns = pd.DataFrame({
+        "campaign_id": ["spring_sale", "vip_call"], "n_treatment": [1200, 300],
+        "n_control": [1180, 320], "treatment_share": [0.504, 0.484],
+        "srm_p_value": [0.68, 0.43], "srm": [False, False],
+        "incremental_net_revenue": [8450.0, -120.0], "incremental_low": [1210.0, -900.0],
+        "incremental_high": [15690.0, 660.0], "cost": [3000.0, 600.0], "roi": [1.82, -1.2]})
+    effects = pd.DataFrame({
+        "campaign_id": ["spring_sale"] * 3 + ["vip_call"] * 3,
+        "metric": ["conversion", "orders", "net_revenue"] * 2,
+        "treatment": [0.231, 0.31, 24.5, 0.4, 0.55, 41.0],
+        "control": [0.187, 0.25, 17.4, 0.41, 0.56, 41.4],
+        "difference": [0.044, 0.06, 7.1, -0.01, -0.01, -0.4],
+        "low": [0.011, 0.01, 1.0, -0.09, -0.2, -3.0], "high": [0.077, 0.11, 13.2, 0.07, 0.18, 2.2],
+        "p_value": [0.009, 0.02, 0.023, 0.8, 0.9, 0.76], "mde": [0.033, 0.05, 6.0, 0.11, 0.3, 9.0]})
+    return {"monitoring": {"drift": drift, "history": history},
+            "readout": {"campaigns": campaigns, "effects": effects,
+                        "written": pd.Timestamp("2024-02-20")}}
 
 
 # --- repurchase curve -----------------------------------------------------------------
@@ -524,7 +565,7 @@ def trained():
     return events, bundle
 
 
-def test_bundle_report_inputs_rebuild_the_test_rows(trained):
+def test_bundle_report_inputs_rebuild_the_test_rows(trained, tmp_path):
     events, bundle = trained
     inputs = bundle_report_inputs(bundle, events, as_of="2024-01-01")
     assert set(inputs["predictions"]) == {"churn", "ltv"}
@@ -554,7 +595,8 @@ def test_bundle_report_inputs_rebuild_the_test_rows(trained):
     assert inputs["model"]["tasks"]["churn"]["test_cutoff"] == test_cutoff
     assert set(inputs["drivers"]["churn"]["direction"]) <= {
         "higher raises score", "lower raises score", "mixed"}
-    page = build_report(**inputs)
+    # an outputs folder with no monitoring yet and no read-out: one line each, nothing missing
+    page = build_report(**inputs, extras=output_report_inputs(tmp_path, as_of="2024-01-01"))
     assert "Not included" not in page and "without scores to plot here" not in page
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
     assert 'id="plot-calibration-ltv"' in page and 'id="plot-drivers-churn"' in page
@@ -597,9 +639,23 @@ def test_run_report_for_the_champion(tmp_path):
     radar_file = settings.output_path() / "radar_2024-01-01.parquet"
     stamp = radar_file.stat().st_mtime_ns
 
+    # a campaign read-out written since (the files `repurchase-ml readout` writes)
+    from repurchase_ml._io import write_frame_atomic
+
+    readout = report_extras()["readout"]
+    for name in ("campaigns", "effects"):
+        write_frame_atomic(readout[name],
+                           settings.output_path() / "readout" / f"readout_{name}.parquet")
     path = run_report(settings, as_of="2024-01-01", path=tmp_path / "copy.html")
     assert path == tmp_path / "copy.html"
     page = path.read_text(encoding="utf-8")
+    assert "2 campaign(s)" in page and "<th>spring_sale</th>" in page
+    assert "No campaign read-out yet" in scored_report.read_text(encoding="utf-8")
+    # the drift the score job wrote for the date, read back from the outputs folder
+    section = 'id="monitoring"><h2>Drift and realised performance</h2>\n<h3>'
+    assert section in page
+    assert page.split(section)[1].split("<h3>")[1] == scored_report.read_text(
+        encoding="utf-8").split(section)[1].split("<h3>")[1]
     assert "repurchase_ml version 1: customers at 2024-01-01" in page
     assert re.findall(r'<section id="([^"]+)"', page) == list(SECTION_IDS)
     assert "Not included" not in page

@@ -1130,7 +1130,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                      "no report was written")
         logger.warning(notes[-1])
     elif settings.output.report:
-        page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec)
+        page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec,
+                            drift=monitor["drift"])
     _remove_stale_temp_files(out)
     paths = []
     for name, frame in (("scores", scores), ("radar", radar)):
@@ -1149,10 +1150,14 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
 
 
 def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff: pd.Timestamp,
-                 *, radar: pd.DataFrame, spec: Any) -> str:
-    """The champion's HTML report at ``cutoff`` around ``radar``, in the configured language."""
+                 *, radar: pd.DataFrame, spec: Any, drift: Any = False) -> str:
+    """The champion's HTML report at ``cutoff`` around ``radar``, in the configured language.
+
+    Monitoring and the campaign read-out come from the outputs folder; the score job
+    passes its ``drift`` table (None: no reference), written only after the page.
+    """
     from repurchase_ml import tracking
-    from repurchase_ml.report import build_report, bundle_report_inputs
+    from repurchase_ml.report import build_report, bundle_report_inputs, output_report_inputs
 
     stamp = cutoff.strftime("%Y-%m-%d")
     inputs = bundle_report_inputs(champion.served.bundle, events, as_of=cutoff, radar=radar,
@@ -1166,8 +1171,11 @@ def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff
         title = text("report.title_model", settings.report.language,
                      name=settings.tracking.model_name, version=champion.version, date=stamp)
     analytics = settings.output_path() / f"analytics_{stamp}.html"  # `repurchase-ml analyze`
+    extras = output_report_inputs(settings.output_path(), as_of=cutoff)
+    if drift is not False:
+        extras["monitoring"]["drift"] = pd.DataFrame() if drift is None else drift
     return build_report(title=title, decision=tracking.champion_decision(champion),
-                        radar_csv=f"radar_{stamp}.csv",
+                        radar_csv=f"radar_{stamp}.csv", extras=extras,
                         analytics_href=analytics.name if analytics.exists() else None,
                         **settings.report.options(), **inputs)
 

@@ -81,7 +81,9 @@ def run_analytics(events: Any, as_of: Any, *, previous_as_of: Any = None,
         ``action_summary`` (with a radar), the BG/NBD diagnostics
         ``frequency_recency_matrix``, ``probability_alive_matrix``,
         ``period_transactions``, ``calibration_vs_holdout``,
-        ``cumulative_transactions``, and ``notes`` (``table``, ``note``):
+        ``cumulative_transactions``, with a ``category`` column the category
+        paths ``category_first_category``, ``category_transitions``,
+        ``category_co_bought`` (and ``category_browse_to_buy``), and ``notes`` (``table``, ``note``):
         tables left out and why (e.g. no browsing events, or too little
         history for BG/NBD).
 
@@ -147,6 +149,12 @@ def run_analytics(events: Any, as_of: Any, *, previous_as_of: Any = None,
         if snap.has_column("category"):
             add("behaviour_funnel_by_category",
                 lambda: behaviour_table(snap, by="category", days=30))
+    if snap.has_column("category"):  # the page's category-paths section
+        from repurchase_ml.categories import category_section_tables
+
+        paths: dict[str, pd.DataFrame] = {}
+        add("category_paths", lambda: paths.update(category_section_tables(events, as_of=moment)))
+        tables.update({f"category_{key}": table for key, table in paths.items()})
     add("activity_by_month", lambda: activity_table(snap, freq="M"))
     add("activity_by_week", lambda: activity_table(snap, freq="W"))
     add("promotion_effects", lambda: promotion_table(

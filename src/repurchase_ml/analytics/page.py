@@ -20,7 +20,7 @@ import pandas as pd
 from repurchase_ml import i18n
 from repurchase_ml.analytics import plots
 
-__all__ = ["SECTIONS", "build_page"]
+__all__ = ["CATEGORY_SECTION", "SECTIONS", "build_page"]
 
 #: the page's sections in order: table name and the plot that draws it (None: table only)
 SECTIONS: tuple[tuple[str, Callable[..., Any] | None], ...] = (
@@ -48,6 +48,14 @@ SECTIONS: tuple[tuple[str, Callable[..., Any] | None], ...] = (
     ("cumulative_transactions", plots.plot_cumulative_transactions),
 )
 _ROWS_SHOWN = 12
+#: the category-paths section: its ``id`` and its tables (``run_analytics``'s
+#: ``category_<key>``, keys of :data:`repurchase_ml.categories.CATEGORY_SECTION_TITLES`)
+CATEGORY_SECTION = "category_paths"
+CATEGORY_TABLES = ("first_category", "transitions", "co_bought", "browse_to_buy")
+#: columns of the category tables that are shares of customers or orders, shown in per cent
+_CATEGORY_PERCENT = ("retention_180d", "retention_180d_low", "retention_180d_high", "share",
+                     "share_low", "share_high", "base_rate", "support", "confidence",
+                     "consequent_rate")
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",
@@ -55,7 +63,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaH
 color:#1a1a1a;background:#fff}
 main{max-width:1300px;margin:0 auto;padding:16px 24px;box-sizing:border-box}
 section{margin:28px 0;border-top:1px solid #ddd;padding-top:8px}
-h1{font-size:1.6em}h2{font-size:1.2em;margin:8px 0}
+h1{font-size:1.6em}h2{font-size:1.2em;margin:8px 0}h3{font-size:1em;margin:14px 0 4px}
 p.help{color:#444;margin:4px 0 10px}
 img{max-width:100%;height:auto;display:block}
 .table-wrap{max-width:100%;overflow-x:auto}
@@ -139,16 +147,18 @@ def _html_table(table: pd.DataFrame, name: str, language: str) -> str:
     head = "".join(f"<th>{html.escape(i18n.label('analytics.col', c, language))}</th>"
                    for c in shown.columns)
     coded = [c in _CODED for c in shown.columns]
+    percent = [name.startswith("category_") and c in _CATEGORY_PERCENT for c in shown.columns]
     rows = []
     for record in shown.itertuples(index=False):
         cells = []
-        for value, is_code in zip(record, coded, strict=True):
+        for value, is_code, is_percent in zip(record, coded, percent, strict=True):
             if is_code:
                 value = _shown_value(value, kind, language)
             value = value.item() if hasattr(value, "item") else value
             if isinstance(value, bool):  # a flag such as "complete period"
                 value = i18n.text(f"analytics.page.{'yes' if value else 'no'}", language)
-            text, is_text = _format(value)
+            text, is_text = (f"{value:.1%}", False) if is_percent and isinstance(value, float) \
+                and value == value else _format(value)
             cells.append(f'<td class="text">{html.escape(text)}</td>' if is_text
                          else f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -177,12 +187,34 @@ def _section(name: str, table: pd.DataFrame, plot: Callable[..., Any] | None,
     return "".join(parts)
 
 
+def _category_section(tables: Mapping[str, pd.DataFrame], language: str) -> str:
+    """Category paths under their titles, or one line when the log has no categories."""
+    def say(key: str) -> str:
+        return html.escape(i18n.text(f"analytics.section.{CATEGORY_SECTION}.{key}", language))
+
+    parts = [f'<section id="{CATEGORY_SECTION}"><h2>{say("title")}</h2>']
+    shown = [k for k in CATEGORY_TABLES if f"category_{k}" in tables]
+    if not shown:
+        parts.append(f'<p class="help">{say("absent")}</p>')
+    else:
+        parts.append(f'<p class="help">{say("help")}</p>')
+    for key in shown:
+        table = tables[f"category_{key}"]
+        if key == "browse_to_buy":  # its pair is browsed -> bought, not bought -> also bought
+            table = table.rename(columns={"antecedent": "browsed", "consequent": "bought"})
+        parts.append(f"<h3>{say(key)}</h3>")
+        parts.append(f"<p>{say('empty')}</p>" if table.empty
+                     else _html_table(table, f"category_{key}", language))
+    return "".join(parts) + "</section>"
+
+
 def build_page(tables: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
                previous_as_of: pd.Timestamp | None = None, language: str = "en",
                report_href: str | None = None) -> str:
     """The HTML page of :func:`~repurchase_ml.analytics.run_analytics`'s tables.
 
-    Sections follow :data:`SECTIONS`; a table that is missing is left out
+    Sections follow :data:`SECTIONS`, then the category paths
+    (:data:`CATEGORY_SECTION`, one line without categories); a table that is missing is left out
     and listed with its reason when ``tables["notes"]`` has one. ``language``
     (``en`` or ``zh``) is the language of every text; ``report_href`` links
     the churn report of the same date.
@@ -191,8 +223,8 @@ def build_page(tables: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
     --------
     >>> t = {"return_shares": pd.DataFrame({"days": [7], "share_returned": [0.2]})}
     >>> page = build_page(t, as_of=pd.Timestamp("2024-06-01"))
-    >>> "Share back within N days" in page, page.count("<section")
-    (True, 1)
+    >>> "Share back within N days" in page, page.count("<section")  # and the category paths
+    (True, 2)
     >>> "N 天内回购占比" in build_page(t, as_of=pd.Timestamp("2024-06-01"), language="zh")
     True
     """
@@ -214,6 +246,7 @@ def build_page(tables: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
     for name, plot in SECTIONS:
         if name in tables:
             body.append(_section(name, tables[name], plot, extra, language))
+    body.append(_category_section(tables, language))
     notes = tables.get("notes")
     if notes is not None and len(notes):
         items = "".join(f"<li><b>{html.escape(str(r.table))}</b>: {html.escape(str(r.note))}</li>"

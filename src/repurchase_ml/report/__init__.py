@@ -21,7 +21,8 @@ Layout of the package
     :func:`bundle_report_inputs`: the inputs from a trained bundle.
 one module per section
     ``summary``, ``scorecard``, ``lift``, ``calibration``, ``drivers``,
-    ``segments``, ``value_risk``, ``curve``, ``radar_list``.
+    ``segments``, ``value_risk``, ``curve``, ``radar_list``, ``monitoring``
+    (drift and realised performance), ``campaign_readout``.
 
 Adding a section
 ----------------
@@ -55,7 +56,7 @@ from repurchase_ml.report.build import (
     write_report,
 )
 from repurchase_ml.report.curve import repurchase_curve
-from repurchase_ml.report.inputs import bundle_report_inputs, model_facts
+from repurchase_ml.report.inputs import bundle_report_inputs, model_facts, output_report_inputs
 
 __all__ = [
     "MIN_TEST_ROWS",
@@ -68,6 +69,7 @@ __all__ = [
     "calibration_table",
     "gain_curve",
     "model_facts",
+    "output_report_inputs",
     "repurchase_curve",
     "run_report",
     "write_report",

@@ -15,9 +15,11 @@ from repurchase_ml.i18n import Formatter
 from repurchase_ml.models.plan import TrainingMinimums
 from repurchase_ml.report import (
     calibration,
+    campaign_readout,
     curve,
     drivers,
     lift,
+    monitoring,
     radar_list,
     scorecard,
     segments,
@@ -32,12 +34,14 @@ logger = logging.getLogger(__name__)
 SECTIONS: tuple[Section, ...] = (
     summary.SECTION,
     scorecard.SECTION,
+    monitoring.SECTION,
     lift.SECTION,
     calibration.SECTION,
     drivers.SECTION,
     segments.SECTION,
     value_risk.SECTION,
     curve.SECTION,
+    campaign_readout.SECTION,
     radar_list.SECTION,
 )
 
@@ -193,7 +197,7 @@ def write_report(path: str | os.PathLike[str], **kwargs: Any) -> Path:
     >>> import tempfile, pathlib
     >>> out = write_report(pathlib.Path(tempfile.mkdtemp()) / "report.html", as_of="2024-06-01")
     >>> out.read_text(encoding="utf-8").count("<section id=")
-    9
+    11
     """
     target = Path(path)
     if target.suffix.lower() not in {".html", ".htm"}:

@@ -167,3 +167,39 @@ def bundle_report_inputs(
         "choice": {task: dict(record) for task, record in getattr(bundle, "choice", {}).items()},
         "model": {"tasks": model_facts(bundle)},
     }
+
+
+def output_report_inputs(folder: Any, *, as_of: pd.Timestamp | str) -> dict[str, Any]:
+    """The ``extras`` the score job's outputs folder holds for the report at ``as_of``.
+
+    - ``monitoring``: ``drift``, the drift table the score job wrote for
+      ``as_of`` (:func:`repurchase_ml.monitoring.drift_summary`; empty when
+      the champion has no drift reference) and ``history``, the realised
+      performance so far (:func:`repurchase_ml.monitoring.performance_history`);
+    - ``readout``: the newest campaign read-out in ``<folder>/readout/`` (the
+      ``campaigns`` and ``effects`` tables ``repurchase-ml readout`` writes,
+      and ``written``, the day it was written), or None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> extras = output_report_inputs(tempfile.mkdtemp(), as_of="2024-06-01")
+    >>> extras["monitoring"]["drift"].empty, extras["monitoring"]["history"].empty
+    (True, True)
+    >>> extras["readout"] is None
+    True
+    """
+    from pathlib import Path
+
+    from repurchase_ml.monitoring import drift_summary, performance_history
+
+    cutoff = as_timestamp(as_of, name="as_of")
+    out = Path(folder)
+    monitoring = {"drift": drift_summary(out, scored_at=str(cutoff.date())),
+                  "history": performance_history(out)}
+    files = {name: out / "readout" / f"readout_{name}.parquet" for name in ("campaigns", "effects")}
+    readout = None
+    if all(p.exists() for p in files.values()):
+        readout = {name: pd.read_parquet(p) for name, p in files.items()}
+        readout["written"] = pd.Timestamp(files["effects"].stat().st_mtime, unit="s").normalize()
+    return {"monitoring": monitoring, "readout": readout}
