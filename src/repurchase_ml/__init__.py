@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from repurchase_ml._version import __version__
 
 # public name -> module that defines it (resolved on first attribute access)
 _LAZY: dict[str, str] = {

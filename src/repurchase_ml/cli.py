@@ -71,7 +71,7 @@ SetOpt = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        from repurchase_ml import __version__
+        from repurchase_ml._version import __version__
 
         console.print(f"repurchase-ml {__version__}")
         raise typer.Exit()

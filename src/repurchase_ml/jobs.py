@@ -282,7 +282,7 @@ def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
     row_hashes = pd.util.hash_pandas_object(events, index=False).to_numpy()
     row_hashes.sort()
     digest.update(row_hashes.tobytes())
-    from repurchase_ml import __version__
+    from repurchase_ml._version import __version__
 
     config = settings_to_dict(settings)
     config["output"] = {"top_reasons": settings.output.top_reasons}
