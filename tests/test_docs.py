@@ -159,7 +159,10 @@ def _environment(folder: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                       env.get("PYTHONPATH")]))
     env["MPLBACKEND"] = "Agg"
-    env.pop("REPURCHASE_ML_CONFIG", None)
+    # a reader's fresh shell: no store or setting left behind by an earlier test in this process
+    # (mlflow.set_tracking_uri / set_registry_uri export MLFLOW_* to child processes)
+    for name in [n for n in env if n.startswith(("MLFLOW_", "REPURCHASE_ML_"))]:
+        del env[name]
     return env
 
 
