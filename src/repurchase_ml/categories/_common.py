@@ -6,7 +6,6 @@ import logging
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from repurchase_ml._frames import as_pandas
 from repurchase_ml.errors import SchemaError
@@ -128,14 +127,14 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray,
     >>> round(float(low[0]), 3), round(float(high[0]), 3)
     (0.237, 0.763)
     """
+    from statsmodels.stats.proportion import proportion_confint
+
     check_level(level)
     s, m = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    z = norm.ppf(0.5 + level / 2.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = s / m
-        centre = (p + z * z / (2 * m)) / (1 + z * z / m)
-        half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / (1 + z * z / m)
-    return centre - half, centre + half
+        low, high = proportion_confint(s, m, alpha=1.0 - level, method="wilson")
+    empty = m <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
 def bootstrap_mean_interval(values: np.ndarray, groups: np.ndarray, *, level: float,

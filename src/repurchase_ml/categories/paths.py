@@ -27,12 +27,12 @@ from repurchase_ml.categories._common import (
     purchase_lines,
     wilson_interval,
 )
+from repurchase_ml.features._arrays import DAY_NS
 
 __all__ = ["category_orders", "category_transitions", "repurchase_by_first_category",
            "plot_category_transitions", "plot_first_category_retention"]
 
 logger = logging.getLogger(__name__)
-_DAY_NS = 86_400 * 10**9
 
 
 def category_orders(events: Any, *, as_of: object, order_definition: str = "order_id",
@@ -172,7 +172,7 @@ def _window_net_revenue(log: pd.DataFrame, first: pd.DataFrame, days: int) -> np
     money = money.merge(first[["customer_id", "timestamp"]].rename(
         columns={"timestamp": "first_time"}), on="customer_id")
     age = (money["timestamp"] - money["first_time"]).to_numpy().astype(np.int64)
-    inside = (age >= 0) & (age < days * _DAY_NS)
+    inside = (age >= 0) & (age < days * DAY_NS)
     sign = np.where(money["event_type"].to_numpy() == "refund", -1.0, 1.0)
     signed = pd.Series(np.where(inside, sign * money["amount"].fillna(0.0).to_numpy(), 0.0))
     total = signed.groupby(money["customer_id"].to_numpy()).sum()
