@@ -201,6 +201,32 @@ def test_refused_before_anything_is_built(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_unsplittable_task_refused_before_anything_is_built(tmp_path):
+    """8 monthly cutoffs cannot hold train, validation and test 180 days apart."""
+    from repurchase_ml import jobs
+
+    settings = _settings(tmp_path, horizons={"ltv": 180}, training={"on_insufficient": "raise"})
+    with pytest.raises(TrainingPlanError, match=r"ltv: its 8 cutoffs .* span 212 days; an "
+                       r"out-of-time split with a 180-day horizon needs >= 360"):
+        jobs.run_retrain(settings)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_stage_clock_records_each_stage():
+    from repurchase_ml._stages import StageClock
+
+    clock = StageClock("test")
+    with clock.stage("allocate"):
+        block = np.ones(20_000_000)  # 160 MB, freed before the next stage
+    del block
+    with clock.stage("nothing"):
+        pass
+    first, second = clock.records
+    assert [first["stage"], second["stage"]] == ["allocate", "nothing"]
+    assert first["peak_gb"] >= second["peak_gb"] + 0.15  # the peak is reset per stage
+    assert clock.metrics()["stage_seconds/nothing"] == second["seconds"]
+
+
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     from repurchase_ml import jobs
@@ -222,6 +248,10 @@ def test_score_writes_drift_and_estimates_beside_the_scores(scored):
         "churn_probability", "repurchase_probability", "predicted_ltv"}
     record = json.loads((out / "monitoring_2023-10-01.json").read_text())
     assert record["model_version"] == retrain.model_version == score.model_version
+    assert [r["stage"] for r in record["stages"]] == [r["stage"] for r in score.stages]
+    assert {"read and validate the log", "features", "scores", "radar"} <= {
+        r["stage"] for r in score.stages}
+    assert {"training set", "train", "log the run"} <= {r["stage"] for r in retrain.stages}
     assert record["drift_flagged"] == score.drift_flagged == flagged_columns(table)
     scores = pd.read_parquet(out / "scores_2023-10-01.parquet")
     # the estimate covers churn's population (alive customers) with the test-cutoff calibration

@@ -247,8 +247,8 @@ def test_radar_input_errors():
     features, scores = _table()
     with pytest.raises(SchemaError, match="without churn_probability"):
         radar_from_scores(scores.iloc[5:], features=features)
-    with pytest.raises(SchemaError, match="predicted_ltv"):
-        radar_from_scores(scores.drop(columns="predicted_ltv"), features=features)
+    with pytest.raises(SchemaError, match="churn_probability"):
+        radar_from_scores(scores.drop(columns="churn_probability"), features=features)
     with pytest.raises(SchemaError, match="one row per customer"):
         radar_from_scores(pd.concat([scores, scores]), features=features)
     with pytest.raises(SchemaError, match=r"\[0, 1\]"):
@@ -500,3 +500,13 @@ def test_churn_radar_builds_the_columns_it_needs_beside_a_narrow_model_spec():
                          horizon_days=90).set_index("customer_id")["value_if_retained"]
     np.testing.assert_allclose(radar["value_if_retained"],
                                longer.loc[radar["customer_id"]].to_numpy() * 60 / 90)
+
+
+def test_radar_without_ltv_scores_leaves_the_column_empty():
+    """A champion without an LTV task (refused on a short log) still writes the radar."""
+    features, scores = _table()
+    full = radar_from_scores(scores, features=features)
+    radar = radar_from_scores(scores.drop(columns="predicted_ltv"), features=features)
+    assert radar["predicted_ltv"].isna().all()
+    assert radar["customer_id"].tolist() == full["customer_id"].tolist()
+    assert np.allclose(radar["value_at_risk"], full["value_at_risk"])

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from repurchase_ml._io import write_frame_atomic, write_text_atomic
+from repurchase_ml._stages import StageClock
 from repurchase_ml.config import Settings, settings_to_dict
 
 if TYPE_CHECKING:
@@ -264,6 +265,8 @@ class RetrainResult:
     skipped: dict[str, str] = field(default_factory=dict)
     #: tasks evaluated on fewer than ``promotion.min_eval_rows`` rows, with the reason
     left_out_of_promotion: dict[str, str] = field(default_factory=dict)
+    #: wall seconds and peak memory (GB) per stage of this run (:class:`StageClock`)
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -527,16 +530,24 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
 
     from repurchase_ml import tracking
     from repurchase_ml.features import build_training_set
-    from repurchase_ml.models import train_models
     from repurchase_ml.models.plan import plan_lines
     from repurchase_ml.models.refit import propose_task_cutoffs, refit_on_all_cutoffs
 
+    clock = StageClock("retrain")
     # the log is read and validated first: a refused log leaves the project as it was
-    events, report = load_event_log(settings)
+    with clock.stage("read and validate the log"):
+        events, report = load_event_log(settings)
     settings, too_short = _history_gate(settings, report)  # before anything is built
+    # each task up to the newest cutoff its own horizon allows, on one feature table
+    task_cutoffs = propose_task_cutoffs(events, {t: settings.horizons[t] for t in settings.tasks},
+                                        freq=settings.cutoffs.freq, n=settings.cutoffs.n)
+    settings, unsplittable = _split_gate(settings, task_cutoffs)  # before anything is built
+    too_short.update(unsplittable)
+    task_cutoffs = {task: task_cutoffs[task] for task in settings.tasks}
     tracking.configure(settings)
     _recover_interrupted(settings)
-    fingerprint = _fingerprint(events, settings)
+    with clock.stage("fingerprint"):
+        fingerprint = _fingerprint(events, settings)
     champion = tracking.find_champion(settings)
     if champion is not None and champion.tags.get("fingerprint") == fingerprint:
         return _unchanged(settings, champion, fingerprint)
@@ -551,26 +562,14 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
                               reason="no retrain trigger fired (" + "; ".join(why) + ")")
         trigger = "; ".join(why)
     horizons = {task: settings.horizons[task] for task in settings.tasks}
-    # each task up to the newest cutoff its own horizon allows, on one feature table
-    task_cutoffs = propose_task_cutoffs(events, horizons, freq=settings.cutoffs.freq,
-                                        n=settings.cutoffs.n)
     cutoffs = sorted({c for found in task_cutoffs.values() for c in found})
-    training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
-                                  spec=_feature_spec(settings), horizons=horizons,
-                                  alive_days=settings.training.alive_days,
-                                  label_cutoffs=task_cutoffs)
-    tuning = settings.tuning
-    bundle = train_models(  # logs the plan first; refuses tasks below training.minimums
-        training, tasks=list(settings.tasks), horizons=horizons,
-        events=events if settings.baselines else None,
-        tune=tuning.n_trials > 0, n_trials=max(tuning.n_trials, 1),
-        timeout=tuning.timeout_seconds, n_estimators=tuning.n_estimators,
-        random_state=tuning.random_state,
-        minimums=settings.training.training_minimums(),
-        on_insufficient=settings.training.on_insufficient,
-        alive_days=settings.training.alive_days, candidates=settings.training.candidates,
-        threads=settings.training.threads,
-    )
+    with clock.stage("training set"):
+        training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
+                                      spec=_feature_spec(settings), horizons=horizons,
+                                      alive_days=settings.training.alive_days,
+                                      label_cutoffs=task_cutoffs)
+    with clock.stage("train"):
+        bundle = _train(settings, training, events, horizons)
     bundle.skipped.update(too_short)
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
@@ -578,14 +577,15 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     eval_rows = _test_rows(training, test_cutoffs)  # each task's own newest labelled rows
     eval_cutoff = max(test_cutoffs.values())
     spec = pinned_spec(_feature_spec(settings), bundle.feature_names)
-    served = tracking.make_served_model(
-        bundle, training, spec=spec, top_reasons=settings.output.top_reasons,
-        reference_rows_per_cutoff=settings.monitoring.reference_rows_per_cutoff)
-
-    challenger_cards = _evaluate_at(served, eval_rows, events)
-    champion_cards: dict[str, dict[str, float]] | None = None
-    if champion is not None:
-        champion_cards = _evaluate_at(champion.served, eval_rows, events)
+    with clock.stage("served model"):
+        served = tracking.make_served_model(
+            bundle, training, spec=spec, top_reasons=settings.output.top_reasons,
+            reference_rows_per_cutoff=settings.monitoring.reference_rows_per_cutoff)
+    with clock.stage("challenger and champion on the test cutoff"):
+        challenger_cards = _evaluate_at(served, eval_rows, events)
+        champion_cards: dict[str, dict[str, float]] | None = None
+        if champion is not None:
+            champion_cards = _evaluate_at(champion.served, eval_rows, events)
     primary = settings.promotion.primary_metric
     excluded = _too_few_rows(challenger_cards, settings.promotion.min_eval_rows)
     chal_primary = _primary(_without(challenger_cards, excluded), primary)
@@ -604,13 +604,16 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     scorecard = _scorecard(settings, challenger_cards, champion_cards, test_scores)
     choice = _choice(bundle)
     churn_cutoff = test_cutoffs.get("churn", eval_cutoff)
-    radar_scores = _radar_metrics(settings, bundle, eval_rows[eval_rows["cutoff"] == churn_cutoff]
-                                  .reset_index(drop=True), churn_cutoff)
+    with clock.stage("radar on the test cutoff"):
+        radar_scores = _radar_metrics(settings, bundle,
+                                      eval_rows[eval_rows["cutoff"] == churn_cutoff]
+                                      .reset_index(drop=True), churn_cutoff)
     registered = served  # the run logs the tested model's numbers and plots; this one serves
     if settings.training.refit:  # after every out-of-time number above has been taken
-        registered = tracking.make_served_model(refit_on_all_cutoffs(bundle, training),
-                                                training, spec=spec,
-                                                top_reasons=settings.output.top_reasons)
+        with clock.stage("refit on every labelled cutoff"):
+            registered = tracking.make_served_model(refit_on_all_cutoffs(bundle, training),
+                                                    training, spec=spec,
+                                                    top_reasons=settings.output.top_reasons)
     decision = {
         "promoted": promoted, "reason": reason, "evaluation_cutoff": str(eval_cutoff.date()),
         "evaluation_cutoffs": {t: str(c.date()) for t, c in test_cutoffs.items()},
@@ -630,16 +633,18 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         tracking.set_run_tags({**_job_tags(), "decision": "pending", "fingerprint": fingerprint,
                                "evaluation_cutoff": eval_cutoff.date(),
                                "retrain_trigger": (trigger or "always")[:500]})
-        tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
-                                  cutoffs=cutoffs, training=training, eval_rows=eval_rows,
-                                  challenger=challenger_cards, champion=champion_cards)
-        mlflow.log_metrics({f"radar/{k}": v for k, v in radar_scores.items()})
-        if choice:
-            mlflow.log_dict(choice, "choice.json")
-        if plan:
-            mlflow.log_dict(plan, "plan.json")
-            mlflow.log_text("\n".join(plan_lines(plan)) + "\n", "plan.txt")
-        info = tracking.log_served_model(registered, example=eval_rows)
+        with clock.stage("log the run"):
+            tracking.log_training_run(settings, bundle=bundle, served=served, report=report,
+                                      cutoffs=cutoffs, training=training, eval_rows=eval_rows,
+                                      challenger=challenger_cards, champion=champion_cards)
+            mlflow.log_metrics({f"radar/{k}": v for k, v in radar_scores.items()})
+            if choice:
+                mlflow.log_dict(choice, "choice.json")
+            if plan:
+                mlflow.log_dict(plan, "plan.json")
+                mlflow.log_text("\n".join(plan_lines(plan)) + "\n", "plan.txt")
+        with clock.stage("log the served model"):
+            info = tracking.log_served_model(registered, example=eval_rows)
         _fault_point("after_log")
         version = tracking.register(settings, info.model_uri, tags={
             "decision": "pending", "fingerprint": fingerprint,
@@ -651,7 +656,9 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         verdict = "promoted" if promoted else "kept"
         client.set_model_version_tag(settings.tracking.model_name, version, "decision", verdict)
         decision["challenger_version"] = version
+        decision["stages"] = clock.records
         mlflow.log_dict(decision, "decision.json")
+        mlflow.log_metrics(clock.metrics())
         tracking.set_run_tags({"decision": verdict, "decision_reason": reason})
     return RetrainResult(
         run_id=run.info.run_id, model_version=version, promoted=promoted, reason=reason,
@@ -660,6 +667,26 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         challenger_metrics=chal_primary, champion_metrics=champ_primary or {},
         scorecard=scorecard, choice=choice, radar_metrics=radar_scores,
         plan=plan, skipped=dict(bundle.skipped), left_out_of_promotion=excluded,
+        stages=clock.records,
+    )
+
+
+def _train(settings: Settings, training: pd.DataFrame, events: pd.DataFrame,
+           horizons: dict[str, int]) -> Any:
+    """``train_models`` with the settings' tasks, tuning and training options."""
+    from repurchase_ml.models import train_models
+
+    tuning = settings.tuning
+    return train_models(  # logs the plan first; refuses tasks below training.minimums
+        training, tasks=list(settings.tasks), horizons=horizons,
+        events=events if settings.baselines else None,
+        tune=tuning.n_trials > 0, n_trials=max(tuning.n_trials, 1),
+        timeout=tuning.timeout_seconds, n_estimators=tuning.n_estimators,
+        random_state=tuning.random_state,
+        minimums=settings.training.training_minimums(),
+        on_insufficient=settings.training.on_insufficient,
+        alive_days=settings.training.alive_days, candidates=settings.training.candidates,
+        threads=settings.training.threads,
     )
 
 
@@ -669,7 +696,7 @@ def _history_gate(settings: Settings, report: ValidationReport) -> tuple[Setting
     Returns the settings without the refused tasks and the refusals
     (``on_insufficient: skip``); ``raise`` (or nothing left) raises, ``warn`` logs.
     """
-    from repurchase_ml.models.plan import TrainingPlanError, history_shortfalls
+    from repurchase_ml.models.plan import history_shortfalls
 
     if report.start is None or report.end is None:
         return settings, {}
@@ -677,6 +704,21 @@ def _history_gate(settings: Settings, report: ValidationReport) -> tuple[Setting
     short = history_shortfalls(span, tasks=settings.tasks, horizons=settings.horizons,
                                minimums=settings.training.training_minimums(),
                                alive_days=settings.training.alive_days)
+    return _refuse(settings, short)
+
+
+def _split_gate(settings: Settings, task_cutoffs: Mapping[str, list[pd.Timestamp]]
+                ) -> tuple[Settings, dict[str, str]]:
+    """Refuse tasks whose cutoffs allow no out-of-time split, before anything is built."""
+    from repurchase_ml.models.plan import split_shortfalls
+
+    return _refuse(settings, split_shortfalls(task_cutoffs, horizons=settings.horizons))
+
+
+def _refuse(settings: Settings, short: dict[str, str]) -> tuple[Settings, dict[str, str]]:
+    """Apply ``training.on_insufficient`` to refused tasks: skip them, raise, or warn and go on."""
+    from repurchase_ml.models.plan import TrainingPlanError
+
     policy = settings.training.on_insufficient
     if not short or policy == "warn":
         for message in short.values():
@@ -1021,6 +1063,8 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
     #: columns the drift table flags (``monitoring`` settings; ``score --fail-on-drift``)
     drift_flagged: list[str] = field(default_factory=list)
+    #: wall seconds and peak memory (GB) per stage of this run (:class:`StageClock`)
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _check_as_of_in_data(cutoff: pd.Timestamp, report: ValidationReport,
@@ -1098,9 +1142,12 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     from repurchase_ml.radar import parse_as_of, radar_from_scores, write_radar
 
     cutoff = parse_as_of(as_of)
+    clock = StageClock("score")
     tracking.configure(settings)
-    champion = tracking.load_champion(settings)
-    events, report = load_event_log(settings)
+    with clock.stage("load the champion"):
+        champion = tracking.load_champion(settings)
+    with clock.stage("read and validate the log"):
+        events, report = load_event_log(settings)
     _check_as_of_in_data(cutoff, report, settings.data.max_days_after_last_event)
     history = events[events["timestamp"] < cutoff].reset_index(drop=True)
     spec = pinned_spec(champion.spec, champion.served.features)
@@ -1108,19 +1155,23 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                                  top_reasons=settings.output.top_reasons,
                                  language=settings.report.language)
     champion = dataclasses.replace(champion, served=served)
-    features = build_features(history, cutoffs=[cutoff], spec=spec,
-                              max_days_after_data=settings.data.max_days_after_last_event)
-    scores = champion.score(features)
+    with clock.stage("features"):
+        features = build_features(history, cutoffs=[cutoff], spec=spec,
+                                  max_days_after_data=settings.data.max_days_after_last_event)
+    with clock.stage("scores"):
+        scores = champion.score(features)
     horizon = {"horizon_days": served.bundle.horizons["churn"]} \
         if "churn" in served.bundle.horizons else {}
-    radar = radar_from_scores(scores, features=features, as_of=cutoff,
-                              churn_model=served.bundle.models.get("churn"),
-                              random_state=settings.tuning.random_state,
-                              language=settings.report.language,
-                              **settings.radar.options(), **horizon)
+    with clock.stage("radar"):
+        radar = radar_from_scores(scores, features=features, as_of=cutoff,
+                                  churn_model=served.bundle.models.get("churn"),
+                                  random_state=settings.tuning.random_state,
+                                  language=settings.report.language,
+                                  **settings.radar.options(), **horizon)
     from repurchase_ml.monitoring.runs import score_monitoring, write_score_monitoring
 
-    monitor = score_monitoring(settings, served, features, scores, cutoff)
+    with clock.stage("monitoring"):
+        monitor = score_monitoring(settings, served, features, scores, cutoff)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
     notes = list(monitor["notes"])
@@ -1130,15 +1181,18 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                      "no report was written")
         logger.warning(notes[-1])
     elif settings.output.report:
-        page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec,
-                            drift=monitor["drift"])
+        with clock.stage("report"):
+            page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec,
+                                drift=monitor["drift"])
     _remove_stale_temp_files(out)
     paths = []
-    for name, frame in (("scores", scores), ("radar", radar)):
-        written = write_radar(frame, out / f"{name}_{stamp}")
-        paths += [str(written["csv"]), str(written["parquet"])]
-    if page is not None:
-        paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
+    with clock.stage("write the outputs"):
+        for name, frame in (("scores", scores), ("radar", radar)):
+            written = write_radar(frame, out / f"{name}_{stamp}")
+            paths += [str(written["csv"]), str(written["parquet"])]
+        if page is not None:
+            paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
+    monitor["stages"] = clock.records
     paths += write_score_monitoring(settings, monitor, stamp=stamp,
                                     model_version=str(champion.version),
                                     horizons=dict(served.bundle.horizons))
@@ -1146,7 +1200,7 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                 settings.tracking.model_name, champion.version)
     return ScoreResult(as_of=stamp, model_version=champion.version, n_scored=len(scores),
                        n_radar=len(radar), paths=paths, notes=notes,
-                       drift_flagged=monitor["flagged"])
+                       drift_flagged=monitor["flagged"], stages=clock.records)
 
 
 def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff: pd.Timestamp,

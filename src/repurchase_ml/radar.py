@@ -87,7 +87,7 @@ RADAR_COLUMNS = (
     "action_id", "action", "days_since_last_purchase", "orders_all", "net_revenue_all",
 )  # fmt: skip
 
-_SCORE_COLUMNS = ("churn_probability", "predicted_ltv")
+_SCORE_COLUMNS = ("churn_probability",)
 
 
 def _task_model(bundle: Any, task: str) -> Any | None:
@@ -274,7 +274,7 @@ def _check_scores(scores: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in need if c not in scores.columns]
     if missing:
         raise SchemaError(missing[0], f"scores need columns {need}; missing {missing}",
-                          fix="score with a bundle trained on the churn and ltv tasks")
+                          fix="score with a bundle trained on the churn task")
     if scores["customer_id"].duplicated().any():
         dup = scores.loc[scores["customer_id"].duplicated(), "customer_id"]
         raise SchemaError("customer_id", "scores must hold one row per customer (one cutoff)",
@@ -473,8 +473,8 @@ def radar_from_scores(
     Parameters
     ----------
     scores : pandas or polars DataFrame
-        ``customer_id``, ``churn_probability``, ``predicted_ltv`` and
-        optionally ``repurchase_probability`` (e.g. ``bundle.predict(features)``).
+        ``customer_id``, ``churn_probability`` and optionally ``predicted_ltv``
+        and ``repurchase_probability`` (e.g. ``bundle.predict(features)``).
         Every alive customer must have a score. A ``value_if_retained`` column
         (the served model's, :meth:`~repurchase_ml.tracking.ServedModel.score`)
         is used as is, so that scores and radar agree; otherwise it is computed.
@@ -601,7 +601,9 @@ def radar_from_scores(
         raise ValueError(f"scores: rows scored at another cutoff than the features' {cutoff}; "
                          "score the features of the as-of date.")
     aligned = scores.set_index("customer_id").reindex(base["customer_id"])
-    unscored = (aligned["churn_probability"].isna() | aligned["predicted_ltv"].isna()).to_numpy()
+    unscored = aligned["churn_probability"].isna().to_numpy()
+    if "predicted_ltv" in aligned.columns:
+        unscored |= aligned["predicted_ltv"].isna().to_numpy()
     if unscored.any():
         raise SchemaError("customer_id", "alive customers without churn_probability or "
                           "predicted_ltv in scores", n_rows=int(unscored.sum()),
@@ -611,8 +613,9 @@ def radar_from_scores(
     radar = pd.DataFrame({"customer_id": base["customer_id"].to_numpy()})
     for col in ("churn_probability", "repurchase_probability", "predicted_ltv"):
         radar[col] = aligned[col].to_numpy(dtype=float) if col in aligned.columns else np.nan
-    if "repurchase_probability" not in aligned.columns:
-        logger.warning("radar: scores have no repurchase_probability; the column is left empty")
+    for col in ("repurchase_probability", "predicted_ltv"):
+        if col not in aligned.columns:
+            logger.warning("radar: scores have no %s; the column is left empty", col)
     if "value_if_retained" in aligned.columns:  # the served model's, priced on its priors
         radar["value_if_retained"] = aligned["value_if_retained"].to_numpy(dtype=float)
     else:

@@ -54,6 +54,7 @@ __all__ = [
     "plan_lines",
     "history_needed",
     "history_shortfalls",
+    "split_shortfalls",
     "minimums_line",
     "CHURN_ALIVE_DAYS",
     "ON_INSUFFICIENT",
@@ -520,6 +521,42 @@ def history_shortfalls(span_days: float, *, tasks: Sequence[str], horizons: Mapp
                          f"{span_days:.0f}. Fix: a longer log, a shorter {task!r} horizon "
                          f"(horizons.{task}){alive}, or a lower minimums.history_days "
                          "(training.minimums.history_days) if you accept a noisier model.")
+    return out
+
+
+def split_shortfalls(task_cutoffs: Mapping[str, Sequence[Any]], *,
+                     horizons: Mapping[str, int]) -> dict[str, str]:
+    """Tasks whose proposed cutoffs allow no out-of-time split, with the refusal and the fix.
+
+    Checked on the cutoffs alone, before any feature is built: a task needs a
+    test cutoff, a validation cutoff whose label window ends by it and a
+    training cutoff whose window ends by the validation cutoff
+    (:func:`split_cutoffs`), so its cutoffs must span at least two horizons.
+
+    Examples
+    --------
+    >>> cuts = list(pd.date_range("2023-01-01", periods=12, freq="MS"))
+    >>> short = split_shortfalls({"ltv": cuts, "churn": cuts}, horizons={"ltv": 365, "churn": 90})
+    >>> sorted(short), short["ltv"][:59]
+    (['ltv'], 'ltv: its 12 cutoffs (2023-01-01 to 2023-12-01) span 334 days')
+    """
+    out = {}
+    for task, found in task_cutoffs.items():
+        cuts = sorted(pd.to_datetime(list(found)))
+        horizon = int(horizons[task])
+        try:
+            split_cutoffs(pd.Series(cuts), task=task, horizon=horizon)
+        except ValueError:
+            span = (cuts[-1] - cuts[0]).days if cuts else 0
+            step = max(span / max(len(cuts) - 1, 1), 1.0)
+            need = int(np.ceil(2 * horizon / step)) + 1
+            first_last = (f" ({cuts[0].date()} to {cuts[-1].date()})" if cuts else "")
+            out[task] = (
+                f"{task}: its {len(cuts)} cutoffs{first_last} span {span} days; an out-of-time "
+                f"split with a {horizon}-day horizon needs >= {2 * horizon} (train, then "
+                f"validation a horizon later, then test a horizon after that). Fix: more "
+                f"cutoffs (cutoffs.n >= {need} at this spacing) on a log long enough for them, "
+                f"or a shorter horizon (horizons.{task}).")
     return out
 
 

@@ -128,6 +128,8 @@ def write_score_monitoring(settings: Settings, monitor: dict[str, Any], *, stamp
     """Write the drift table and ``monitoring_<date>.json``; log both to MLflow. Return paths."""
     import mlflow
 
+    from repurchase_ml._stages import stage_metrics
+
     out = settings.output_path()
     paths: list[str] = []
     table = monitor["drift"]
@@ -137,7 +139,7 @@ def write_score_monitoring(settings: Settings, monitor: dict[str, Any], *, stamp
                                            table.to_csv(index=False))))
     record = {"scored_at": stamp, "model_version": model_version, "horizons": horizons,
               "drift_flagged": monitor["flagged"], "estimated": monitor["estimated"],
-              "notes": monitor["notes"]}
+              "notes": monitor["notes"], "stages": monitor.get("stages", [])}
     paths.append(str(write_text_atomic(out / f"monitoring_{stamp}.json",
                                        json.dumps(record, indent=2, default=str))))
     with mlflow.start_run(experiment_id=_monitoring_experiment(settings),
@@ -152,6 +154,7 @@ def write_score_monitoring(settings: Settings, monitor: dict[str, Any], *, stamp
                                                                        table["psi"], strict=True)
                             if np.isfinite(v)})
             mlflow.log_text(table.to_csv(index=False), f"drift_{stamp}.csv")
+        metrics.update(stage_metrics(record["stages"]))
         mlflow.log_metrics(metrics)
         mlflow.log_dict(record, f"monitoring_{stamp}.json")
     return paths
