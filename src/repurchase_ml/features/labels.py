@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -515,65 +515,126 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
         out = features_of_log(log, cuts, spec, category_prices=category_prices,
                               rows=rows)  # advances the bar
     bounds = np.cumsum([0] + [len(r) for r in rows])
-    for name, per_cutoff in labels.items():
+    kept = rows.label_kept if isinstance(rows, SampledRows) else None
+    for t, (name, per_cutoff) in enumerate(labels.items()):
         column = np.full(len(out), np.nan)
         for i, label in enumerate(per_cutoff):
             if label is not None:
-                column[bounds[i]:bounds[i + 1]] = label[rows[i]]
+                values = label[rows[i]]
+                if kept is not None and kept[i][t] is not None:
+                    values = np.where(kept[i][t], values, np.nan)
+                column[bounds[i]:bounds[i + 1]] = values
         out[f"label_{name}"] = column
     if isinstance(rows, SampledRows):
-        out.attrs["sampled"] = dict(rows.attrs)
+        out.attrs["sampled"] = {**rows.attrs,
+                                "task_fractions": dict(zip(labels, rows.attrs["task_fractions"],
+                                                           strict=True))}
     return out
 
 
 class SampledRows(list):  # type: ignore[type-arg]
-    """Row arrays per cutoff (a list) that carry what the sampling did in ``attrs``."""
+    """Row arrays per cutoff (a list) that carry what the sampling did.
 
-    attrs: dict[str, float]
+    ``attrs``: ``max_rows``, ``rows_before``, ``fraction`` (rows kept over rows
+    before) and ``task_fractions`` (per task, the share of its labelled rows
+    that keep their label). ``label_kept[i][t]``: for the kept rows of cutoff
+    ``i``, whether task ``t`` (in the order of the labels given) keeps its label
+    there (None: every one), so each task's labels are its own stratified sample.
+    """
+
+    attrs: dict[str, Any]
+    label_kept: list[list[np.ndarray | None]]
+
+
+def _strata(label: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Per row: 0 not labelled, 1 zero, 2 positive."""
+    if label is None:
+        return np.zeros(len(rows), dtype=np.int8)
+    values = label[rows]
+    return np.where(np.isnan(values), 0, np.where(values > 0, 2, 1)).astype(np.int8)
+
+
+def _shares(sizes: Sequence[int], budget: float) -> list[float]:
+    """Fractions per group so that their rows add up to ``budget``, shared out evenly:
+    a group smaller than its share keeps everything and leaves the rest to the others."""
+    fractions = [1.0] * len(sizes)
+    left, open_groups = float(budget), sorted(range(len(sizes)), key=lambda g: sizes[g])
+    while open_groups:
+        share = left / len(open_groups)
+        g = open_groups[0]
+        if sizes[g] <= share:
+            left -= sizes[g]
+            open_groups.pop(0)
+            continue
+        for g in open_groups:
+            fractions[g] = share / sizes[g]
+        break
+    return fractions
 
 
 def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.ndarray | None]],
                 *, max_rows: int, random_state: int = 0) -> SampledRows:
     """Rows of each cutoff to keep so that there are at most ``max_rows`` in all.
 
-    When the cutoffs' ``populations`` (customer codes) hold more than
-    ``max_rows`` rows, every cutoff keeps the same fraction of its rows,
-    stratified by label: the rows of a cutoff are grouped by the state of each
-    task's label there (not labelled, zero, positive), and each group keeps
-    ``floor(fraction x size)`` rows chosen at random (seeded by
-    ``random_state`` and the cutoff's position), so base rates are kept. Rows
-    stay in customer order. With fewer rows, everything is kept.
+    ``populations`` holds each cutoff's rows (customer codes) and ``labels``
+    each cutoff's per-customer label of every task (NaN or None: not
+    labelled). With more than ``max_rows`` rows, the budget is shared out
+    evenly between the tasks and the rows no task labels (a group with fewer
+    rows than its share keeps them all; small tasks such as second purchase
+    are not starved by large ones). Within each group, every cutoff keeps the
+    same fraction of the group's rows, stratified by the task's label (zero,
+    positive) and chosen at random (seeded by ``random_state``, the cutoff and
+    the group), so each task's base rate is kept. A row is kept when any group
+    chose it; a task's label stays only on the rows its own group chose (see
+    :class:`SampledRows`), so every task trains on a stratified random sample
+    of its own population. Rows stay in customer order. With fewer rows,
+    everything is kept.
 
     Examples
     --------
     >>> pops = [np.arange(10), np.arange(6)]
     >>> labels = [[np.r_[np.zeros(5), np.ones(5)]], [np.r_[np.zeros(3), np.ones(3)]]]
     >>> kept = sample_rows(pops, labels, max_rows=8)
-    >>> [len(k) for k in kept], kept.attrs["fraction"]
-    ([4, 4], 0.5)
+    >>> [len(k) for k in kept], kept.attrs["task_fractions"]
+    ([4, 2], [0.5])
     >>> [int(labels[0][0][k].sum()) for k in kept[:1]]  # half of each label kept
     [2]
     """
     total = sum(len(rows) for rows in populations)
+    n_tasks = len(labels[0]) if len(labels) else 0
     out = SampledRows(populations)
-    out.attrs = {"max_rows": float(max_rows), "rows_before": float(total), "fraction": 1.0}
+    out.label_kept = [[None] * n_tasks for _ in populations]
+    out.attrs = {"max_rows": float(max_rows), "rows_before": float(total), "fraction": 1.0,
+                 "task_fractions": [1.0] * n_tasks}
     if total <= max_rows:
         return out
-    fraction = max_rows / total
-    out.attrs["fraction"] = fraction
+    strata = [[_strata(labels[i][t], rows) for t in range(n_tasks)]
+              for i, rows in enumerate(populations)]
+    unlabelled = [np.logical_and.reduce([s == 0 for s in per_task] + [np.ones(len(rows), bool)])
+                  for per_task, rows in zip(strata, populations, strict=True)]
+    sizes = [sum(int((strata[i][t] > 0).sum()) for i in range(len(populations)))
+             for t in range(n_tasks)] + [sum(int(u.sum()) for u in unlabelled)]
+    fractions = _shares(sizes, max_rows)
+    out.attrs["task_fractions"] = fractions[:n_tasks]
+    kept_rows = 0
     for i, rows in enumerate(populations):
-        key = np.zeros(len(rows), dtype=np.int64)
-        for label in labels[i]:  # three states per task: 0 not labelled, 1 zero, 2 positive
-            state = np.zeros(len(rows), dtype=np.int64) if label is None else np.where(
-                np.isnan(label[rows]), 0, np.where(label[rows] > 0, 2, 1))
-            key = key * 3 + state
-        rng = np.random.default_rng([random_state, i])
-        order = np.lexsort((rng.random(len(rows)), key))  # random within each stratum
-        _, starts, sizes = np.unique(key[order], return_index=True, return_counts=True)
-        take = np.floor(sizes * fraction).astype(np.int64)  # never above the budget
-        keep = np.concatenate([order[s:s + k] for s, k in zip(starts, take, strict=True)]
-                              + [np.empty(0, dtype=np.int64)])
-        out[i] = rows[np.sort(keep)]
+        groups = [strata[i][t] for t in range(n_tasks)] + [np.where(unlabelled[i], 1, 0)]
+        chosen = []
+        for g, key in enumerate(groups):
+            rng = np.random.default_rng([random_state, i, g])
+            order = np.lexsort((rng.random(len(rows)), key))  # random within each stratum
+            values, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+            take = np.floor(counts * fractions[g]).astype(np.int64)  # never above the budget
+            take[values == 0] = 0  # rows outside the group
+            pick = np.zeros(len(rows), dtype=bool)
+            for start, k in zip(starts, take, strict=True):
+                pick[order[start:start + k]] = True
+            chosen.append(pick)
+        keep = np.logical_or.reduce(chosen)
+        out[i] = rows[keep]
+        out.label_kept[i] = [pick[keep] for pick in chosen[:n_tasks]]
+        kept_rows += int(keep.sum())
+    out.attrs["fraction"] = kept_rows / total
     return out
 
 
