@@ -119,8 +119,8 @@ def main() -> None:
                          f"training plan (below) | | | | | {r.train_cpu_s:.0f} |")
             refused.append(f"- {r.task} at a budget of {r.budget:,}: {r.refused}")
             continue
-        lines.append(f"| {r.budget:,} | {r.rows:,} | {r.task} | {r.metric} | {r.train_rows:,} | "
-                     f"{r.test_rows:,} | {r.full:.4f} | {r.budgeted:.4f} | "
+        lines.append(f"| {r.budget:,} | {r.rows:,} | {r.task} | {r.metric} | {int(r.train_rows):,} | "
+                     f"{int(r.test_rows):,} | {r.full:.4f} | {r.budgeted:.4f} | "
                      f"{r.difference:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {r.train_cpu_s:.0f} |")
     if refused:
         lines += ["", "Refused on the budgeted rows (the plan's message):", "", *refused]
