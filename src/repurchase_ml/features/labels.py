@@ -554,49 +554,58 @@ def _strata(label: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), 0, np.where(values > 0, 2, 1)).astype(np.int8)
 
 
-def _shares(sizes: Sequence[int], budget: float) -> list[float]:
-    """Fractions per group so that their rows add up to ``budget``, shared out evenly:
-    a group smaller than its share keeps everything and leaves the rest to the others."""
-    fractions = [1.0] * len(sizes)
-    left, open_groups = float(budget), sorted(range(len(sizes)), key=lambda g: sizes[g])
-    while open_groups:
-        share = left / len(open_groups)
-        g = open_groups[0]
-        if sizes[g] <= share:
-            left -= sizes[g]
-            open_groups.pop(0)
-            continue
-        for g in open_groups:
-            fractions[g] = share / sizes[g]
-        break
-    return fractions
+#: a task with fewer labelled rows than this in a budgeted training set is topped up to it
+#: (or to its whole population): the plan's minimums need about a thousand of each class
+MIN_TASK_ROWS = 50_000
+
+
+def _pick(key: np.ndarray, fraction: float, rng: np.random.Generator,
+          eligible: np.ndarray | None = None) -> np.ndarray:
+    """Rows to keep: ``floor(fraction x size)`` at random from each value of ``key`` > 0
+    (``key`` 0: never), among the ``eligible`` rows."""
+    if eligible is not None:
+        key = np.where(eligible, key, 0)
+    order = np.lexsort((rng.random(len(key)), key))  # random within each stratum
+    values, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+    take = np.floor(counts * fraction).astype(np.int64)  # never above the fraction
+    take[values == 0] = 0
+    pick = np.zeros(len(key), dtype=bool)
+    for start, k in zip(starts, take, strict=True):
+        pick[order[start:start + k]] = True
+    return pick
 
 
 def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.ndarray | None]],
-                *, max_rows: int, random_state: int = 0) -> SampledRows:
-    """Rows of each cutoff to keep so that there are at most ``max_rows`` in all.
+                *, max_rows: int, random_state: int = 0,
+                min_task_rows: int = MIN_TASK_ROWS) -> SampledRows:
+    """Rows of each cutoff to keep so that there are about ``max_rows`` in all.
 
     ``populations`` holds each cutoff's rows (customer codes) and ``labels``
     each cutoff's per-customer label of every task (NaN or None: not
-    labelled). With more than ``max_rows`` rows, the budget is shared out
-    evenly between the tasks and the rows no task labels (a group with fewer
-    rows than its share keeps them all; small tasks such as second purchase
-    are not starved by large ones). Within each group, every cutoff keeps the
-    same fraction of the group's rows, stratified by the task's label (zero,
-    positive) and chosen at random (seeded by ``random_state``, the cutoff and
-    the group), so each task's base rate is kept. A row is kept when any group
-    chose it; a task's label stays only on the rows its own group chose (see
-    :class:`SampledRows`), so every task trains on a stratified random sample
-    of its own population. Rows stay in customer order. With fewer rows,
-    everything is kept.
+    labelled). With more than ``max_rows`` rows:
+
+    1. every cutoff keeps the same fraction of its rows, stratified by the
+       state of every task's label (not labelled, zero, positive) and chosen
+       at random (seeded by ``random_state`` and the cutoff): the kept rows are
+       the population in miniature, base rates and customer mix included;
+    2. a task left with fewer than ``min_task_rows`` labelled rows (a small
+       population such as second purchase) is topped up with more of its own
+       rows, stratified by its label, up to that many (or all of them); on
+       those extra rows only that task keeps its label (see
+       :class:`SampledRows`), so every task's labels stay a stratified random
+       sample of its own population. A top-up is at most an equal share of
+       the budget (``max_rows / (tasks + 1)``), and the fraction of step 1 is
+       lowered to leave room for the top-ups.
+
+    Rows stay in customer order. With fewer rows, everything is kept.
 
     Examples
     --------
     >>> pops = [np.arange(10), np.arange(6)]
     >>> labels = [[np.r_[np.zeros(5), np.ones(5)]], [np.r_[np.zeros(3), np.ones(3)]]]
-    >>> kept = sample_rows(pops, labels, max_rows=8)
-    >>> [len(k) for k in kept], kept.attrs["task_fractions"]
-    ([4, 2], [0.5])
+    >>> kept = sample_rows(pops, labels, max_rows=8, min_task_rows=0)
+    >>> [len(k) for k in kept], kept.attrs["fraction"]
+    ([4, 2], 0.375)
     >>> [int(labels[0][0][k].sum()) for k in kept[:1]]  # half of each label kept
     [2]
     """
@@ -610,29 +619,34 @@ def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.
         return out
     strata = [[_strata(labels[i][t], rows) for t in range(n_tasks)]
               for i, rows in enumerate(populations)]
-    unlabelled = [np.logical_and.reduce([s == 0 for s in per_task] + [np.ones(len(rows), bool)])
-                  for per_task, rows in zip(strata, populations, strict=True)]
     sizes = [sum(int((strata[i][t] > 0).sum()) for i in range(len(populations)))
-             for t in range(n_tasks)] + [sum(int(u.sum()) for u in unlabelled)]
-    fractions = _shares(sizes, max_rows)
-    out.attrs["task_fractions"] = fractions[:n_tasks]
+             for t in range(n_tasks)]
+    base = max_rows / total
+    wanted = [min(n, min_task_rows, max_rows / (n_tasks + 1)) for n in sizes]
+    topups = sum(max(w - base * n, 0.0) for w, n in zip(wanted, sizes, strict=True))
+    base = max(max_rows - topups, 0.0) / total  # room for the top-ups within the budget
+    # a topped-up task keeps `share` of its rows: the base sample, then extra rows at `extra`
+    share = [1.0 if n == 0 else max(w / n, base) for w, n in zip(wanted, sizes, strict=True)]
+    extra = [0.0 if s <= base else (s - base) / (1.0 - base) for s in share]
+    out.attrs["task_fractions"] = share
     kept_rows = 0
     for i, rows in enumerate(populations):
-        groups = [strata[i][t] for t in range(n_tasks)] + [np.where(unlabelled[i], 1, 0)]
-        chosen = []
-        for g, key in enumerate(groups):
-            rng = np.random.default_rng([random_state, i, g])
-            order = np.lexsort((rng.random(len(rows)), key))  # random within each stratum
-            values, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
-            take = np.floor(counts * fractions[g]).astype(np.int64)  # never above the budget
-            take[values == 0] = 0  # rows outside the group
-            pick = np.zeros(len(rows), dtype=bool)
-            for start, k in zip(starts, take, strict=True):
-                pick[order[start:start + k]] = True
-            chosen.append(pick)
-        keep = np.logical_or.reduce(chosen)
+        joint = np.ones(len(rows), dtype=np.int64)
+        for state in strata[i]:
+            joint = joint * 3 + state
+        in_base = _pick(joint, base, np.random.default_rng([random_state, i]))
+        picks = []
+        for t in range(n_tasks):
+            pick = in_base & (strata[i][t] > 0)
+            if extra[t] > 0:
+                pick |= _pick(strata[i][t].astype(np.int64), extra[t],
+                              np.random.default_rng([random_state, i, t + 1]), ~in_base)
+            picks.append(pick)
+        keep = np.logical_or.reduce([in_base, *picks])
         out[i] = rows[keep]
-        out.label_kept[i] = [pick[keep] for pick in chosen[:n_tasks]]
+        # on a task's extra rows the other tasks' labels are dropped
+        if any(extra):
+            out.label_kept[i] = [pick[keep] for pick in picks]
         kept_rows += int(keep.sum())
     out.attrs["fraction"] = kept_rows / total
     return out
