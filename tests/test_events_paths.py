@@ -295,6 +295,15 @@ def test_repeated_rows_match_pandas(seed: int) -> None:
     np.testing.assert_array_equal(ev._repeated_rows(pl.from_pandas(frame)), expected)
 
 
+def test_repeated_rows_among_missing_values() -> None:
+    """Rows in key order but for a missing value between them are still found."""
+    table = pl.DataFrame({"a": [1, 1, 1, None, 1], "b": [1.5, float("nan"), 1.5, 2.0, None],
+                          "c": ["x", "y", "x", "z", "y"]})
+    expected = table.to_pandas().duplicated(keep="first").tolist()
+    assert expected == [False, False, True, False, True]
+    assert ev._repeated_rows(table).tolist() == expected
+
+
 def test_a_hash_collision_never_marks_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every row hashing alike: only rows really equal to an earlier one are marked."""
     table = pl.DataFrame({"a": [1, 2, 1, 3, 2], "b": ["x", "x", "x", "y", "z"]})

@@ -831,7 +831,8 @@ def _sort_order(customer_id: pl.Series, timestamp: pl.Series) -> np.ndarray | No
     keys = pl.DataFrame({"c": customer_id, "t": timestamp})
     c, t = pl.col("c"), pl.col("t")
     in_order = (c < c.shift(-1)) | ((c == c.shift(-1)) & (t <= t.shift(-1)))
-    if keys.select(in_order.fill_null(True).all()).item():
+    if not (customer_id.null_count() or timestamp.null_count()) and keys.select(
+            in_order.fill_null(True).all()).item():  # (null: the last row)
         return None
     return keys.select(pl.arg_sort_by("c", "t", maintain_order=True)).to_series().to_numpy()
 
@@ -1005,9 +1006,9 @@ def _validate_columnar(table: pl.DataFrame, mapping: ColumnMapping, report: Vali
                   "check the extract date or the time zone of the source",
                   examples_from=raw("timestamp"))
 
-    labels = table["event_type"].cast(pl.String)
+    labels = table["event_type"]
     if mapping.event_type_map:
-        labels = labels.replace(mapping.event_type_map)
+        labels = labels.cast(pl.String).replace(mapping.event_type_map)
     codes = labels.cast(pl.Enum(EVENT_TYPES), strict=False).to_physical().cast(pl.Int8)
     bad_type = codes.is_null().to_numpy()
     check.add("event_type", f"unknown event type (allowed: {', '.join(EVENT_TYPES)})", bad_type,
