@@ -12,17 +12,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["PLOT_POINTS", "SUMMARY_ROWS", "as_pandas", "fixed_sample", "is_polars",
+__all__ = ["SHAP_ROWS", "SUMMARY_ROWS", "as_pandas", "fixed_sample", "is_polars",
            "sample_ids"]
 
-#: Rows that a plot or a summary over a large table is drawn from (the report's lift,
-#: calibration and driver sections, the training run's gain, calibration and SHAP plots,
-#: the served model's typical values): a seeded sample of this size puts a decile's share
-#: within about 0.003 of the whole and costs the same at 100k customers as at 10M.
+#: Rows that a plot or a summary over a large table is drawn from (the report's lift and
+#: calibration sections, the training run's gain and calibration plots, the served model's
+#: typical values and drift calibration): a seeded sample of this size puts a decile's
+#: share within about 0.003 of the whole and costs the same at 100k customers as at 10M.
 SUMMARY_ROWS = 50_000
-#: Rows a plot that draws one point per row shows (the SHAP beeswarm of a training run):
-#: the picture is the same, and it saves in a second rather than a minute.
-PLOT_POINTS = 5_000
+#: Rows whose SHAP contributions a driver summary is computed from (the report's driver
+#: ranking, the training run's SHAP beeswarm): contributions cost about a hundred
+#: predictions each, and the ranking of mean absolute contributions is settled long
+#: before this many rows.
+SHAP_ROWS = 10_000
 
 
 def is_polars(frame: Any) -> bool:

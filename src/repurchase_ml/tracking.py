@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from repurchase_ml._frames import PLOT_POINTS, fixed_sample
+from repurchase_ml._frames import SHAP_ROWS, fixed_sample
 from repurchase_ml.config import Settings, settings_to_dict
 from repurchase_ml.errors import SchemaError, StoreError
 from repurchase_ml.events import KEY_COLUMNS
@@ -821,7 +821,7 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
     """Gain and calibration curves per task and a SHAP summary per model, on ``rows``.
 
     At most :data:`~repurchase_ml._frames.SUMMARY_ROWS` of ``rows`` (a seeded sample)
-    for the curves, and :data:`~repurchase_ml._frames.PLOT_POINTS` of those for the
+    for the curves, and :data:`~repurchase_ml._frames.SHAP_ROWS` of those for the
     beeswarm: they look the same, and cost the same at any size.
     """
     import matplotlib
@@ -863,7 +863,7 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
                    title=f"{task}: calibration by decile")
             ax.legend()
             log_figure(fig, f"plots/{task}_calibration.png")
-        X = fixed_sample(frame.loc[keep, served.features], PLOT_POINTS).reset_index(drop=True)
+        X = fixed_sample(frame.loc[keep, served.features], SHAP_ROWS).reset_index(drop=True)
         contribs = contributions(model, X)
         log_figure(plot_drivers(contribs, X, kind="beeswarm"), f"plots/{task}_shap_summary.png")
 

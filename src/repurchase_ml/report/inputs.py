@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repurchase_ml._frames import SUMMARY_ROWS, fixed_sample, sample_ids
+from repurchase_ml._frames import SHAP_ROWS, SUMMARY_ROWS, fixed_sample, sample_ids
 from repurchase_ml.events import check_canonical
 from repurchase_ml.report._base import as_timestamp
 
@@ -58,8 +58,9 @@ def bundle_report_inputs(
       sections' curves;
     - ``choice``: what training chose per task and why (``bundle.choice``);
     - ``drivers``: mean absolute contributions of each task's model over a
-      seeded sample of ``sample_rows`` of the customers with history before
-      ``as_of``;
+      seeded sample of the customers with history before ``as_of``
+      (:data:`~repurchase_ml._frames.SHAP_ROWS` of them, or ``sample_rows``
+      when fewer);
     - ``radar``: as given, or :func:`repurchase_ml.radar.churn_radar` at
       ``as_of`` (needs the churn and LTV models);
     - ``model``: per task its horizon, training cutoffs, test cutoff and test
@@ -174,13 +175,13 @@ def bundle_report_inputs(
     if features is None:
         features = build_features(sampled, cutoffs=[cutoff], spec=spec)
     else:
-        stamps = pd.to_datetime(features["cutoff"]).unique() if len(features) else []
+        stamps = pd.to_datetime(features["cutoff"].unique())
         if len(stamps) and (len(stamps) > 1 or pd.Timestamp(stamps[0]) != cutoff):
             raise ValueError(f"features: expected the feature table at as_of {cutoff.date()}, "
                              f"got cutoffs {[str(pd.Timestamp(s).date()) for s in stamps[:3]]}. "
                              "Fix: pass build_features(events, cutoffs=[as_of]) or leave it out.")
-        if sample_rows is not None:
-            features = fixed_sample(features, sample_rows, random_state=random_state)
+    if sample_rows is not None:
+        features = fixed_sample(features, min(sample_rows, SHAP_ROWS), random_state=random_state)
     X = features[bundle.feature_names]
     drivers = {
         task: driver_ranking(contributions(model, X), X)[
