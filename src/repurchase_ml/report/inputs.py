@@ -124,6 +124,12 @@ def bundle_report_inputs(
     if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
         raise ValueError(f"sample_rows: expected a positive number of customers or None, got "
                          f"{sample_rows!r}.")
+    if features is not None:
+        stamps = pd.to_datetime(features["cutoff"].unique())
+        if len(stamps) and (len(stamps) > 1 or pd.Timestamp(stamps[0]) != cutoff):
+            raise ValueError(f"features: expected the feature table at as_of {cutoff.date()}, "
+                             f"got cutoffs {[str(pd.Timestamp(s).date()) for s in stamps[:3]]}. "
+                             "Fix: pass build_features(events, cutoffs=[as_of]) or leave it out.")
     # features depend on a customer's own events only: the sampled customers' rows are
     # rebuilt from their events alone, exactly as from the whole log
     ids = None if sample_rows is None else sample_ids(events["customer_id"], sample_rows,
@@ -174,12 +180,6 @@ def bundle_report_inputs(
             predictions[task] = frame
     if features is None:
         features = build_features(sampled, cutoffs=[cutoff], spec=spec)
-    else:
-        stamps = pd.to_datetime(features["cutoff"].unique())
-        if len(stamps) and (len(stamps) > 1 or pd.Timestamp(stamps[0]) != cutoff):
-            raise ValueError(f"features: expected the feature table at as_of {cutoff.date()}, "
-                             f"got cutoffs {[str(pd.Timestamp(s).date()) for s in stamps[:3]]}. "
-                             "Fix: pass build_features(events, cutoffs=[as_of]) or leave it out.")
     if sample_rows is not None:
         features = fixed_sample(features, min(sample_rows, SHAP_ROWS), random_state=random_state)
     X = features[bundle.feature_names]
