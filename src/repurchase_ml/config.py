@@ -287,8 +287,10 @@ class PromotionSettings(_Section):
 
 
 class OutputSettings(_Section):
-    """Where the score job writes (default ``<project_dir>/outputs``), how many reasons,
-    and whether it also writes the self-contained HTML report."""
+    """Where the score job writes (default ``<project_dir>/outputs``), how many reasons
+    the served model gives per row (the score job's reasons are the radar's, for its
+    ``radar.explain_top`` rows; its scores file has none), and whether it also writes
+    the self-contained HTML report."""
 
     dir: str | None = None
     top_reasons: int = Field(default=3, ge=0)
