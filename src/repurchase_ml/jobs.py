@@ -520,9 +520,21 @@ def run_retrain(settings: Settings) -> RetrainResult:
     >>> champion.version, champion.run_id == first.run_id
     ('1', True)
     """
-    with retrain_lock(settings.project_path()):
+    with retrain_lock(settings.project_path()), _engine_session(settings):
         _fault_point("after_lock")
         return _retrain_locked(settings)
+
+
+@contextmanager
+def _engine_session(settings: Settings) -> Iterator[Any]:
+    """The job's Dask client with ``engine: dask`` (see :mod:`repurchase_ml.distributed.jobs`)."""
+    if settings.engine != "dask":
+        yield None
+        return
+    from repurchase_ml.distributed.jobs import session
+
+    with session(settings) as client:
+        yield client
 
 
 def _retrain_locked(settings: Settings) -> RetrainResult:
@@ -564,10 +576,18 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     horizons = {task: settings.horizons[task] for task in settings.tasks}
     cutoffs = sorted({c for found in task_cutoffs.values() for c in found})
     with clock.stage("training set"):
-        training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
-                                      spec=_feature_spec(settings), horizons=horizons,
-                                      alive_days=settings.training.alive_days,
-                                      label_cutoffs=task_cutoffs)
+        if settings.engine == "dask":  # per customer partition on the cluster; equal result
+            from repurchase_ml.distributed.jobs import training_set
+
+            training = training_set(settings, events, cutoffs=cutoffs,
+                                    tasks=list(settings.tasks), spec=_feature_spec(settings),
+                                    horizons=horizons, alive_days=settings.training.alive_days,
+                                    label_cutoffs=task_cutoffs)
+        else:
+            training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
+                                          spec=_feature_spec(settings), horizons=horizons,
+                                          alive_days=settings.training.alive_days,
+                                          label_cutoffs=task_cutoffs)
     with clock.stage("train"):
         bundle = _train(settings, training, events, horizons)
     bundle.skipped.update(too_short)
@@ -1155,11 +1175,20 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
                                  top_reasons=settings.output.top_reasons,
                                  language=settings.report.language)
     champion = dataclasses.replace(champion, served=served)
-    with clock.stage("features"):
-        features = build_features(history, cutoffs=[cutoff], spec=spec,
-                                  max_days_after_data=settings.data.max_days_after_last_event)
-    with clock.stage("scores"):
-        scores = champion.score(features)
+    score_parts = None
+    if settings.engine == "dask":  # per customer partition on the cluster; equal result
+        from repurchase_ml.distributed.jobs import features_and_scores
+
+        with clock.stage("features and scores"), _engine_session(settings):
+            features, scores, score_parts = features_and_scores(
+                settings, history, as_of=cutoff, spec=spec, champion=champion,
+                max_days_after_data=settings.data.max_days_after_last_event)
+    else:
+        with clock.stage("features"):
+            features = build_features(history, cutoffs=[cutoff], spec=spec,
+                                      max_days_after_data=settings.data.max_days_after_last_event)
+        with clock.stage("scores"):
+            scores = champion.score(features)
     horizon = {"horizon_days": served.bundle.horizons["churn"]} \
         if "churn" in served.bundle.horizons else {}
     with clock.stage("radar"):
@@ -1190,6 +1219,10 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
         for name, frame in (("scores", scores), ("radar", radar)):
             written = write_radar(frame, out / f"{name}_{stamp}")
             paths += [str(written["csv"]), str(written["parquet"])]
+        if score_parts is not None:  # the workers' scores, one Parquet file per partition
+            from repurchase_ml.distributed.jobs import write_score_parts
+
+            paths.append(str(write_score_parts(score_parts, out / f"scores_{stamp}.parts")))
         if page is not None:
             paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
     monitor["stages"] = clock.records
