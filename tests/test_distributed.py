@@ -215,6 +215,46 @@ def test_retrain_job_on_dask_trains_on_the_local_training_set(project, monkeypat
     pd.testing.assert_frame_equal(training, want, check_exact=True)
 
 
+def test_lightgbm_dask_agrees_with_a_local_lightgbm_within_tolerance(cluster, log):
+    import dask.dataframe as dd
+    import lightgbm as lgb
+    from sklearn.metrics import roc_auc_score
+
+    from repurchase_ml.distributed.training import train_lightgbm_dask
+    from repurchase_ml.models._base import resolve_lgbm_params
+
+    cuts = ["2022-09-01", "2022-12-01", "2023-03-01", "2023-06-01", "2023-09-01"]
+    training = build_training_set(log, cutoffs=cuts, tasks=["churn"], horizons={"churn": 90})
+    features = [c for c in training.columns
+                if c not in ("customer_id", "cutoff") and not c.startswith("label_")]
+    params = resolve_lgbm_params({"min_child_samples": 20}, objective="binary", random_state=0)
+    train = training[(training["cutoff"] < cuts[-1]) & training["label_churn"].notna()]
+    test = training[(training["cutoff"] == cuts[-1]) & training["label_churn"].notna()]
+    local = lgb.train(params, lgb.Dataset(train[features], train["label_churn"]),
+                      num_boost_round=40)
+    booster = train_lightgbm_dask(dd.from_pandas(training, npartitions=4), label="label_churn",
+                                  features=features, cutoffs=cuts[:-1], params=dict(local.params),
+                                  n_estimators=40, classification=True, client=cluster)
+    assert booster.current_iteration() == 40
+    auc_local = roc_auc_score(test["label_churn"], local.predict(test[features]))
+    auc_dask = roc_auc_score(test["label_churn"], booster.predict(test[features]))
+    assert auc_local > 0.7 and abs(auc_dask - auc_local) < 0.03
+
+
+def test_retrain_with_lightgbm_dask_ships_the_boosters_trained_on_every_row(project, caplog):
+    _local, dask = project
+    settings = dask.model_copy(update={
+        "dask": dask.dask.model_copy(update={"training": "dask", "sample_customers": 100}),
+        "tuning": dask.tuning.model_copy(update={"n_estimators": 22})})
+    with caplog.at_level("INFO", logger="repurchase_ml.distributed"):
+        result = jobs.run_retrain(settings)
+    assert result.model_version == "3"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("choosing rounds and calibration on" in m for m in messages)
+    assert any(m.startswith("engine dask: churn retrained with lightgbm.dask") for m in messages)
+    assert 0.0 <= result.challenger_metrics["churn"] <= 1.0
+
+
 def _kill_on_score_plugin():
     """A worker plugin that SIGKILLs its worker when a scoring task starts: a crash mid-job.
 

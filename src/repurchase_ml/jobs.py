@@ -589,7 +589,13 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
                                           alive_days=settings.training.alive_days,
                                           label_cutoffs=task_cutoffs)
     with clock.stage("train"):
-        bundle = _train(settings, training, events, horizons)
+        if settings.engine == "dask" and settings.dask.training == "dask":
+            from repurchase_ml.distributed.jobs import train as train_dask
+
+            bundle = train_dask(settings, training,
+                                lambda rows: _train(settings, rows, events, horizons))
+        else:
+            bundle = _train(settings, training, events, horizons)
     bundle.skipped.update(too_short)
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")

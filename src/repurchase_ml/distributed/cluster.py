@@ -26,14 +26,17 @@ def require_dask() -> None:
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, *, n_workers: int = 2, threads_per_worker: int = 1,
-                memory_limit: str | float | None = "4GB") -> Iterator[Any]:
+                memory_limit: str | float | None = "4GB", processes: bool = True) -> Iterator[Any]:
     """A :class:`distributed.Client` for the duration of a ``with`` block.
 
     With ``scheduler`` (e.g. ``"tcp://10.0.0.5:8786"``) the client connects to
     that running cluster and leaves it running. Without one a
     :class:`distributed.LocalCluster` of ``n_workers`` processes (each with
     ``threads_per_worker`` threads and ``memory_limit``) is started here and
-    closed when the block ends, whatever happens inside it.
+    closed when the block ends, whatever happens inside it. ``processes=False``
+    runs the workers as threads of this process (a quick look in a notebook or
+    a script without an ``if __name__ == "__main__":`` guard, which worker
+    processes need to start).
 
     Examples
     --------
@@ -53,6 +56,7 @@ def dask_client(scheduler: str | None = None, *, n_workers: int = 2, threads_per
         raise ValueError(f"dask.n_workers: expected a whole number >= 1, got {n_workers!r}.")
     logger.info("dask: starting a local cluster of %d worker process(es)", n_workers)
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                      processes=True, memory_limit=memory_limit, dashboard_address=None) as cluster, \
+                      processes=processes, memory_limit=memory_limit,
+                      dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         yield client

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from repurchase_ml.distributed.features import (
 from repurchase_ml.distributed.partition import partition_events
 from repurchase_ml.distributed.scoring import score_partitions
 
-__all__ = ["DaskJobError", "features_and_scores", "session", "training_set"]
+__all__ = ["DaskJobError", "features_and_scores", "session", "train", "training_set"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +124,30 @@ def write_score_parts(parts: list[pd.DataFrame], folder: Path) -> Path:
     from repurchase_ml.distributed.partition import write_frames_atomic
 
     return write_frames_atomic(parts, folder)
+
+
+def train(settings: Settings, training: pd.DataFrame, train_local: Callable[[pd.DataFrame], Any]
+          ) -> Any:
+    """``dask.training: dask``: choose and calibrate on a sample, retrain on every row.
+
+    ``train_local`` (the job's own training call) runs on the rows of
+    ``dask.sample_customers`` customers (all their cutoffs): it keeps the
+    out-of-time split, early-stops, calibrates and scores the baselines.
+    Then :func:`~repurchase_ml.distributed.training.refit_bundle_dask`
+    retrains its plain LightGBM models with ``lightgbm.dask`` on every row.
+    The bundle's scorecards stay those of the sample; the job's champion
+    comparison scores the final models on every test row.
+    """
+    import dask.dataframe as dd
+
+    from repurchase_ml.distributed.training import refit_bundle_dask, sample_customers
+
+    sample = sample_customers(training, settings.dask.sample_customers)
+    logger.info("engine dask: choosing rounds and calibration on %d of %d rows (%d customers)",
+                len(sample), len(training), sample["customer_id"].nunique())
+    bundle = train_local(sample)
+    with _client(settings) as client, _failing_cleanly("train"):
+        parts = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+        rows = client.persist(dd.from_pandas(training, npartitions=parts, sort=False))
+        refit_bundle_dask(bundle, rows, client=client)
+    return bundle
