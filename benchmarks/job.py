@@ -66,8 +66,11 @@ def _child(job: str, log: Path, project: Path, cutoffs: int, as_of: str) -> None
         scored = run_score(settings, as_of)
         stages, extra = scored.stages, {"n_scored": scored.n_scored, "n_radar": scored.n_radar}
     seconds = time.perf_counter() - tic
-    print(json.dumps({"job": job, "seconds": seconds, "stages": stages,
-                      "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+    # the stage clock resets the kernel's high-water mark per stage, so the job's peak is the
+    # largest stage peak (getrusage reads the same, reset, mark)
+    peak = max([s["peak_gb"] for s in stages]
+               + [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9])
+    print(json.dumps({"job": job, "seconds": seconds, "stages": stages, "peak_gb": peak,
                       "load": os.getloadavg()[0], **extra}))
 
 

@@ -121,6 +121,21 @@ def test_labels_and_training_set_equal_the_local_engine(partitioned, log):
     assert got.loc[last, "label_churn"].isna().all() and got.loc[~last, "label_churn"].notna().any()
 
 
+def test_a_training_set_within_a_row_budget_keeps_the_local_engines_rows(partitioned, log):
+    from repurchase_ml.distributed.features import sample_training_set
+
+    spec = FeatureSpec(windows=(30,), families=("rfm", "rhythm"))
+    parts, attrs = build_training_set_dask(partitioned, cutoffs=CUTOFFS, spec=spec,
+                                           tasks=["churn", "repurchase"])
+    sampled, extra = sample_training_set(parts, max_rows=300, random_state=4)
+    got = collect(sampled, {**attrs, **extra})
+    want = build_training_set(log, cutoffs=CUTOFFS, spec=spec, tasks=["churn", "repurchase"],
+                              max_rows=300, random_state=4)
+    assert 250 < len(want) <= 300 and want.attrs["sampled"]["fraction"] < 1
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got.attrs == want.attrs
+
+
 def test_label_windows_are_checked_against_the_whole_logs_end(partitioned):
     with pytest.raises(ValueError, match="past the end of the log"):
         make_labels_dask(partitioned, cutoffs=["2023-12-01"], task="churn").compute()

@@ -226,6 +226,22 @@ def test_fingerprint_ignores_row_order_and_sees_top_reasons(tmp_path):
     assert jobs._fingerprint(events.iloc[1:], settings) != jobs._fingerprint(events, settings)
 
 
+def test_fingerprint_of_a_file_source_is_its_bytes(tmp_path):
+    events, _ = jobs.load_event_log(settings_for(tmp_path))
+    log = tmp_path / "log.parquet"
+    events.to_parquet(log)
+    settings = settings_for(tmp_path, data={"source": "path", "path": str(log)})
+    first = jobs._fingerprint(events, settings)
+    assert jobs._fingerprint(events.iloc[:0], settings) == first  # the frame is not read
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "log.parquet").write_bytes(log.read_bytes())
+    assert jobs._fingerprint(events, settings_for(
+        tmp_path, data={"source": "path", "path": str(moved / "log.parquet")})) == first
+    events.iloc[1:].to_parquet(log)
+    assert jobs._fingerprint(events, settings) != first
+
+
 # ------------------------------------------------- a purchases-only shop scored at past dates
 AS_OF = "2023-11-15"
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_features import T, make_log, three_customers
 
+from repurchase_ml.datasets import make_event_log
 from repurchase_ml.features import (
     TASKS,
     FeatureSpec,
@@ -197,3 +198,58 @@ def test_events_after_the_label_window_change_no_label(past: list[tuple], later:
         more = make_labels(_money_log(past + moved, end_hours), cutoffs=cutoff, task=task,
                            horizon_days=horizon, spec=spec)
         pd.testing.assert_frame_equal(alone, more, check_exact=False, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- row budget
+def test_training_set_row_budget_keeps_rows_exactly_and_base_rates():
+    """A budgeted training set is a stratified subset of the full one, row for row."""
+    events, _ = make_event_log(1500, "2022-01-01", "2024-01-01", random_state=11)
+    cuts = pd.date_range("2023-01-01", periods=6, freq="MS")
+    tasks, horizons = ["churn", "repurchase", "ltv"], {"churn": 60, "repurchase": 30, "ltv": 60}
+    full = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons)
+    assert "sampled" not in full.attrs
+    same = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
+                              max_rows=len(full))
+    pd.testing.assert_frame_equal(same, full)
+    assert same.attrs["sampled"]["fraction"] == 1.0
+
+    budget = len(full) // 3
+    part = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
+                              max_rows=budget, random_state=5)
+    assert budget - 6 * 27 <= len(part) <= budget  # floor per stratum and cutoff
+    assert part.attrs["sampled"]["rows_before"] == len(full)
+    keyed = full.set_index(["customer_id", "cutoff"])
+    pd.testing.assert_frame_equal(part.set_index(["customer_id", "cutoff"]),
+                                  keyed.loc[part.set_index(["customer_id", "cutoff"]).index])
+    for cutoff, rows in part.groupby("cutoff"):
+        everyone = full[full["cutoff"] == cutoff]
+        assert len(rows) == pytest.approx(len(everyone) / 3, abs=27)
+        for task in tasks:  # the share of each label state is kept within a stratum's rounding
+            column = f"label_{task}"
+            assert (rows[column] > 0).mean() == pytest.approx((everyone[column] > 0).mean(),
+                                                              abs=0.02)
+            assert rows[column].isna().mean() == pytest.approx(everyone[column].isna().mean(),
+                                                               abs=0.02)
+    again = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
+                               max_rows=budget, random_state=5)
+    pd.testing.assert_frame_equal(again, part)  # seeded
+    other = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
+                               max_rows=budget, random_state=6)
+    assert not other["customer_id"].equals(part["customer_id"])
+    with pytest.raises(ValueError, match="max_rows: expected a positive whole number"):
+        build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons, max_rows=0)
+
+
+def test_label_cutoffs_may_lie_beyond_another_tasks_horizon():
+    """Each task's horizon is checked at its own label cutoffs only (the retrain job's table)."""
+    events, _ = make_event_log(300, "2022-01-01", "2023-07-01", random_state=2)
+    late = pd.date_range("2023-01-01", "2023-06-01", freq="MS")  # 2023-06-01 + 60 days > end
+    churn_at = list(late[:4])
+    out = build_training_set(events, cutoffs=late, tasks=["churn", "repurchase"],
+                             horizons={"churn": 60, "repurchase": 30},
+                             label_cutoffs={"churn": churn_at})
+    labelled = out.loc[out["label_churn"].notna(), "cutoff"].unique()
+    assert sorted(pd.to_datetime(labelled)) == churn_at
+    assert out.loc[out["cutoff"] == late[-1], "label_repurchase"].notna().any()
+    with pytest.raises(ValueError, match="60-day 'churn' horizon that runs past the end"):
+        build_training_set(events, cutoffs=late, tasks=["churn"], horizons={"churn": 60})

@@ -212,7 +212,11 @@ class TrainingSettings(_Section):
     newest labelled months. ``threads``: LightGBM threads per model; null =
     every available core once the training rows are many enough to gain from
     them, one below (``repurchase_ml.models.lgbm_threads``); the same data,
-    settings and thread count give the same model bit for bit.
+    settings and thread count give the same model bit for bit. ``max_rows``
+    (default 1,000,000): the training set's budget; a shop whose cutoffs hold
+    more (customer, cutoff) rows keeps the same fraction of each cutoff,
+    stratified by label and seeded by ``tuning.random_state``
+    (``features.sample_rows``); null keeps every row.
 
     Examples
     --------
@@ -226,6 +230,7 @@ class TrainingSettings(_Section):
     candidates: tuple[str, ...] | None = None
     refit: bool = True
     threads: int | None = Field(default=None, ge=1)
+    max_rows: int | None = Field(default=1_000_000, ge=1000)
 
     @field_validator("candidates")
     @classmethod

@@ -273,22 +273,43 @@ class RetrainResult:
         return asdict(self)
 
 
+def _source_file(settings: Settings) -> Path | None:
+    """The file the settings read the log from, when there is one (not a synthetic log)."""
+    data = settings.data
+    if data.source == "synthetic" or data.path is None:
+        return None
+    path = Path(data.path)
+    return path if path.is_file() else None
+
+
 def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
     """A hash of the event log, the resolved settings and the package version.
 
-    The log is hashed as a multiset of rows (each row's hash, sorted), so the
-    same log with its rows in another order has the same fingerprint. Where
-    outputs go does not change the model; how many reasons it gives does (the
-    served model carries ``output.top_reasons``), so that one is kept.
+    A log read from a file is hashed as the file's bytes, streamed (the
+    validated log is a function of them and of the settings; no pass over the
+    frame), so only a file whose bytes changed retrains. Any other log (a
+    synthetic one) is hashed as a multiset of rows (each row's hash, sorted),
+    so the same log with its rows in another order has the same fingerprint.
+    Where outputs (or the file) go does not change the model; how many reasons it gives
+    does (the served model carries ``output.top_reasons``), so that one is kept.
     """
     digest = hashlib.sha256()
-    row_hashes = pd.util.hash_pandas_object(events, index=False).to_numpy()
-    row_hashes.sort()
-    digest.update(row_hashes.tobytes())
+    source = _source_file(settings)
+    if source is not None:
+        digest.update(b"file bytes:")
+        with source.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 23), b""):
+                digest.update(chunk)
+    else:
+        row_hashes = pd.util.hash_pandas_object(events, index=False).to_numpy()
+        row_hashes.sort()
+        digest.update(row_hashes.tobytes())
     from repurchase_ml._version import __version__
 
     config = settings_to_dict(settings)
     config["output"] = {"top_reasons": settings.output.top_reasons}
+    if source is not None:  # the bytes stand for the file, wherever it lies
+        config["data"] = {k: v for k, v in config["data"].items() if k != "path"}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     digest.update(__version__.encode())
     return digest.hexdigest()[:16]
@@ -582,12 +603,21 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
             training = training_set(settings, events, cutoffs=cutoffs,
                                     tasks=list(settings.tasks), spec=_feature_spec(settings),
                                     horizons=horizons, alive_days=settings.training.alive_days,
-                                    label_cutoffs=task_cutoffs)
+                                    label_cutoffs=task_cutoffs,
+                                    max_rows=settings.training.max_rows,
+                                    random_state=settings.tuning.random_state)
         else:
             training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
                                           spec=_feature_spec(settings), horizons=horizons,
                                           alive_days=settings.training.alive_days,
-                                          label_cutoffs=task_cutoffs)
+                                          label_cutoffs=task_cutoffs,
+                                          max_rows=settings.training.max_rows,
+                                          random_state=settings.tuning.random_state)
+    if "sampled" in training.attrs and training.attrs["sampled"]["fraction"] < 1:
+        sampled = training.attrs["sampled"]
+        logger.info("training set: %d of %d (customer, cutoff) rows kept (%.1f %% of each "
+                    "cutoff, stratified by label; training.max_rows: %d)", len(training),
+                    sampled["rows_before"], 100 * sampled["fraction"], sampled["max_rows"])
     with clock.stage("train"):
         if settings.engine == "dask" and settings.dask.training == "dask":
             from repurchase_ml.distributed.jobs import train as train_dask

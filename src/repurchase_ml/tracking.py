@@ -764,6 +764,7 @@ def log_training_run(
         "n_features": len(served.features),
     })
     mlflow.log_dict({"validation": report.to_dict(),
+                     "training_set_sample": training.attrs.get("sampled"),
                      "cutoffs": [str(pd.Timestamp(c).date()) for c in cutoffs],
                      "splits": {task: {k: ([str(pd.Timestamp(c).date()) for c in v]
                                            if isinstance(v, list) else str(pd.Timestamp(v).date()))

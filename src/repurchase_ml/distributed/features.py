@@ -66,6 +66,7 @@ __all__ = [
     "collect",
     "global_inputs",
     "make_labels_dask",
+    "sample_training_set",
     "training_set_attrs",
     "warm_up",
 ]
@@ -339,6 +340,49 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
                                 label_cutoffs, meta=meta, align_dataframes=False,
                                 enforce_metadata=False)
     return ddf, training_set_attrs(resolved, spec, alive_days)
+
+
+def _kept_part(part: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    if part.empty:
+        return part
+    marked = part.merge(kept, on=KEYS, how="left", indicator=True, validate="one_to_one")
+    return part.loc[(marked["_merge"] == "both").to_numpy()].reset_index(drop=True)
+
+
+def sample_training_set(ddf: Any, *, max_rows: int, random_state: int = 0) -> tuple[Any, dict]:
+    """The rows the local engine keeps with ``build_training_set(max_rows=...)``.
+
+    The sampling (:func:`repurchase_ml.features.labels.sample_rows`) needs
+    each cutoff's rows in customer order with their labels: only the keys and
+    label columns come to the client, the kept keys go back to every
+    partition, and each partition keeps its rows among them. The result
+    equals the local sample row for row.
+
+    Returns
+    -------
+    (dask.dataframe.DataFrame, dict)
+        The sampled training set (lazy, partitioned as ``ddf``) and
+        ``attrs["sampled"]`` as the local engine records it.
+    """
+    from repurchase_ml.features.labels import sample_rows
+
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        raise ValueError(f"max_rows: expected a positive whole number of rows or None, got "
+                         f"{max_rows!r}.")
+    labels = [c for c in ddf.columns if str(c).startswith("label_")]
+    keys = collect(ddf[[*KEYS[::-1], *labels]])  # by cutoff, then customer: the local order
+    cuts = list(pd.unique(keys["cutoff"]))
+    groups = [np.flatnonzero((keys["cutoff"] == c).to_numpy()) for c in cuts]
+    positions = [np.arange(len(g)) for g in groups]
+    per_cutoff = [[keys[name].to_numpy()[g] for name in labels] for g in groups]
+    kept = sample_rows(positions, per_cutoff, max_rows=max_rows, random_state=random_state)
+    attrs = {"sampled": dict(kept.attrs)}
+    if kept.attrs["fraction"] >= 1:
+        return ddf, attrs
+    rows = np.concatenate([g[k] for g, k in zip(groups, kept, strict=True)])
+    chosen = keys.iloc[np.sort(rows)][KEYS].reset_index(drop=True)
+    return ddf.map_partitions(_kept_part, chosen, meta=ddf._meta, align_dataframes=False,
+                              enforce_metadata=False), attrs
 
 
 def collect(ddf: Any, attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:

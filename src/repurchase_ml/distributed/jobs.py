@@ -26,6 +26,7 @@ from repurchase_ml.distributed.features import (
     build_training_set_dask,
     collect,
     global_inputs,
+    sample_training_set,
     warm_up,
 )
 from repurchase_ml.distributed.partition import partition_events
@@ -91,10 +92,13 @@ def _partitioned(settings: Settings, events: pd.DataFrame, client: Any) -> Any:
 
 def training_set(settings: Settings, events: pd.DataFrame, *, cutoffs: list[pd.Timestamp],
                  spec: Any, tasks: list[str], horizons: Mapping[str, int],
-                 alive_days: int | None, label_cutoffs: Mapping[str, Any]) -> pd.DataFrame:
+                 alive_days: int | None, label_cutoffs: Mapping[str, Any],
+                 max_rows: int | None = None, random_state: int = 0) -> pd.DataFrame:
     """The training set built per customer partition on the cluster, collected.
 
-    Equal to :func:`repurchase_ml.features.build_training_set` of the same arguments.
+    Equal to :func:`repurchase_ml.features.build_training_set` of the same
+    arguments; with ``max_rows``, only the sampled rows are collected
+    (:func:`~repurchase_ml.distributed.features.sample_training_set`).
     """
     with _client(settings) as client, _failing_cleanly("training set"):
         ddf = _partitioned(settings, events, client)
@@ -102,6 +106,11 @@ def training_set(settings: Settings, events: pd.DataFrame, *, cutoffs: list[pd.T
         parts, attrs = build_training_set_dask(
             ddf, cutoffs=cutoffs, tasks=tasks, spec=spec, horizons=horizons,
             alive_days=alive_days, label_cutoffs=label_cutoffs, inputs=inputs)
+        if max_rows is not None:
+            parts = client.persist(parts)  # built once: the keys, then the kept rows
+            parts, sampled = sample_training_set(parts, max_rows=max_rows,
+                                                 random_state=random_state)
+            attrs = {**attrs, **sampled}
         training = collect(parts, attrs)
     logger.info("engine dask: training set of %d rows from %d partitions", len(training),
                 ddf.npartitions)

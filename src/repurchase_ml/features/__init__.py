@@ -14,6 +14,7 @@ from repurchase_ml.features.labels import (
     data_end,
     make_labels,
     propose_cutoffs,
+    sample_rows,
 )
 from repurchase_ml.features.saved import load_training_set, save_training_set
 from repurchase_ml.features.spec import (
@@ -43,4 +44,5 @@ __all__ = [
     "feature_info",
     "feature_names",
     "register_feature",
+    "sample_rows",
 ]

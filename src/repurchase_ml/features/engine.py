@@ -724,7 +724,8 @@ def _given_levels(table: pd.DataFrame, log: LogArrays,
 
 
 def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
-             behaviour: bool, given_levels: dict[int, np.ndarray] | None) -> pd.DataFrame:
+             behaviour: bool, given_levels: dict[int, np.ndarray] | None,
+             rows: Sequence[np.ndarray] | None = None) -> pd.DataFrame:
     """Features of every (customer, cutoff) with an event before the cutoff, as a pandas frame.
 
     The result is filled in place in one float64 block (no per-cutoff frames to concatenate).
@@ -737,20 +738,23 @@ def _compute(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec,
         building = lane.submit(_bought, log)
         first_items = lane.submit(_first_purchases, log) \
             if spec.has("breadth") and "item_id" in log.columns else None
-        return _fill(log, cutoffs, spec, behaviour, given_levels, lane, building, first_items)
+        return _fill(log, cutoffs, spec, behaviour, given_levels, lane, building, first_items,
+                     rows)
 
 
 def _fill(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, behaviour: bool,
           given_levels: dict[int, np.ndarray] | None, lane: ThreadPoolExecutor,
           building: Future[_Bought],
-          first_items: Future[_FirstItems] | None) -> pd.DataFrame:
+          first_items: Future[_FirstItems] | None,
+          rows: Sequence[np.ndarray] | None = None) -> pd.DataFrame:
     """The caller's lane of :func:`_compute`; the worker ``lane`` is building the orders
     (``building``) and then the first purchases of items (``first_items``)."""
     n = log.n_customers
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     first_event = first_times(log.customer, log.timestamp, n)
     cuts = [int(c.value) for c in cutoffs]
-    populations = [np.flatnonzero(first_event < cutoff) for cutoff in cuts]
+    populations = list(rows) if rows is not None else \
+        [np.flatnonzero(first_event < cutoff) for cutoff in cuts]
     # column-major: each feature is written (and later read by pandas) as one contiguous run
     block = np.empty((sum(len(rows) for rows in populations), len(names)), order="F")
     offsets = np.cumsum([0] + [len(rows) for rows in populations])
@@ -920,8 +924,14 @@ def spec_log(events: pd.DataFrame | pl.DataFrame, spec: FeatureSpec) -> LogArray
 
 
 def features_of_log(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: FeatureSpec, *,
-                    category_prices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:func:`compute_features` of a log already split by :func:`._arrays.log_arrays`."""
+                    category_prices: pd.DataFrame | None = None,
+                    rows: Sequence[np.ndarray] | None = None) -> pd.DataFrame:
+    """:func:`compute_features` of a log already split by :func:`._arrays.log_arrays`.
+
+    ``rows`` (one array per cutoff, ascending customer codes, each a subset of
+    the customers with an event before that cutoff) limits the result to those
+    rows, in that order; default every such customer.
+    """
     behaviour = spec.behaviour if spec.behaviour is not None else log.has_behaviour()
     names = feature_names(spec, has_behaviour=behaviour, columns=log.columns)
     if log.n_customers == 0:
@@ -929,7 +939,7 @@ def features_of_log(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: Featu
     levels = None
     if category_prices is not None and log.categories is not None:
         levels = _given_levels(category_prices, log, cutoffs)
-    result = _compute(log, cutoffs, spec, behaviour, levels)
+    result = _compute(log, cutoffs, spec, behaviour, levels, rows)
     result = result if len(result) else _empty(log.ids, names)
     if log.cancellations is not None:  # plain numbers: pandas compares attrs when combining
         report = log.cancellations

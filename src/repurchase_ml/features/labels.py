@@ -21,7 +21,7 @@ from repurchase_ml._progress import step
 from repurchase_ml.events import check_canonical
 from repurchase_ml.features._arrays import DAY_NS, LogArrays
 from repurchase_ml.features._inputs import FIXED_SCALE, check_polars, normalise_cutoffs
-from repurchase_ml.features._kernels import last_before
+from repurchase_ml.features._kernels import first_times, last_before
 from repurchase_ml.features.engine import (
     category_price_levels,
     checked_spec,
@@ -39,6 +39,7 @@ __all__ = [
     "make_labels",
     "build_training_set",
     "propose_cutoffs",
+    "sample_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -211,18 +212,9 @@ class _OrderBook:
         return last_before(customer, time, cutoffs, self.log.n_customers)[:, 0]
 
 
-def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
-            horizon: int, *, end: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`.
-
-    ``end`` is where the data ends (default: the book's own log); a part of a
-    log (some customers) passes the whole log's.
-    """
-    log = book.log
-    if log.n_customers == 0:
-        return pd.DataFrame({"customer_id": pd.Series([], dtype=log.ids.dtype),
-                             "cutoff": pd.Series([], dtype="datetime64[ns]"),
-                             spec.name: pd.Series([], dtype="float64")})
+def _check_horizon_fits(log: LogArrays, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
+                        horizon: int, end: pd.Timestamp | None) -> pd.Timestamp:
+    """The data end to label against (default: the log's own), refusing late cutoffs."""
     if end is None:
         end = _end_after(pd.Timestamp(int(log.timestamp.max())))
     late = [c for c in cutoffs if c + pd.Timedelta(days=horizon) > end]
@@ -233,28 +225,50 @@ def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
             f"incomplete. Fix: use cutoffs on or before {(end - pd.Timedelta(days=horizon)).date()}"
             " (repurchase_ml.features.propose_cutoffs lists them) or a shorter horizon_days."
         )
+    return end
+
+
+def _label_at(book: _OrderBook, cutoff: pd.Timestamp, spec: TaskSpec, horizon: int) -> np.ndarray:
+    """Per customer code: the task's label at ``cutoff`` (float64; NaN outside its population)."""
+    t, until = int(cutoff.value), int((cutoff + pd.Timedelta(days=horizon)).value)
+    last = book.last_purchase_before(t)
+    members = last > np.iinfo(np.int64).min  # buyers: a purchase before the cutoff
+    if spec.population != "buyers":  # ... recent enough, and new buyers: one order
+        assert spec.population_days is not None
+        recency = np.full(len(last), np.inf)
+        recency[members] = (t - last[members]).astype(np.float64) / DAY_NS
+        members &= recency <= spec.population_days
+    if spec.population == "new_single_order":
+        members &= book.orders_between(np.iinfo(np.int64).min, t) == 1
+    if spec.name == "ltv":
+        target = book.net_between(t, until) / FIXED_SCALE
+    else:
+        after = book.orders_between(t, until).astype(np.float64)
+        target = {"repurchase": after >= 1, "second_purchase": after >= 1,
+                  "order_count": after, "churn": after == 0}[spec.name]
+    return np.where(members, np.asarray(target, dtype=np.float64), np.nan)
+
+
+def _labels(book: _OrderBook, cutoffs: Sequence[pd.Timestamp], spec: TaskSpec,
+            horizon: int, *, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Labels of one task at each cutoff, from a log's :class:`_OrderBook`, one row per member.
+
+    ``end`` is where the data ends (default: the book's own log); a part of a
+    log (some customers) passes the whole log's.
+    """
+    log = book.log
+    if log.n_customers == 0:
+        return pd.DataFrame({"customer_id": pd.Series([], dtype=log.ids.dtype),
+                             "cutoff": pd.Series([], dtype="datetime64[ns]"),
+                             spec.name: pd.Series([], dtype="float64")})
+    _check_horizon_fits(log, cutoffs, spec, horizon, end)
     customers, whens, targets = [], [], []
     for cutoff in cutoffs:
-        t, until = int(cutoff.value), int((cutoff + pd.Timedelta(days=horizon)).value)
-        last = book.last_purchase_before(t)
-        members = last > np.iinfo(np.int64).min  # buyers: a purchase before the cutoff
-        if spec.population != "buyers":  # ... recent enough, and new buyers: one order
-            assert spec.population_days is not None
-            recency = np.full(len(last), np.inf)
-            recency[members] = (t - last[members]).astype(np.float64) / DAY_NS
-            members &= recency <= spec.population_days
-        if spec.population == "new_single_order":
-            members &= book.orders_between(np.iinfo(np.int64).min, t) == 1
-        rows = np.flatnonzero(members)
-        if spec.name == "ltv":
-            target = book.net_between(t, until)[rows] / FIXED_SCALE
-        else:
-            after = book.orders_between(t, until)[rows].astype(np.float64)
-            target = {"repurchase": after >= 1, "second_purchase": after >= 1,
-                      "order_count": after, "churn": after == 0}[spec.name]
+        label = _label_at(book, cutoff, spec, horizon)
+        rows = np.flatnonzero(~np.isnan(label))
         customers.append(rows)
         whens.append(np.full(len(rows), cutoff.to_datetime64()))
-        targets.append(np.asarray(target, dtype=np.float64))
+        targets.append(label[rows])
     rows = np.concatenate(customers)
     return pd.DataFrame({
         "customer_id": pd.Series(log.ids[rows], dtype=log.ids.dtype),
@@ -333,6 +347,8 @@ def build_training_set(
     alive_days: int | None = None,
     label_cutoffs: Mapping[str, object] | None = None,
     extra_features: pd.DataFrame | pl.DataFrame | None = None,
+    max_rows: int | None = None,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Features plus one ``label_<task>`` column per task, stacked over cutoffs.
 
@@ -365,6 +381,15 @@ def build_training_set(
         Your own feature values keyed by (``customer_id``, ``cutoff``),
         joined to the feature rows (see :mod:`repurchase_ml.features.custom`);
         the spec's registered custom features are computed too.
+    max_rows : int, optional
+        A budget for the whole set: when the cutoffs hold more rows, each
+        cutoff keeps the same fraction of its rows, stratified by label and
+        seeded by ``random_state`` (:func:`sample_rows`), before any feature
+        is computed, so memory and training time stop growing with the shop.
+        ``attrs["sampled"]`` records the fraction and the rows before. Not
+        with a per-customer cutoff table. Default: every row.
+    random_state : int, default 0
+        Seed of the sampling.
 
     Returns
     -------
@@ -411,14 +436,22 @@ def build_training_set(
         if label_cutoffs:
             raise ValueError("label_cutoffs: give it with a calendar of cutoffs, not with a "
                              "per-customer cutoff table (whose rows are labelled where they are)")
+        if max_rows is not None:
+            raise ValueError("max_rows: sampling needs a calendar of cutoffs; a per-customer "
+                             "cutoff table is used as given (sample its rows before passing it)")
         end = data_end(events)  # label windows must fit the whole log, not one customer's events
         out = rows_per_customer(events, cutoffs, spec, lambda part, cutoff, pinned, prices:
                                 _training_rows(spec_log(part, pinned), [cutoff], pinned,
                                                tasks_horizons, end=end, category_prices=prices),
                                 price_levels=category_price_levels)
     else:
+        if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int)
+                                     or max_rows < 1):
+            raise ValueError(f"max_rows: expected a positive whole number of rows or None, got "
+                             f"{max_rows!r}.")
         out = _training_rows(spec_log(events, spec), normalise_cutoffs(cutoffs), spec,
-                             tasks_horizons, label_cutoffs=label_cutoffs)
+                             tasks_horizons, label_cutoffs=label_cutoffs, max_rows=max_rows,
+                             random_state=random_state)
     out = add_custom_features(out, events, spec, extra_features)
     # train_models reads them (save_training_set keeps them in the file)
     out.attrs["horizons"] = {name: int(horizon) for name, (_task, horizon) in tasks_horizons.items()}
@@ -448,25 +481,99 @@ def _labelled_at(cuts: list[pd.Timestamp], label_cutoffs: Mapping[str, object] |
 def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSpec,
                    tasks: Mapping[str, tuple[TaskSpec, int]], *, end: pd.Timestamp | None = None,
                    category_prices: pd.DataFrame | None = None,
-                   label_cutoffs: Mapping[str, object] | None = None) -> pd.DataFrame:
+                   label_cutoffs: Mapping[str, object] | None = None,
+                   max_rows: int | None = None, random_state: int = 0) -> pd.DataFrame:
     """Features and ``label_<task>`` columns of a log split once (features and labels read it).
 
     A task named in ``label_cutoffs`` is labelled at those cutoffs only (NaN at the others).
+    Labels are computed first, per customer; the rows of each cutoff (sampled to
+    ``max_rows`` in all, see :func:`sample_rows`) then get their features and labels
+    written into one frame, with no join.
     """
     book = _OrderBook(log)
-    label_sets = {}
+    cut_list = list(cuts)
+    labelled = {name: _labelled_at(cut_list, label_cutoffs, name) for name in tasks}
+    if log.n_customers:  # before any label is computed
+        for name, (task, horizon) in tasks.items():
+            _check_horizon_fits(log, labelled[name], task, horizon, end)
+    labels: dict[str, list[np.ndarray | None]] = {}
     with step("training set", total=len(cuts) * (len(tasks) + 1), unit="cutoff") as bar:
         for name, (task, horizon) in tasks.items():
             bar.describe(f"training set: {name} labels")
-            label_sets[name] = _labels(book, _labelled_at(list(cuts), label_cutoffs, name), task,
-                                       horizon, end=end)
+            at = set(labelled[name])
+            labels[name] = [_label_at(book, c, task, horizon) if c in at and log.n_customers
+                            else None for c in cut_list]
             bar.advance(len(cuts))
+        # each cutoff's rows: customers with an event before it (as build_features), sampled
+        first_event = first_times(log.customer, log.timestamp, log.n_customers)
+        rows: list[np.ndarray] = [np.flatnonzero(first_event < int(c.value)) for c in cut_list]
+        if max_rows is not None:
+            rows = sample_rows(rows, [[labels[name][i] for name in labels]
+                                      for i in range(len(cut_list))],
+                               max_rows=max_rows, random_state=random_state)
         bar.describe("training set: features")
-        out = features_of_log(log, cuts, spec, category_prices=category_prices)  # advances it
-    for name, labels in label_sets.items():
-        out = out.merge(labels.rename(columns={name: f"label_{name}"}),
-                        on=["customer_id", "cutoff"], how="left",
-                        validate="one_to_one")
+        out = features_of_log(log, cuts, spec, category_prices=category_prices,
+                              rows=rows)  # advances the bar
+    bounds = np.cumsum([0] + [len(r) for r in rows])
+    for name, per_cutoff in labels.items():
+        column = np.full(len(out), np.nan)
+        for i, label in enumerate(per_cutoff):
+            if label is not None:
+                column[bounds[i]:bounds[i + 1]] = label[rows[i]]
+        out[f"label_{name}"] = column
+    if isinstance(rows, SampledRows):
+        out.attrs["sampled"] = dict(rows.attrs)
+    return out
+
+
+class SampledRows(list):  # type: ignore[type-arg]
+    """Row arrays per cutoff (a list) that carry what the sampling did in ``attrs``."""
+
+    attrs: dict[str, float]
+
+
+def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.ndarray | None]],
+                *, max_rows: int, random_state: int = 0) -> SampledRows:
+    """Rows of each cutoff to keep so that there are at most ``max_rows`` in all.
+
+    When the cutoffs' ``populations`` (customer codes) hold more than
+    ``max_rows`` rows, every cutoff keeps the same fraction of its rows,
+    stratified by label: the rows of a cutoff are grouped by the state of each
+    task's label there (not labelled, zero, positive), and each group keeps
+    ``floor(fraction x size)`` rows chosen at random (seeded by
+    ``random_state`` and the cutoff's position), so base rates are kept. Rows
+    stay in customer order. With fewer rows, everything is kept.
+
+    Examples
+    --------
+    >>> pops = [np.arange(10), np.arange(6)]
+    >>> labels = [[np.r_[np.zeros(5), np.ones(5)]], [np.r_[np.zeros(3), np.ones(3)]]]
+    >>> kept = sample_rows(pops, labels, max_rows=8)
+    >>> [len(k) for k in kept], kept.attrs["fraction"]
+    ([4, 4], 0.5)
+    >>> [int(labels[0][0][k].sum()) for k in kept[:1]]  # half of each label kept
+    [2]
+    """
+    total = sum(len(rows) for rows in populations)
+    out = SampledRows(populations)
+    out.attrs = {"max_rows": float(max_rows), "rows_before": float(total), "fraction": 1.0}
+    if total <= max_rows:
+        return out
+    fraction = max_rows / total
+    out.attrs["fraction"] = fraction
+    for i, rows in enumerate(populations):
+        key = np.zeros(len(rows), dtype=np.int64)
+        for label in labels[i]:  # three states per task: 0 not labelled, 1 zero, 2 positive
+            state = np.zeros(len(rows), dtype=np.int64) if label is None else np.where(
+                np.isnan(label[rows]), 0, np.where(label[rows] > 0, 2, 1))
+            key = key * 3 + state
+        rng = np.random.default_rng([random_state, i])
+        order = np.lexsort((rng.random(len(rows)), key))  # random within each stratum
+        _, starts, sizes = np.unique(key[order], return_index=True, return_counts=True)
+        take = np.floor(sizes * fraction).astype(np.int64)  # never above the budget
+        keep = np.concatenate([order[s:s + k] for s, k in zip(starts, take, strict=True)]
+                              + [np.empty(0, dtype=np.int64)])
+        out[i] = rows[np.sort(keep)]
     return out
 
 
