@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -90,6 +91,15 @@ class GlobalInputs:
     category_prices: pd.DataFrame | None
     #: the cutoffs the price levels are for
     cutoffs: tuple[pd.Timestamp, ...]
+    #: orders cancelled by a refund in the whole log (``attrs["cancelled_orders"]`` of the
+    #: local result; the amount added up per partition, so equal up to float rounding)
+    cancelled_orders: dict[str, Any] | None = None
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The ``attrs`` the local engine puts on a feature table of this log."""
+        return {} if self.cancelled_orders is None \
+            else {"cancelled_orders": dict(self.cancelled_orders)}
 
     def pinned(self, spec: FeatureSpec) -> FeatureSpec:
         """``spec`` with ``behaviour`` fixed by the whole log (unless it was set already)."""
@@ -119,7 +129,7 @@ def _summary(part: pd.DataFrame, cuts: Sequence[pd.Timestamp], spec: FeatureSpec
     frame = canonical_partition(part)
     if frame.empty:
         return {"behaviour": False, "last": None, "days": np.zeros(0, dtype=np.int64),
-                "prices": None}
+                "prices": None, "cancelled": None}
     stamps = frame["timestamp"].to_numpy().view(np.int64)
     log = spec_log(frame, spec)
     prices = None
@@ -135,8 +145,12 @@ def _summary(part: pd.DataFrame, cuts: Sequence[pd.Timestamp], spec: FeatureSpec
                                       "price_sum": sums.astype(np.int64),
                                       "price_n": counts.astype(np.int64)}))
         prices = pd.concat(rows, ignore_index=True)
+    report = log.cancellations
+    cancelled = None if report is None else {
+        "n_orders": report.n_orders, "n_purchase_rows": report.n_purchase_rows,
+        "n_refunds": report.n_refunds, "amount": report.amount}
     return {"behaviour": log.has_behaviour(), "last": int(stamps.max()),
-            "days": np.unique(stamps // DAY_NS), "prices": prices}
+            "days": np.unique(stamps // DAY_NS), "prices": prices, "cancelled": cancelled}
 
 
 def global_inputs(events: Any, *, cutoffs: object, spec: FeatureSpec | None = None) -> GlobalInputs:
@@ -177,11 +191,16 @@ def global_inputs(events: Any, *, cutoffs: object, spec: FeatureSpec | None = No
                                "category_price": levels[known]})
         prices["cutoff"] = prices["cutoff"].astype("datetime64[ns]")
     days = np.unique(np.concatenate([s["days"] for s in summaries]))
+    reports = [s["cancelled"] for s in summaries if s["cancelled"] is not None]
+    cancelled = None if not reports else {
+        key: (math.fsum(r[key] for r in reports) if key == "amount"
+              else int(sum(r[key] for r in reports)))
+        for key in ("n_orders", "n_purchase_rows", "n_refunds", "amount")}
     return GlobalInputs(
         behaviour=spec.behaviour if spec.behaviour is not None
         else any(s["behaviour"] for s in summaries),
         data_end=_end_after(pd.Timestamp(max(lasts))), event_days=days,
-        category_prices=prices, cutoffs=tuple(cuts))
+        category_prices=prices, cutoffs=tuple(cuts), cancelled_orders=cancelled)
 
 
 def _refuse_unsupported(spec: FeatureSpec, cutoffs: object) -> None:
@@ -227,7 +246,8 @@ def build_features_dask(events: Any, *, cutoffs: object, spec: FeatureSpec | Non
     dask.dataframe.DataFrame
         Lazy; partition ``i`` holds the features of the customers of events
         partition ``i``, sorted by (``cutoff``, ``customer_id``). :func:`collect`
-        of it equals ``build_features`` on the whole log.
+        of it equals ``build_features`` on the whole log (whose ``attrs`` are
+        ``inputs.attrs``).
     """
     spec = checked_spec(spec)
     _refuse_unsupported(spec, cutoffs)
@@ -339,7 +359,7 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
     ddf = events.map_partitions(_training_part, cuts, pinned, resolved, inputs.data_end, prices,
                                 label_cutoffs, meta=meta, align_dataframes=False,
                                 enforce_metadata=False)
-    return ddf, training_set_attrs(resolved, spec, alive_days)
+    return ddf, {**inputs.attrs, **training_set_attrs(resolved, spec, alive_days)}
 
 
 def _kept_part(part: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
