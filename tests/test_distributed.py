@@ -50,7 +50,7 @@ def cluster():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="2GB",
-                      dashboard_address=None) as local, Client(local) as client:
+                      dashboard_address=":0") as local, Client(local) as client:
         yield client
 
 
@@ -312,7 +312,7 @@ def test_a_killed_worker_fails_the_score_job_and_leaves_every_output(project, tm
     # a cluster that gives up on a task at its first lost worker, so the test is quick
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                         memory_limit="1GB", dashboard_address=None) as doomed, \
+                         memory_limit="1GB", dashboard_address=":0") as doomed, \
             Client(doomed) as client:
         client.register_plugin(_kill_on_score_plugin())
         settings = local.model_copy(update={"engine": "dask", "dask": local.dask.model_copy(
