@@ -288,7 +288,8 @@ def _perturbed_after(events: pd.DataFrame, cutoff: pd.Timestamp, seed: int) -> p
         "category": rng.choice(["pets", "garden", "brand-new"], n),
     })
     extra["amount"] = np.where(extra["event_type"] == "view", np.nan, rng.uniform(1, 90, n))
-    extra = extra.assign(order_id=None, item_id="I-new", quantity=1.0,
+    extra = extra.assign(order_id=pd.array([None] * n, dtype="string[pyarrow]"), item_id="I-new",
+                         quantity=1.0,
                          unit_price=extra["amount"].fillna(9.0), channel="app", discount=False)
     out = pd.concat([out, extra], ignore_index=True)
     out["timestamp"] = out["timestamp"].astype("datetime64[ns]")

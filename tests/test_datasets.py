@@ -9,7 +9,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from repurchase_ml.datasets import RetailProfile, make_event_log
-from repurchase_ml.events import CANONICAL_COLUMNS, EVENT_TYPES, check_canonical, validate_events
+from repurchase_ml.events import (
+    CANONICAL_COLUMNS,
+    EVENT_TYPES,
+    STRING_DTYPE,
+    check_canonical,
+    validate_events,
+)
 
 START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2025-01-01")
 
@@ -47,7 +53,7 @@ def test_canonical_columns_and_dtypes(log):
     for column in ("amount", "quantity", "unit_price"):
         assert events[column].dtype == np.float64
     for column in ("order_id", "item_id", "category", "channel"):
-        assert events[column].dtype == object
+        assert events[column].dtype == STRING_DTYPE
     assert events["discount"].dtype == bool
     assert isinstance(events.index, pd.RangeIndex) and events.index.start == 0
     key = events[["customer_id", "timestamp"]]

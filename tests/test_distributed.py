@@ -131,7 +131,7 @@ def test_a_training_set_within_a_row_budget_keeps_the_local_engines_rows(partiti
     got = collect(sampled, {**attrs, **extra})
     want = build_training_set(log, cutoffs=CUTOFFS, spec=spec, tasks=["churn", "repurchase"],
                               max_rows=300, random_state=4)
-    assert 250 < len(want) <= 300 and want.attrs["sampled"]["fraction"] < 1
+    assert 100 < len(want) <= 300 and want.attrs["sampled"]["fraction"] < 1
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     _same_attrs(got.attrs, want.attrs)
 

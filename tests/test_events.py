@@ -47,7 +47,7 @@ def test_hand_computed_canonical_frame():
             "event_type": pd.Categorical(["cart", "view", "purchase", "purchase"],
                                          categories=list(EVENT_TYPES)),
             "amount": [np.nan, np.nan, 7.0, 20.5],
-            "item_id": ["x2", "x2", "x2", "x1"],
+            "item_id": pd.array(["x2", "x2", "x2", "x1"], dtype="string[pyarrow]"),
         }
     )
     pd.testing.assert_frame_equal(events, expected)

@@ -324,7 +324,7 @@ def test_a_failing_score_run_writes_nothing(order_shop, monkeypatch):
         (folder / "out_failing").iterdir())
 
 
-def test_score_uses_the_top_reasons_setting_and_clears_stale_temp_files(order_shop):
+def test_score_file_has_no_reasons_and_stale_temp_files_are_cleared(order_shop):
     import time
 
     folder, _, _ = order_shop
@@ -339,7 +339,10 @@ def test_score_uses_the_top_reasons_setting_and_clears_stale_temp_files(order_sh
                              output={"top_reasons": 1, "dir": str(out)})
     result = jobs.run_score(settings, AS_OF)
     scores = pd.read_parquet(result.paths[1])
-    assert "reason_1" in scores and "reason_2" not in scores
+    radar = pd.read_parquet(result.paths[3])
+    # every customer is scored without reasons; the radar explains its top rows
+    assert not [c for c in scores.columns if c.startswith("reason_")]
+    assert len(scores) == result.n_scored and radar["reason_1"].notna().any()
     assert not stale.exists() and fresh.exists()
 
 
@@ -381,8 +384,44 @@ def test_score_writes_scores_and_radar_atomically(weak_champion):
     n_above = int(above.sum())
     assert above.iloc[:n_above].all() and not above.iloc[n_above:].any()
     assert radar["value_at_risk"].iloc[:n_above].is_monotonic_decreasing
-    assert scores["reason_1"].notna().any()
+    assert not [c for c in scores.columns if c.startswith("reason_")]
     assert result.model_version == champion_version(settings)
+
+
+def test_score_job_outputs_are_the_direct_computation(weak_champion):
+    """Scores without reasons and the radar with its own: as computed from all scores directly."""
+    from repurchase_ml import tracking
+    from repurchase_ml.features import build_features
+    from repurchase_ml.radar import N_REASONS, radar_from_scores
+
+    project, settings, _ = weak_champion
+    jobs.run_score(settings, "2024-01-01")
+    out = project / "outputs"
+    scores = pd.read_parquet(out / "scores_2024-01-01.parquet")
+    radar = pd.read_parquet(out / "radar_2024-01-01.parquet")
+    tracking.configure(settings)
+    champion = tracking.load_champion(settings)
+    events, _ = jobs.load_event_log(settings)
+    cutoff = pd.Timestamp("2024-01-01")
+    spec = jobs.pinned_spec(champion.spec, champion.served.features)
+    features = build_features(events[events["timestamp"] < cutoff], cutoffs=[cutoff], spec=spec)
+    full = champion.score(features)  # every customer with reasons, as a served request gets
+    words = [c for c in full.columns if c.startswith("reason_")]
+    assert words == ["reason_1", "reason_2"]  # output.top_reasons
+    pd.testing.assert_frame_equal(scores, full.drop(columns=words), check_dtype=False)
+    churn = champion.served.bundle
+    direct = radar_from_scores(full, features=features, as_of=cutoff,
+                               churn_model=churn.models["churn"],
+                               random_state=settings.tuning.random_state,
+                               language=settings.report.language,
+                               horizon_days=churn.horizons["churn"],
+                               **settings.radar.options())
+    assert radar["customer_id"].tolist() == direct["customer_id"].tolist()
+    reasons = [f"reason_{i}" for i in range(1, N_REASONS + 1)]
+    assert radar["reason_1"].notna().sum() > 10
+    pd.testing.assert_frame_equal(radar[reasons], direct[reasons].astype(radar[reasons].dtypes))
+    pd.testing.assert_frame_equal(radar.drop(columns=["cutoff", *reasons]),
+                                  direct.drop(columns=["cutoff", *reasons]), check_dtype=False)
 
 
 def test_score_refuses_schema_drift_with_a_diff(weak_champion):

@@ -202,10 +202,12 @@ def test_events_after_the_label_window_change_no_label(past: list[tuple], later:
 
 # --------------------------------------------------------------------------- row budget
 def test_training_set_row_budget_keeps_rows_exactly_and_base_rates():
-    """A budgeted training set is a stratified subset of the full one, row for row."""
+    """A budgeted training set is a stratified subset of the full one, row for row, and each
+    task keeps its labels on a stratified sample of its own population."""
     events, _ = make_event_log(1500, "2022-01-01", "2024-01-01", random_state=11)
     cuts = pd.date_range("2023-01-01", periods=6, freq="MS")
-    tasks, horizons = ["churn", "repurchase", "ltv"], {"churn": 60, "repurchase": 30, "ltv": 60}
+    tasks = ["churn", "repurchase", "second_purchase"]
+    horizons = {"churn": 60, "repurchase": 30, "second_purchase": 30}
     full = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons)
     assert "sampled" not in full.attrs
     same = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
@@ -216,20 +218,28 @@ def test_training_set_row_budget_keeps_rows_exactly_and_base_rates():
     budget = len(full) // 3
     part = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
                               max_rows=budget, random_state=5)
-    assert budget - 6 * 27 <= len(part) <= budget  # floor per stratum and cutoff
-    assert part.attrs["sampled"]["rows_before"] == len(full)
+    assert len(part) <= budget and part.attrs["sampled"]["rows_before"] == len(full)
+    shares = part.attrs["sampled"]["task_fractions"]
+    # the small task is topped up to all its rows; the others keep the base fraction
+    assert shares["second_purchase"] == 1.0
+    assert shares["churn"] == shares["repurchase"] < 1 / 3
     keyed = full.set_index(["customer_id", "cutoff"])
-    pd.testing.assert_frame_equal(part.set_index(["customer_id", "cutoff"]),
-                                  keyed.loc[part.set_index(["customer_id", "cutoff"]).index])
-    for cutoff, rows in part.groupby("cutoff"):
-        everyone = full[full["cutoff"] == cutoff]
-        assert len(rows) == pytest.approx(len(everyone) / 3, abs=27)
-        for task in tasks:  # the share of each label state is kept within a stratum's rounding
-            column = f"label_{task}"
-            assert (rows[column] > 0).mean() == pytest.approx((everyone[column] > 0).mean(),
-                                                              abs=0.02)
-            assert rows[column].isna().mean() == pytest.approx(everyone[column].isna().mean(),
-                                                               abs=0.02)
+    kept = keyed.loc[part.set_index(["customer_id", "cutoff"]).index]
+    features = [c for c in full.columns if not c.startswith("label_")]
+    pd.testing.assert_frame_equal(part[features[2:]].reset_index(drop=True),
+                                  kept[features[2:]].reset_index(drop=True))
+    for task in tasks:
+        column = f"label_{task}"
+        mine, theirs = part[column].to_numpy(), kept[column].to_numpy()
+        labelled = ~np.isnan(mine)
+        assert np.array_equal(mine[labelled], theirs[labelled])  # a kept label is the label
+        assert labelled.sum() == pytest.approx(shares[task] * full[column].notna().sum(),
+                                               abs=3 ** 3 * 6)  # floor per stratum, cutoff
+        for cutoff, rows in part.groupby("cutoff"):  # the base rate of each cutoff is kept
+            everyone = full.loc[full["cutoff"] == cutoff, column].dropna()
+            sample = rows[column].dropna()
+            if len(sample) >= 50:
+                assert (sample > 0).mean() == pytest.approx((everyone > 0).mean(), abs=0.03)
     again = build_training_set(events, cutoffs=cuts, tasks=tasks, horizons=horizons,
                                max_rows=budget, random_state=5)
     pd.testing.assert_frame_equal(again, part)  # seeded

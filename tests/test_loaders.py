@@ -17,7 +17,7 @@ from repurchase_ml.datasets import (
 )
 from repurchase_ml.datasets.loaders import CDNOW_MASTER, CDNOW_SAMPLE, DATA_ENV_VAR, TAOBAO_SAMPLE
 from repurchase_ml.errors import SchemaError
-from repurchase_ml.events import CANONICAL_COLUMNS, EVENT_TYPES, check_canonical
+from repurchase_ml.events import CANONICAL_COLUMNS, EVENT_TYPES, STRING_DTYPE, check_canonical
 
 
 def _require(relative: str) -> Path:
@@ -192,7 +192,7 @@ def test_online_retail_purchases_and_refunds():
             "unit_price": [1.85, 1.85, 2.55, 3.39, 2.55],
             "channel": ["France", "France", "United Kingdom", "United Kingdom", "United Kingdom"],
         }
-    )
+    ).astype({c: STRING_DTYPE for c in ("order_id", "item_id", "channel")})
     pd.testing.assert_frame_equal(events, expected)
     assert report.n_input_rows == 5 and report.n_dropped == 0
     assert report.event_counts["refund"] == 1

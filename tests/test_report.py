@@ -690,3 +690,41 @@ def test_cli_report_without_a_scored_date_says_to_score_first(tmp_path):
     assert result.exit_code == 1
     assert "repurchase-ml score --as-of 2024-01-01" in " ".join(result.output.split())
     assert not (tmp_path / "outputs" / "report_2024-01-01.html").exists()
+
+
+def test_bundle_report_inputs_on_a_sample_are_deterministic(trained, tmp_path):
+    from repurchase_ml.explain import contributions, driver_ranking
+    from repurchase_ml.features import build_features
+
+    events, bundle = trained
+    kwargs = {"as_of": "2024-01-01", "sample_rows": 300, "random_state": 1}
+    one = bundle_report_inputs(bundle, events, **kwargs)
+    kwargs["radar"] = one["radar"]  # the radar does not depend on the sample
+    two = bundle_report_inputs(bundle, events, **kwargs)
+    whole = bundle_report_inputs(bundle, events, as_of="2024-01-01", sample_rows=None,
+                                 radar=one["radar"])
+    for task in ("churn", "ltv"):
+        pd.testing.assert_frame_equal(one["predictions"][task], two["predictions"][task])
+        pd.testing.assert_frame_equal(one["drivers"][task], two["drivers"][task])
+        assert 0 < len(one["predictions"][task]) < len(whole["predictions"][task])
+    # the counts come from training, not from the sample
+    assert one["model"] == whole["model"] and one["scorecards"] == whole["scorecards"]
+    extras = output_report_inputs(tmp_path, as_of="2024-01-01")
+    pages = [re.sub(r"generated [0-9-]+ [0-9:]+ UTC", "", build_report(**inputs, extras=extras))
+             for inputs in (one, two)]  # the same page but for the minute it was drawn
+    assert pages[0] == pages[1]
+    # another seed, other customers
+    from repurchase_ml._frames import sample_ids
+
+    assert not sample_ids(events["customer_id"], 300, random_state=2).equals(
+        sample_ids(events["customer_id"], 300, random_state=1))
+
+    # the caller's feature table at as_of: the drivers of a seeded sample of its rows
+    features = build_features(events, cutoffs=["2024-01-01"])
+    given = bundle_report_inputs(bundle, events, features=features, **kwargs)
+    X = features[bundle.feature_names].sample(300, random_state=1).sort_index()
+    want = driver_ranking(contributions(bundle.models["churn"], X), X)
+    pd.testing.assert_frame_equal(given["drivers"]["churn"], want[list(given["drivers"]["churn"])])
+    with pytest.raises(ValueError, match="features: expected the feature table at as_of 2024-01-01"):
+        bundle_report_inputs(bundle, events, features=features.assign(
+            cutoff=pd.Timestamp("2023-12-01")), **kwargs)

@@ -291,3 +291,17 @@ def test_registering_prints_nothing_of_mlflow(registered, capfd, caplog):
     from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
     assert MLFLOW_LOGGING_STREAM.enabled  # MLflow's own stream is left as it was
+
+
+def test_a_served_request_gets_reasons_and_the_score_job_can_skip_them(registered):
+    _, served, rows, _, _, _ = registered
+    request = rows.iloc[:7]
+    full = served.score(request)
+    lean = served.score(request, reasons=False)
+    assert [c for c in full.columns if c.startswith("reason_")] == ["reason_1", "reason_2"]
+    assert full["reason_1"].notna().any()
+    assert not [c for c in lean.columns if c.startswith("reason_")]
+    pd.testing.assert_frame_equal(full[lean.columns], lean)
+    # rows under any index are scored in their order, on a fresh index
+    moved = request.set_index(pd.Index(range(100, 107)))
+    pd.testing.assert_frame_equal(served.score(moved), full)

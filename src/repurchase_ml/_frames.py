@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["as_pandas", "is_polars"]
+__all__ = ["SHAP_ROWS", "SUMMARY_ROWS", "as_pandas", "fixed_sample", "is_polars",
+           "sample_ids"]
+
+#: Rows that a plot or a summary over a large table is drawn from (the report's lift and
+#: calibration sections, the training run's gain and calibration plots, the served model's
+#: typical values and drift calibration): a seeded sample of this size puts a decile's
+#: share within about 0.003 of the whole and costs the same at 100k customers as at 10M.
+SUMMARY_ROWS = 50_000
+#: Rows whose SHAP contributions a driver summary is computed from (the report's driver
+#: ranking, the training run's SHAP beeswarm): contributions cost about a hundred
+#: predictions each, and the ranking of mean absolute contributions is settled long
+#: before this many rows.
+SHAP_ROWS = 10_000
 
 
 def is_polars(frame: Any) -> bool:
@@ -45,3 +58,47 @@ def as_pandas(frame: Any, *, argument: str) -> pd.DataFrame:
         return frame.to_pandas()
     raise TypeError(f"{argument}: expected a pandas or polars DataFrame, got "
                     f"{type(frame).__name__}. Fix: pass a DataFrame (pd.DataFrame or pl.DataFrame).")
+
+
+def fixed_sample(frame: pd.DataFrame, n: int = SUMMARY_ROWS, *,
+                 random_state: int = 0) -> pd.DataFrame:
+    """``frame`` itself when it has at most ``n`` rows, else ``n`` rows drawn with ``random_state``.
+
+    The drawn rows keep their original order and index, so a summary of the
+    sample does not depend on how the draw shuffled them.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": range(10)})
+    >>> fixed_sample(frame, 3, random_state=0)["x"].tolist()
+    [2, 4, 8]
+    >>> fixed_sample(frame, 20) is frame
+    True
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive number of rows, got {n!r}.")
+    if len(frame) <= n:
+        return frame
+    return frame.sample(n, random_state=random_state).sort_index()
+
+
+def sample_ids(ids: Any, n: int = SUMMARY_ROWS, *, random_state: int = 0) -> pd.Index | None:
+    """``n`` of the distinct ``ids`` drawn with ``random_state``; None when there are at most ``n``.
+
+    The draw is made among the sorted distinct ids, so it does not depend on
+    the order of ``ids``: filter an event log with it to rebuild the rows of a
+    sample of customers (features depend on a customer's own events only).
+
+    Examples
+    --------
+    >>> sample_ids(["c", "a", "b", "a", "d"], 2, random_state=0).tolist()
+    ['c', 'd']
+    >>> sample_ids(["c", "a"], 2) is None
+    True
+    """
+    distinct = pd.Index(pd.unique(pd.Series(ids)))
+    if len(distinct) <= n:
+        return None
+    distinct = distinct.sort_values()
+    picked = np.random.default_rng(random_state).choice(len(distinct), size=n, replace=False)
+    return distinct[np.sort(picked)]

@@ -213,10 +213,10 @@ class TrainingSettings(_Section):
     every available core once the training rows are many enough to gain from
     them, one below (``repurchase_ml.models.lgbm_threads``); the same data,
     settings and thread count give the same model bit for bit. ``max_rows``
-    (default 1,000,000): the training set's budget; a shop whose cutoffs hold
+    (default 500,000): the training set's budget; a shop whose cutoffs hold
     more (customer, cutoff) rows keeps the same fraction of each cutoff,
-    stratified by label and seeded by ``tuning.random_state``
-    (``features.sample_rows``); null keeps every row.
+    stratified by label and seeded by ``tuning.random_state``, small tasks
+    topped up (``features.sample_rows``); null keeps every row.
 
     Examples
     --------
@@ -230,7 +230,7 @@ class TrainingSettings(_Section):
     candidates: tuple[str, ...] | None = None
     refit: bool = True
     threads: int | None = Field(default=None, ge=1)
-    max_rows: int | None = Field(default=1_000_000, ge=1000)
+    max_rows: int | None = Field(default=500_000, ge=1000)
 
     @field_validator("candidates")
     @classmethod
@@ -287,8 +287,10 @@ class PromotionSettings(_Section):
 
 
 class OutputSettings(_Section):
-    """Where the score job writes (default ``<project_dir>/outputs``), how many reasons,
-    and whether it also writes the self-contained HTML report."""
+    """Where the score job writes (default ``<project_dir>/outputs``), how many reasons
+    the served model gives per row (the score job's reasons are the radar's, for its
+    ``radar.explain_top`` rows; its scores file has none), and whether it also writes
+    the self-contained HTML report."""
 
     dir: str | None = None
     top_reasons: int = Field(default=3, ge=0)

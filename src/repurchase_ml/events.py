@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from repurchase_ml._frames import as_pandas, is_polars
 from repurchase_ml.errors import SchemaError, format_examples
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "EVENT_TYPES",
@@ -64,6 +67,9 @@ CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 #: key of every per-customer, per-cutoff table (features, training sets, scores, the radar)
 KEY_COLUMNS: tuple[str, ...] = ("customer_id", "cutoff")
 _STRING_COLUMNS = ("order_id", "item_id", "category", "channel")
+#: dtype of the optional text columns (_STRING_COLUMNS) in the canonical frame: Arrow-backed
+#: strings, missing values as pd.NA (a third of the memory of Python-object strings)
+STRING_DTYPE = pd.StringDtype("pyarrow")
 _NUMERIC_COLUMNS = ("amount", "quantity", "unit_price")
 #: money and quantities are summed as int64 multiples of 1 / FIXED_SCALE (1e-4 units), so
 #: sums do not depend on row order or thread scheduling and repeat bit for bit
@@ -440,24 +446,37 @@ def _apply_mapping(raw: pd.DataFrame, mapping: ColumnMapping) -> tuple[pd.DataFr
 # --------------------------------------------------------------------------- row rules
 
 
+def _first_values(source: Any, mask: np.ndarray) -> list[object]:
+    """The first five values of ``source`` (a pandas Series or Index, or a polars Series)
+    where ``mask`` holds, as pandas shows them."""
+    if isinstance(source, pd.Series | pd.Index):
+        return source[mask][:5].tolist()
+    rows = np.flatnonzero(mask)[:5]
+    return source.gather(rows).to_pandas().tolist()
+
+
 @dataclass
 class _Violation:
     column: str
     rule: str
     mask: np.ndarray
     fix: str
-    examples_from: pd.Series
+    examples_from: Any  # pd.Series, pd.Index or pl.Series: see _first_values
 
 
 class _Checker:
-    """Collects row-level violations, then raises the first or drops all."""
+    """Collects row-level violations, then raises the first or drops all.
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    ``frame`` (pandas or polars) gives the examples of a rule added without
+    ``examples_from``: its column as it is when the rule is added.
+    """
+
+    def __init__(self, frame: Any) -> None:
         self.frame = frame
         self.violations: list[_Violation] = []
 
-    def add(self, column: str, rule: str, mask: np.ndarray | pd.Series, fix: str,
-            examples_from: pd.Series | None = None) -> None:
+    def add(self, column: str, rule: str, mask: Any, fix: str,
+            examples_from: Any = None) -> None:
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             source = self.frame[column] if examples_from is None else examples_from
@@ -467,7 +486,7 @@ class _Checker:
         keep = np.ones(len(self.frame), dtype=bool)
         for v in self.violations:
             if on_invalid == "raise":
-                examples = v.examples_from[v.mask].head(5).tolist()
+                examples = _first_values(v.examples_from, v.mask)
                 raise SchemaError(v.column, v.rule, n_rows=int(v.mask.sum()), examples=examples,
                                   fix=v.fix + ", or pass on_invalid='drop' to drop these rows")
             newly = v.mask & keep
@@ -549,23 +568,30 @@ def _normalise_ids(ids: pd.Series, mapping: ColumnMapping,
 def _normalise_text_ids(ids: pd.Series, null: np.ndarray, mapping: ColumnMapping,
                         warn: Callable[[str], None]) -> pd.Series:
     """Merge ids that differ only by surrounding whitespace or Unicode form, or warn about them."""
-    distinct = pd.Series(pd.unique(ids[~null]), dtype=object)
+    lookup = _text_id_lookup(pd.Series(pd.unique(ids[~null]), dtype=object), mapping, warn)
+    return ids if not lookup else ids.map(lambda v: lookup.get(v, v))
+
+
+def _text_id_lookup(distinct: pd.Series, mapping: ColumnMapping,
+                    warn: Callable[[str], None]) -> dict[str, str]:
+    """For the distinct text ids (in order of first appearance): id -> its merged form when
+    ``normalize_ids`` is set, else nothing (ids that differ only that way are warned about)."""
     canonical = distinct.str.strip().str.normalize("NFKC")
     changed = (canonical != distinct).to_numpy()
     if not changed.any():
-        return ids
+        return {}
     if mapping.normalize_ids:
         lookup = dict(zip(distinct[changed], canonical[changed], strict=True))
         warn(f"{int(changed.sum())} customer ids were stripped of surrounding whitespace or "
              "brought to Unicode NFKC form (normalize_ids=True)")
-        return ids.map(lambda v: lookup.get(v, v))
+        return lookup
     clash = canonical.duplicated(keep=False).to_numpy()
     if clash.any():
         examples = format_examples(distinct[clash & changed].tolist())
         warn(f"{int((clash & changed).sum())} customer ids differ from another id only by "
              f"surrounding whitespace or Unicode form (e.g. {examples}), so one customer may be "
              "split in two; set normalize_ids=True in the mapping to merge them")
-    return ids
+    return {}
 
 
 @dataclass
@@ -724,21 +750,341 @@ def _check_numbers(raw: pd.Series, column: str, check: _Checker) -> pd.Series:
     return numbers
 
 
-def _duplicates(frame: pd.DataFrame, stamps: _Stamps, warn: Callable[[str], None]) -> np.ndarray:
-    """Rows equal in every column to an earlier one, comparing aware stamps as instants."""
-    if stamps.instant is None:
-        return frame.duplicated(keep="first").to_numpy()
-    by_instant = frame.assign(timestamp=stamps.instant.to_numpy()).duplicated(keep="first")
-    by_wall = frame.duplicated(keep="first")
-    repeated_hour = (by_wall & ~by_instant).to_numpy()
+def _repeated_rows(table: pl.DataFrame) -> np.ndarray:
+    """Rows equal in every column to an earlier row, as ``DataFrame.duplicated(keep="first")``.
+
+    Candidates are the rows that share the first two columns (in the event log customer and
+    time) with another row, found in one pass over the rows in that order (sorted first
+    when they are not); among them, rows are hashed on every column and only rows whose
+    hash repeats are compared value by value, so a hash collision never marks a row. As in
+    pandas, NaN equals NaN (and a missing value) and -0.0 equals 0.0.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> _repeated_rows(pl.DataFrame({"a": [1, 1, 2, 1], "b": [0.0, -0.0, 0.0, float("nan")]}))
+    array([False,  True, False, False])
+    """
+    import polars as pl
+
+    floats = [name for name, dtype in table.schema.items() if dtype.is_float()]
+    if floats:
+        table = table.with_columns(pl.col(floats).fill_nan(None) + 0.0)
+    rows = _sharing_first_columns(table.select(table.columns[:2]))
+    if len(rows):
+        rows = rows[table[rows].hash_rows(seed=0).is_duplicated().to_numpy()]
+    repeated = np.zeros(table.height, dtype=bool)
+    if len(rows):
+        first = (table[rows].select(pl.struct(pl.all()).is_first_distinct()).to_series()
+                 .to_numpy())
+        repeated[rows[~first]] = True
+    return repeated
+
+
+def _sharing_first_columns(keys: pl.DataFrame) -> np.ndarray:
+    """Positions (ascending) of the rows whose values of ``keys`` another row shares."""
+    import polars as pl
+
+    keys = keys.with_row_index("_row")
+    names = keys.columns[1:]
+    order = _sort_order(keys[names[0]], keys[names[1]]) if len(names) == 2 else None
+    if order is not None:
+        keys = keys[order]
+    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in names)
+    same = same.fill_null(False)
+    shared = keys.select(pl.col("_row"), (same | same.shift(-1).fill_null(False)).alias("s"))
+    return np.sort(shared.filter(pl.col("s"))["_row"].to_numpy().astype(np.int64))
+
+
+def _duplicate_rows(table: pl.DataFrame, instant: pl.Series | None,
+                    warn: Callable[[str], None]) -> np.ndarray:
+    """Rows equal in every column to an earlier one, comparing aware stamps as instants.
+
+    ``table`` holds the validated columns with wall-clock stamps; ``instant`` the UTC
+    instants when the source stamps were aware.
+    """
+    by_wall = _repeated_rows(table)
+    if instant is None:
+        return by_wall
+    by_instant = _repeated_rows(table.with_columns(instant.alias("timestamp")))
+    repeated_hour = by_wall & ~by_instant
     if repeated_hour.any():
         warn(f"{int(repeated_hour.sum())} events share a wall-clock time with another event an "
              "hour apart in a repeated (daylight-saving fall-back) hour; both are kept")
-    return by_instant.to_numpy()
+    return by_instant
+
+
+def _sort_order(customer_id: pl.Series, timestamp: pl.Series) -> np.ndarray | None:
+    """Row positions in (customer, time) order, ties kept in input order; None when the rows
+    are in that order already (one vectorised pass, so a sorted log is never re-sorted).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> print(_sort_order(pl.Series([1, 1, 2]), pl.Series([5, 7, 1])))
+    None
+    >>> _sort_order(pl.Series(["b", "a", "a"]), pl.Series([1, 9, 3])).tolist()
+    [2, 1, 0]
+    """
+    import polars as pl
+
+    keys = pl.DataFrame({"c": customer_id, "t": timestamp})
+    c, t = pl.col("c"), pl.col("t")
+    in_order = (c < c.shift(-1)) | ((c == c.shift(-1)) & (t <= t.shift(-1)))
+    if not (customer_id.null_count() or timestamp.null_count()) and keys.select(
+            in_order.fill_null(True).all()).item():  # (null: the last row)
+        return None
+    return keys.select(pl.arg_sort_by("c", "t", maintain_order=True)).to_series().to_numpy()
+
+
+# --------------------------------------------------------------------------- columnar path
+# Logs that arrive typed (a Parquet file, a polars frame, a pandas frame with datetime stamps)
+# are validated with polars: the same rules in the same order, the same messages and report,
+# without Python objects per row. Anything that needs text parsed (CSV, text stamps or
+# numbers, mixed types) takes the pandas path above.
+
+_ARROW_STRINGS = ("String", "Categorical", "Enum", "Null")
+
+
+def _columnar_ok(table: pl.DataFrame, mapping: ColumnMapping) -> bool:
+    """True when every column of ``table`` (canonical names) is typed as the columnar path
+    takes it; else the pandas path validates (and words any problem of the table itself)."""
+    schema = table.schema
+    if any(c not in schema for c in REQUIRED_COLUMNS) or mapping.timestamp_unit is not None:
+        return False
+
+    def kind(column: str) -> str:
+        return type(schema[column]).__name__
+
+    def whole_integers(column: str) -> bool:  # integers without nulls (pandas keeps them int64)
+        dtype = schema[column]
+        return (dtype.is_integer() and kind(column) != "UInt64"
+                and table[column].null_count() == 0)
+
+    ids_ok = (whole_integers("customer_id") and mapping.customer_id_type == "auto") or kind(
+        "customer_id") in ("String", "Categorical", "Enum")
+    numbers_ok = all(kind(c) in ("Float64", "Float32", "Null") or whole_integers(c)
+                     for c in _NUMERIC_COLUMNS if c in schema)
+    strings_ok = all(kind(c) in _ARROW_STRINGS or whole_integers(c)
+                     for c in _STRING_COLUMNS if c in schema)
+    return (ids_ok and numbers_ok and strings_ok and kind("timestamp") == "Datetime"
+            and kind("event_type") in ("String", "Categorical", "Enum")
+            and ("discount" not in schema or kind("discount") in ("Boolean", "Null")))
+
+
+def _columnar_table(source: Any) -> pl.DataFrame | None:
+    """A Parquet path or a polars frame as a polars frame; None for anything else (or a file
+    polars cannot read: the pandas reader then words the error)."""
+    if is_polars(source):
+        return source.collect() if type(source).__name__ == "LazyFrame" else source
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+            import polars as pl
+
+            try:
+                return pl.read_parquet(path)
+            except Exception:  # noqa: BLE001 - the pandas reader raises the worded error
+                return None
+    return None
+
+
+def _columnar_mapping(table: pl.DataFrame, mapping: ColumnMapping
+                      ) -> tuple[pl.DataFrame, list[str]] | None:
+    """:func:`_apply_mapping` on a polars frame; None when ``amount_from`` needs the pandas
+    coercion (columns that are not plain numbers)."""
+    import polars as pl
+
+    # the same refusals (absent columns, constant and column both given) in the same words
+    _, ignored = _apply_mapping(pd.DataFrame(columns=table.columns), mapping)
+    out: dict[str, pl.Expr] = {}
+    for canonical in CANONICAL_COLUMNS:
+        source = mapping.source_for(canonical)
+        if source in table.columns:
+            out[canonical] = pl.col(source)
+    if mapping.amount_from is not None:
+        qty, price = mapping.amount_from
+        kinds = [table.schema[c] for c in (qty, price)]
+        if not all(d == pl.Float64 or d.is_integer() for d in kinds) or all(
+                d.is_integer() for d in kinds):
+            return None
+        out["amount"] = pl.col(qty).cast(pl.Float64) * pl.col(price).cast(pl.Float64)
+        out.setdefault("quantity", pl.col(qty))
+        out.setdefault("unit_price", pl.col(price))
+    if mapping.event_type_constant is not None:
+        out["event_type"] = pl.lit(mapping.event_type_constant, dtype=pl.String)
+    return table.select(**out), ignored
+
+
+def _as_columnar(frame: pd.DataFrame) -> pl.DataFrame | None:
+    """A pandas frame as polars when its stamps are already datetimes (else None)."""
+    import polars as pl
+
+    if "timestamp" not in frame.columns or not pd.api.types.is_datetime64_any_dtype(
+            frame["timestamp"].dtype) or not frame.columns.is_unique:
+        return None
+    try:
+        return pl.from_pandas(frame)
+    except Exception:  # noqa: BLE001 - mixed types in a column: the pandas path words it
+        return None
+
+
+def _arrow_strings(column: pl.Series) -> pd.Series:
+    """A polars text column as a pandas column of :data:`STRING_DTYPE` (no copy of the text)."""
+    import polars as pl
+    import pyarrow as pa
+
+    values = column.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([values])), copy=False)
+
+
+def _validate_columnar(table: pl.DataFrame, mapping: ColumnMapping, report: ValidationReport, *,
+                       timezone: str, as_of: pd.Timestamp | None,
+                       date_bounds: tuple[tuple[pd.Timestamp, pd.Timestamp], str] | None,
+                       on_invalid: OnInvalid, original: pd.DataFrame | None
+                       ) -> tuple[pd.DataFrame, ValidationReport]:
+    """:func:`validate_events` on a typed polars frame (see :func:`_columnar_ok`).
+
+    ``original``: the pandas frame ``table`` was made from, whose values the error
+    examples show (as the pandas path would).
+    """
+    import polars as pl
+
+    def raw(column: str) -> Any:
+        return table[column] if original is None else original[column]
+
+    check = _Checker(table)
+    warn = report.warnings.append
+
+    ids = table["customer_id"]
+    null_ids = ids.is_null().to_numpy()
+    if ids.dtype.is_integer():
+        ids = ids.cast(pl.Int64)
+    else:
+        ids = ids.cast(pl.String)
+        distinct = ids.drop_nulls().unique(maintain_order=True).to_pandas().astype(object)
+        lookup = _text_id_lookup(distinct, mapping, warn)
+        if lookup:
+            ids = ids.replace(lookup)
+    check.add("customer_id", "customer id is null", null_ids,
+              "fill or remove rows without a customer id",
+              examples_from=pd.RangeIndex(table.height) if original is None else original.index)
+
+    stamps = table["timestamp"]
+    unit, zone = stamps.dtype.time_unit, stamps.dtype.time_zone  # type: ignore[attr-defined]
+    out_of_range = np.zeros(table.height, dtype=bool)
+    if unit != "ns":
+        ticks = stamps.to_physical()
+        low, high = (int(b.as_unit(unit).asm8.view("int64"))
+                     for b in (pd.Timestamp.min, pd.Timestamp.max))
+        out_of_range = ((ticks < low) | (ticks > high)).fill_null(False).to_numpy()
+        if out_of_range.any():
+            stamps = pl.select(pl.when(pl.Series(~out_of_range)).then(stamps)).to_series()
+        stamps = stamps.cast(pl.Datetime("ns", zone))
+    instant = None
+    if zone is not None:
+        instant = stamps.dt.convert_time_zone("UTC")
+        stamps = stamps.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+    ticks = stamps.to_physical()
+    check.add("timestamp", "timestamp is outside the range a datetime64[ns] holds "
+              "(1677-09-21 to 2262-04-11)", out_of_range,
+              "correct the year at the source (a typo?)", examples_from=raw("timestamp"))
+    check.add("timestamp", "timestamp is missing or cannot be parsed",
+              ticks.is_null().to_numpy() & ~out_of_range,
+              "fix the values, or give timestamp_format / timestamp_unit in the mapping",
+              examples_from=raw("timestamp"))
+    if date_bounds is not None:
+        (low_ts, high_ts), rule = date_bounds
+        outside = (ticks < low_ts.as_unit("ns").value) | (ticks > high_ts.as_unit("ns").value)
+        check.add("timestamp", rule, outside.fill_null(False).to_numpy(),
+                  "correct the year at the source (a typo?), or widen the check with "
+                  "plausible_range=(start, end) (data.plausible_range in the job config), "
+                  "or switch it off with plausible_range=None", examples_from=raw("timestamp"))
+    if as_of is not None:
+        check.add("timestamp", f"timestamp is after as_of {as_of}",
+                  (ticks > as_of.as_unit("ns").value).fill_null(False).to_numpy(),
+                  "check the extract date or the time zone of the source",
+                  examples_from=raw("timestamp"))
+
+    labels = table["event_type"]
+    if mapping.event_type_map:
+        labels = labels.cast(pl.String).replace(mapping.event_type_map)
+    codes = labels.cast(pl.Enum(EVENT_TYPES), strict=False).to_physical().cast(pl.Int8)
+    bad_type = codes.is_null().to_numpy()
+    check.add("event_type", f"unknown event type (allowed: {', '.join(EVENT_TYPES)})", bad_type,
+              "map source labels with event_type_map, e.g. {'pv': 'view', 'buy': 'purchase'}",
+              examples_from=raw("event_type"))
+    codes = codes.fill_null(-1)
+    is_money = (codes <= 1).to_numpy() & ~bad_type
+
+    numbers: dict[str, np.ndarray] = {}
+    for column in _NUMERIC_COLUMNS:
+        if column in table.columns:
+            values = table[column].cast(pl.Float64).to_numpy()
+            check.add(column, "value is infinite", np.isinf(values),
+                      "replace infinities at the source with the real value, or remove those "
+                      "rows", examples_from=raw(column))
+            check.add(column, f"value is larger than {MAX_AMOUNT:,.0f} in size, the largest the "
+                      "fixed-point sums hold", np.isfinite(values) & (np.abs(values) > MAX_AMOUNT),
+                      "check the unit of the column (a typo, or cents?)",
+                      examples_from=raw(column))
+            numbers[column] = values
+    amount = numbers["amount"]
+    amounts = pd.Series(amount, copy=False)
+    check.add("amount", "purchase or refund amount is missing", is_money & np.isnan(amount),
+              "fill the amount, or map amount_from=(quantity, unit price)", examples_from=amounts)
+    check.add("amount", "purchase or refund amount is negative", is_money & (amount < 0),
+              "record refunds as event_type 'refund' with a positive amount",
+              examples_from=amounts)
+    money = np.where(is_money & np.isfinite(amount), np.abs(amount), 0.0)
+    total = money  # no customer's total comes near the limit when all money together does not
+    if money.sum() > MAX_AMOUNT / 2:
+        total = pl.DataFrame({"id": ids, "money": money}).select(
+            pl.col("money").sum().over("id")).to_series().to_numpy()
+    check.add("amount", f"the customer's purchases and refunds add up to more than "
+              f"{MAX_AMOUNT:,.0f}, the largest total the fixed-point sums hold",
+              is_money & (total > MAX_AMOUNT),
+              "check the unit of the amount column (cents? a currency with large units?)",
+              examples_from=amounts)
+
+    columns: dict[str, pl.Series] = {"customer_id": ids, "timestamp": stamps, "event_type": codes}
+    for column in CANONICAL_COLUMNS[3:]:
+        if column in numbers:
+            columns[column] = pl.Series(column, numbers[column])
+        elif column == "discount" and column in table.columns:
+            columns[column] = table[column].cast(pl.Boolean).fill_null(False)
+        elif column in table.columns:
+            columns[column] = table[column].cast(pl.String)
+    events = pl.DataFrame(columns)
+    check.add("customer_id", "exact duplicate rows (every column equal)",
+              _duplicate_rows(events, instant, warn),
+              "remove the repeated rows at the source, or keep an order_id/item_id that tells "
+              "them apart", examples_from=events["customer_id"])
+
+    keep = check.resolve(on_invalid, report)
+    if not keep.all():
+        events = events.filter(pl.Series(keep))
+    if events.height == 0:
+        raise SchemaError(None, "no valid rows are left after dropping invalid ones",
+                          fix="see the validation report for what was dropped")
+    order = _sort_order(events["customer_id"], events["timestamp"])
+    if order is not None:
+        events = events[order]
+    report.n_customers = events["customer_id"].n_unique()
+    out: dict[str, Any] = {}
+    for column, values in events.to_dict().items():
+        if column == "event_type":
+            out[column] = pd.Categorical.from_codes(values.to_numpy(), categories=list(EVENT_TYPES))
+        elif column in _STRING_COLUMNS:
+            out[column] = _arrow_strings(values)
+        else:
+            out[column] = values.to_numpy()
+    frame = pd.DataFrame(out, copy=False)  # the arrays as they are, in blocks of their own
+    return frame, _finish_report(report, out["timestamp"], events["event_type"].to_numpy())
 
 
 def validate_events(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pl.DataFrame,
     mapping: ColumnMapping | None = None,
     *,
     timezone: str = "UTC",
@@ -751,7 +1097,9 @@ def validate_events(
     """Validate a frame that already uses canonical column names.
 
     :func:`read_events` maps a source table and calls this; loaders call it too.
-    Arguments are those of :func:`read_events`.
+    Arguments are those of :func:`read_events`; ``frame`` is a pandas or polars DataFrame.
+    A frame whose stamps are already datetimes (and whose other columns are typed) is
+    validated column by column with polars; the rules, messages and report are the same.
 
     Examples
     --------
@@ -773,6 +1121,8 @@ def validate_events(
     (['purchase', 'purchase'], 1, 2)
     """
     mapping = mapping or ColumnMapping()
+    if is_polars(frame) and type(frame).__name__ == "LazyFrame":
+        frame = frame.collect()  # type: ignore[union-attr]
     if on_invalid not in ("raise", "drop"):
         raise ValueError(f"on_invalid: expected 'raise' or 'drop', got {on_invalid!r}. "
                          "Fix: pass on_invalid='raise' or on_invalid='drop'.")
@@ -787,7 +1137,12 @@ def validate_events(
     if len(frame) == 0:
         raise SchemaError(None, "the event log is empty (0 rows)",
                           fix="check the source file and any filter applied before loading")
-    frame = frame.copy()
+    table = frame if is_polars(frame) else _as_columnar(frame)
+    if table is not None and _columnar_ok(table, mapping):
+        return _validate_columnar(table, mapping, report, timezone=timezone, as_of=as_of_ts,
+                                  date_bounds=date_bounds, on_invalid=on_invalid,
+                                  original=None if is_polars(frame) else frame)
+    frame = as_pandas(frame, argument="frame").copy()
     _required(frame, mapping)
     check = _Checker(frame)
 
@@ -845,14 +1200,17 @@ def validate_events(
         frame["discount"] = flags
     for column in _STRING_COLUMNS:
         if column in frame.columns:
-            col = frame[column]
-            frame[column] = col.astype("string").astype(object).where(col.notna(), None)
+            frame[column] = frame[column].astype(STRING_DTYPE)
     frame["event_type"] = event_type
     frame["timestamp"] = stamps
 
     columns = [c for c in CANONICAL_COLUMNS if c in frame.columns]
     frame = frame[columns]
-    dupes = _duplicates(frame, parsed, report.warnings.append)
+    import polars as pl
+
+    dupes = _duplicate_rows(pl.from_pandas(frame),
+                            None if parsed.instant is None else pl.from_pandas(parsed.instant),
+                            report.warnings.append)
     check.add("customer_id", "exact duplicate rows (every column equal)", dupes,
               "remove the repeated rows at the source, or keep an order_id/item_id that tells "
               "them apart")
@@ -865,17 +1223,24 @@ def validate_events(
                           fix="see the validation report for what was dropped")
     if frame["customer_id"].dtype == object:
         frame["customer_id"] = frame["customer_id"].astype(str)
-    frame = frame.sort_values(["customer_id", "timestamp"], kind="mergesort").reset_index(drop=True)
-
-    report.n_rows = len(frame)
+    order = _sort_order(pl.from_pandas(frame["customer_id"]), pl.from_pandas(frame["timestamp"]))
+    frame = frame.reset_index(drop=True) if order is None else frame.take(order).reset_index(drop=True)
     report.n_customers = int(frame["customer_id"].nunique())
-    report.start, report.end = frame["timestamp"].min(), frame["timestamp"].max()
-    counts = frame["event_type"].value_counts()
-    report.event_counts = {t: int(counts.get(t, 0)) for t in EVENT_TYPES}
+    return frame, _finish_report(report, frame["timestamp"].to_numpy(),
+                                 np.asarray(frame["event_type"].cat.codes))
+
+
+def _finish_report(report: ValidationReport, timestamp: np.ndarray,
+                   event_codes: np.ndarray) -> ValidationReport:
+    """Fill the counts and time span of the kept rows (``n_customers`` is set by the caller)."""
+    report.n_rows = len(timestamp)
+    report.start, report.end = pd.Timestamp(timestamp.min()), pd.Timestamp(timestamp.max())
+    counts = np.bincount(event_codes, minlength=len(EVENT_TYPES))
+    report.event_counts = {t: int(n) for t, n in zip(EVENT_TYPES, counts, strict=True)}
     if report.n_dropped:
         logger.warning("dropped %d invalid rows: %s", report.n_dropped, report.dropped)
     logger.info("validated %d events of %d customers", report.n_rows, report.n_customers)
-    return frame, report
+    return report
 
 
 def read_events(
@@ -957,12 +1322,19 @@ def read_events(
         if not isinstance(mapping, Mapping):
             raise TypeError(f"mapping: expected a ColumnMapping or a dict, got {type(mapping).__name__}.")
         mapping = ColumnMapping.model_validate(dict(mapping))
-    raw = _read_table(source, check_encoding(encoding) if encoding is not None
-                      else mapping.encoding or "utf-8")
+    text_encoding = check_encoding(encoding) if encoding is not None else mapping.encoding or "utf-8"
+    settings: dict[str, Any] = dict(timezone=timezone, as_of=as_of, on_invalid=on_invalid,
+                                    plausible_range=plausible_range)
+    table = _columnar_table(source)
+    if table is not None:
+        mapped = _columnar_mapping(table, mapping)
+        if mapped is not None and _columnar_ok(mapped[0], mapping):
+            return validate_events(mapped[0], mapping, n_input_rows=table.height,
+                                   ignored_columns=mapped[1], **settings)
+    raw = _read_table(source, text_encoding)
     frame, ignored = _apply_mapping(raw, mapping)
-    return validate_events(frame, mapping, timezone=timezone, as_of=as_of, on_invalid=on_invalid,
-                           n_input_rows=len(raw), ignored_columns=ignored,
-                           plausible_range=plausible_range)
+    return validate_events(frame, mapping, n_input_rows=len(raw), ignored_columns=ignored,
+                           **settings)
 
 
 def check_canonical(events: pd.DataFrame, *, argument: str = "events") -> None:

@@ -1172,7 +1172,10 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     types differ from the champion's is refused with a diff
     (:class:`~repurchase_ml.errors.SchemaError`). An ``as_of`` more than
     ``data.max_days_after_last_event`` days after the log's last event is
-    refused. The reasons per customer follow ``output.top_reasons``.
+    refused. Every customer is scored without reasons (SHAP contributions
+    for every row would cost more than all the scores): the radar carries
+    the reasons of its top ``radar.explain_top`` rows; the served model
+    (``output.top_reasons`` per request) gives them for any rows asked.
 
     Everything is computed before anything is written, so a failing run
     changes nothing; then ``settings.output_path()`` receives ``scores_<date>``
@@ -1205,11 +1208,12 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     with clock.stage("read and validate the log"):
         events, report = load_event_log(settings)
     _check_as_of_in_data(cutoff, report, settings.data.max_days_after_last_event)
-    history = events[events["timestamp"] < cutoff].reset_index(drop=True)
+    before = (events["timestamp"] < cutoff).to_numpy()
+    # the log is held once: as it is when every event is before as_of, else only its past
+    history = events if before.all() else events[before].reset_index(drop=True)
+    del events, before
     spec = pinned_spec(champion.spec, champion.served.features)
-    served = dataclasses.replace(champion.served, spec=spec,
-                                 top_reasons=settings.output.top_reasons,
-                                 language=settings.report.language)
+    served = dataclasses.replace(champion.served, spec=spec)
     champion = dataclasses.replace(champion, served=served)
     score_parts = None
     if settings.engine == "dask":  # per customer partition on the cluster; equal result
@@ -1218,13 +1222,13 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
         with clock.stage("features and scores"), _engine_session(settings):
             features, scores, score_parts = features_and_scores(
                 settings, history, as_of=cutoff, spec=spec, champion=champion,
-                max_days_after_data=settings.data.max_days_after_last_event)
+                max_days_after_data=settings.data.max_days_after_last_event, reasons=False)
     else:
         with clock.stage("features"):
             features = build_features(history, cutoffs=[cutoff], spec=spec,
                                       max_days_after_data=settings.data.max_days_after_last_event)
         with clock.stage("scores"):
-            scores = champion.score(features)
+            scores = champion.score(features, reasons=False)
     horizon = {"horizon_days": served.bundle.horizons["churn"]} \
         if "churn" in served.bundle.horizons else {}
     with clock.stage("radar"):
@@ -1248,7 +1252,7 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     elif settings.output.report:
         with clock.stage("report"):
             page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec,
-                                drift=monitor["drift"])
+                                drift=monitor["drift"], features=features)
     _remove_stale_temp_files(out)
     paths = []
     with clock.stage("write the outputs"):
@@ -1273,18 +1277,23 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
 
 
 def _report_page(settings: Settings, champion: Any, events: pd.DataFrame, cutoff: pd.Timestamp,
-                 *, radar: pd.DataFrame, spec: Any, drift: Any = False) -> str:
+                 *, radar: pd.DataFrame, spec: Any, drift: Any = False,
+                 features: pd.DataFrame | None = None) -> str:
     """The champion's HTML report at ``cutoff`` around ``radar``, in the configured language.
 
     Monitoring and the campaign read-out come from the outputs folder; the score job
-    passes its ``drift`` table (None: no reference), written only after the page.
+    passes its ``drift`` table (None: no reference), written only after the page, and
+    its feature table at ``cutoff`` (the drivers' rows). Curves and drivers are drawn
+    from a fixed sample of customers seeded with ``tuning.random_state``
+    (:func:`~repurchase_ml.report.bundle_report_inputs`).
     """
     from repurchase_ml import tracking
     from repurchase_ml.report import build_report, bundle_report_inputs, output_report_inputs
 
     stamp = cutoff.strftime("%Y-%m-%d")
     inputs = bundle_report_inputs(champion.served.bundle, events, as_of=cutoff, radar=radar,
-                                  spec=spec)
+                                  spec=spec, features=features,
+                                  random_state=settings.tuning.random_state)
     inputs["model"] = {**inputs["model"], "name": settings.tracking.model_name,
                        "version": champion.version}
     title = f"{settings.tracking.model_name} version {champion.version}: customers at {stamp}"

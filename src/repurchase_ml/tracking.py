@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from repurchase_ml._frames import SHAP_ROWS, fixed_sample
 from repurchase_ml.config import Settings, settings_to_dict
 from repurchase_ml.errors import SchemaError, StoreError
 from repurchase_ml.events import KEY_COLUMNS
@@ -320,41 +321,54 @@ class ServedModel:
         return {"id_columns": {"customer_id": "required", "cutoff": "optional"},
                 "features": self.feature_dtypes, "categories": self.categories}
 
-    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def score(self, frame: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
         """Every score per row of a checked feature frame, plus value at risk and reasons.
 
         With a churn model, ``value_if_retained`` is the radar's
         (:func:`~repurchase_ml.radar.value_if_retained` over the churn horizon,
         shrunk toward :attr:`value_priors`) and ``value_at_risk`` is churn
         probability x value if retained, as on the radar list.
+
+        ``reasons=False`` leaves out ``reason_1..k``: the score job scores every
+        customer that way and explains only the top of its radar list
+        (``radar.explain_top``), since SHAP contributions cost more than all the
+        scores together. A served request (the pyfunc) always gets its reasons.
         """
-        X = frame[self.features]
+        frame = _plain_index(frame)
         scores = self.bundle.predict(frame)
-        out = scores.reset_index(drop=True)
+        out = _plain_index(scores)
         if "churn_probability" in out:
             from repurchase_ml.radar import value_if_retained
 
-            value = value_if_retained(frame.reset_index(drop=True),
-                                      horizon_days=int(self.churn_horizon_days),
+            value = value_if_retained(frame, horizon_days=int(self.churn_horizon_days),
                                       priors=self.value_priors)
             out["value_if_retained"] = value.to_numpy()
             out["value_at_risk"] = out["churn_probability"] * out["value_if_retained"]
         if self.uplift_model is not None:
-            rows = frame.reset_index(drop=True)
-            out["expected_uplift"] = self.uplift_model.predict_uplift(rows)
+            out["expected_uplift"] = self.uplift_model.predict_uplift(frame)
             value = out.get("value_if_retained", 0.0)
-            out["expected_incremental_value"] = self.uplift_model.incremental_value(rows, value)
-        if self.reason_task is not None and self.top_reasons > 0:
-            from repurchase_ml.explain import contributions, reasons
+            out["expected_incremental_value"] = self.uplift_model.incremental_value(frame, value)
+        if reasons and self.reason_task is not None and self.top_reasons > 0:
+            from repurchase_ml.explain import contributions
+            from repurchase_ml.explain import reasons as in_words
 
+            X = frame[self.features]
             model = self.bundle.models[self.reason_task]
-            contribs = contributions(model, X.reset_index(drop=True))
-            why = reasons(contribs, X.reset_index(drop=True), top=self.top_reasons,
-                          typical=self.typical or None,
-                          directions=pd.Series(self.directions, dtype=float),
-                          language=self.language)
-            out = pd.concat([out, why.reset_index(drop=True)], axis=1)
+            why = in_words(contributions(model, X), X, top=self.top_reasons,
+                           typical=self.typical or None,
+                           directions=pd.Series(self.directions, dtype=float),
+                           language=self.language)
+            for column in why.columns:
+                out[column] = why[column].to_numpy()
         return out
+
+
+def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a 0..n-1 index: as it is when it has one (no copy), else reset."""
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
+    return frame.reset_index(drop=True)
 
 
 def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any = None,
@@ -366,6 +380,14 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
     reads (``orders_all``, ``days_since_first_purchase``, net revenue: the rfm
     and lifecycle families); its population priors are taken from the
     customers alive at the newest training cutoff.
+
+    What is summarised from the training rows costs the same at any size: the
+    typical values (medians) come from a seeded sample of
+    :data:`~repurchase_ml._frames.SUMMARY_ROWS` rows, the directions from
+    :data:`~repurchase_ml.radar.DIRECTION_SAMPLE` rows of the newest cutoff, the
+    drift reference from ``reference_rows_per_cutoff`` rows per cutoff and its
+    calibration from at most ``SUMMARY_ROWS`` test rows
+    (:func:`~repurchase_ml.monitoring.reference.model_reference`).
 
     Raises
     ------
@@ -384,16 +406,16 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
     with warnings.catch_warnings():
         # a feature that is NaN on every row has no typical value; it is left out below
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
-        medians = typical_values(training_features[numeric])
+        medians = typical_values(fixed_sample(training_features)[numeric])
     typical = {k: float(v) for k, v in medians.items()
                if v is not None and math.isfinite(float(v))}
     tasks = list(getattr(bundle, "tasks", None) or bundle.models)
     reason_task = next((t for t in ("churn", "repurchase", "second_purchase") if t in tasks), None)
     cutoffs = sorted({str(pd.Timestamp(c).date()) for c in training_features["cutoff"].unique()})
+    newest = training_features[(pd.to_datetime(training_features["cutoff"])
+                                == pd.Timestamp(cutoffs[-1])).to_numpy()]
     priors = None
     if "churn" in tasks:
-        newest = training_features[pd.to_datetime(training_features["cutoff"])
-                                   == pd.Timestamp(cutoffs[-1])]
         try:
             priors = value_priors(newest[alive_mask(newest).to_numpy()])
         except SchemaError as exc:
@@ -403,9 +425,7 @@ def make_served_model(bundle: Any, training_features: pd.DataFrame, *, spec: Any
                               "radar.radar_spec(spec) (rfm, rhythm and lifecycle on)") from None
     directions: dict[str, float] = {}
     if reason_task is not None and reason_task in bundle.models:
-        newest = training_features[pd.to_datetime(training_features["cutoff"])
-                                   == pd.Timestamp(cutoffs[-1])][features]
-        sample = newest.sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
+        sample = newest[features].sample(min(len(newest), DIRECTION_SAMPLE), random_state=0)
         rho = feature_directions(contributions(bundle.models[reason_task], sample), sample)
         directions = {k: float(v) for k, v in rho.items() if math.isfinite(float(v))}
     from repurchase_ml.monitoring.reference import model_reference
@@ -754,7 +774,9 @@ def log_training_run(
     validation report, cutoffs, row counts per task and split, scorecards of
     every model and baseline, challenger and champion metrics on the
     evaluation cutoff, gain, calibration and SHAP plots, the feature list and
-    the Optuna study summaries.
+    the Optuna study summaries. The plots are drawn from a fixed, seeded sample
+    of :data:`~repurchase_ml._frames.SUMMARY_ROWS` evaluation rows (the
+    metrics use every row).
     """
     log_settings(settings)
     mlflow.log_params({
@@ -797,7 +819,12 @@ def log_training_run(
 
 
 def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
-    """Gain and calibration curves per task and a SHAP summary per model, on ``rows``."""
+    """Gain and calibration curves per task and a SHAP summary per model, on ``rows``.
+
+    At most :data:`~repurchase_ml._frames.SUMMARY_ROWS` of ``rows`` (a seeded sample)
+    for the curves, and :data:`~repurchase_ml._frames.SHAP_ROWS` of those for the
+    beeswarm: they look the same, and cost the same at any size.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -807,6 +834,7 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
     from repurchase_ml.models.evaluate import calibration_table, gain_curve
     from repurchase_ml.models.training import OUTPUT_COLUMNS, TASK_KINDS
 
+    rows = fixed_sample(rows).reset_index(drop=True)
     frame = rows[["customer_id", "cutoff", *served.features]]
     scores = served.bundle.predict(frame)
     for task, model in served.bundle.models.items():
@@ -836,7 +864,7 @@ def _log_plots(served: ServedModel, rows: pd.DataFrame) -> None:
                    title=f"{task}: calibration by decile")
             ax.legend()
             log_figure(fig, f"plots/{task}_calibration.png")
-        X = frame.loc[keep, served.features].reset_index(drop=True)
+        X = fixed_sample(frame.loc[keep, served.features], SHAP_ROWS).reset_index(drop=True)
         contribs = contributions(model, X)
         log_figure(plot_drivers(contribs, X, kind="beeswarm"), f"plots/{task}_shap_summary.png")
 
@@ -886,15 +914,20 @@ class Champion:
         """Feature spec the champion was trained with."""
         return self.served.spec
 
-    def score(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Scores for a feature table built by ``build_features``; schema drift is refused."""
+    def score(self, features: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
+        """Scores for a feature table built by ``build_features``; schema drift is refused.
+
+        ``reasons`` as in :meth:`ServedModel.score` (the score job passes False).
+        """
         from repurchase_ml.models._base import match_feature_frame
 
-        keys = features[[c for c in KEY_COLUMNS if c in features]]
-        X = match_feature_frame(features.drop(columns=list(keys.columns)),
-                                self.served.feature_dtypes, name="features")
-        frame = pd.concat([keys.reset_index(drop=True), X.reset_index(drop=True)], axis=1)
-        return self.served.score(frame)
+        keys = [c for c in KEY_COLUMNS if c in features]
+        X = match_feature_frame(features.drop(columns=keys), self.served.feature_dtypes,
+                                name="features")
+        # keys and checked features in one frame, built once (no concat of two wide frames)
+        frame = pd.DataFrame({**{c: features[c].array for c in keys},
+                              **{c: X[c].array for c in X.columns}})
+        return self.served.score(frame, reasons=reasons)
 
 
 def champion_decision(champion: Champion) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from repurchase_ml.datasets._category_paths import CategoryPlanter, structure_attrs
+from repurchase_ml.events import STRING_DTYPE
 
 __all__ = [
     "make_event_log",
@@ -987,12 +988,12 @@ def _assemble(
             take("kind"), categories=list(_EVENT_TYPES)
         ),
         "amount": lambda: take("amount").astype(np.float64),
-        "order_id": lambda: order_names[take("order")],
-        "item_id": lambda: catalog.item_names[item],
-        "category": lambda: catalog.category_names[catalog.category[item]],
+        "order_id": lambda: _text(order_names, take("order")),
+        "item_id": lambda: _text(catalog.item_names, item),
+        "category": lambda: _text(catalog.category_names, catalog.category[item]),
         "quantity": lambda: take("qty").astype(np.float64),
         "unit_price": lambda: take("price").astype(np.float64),
-        "channel": lambda: _CHANNELS[take("channel")],
+        "channel": lambda: _text(_CHANNELS, take("channel")),
         "discount": lambda: take("disc").astype(bool),
     }
     # one column at a time: each source array is freed once used, and pandas does not
@@ -1001,6 +1002,16 @@ def _assemble(
     for name, build in columns.items():
         frame[name] = build()
     return _without_exact_duplicates(frame)
+
+
+def _text(names: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``names[codes]`` (negative codes count from the end, as in numpy) as the canonical
+    Arrow-backed text column, without a Python string per row."""
+    import pyarrow as pa
+
+    values = pa.array(names, type=pa.large_string()).take(
+        pa.array(np.asarray(codes, dtype=np.int64) % len(names)))
+    return pd.array(values, dtype=STRING_DTYPE)
 
 
 def _without_exact_duplicates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -363,20 +363,28 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
 
 
 def _kept_part(part: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """The partition's rows among ``kept``; a label whose ``_keep_<label>`` flag is off
+    becomes NaN (the local sample drops the other tasks' labels on a task's extra rows)."""
     if part.empty:
         return part
     marked = part.merge(kept, on=KEYS, how="left", indicator=True, validate="one_to_one")
-    return part.loc[(marked["_merge"] == "both").to_numpy()].reset_index(drop=True)
+    inside = (marked["_merge"] == "both").to_numpy()
+    out = part.loc[inside].reset_index(drop=True)
+    for flag in (c for c in kept.columns if c.startswith("_keep_")):
+        label = flag[len("_keep_"):]
+        keep = marked.loc[inside, flag].to_numpy(dtype=bool)
+        out[label] = np.where(keep, out[label].to_numpy(), np.nan)
+    return out
 
 
 def sample_training_set(ddf: Any, *, max_rows: int, random_state: int = 0) -> tuple[Any, dict]:
-    """The rows the local engine keeps with ``build_training_set(max_rows=...)``.
+    """The rows (and labels) the local engine keeps with ``build_training_set(max_rows=...)``.
 
     The sampling (:func:`repurchase_ml.features.labels.sample_rows`) needs
     each cutoff's rows in customer order with their labels: only the keys and
-    label columns come to the client, the kept keys go back to every
-    partition, and each partition keeps its rows among them. The result
-    equals the local sample row for row.
+    label columns come to the client, the kept keys (with which labels each
+    keeps) go back to every partition, and each partition keeps its rows
+    among them. The result equals the local sample row for row.
 
     Returns
     -------
@@ -396,12 +404,19 @@ def sample_training_set(ddf: Any, *, max_rows: int, random_state: int = 0) -> tu
     positions = [np.arange(len(g)) for g in groups]
     per_cutoff = [[keys[name].to_numpy()[g] for name in labels] for g in groups]
     kept = sample_rows(positions, per_cutoff, max_rows=max_rows, random_state=random_state)
-    attrs = {"sampled": dict(kept.attrs)}
-    if kept.attrs["fraction"] >= 1:
+    attrs = {"sampled": {**kept.attrs, "task_fractions": dict(zip(
+        [name[len("label_"):] for name in labels], kept.attrs["task_fractions"], strict=True))}}
+    if len(keys) <= max_rows:
         return ddf, attrs
-    rows = np.concatenate([g[k] for g, k in zip(groups, kept, strict=True)])
-    chosen = keys.iloc[np.sort(rows)][KEYS].reset_index(drop=True)
-    return ddf.map_partitions(_kept_part, chosen, meta=ddf._meta, align_dataframes=False,
+    chosen = []
+    for i, group in enumerate(groups):
+        frame = keys.iloc[group[kept[i]]][KEYS].reset_index(drop=True)
+        for t, name in enumerate(labels):
+            flags = kept.label_kept[i][t]
+            frame[f"_keep_{name}"] = True if flags is None else np.asarray(flags, dtype=bool)
+        chosen.append(frame)
+    table = pd.concat(chosen, ignore_index=True)
+    return ddf.map_partitions(_kept_part, table, meta=ddf._meta, align_dataframes=False,
                               enforce_metadata=False), attrs
 
 

@@ -118,14 +118,15 @@ def training_set(settings: Settings, events: pd.DataFrame, *, cutoffs: list[pd.T
 
 
 def features_and_scores(settings: Settings, events: pd.DataFrame, *, as_of: pd.Timestamp,
-                        spec: Any, champion: Any, max_days_after_data: float | None
+                        spec: Any, champion: Any, max_days_after_data: float | None,
+                        reasons: bool = True,
                         ) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
     """Features and scores at ``as_of`` per customer partition (scores and reasons on the
     workers), as :func:`score_partitions`."""
     with _client(settings) as client, _failing_cleanly("features and scores"):
         ddf = _partitioned(settings, events, client)
         return score_partitions(ddf, scorer=champion, as_of=as_of, spec=spec,
-                                max_days_after_data=max_days_after_data)
+                                max_days_after_data=max_days_after_data, reasons=reasons)
 
 
 def write_score_parts(parts: list[pd.DataFrame], folder: Path) -> Path:

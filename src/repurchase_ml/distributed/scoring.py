@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def _score_part(part: pd.DataFrame, cutoff: pd.Timestamp, spec: FeatureSpec,
-                prices: pd.DataFrame | None, scorer: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+                prices: pd.DataFrame | None, scorer: Any,
+                reasons: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     events = canonical_partition(part)
     events = events[events["timestamp"] < cutoff].reset_index(drop=True)
     features = compute_features(events, [cutoff], spec, category_prices=prices)
@@ -36,12 +37,12 @@ def _score_part(part: pd.DataFrame, cutoff: pd.Timestamp, spec: FeatureSpec,
     features = features.sort_values("customer_id", kind="mergesort", ignore_index=True)
     if features.empty:
         return features, pd.DataFrame()
-    return features, scorer.score(features).reset_index(drop=True)
+    return features, scorer.score(features, reasons=reasons).reset_index(drop=True)
 
 
 def score_partitions(events: Any, *, scorer: Any, as_of: Any, spec: FeatureSpec,
                      inputs: GlobalInputs | None = None,
-                     max_days_after_data: float | None = 31.0,
+                     max_days_after_data: float | None = 31.0, reasons: bool = True,
                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
     """Features and scores of every customer at ``as_of``, computed per partition.
 
@@ -50,9 +51,10 @@ def score_partitions(events: Any, *, scorer: Any, as_of: Any, spec: FeatureSpec,
     events : dask.dataframe.DataFrame
         The log partitioned by customer (events at or after ``as_of`` are
         never read: each partition keeps only the rows before it).
-    scorer : object with ``score(features) -> DataFrame``
+    scorer : object with ``score(features, *, reasons) -> DataFrame``
         E.g. the champion (:class:`repurchase_ml.tracking.Champion`): its
-        schema check and scores run on the workers.
+        schema check and scores (and, with ``reasons``, the reasons from
+        LightGBM ``pred_contrib``) run on the workers.
     as_of : timestamp
     spec : FeatureSpec
         The champion's pinned spec (``behaviour`` set).
@@ -77,7 +79,7 @@ def score_partitions(events: Any, *, scorer: Any, as_of: Any, spec: FeatureSpec,
     prices = inputs.prices_for(cutoff)
     pinned = inputs.pinned(spec)
     scorer_ = dask.delayed(scorer, pure=True)  # one copy in the graph, shipped once per worker
-    tasks = [dask.delayed(_score_part, nout=2)(p, cut, pinned, prices, scorer_)
+    tasks = [dask.delayed(_score_part, nout=2)(p, cut, pinned, prices, scorer_, reasons)
              for p in events.to_delayed()]
     results = dask.compute(*tasks)
     features = [f for f, _ in results]

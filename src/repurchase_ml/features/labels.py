@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -515,65 +515,140 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
         out = features_of_log(log, cuts, spec, category_prices=category_prices,
                               rows=rows)  # advances the bar
     bounds = np.cumsum([0] + [len(r) for r in rows])
-    for name, per_cutoff in labels.items():
+    kept = rows.label_kept if isinstance(rows, SampledRows) else None
+    for t, (name, per_cutoff) in enumerate(labels.items()):
         column = np.full(len(out), np.nan)
         for i, label in enumerate(per_cutoff):
             if label is not None:
-                column[bounds[i]:bounds[i + 1]] = label[rows[i]]
+                values = label[rows[i]]
+                if kept is not None and kept[i][t] is not None:
+                    values = np.where(kept[i][t], values, np.nan)
+                column[bounds[i]:bounds[i + 1]] = values
         out[f"label_{name}"] = column
     if isinstance(rows, SampledRows):
-        out.attrs["sampled"] = dict(rows.attrs)
+        out.attrs["sampled"] = {**rows.attrs,
+                                "task_fractions": dict(zip(labels, rows.attrs["task_fractions"],
+                                                           strict=True))}
     return out
 
 
 class SampledRows(list):  # type: ignore[type-arg]
-    """Row arrays per cutoff (a list) that carry what the sampling did in ``attrs``."""
+    """Row arrays per cutoff (a list) that carry what the sampling did.
 
-    attrs: dict[str, float]
+    ``attrs``: ``max_rows``, ``rows_before``, ``fraction`` (rows kept over rows
+    before) and ``task_fractions`` (per task, the share of its labelled rows
+    that keep their label). ``label_kept[i][t]``: for the kept rows of cutoff
+    ``i``, whether task ``t`` (in the order of the labels given) keeps its label
+    there (None: every one), so each task's labels are its own stratified sample.
+    """
+
+    attrs: dict[str, Any]
+    label_kept: list[list[np.ndarray | None]]
+
+
+def _strata(label: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Per row: 0 not labelled, 1 zero, 2 positive."""
+    if label is None:
+        return np.zeros(len(rows), dtype=np.int8)
+    values = label[rows]
+    return np.where(np.isnan(values), 0, np.where(values > 0, 2, 1)).astype(np.int8)
+
+
+#: a task with fewer labelled rows than this in a budgeted training set is topped up to it
+#: (or to its whole population): the plan's minimums need about a thousand of each class
+MIN_TASK_ROWS = 50_000
+
+
+def _pick(key: np.ndarray, fraction: float, rng: np.random.Generator,
+          eligible: np.ndarray | None = None) -> np.ndarray:
+    """Rows to keep: ``floor(fraction x size)`` at random from each value of ``key`` > 0
+    (``key`` 0: never), among the ``eligible`` rows."""
+    if eligible is not None:
+        key = np.where(eligible, key, 0)
+    order = np.lexsort((rng.random(len(key)), key))  # random within each stratum
+    values, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+    take = np.floor(counts * fraction).astype(np.int64)  # never above the fraction
+    take[values == 0] = 0
+    pick = np.zeros(len(key), dtype=bool)
+    for start, k in zip(starts, take, strict=True):
+        pick[order[start:start + k]] = True
+    return pick
 
 
 def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.ndarray | None]],
-                *, max_rows: int, random_state: int = 0) -> SampledRows:
-    """Rows of each cutoff to keep so that there are at most ``max_rows`` in all.
+                *, max_rows: int, random_state: int = 0,
+                min_task_rows: int = MIN_TASK_ROWS) -> SampledRows:
+    """Rows of each cutoff to keep so that there are about ``max_rows`` in all.
 
-    When the cutoffs' ``populations`` (customer codes) hold more than
-    ``max_rows`` rows, every cutoff keeps the same fraction of its rows,
-    stratified by label: the rows of a cutoff are grouped by the state of each
-    task's label there (not labelled, zero, positive), and each group keeps
-    ``floor(fraction x size)`` rows chosen at random (seeded by
-    ``random_state`` and the cutoff's position), so base rates are kept. Rows
-    stay in customer order. With fewer rows, everything is kept.
+    ``populations`` holds each cutoff's rows (customer codes) and ``labels``
+    each cutoff's per-customer label of every task (NaN or None: not
+    labelled). With more than ``max_rows`` rows:
+
+    1. every cutoff keeps the same fraction of its rows, stratified by the
+       state of every task's label (not labelled, zero, positive) and chosen
+       at random (seeded by ``random_state`` and the cutoff): the kept rows are
+       the population in miniature, base rates and customer mix included;
+    2. a task left with fewer than ``min_task_rows`` labelled rows (a small
+       population such as second purchase) is topped up with more of its own
+       rows, stratified by its label, up to that many (or all of them); on
+       those extra rows only that task keeps its label (see
+       :class:`SampledRows`), so every task's labels stay a stratified random
+       sample of its own population. A top-up is at most an equal share of
+       the budget (``max_rows / (tasks + 1)``), and the fraction of step 1 is
+       lowered to leave room for the top-ups.
+
+    Rows stay in customer order. With fewer rows, everything is kept.
 
     Examples
     --------
     >>> pops = [np.arange(10), np.arange(6)]
     >>> labels = [[np.r_[np.zeros(5), np.ones(5)]], [np.r_[np.zeros(3), np.ones(3)]]]
-    >>> kept = sample_rows(pops, labels, max_rows=8)
+    >>> kept = sample_rows(pops, labels, max_rows=8, min_task_rows=0)
     >>> [len(k) for k in kept], kept.attrs["fraction"]
-    ([4, 4], 0.5)
+    ([4, 2], 0.375)
     >>> [int(labels[0][0][k].sum()) for k in kept[:1]]  # half of each label kept
     [2]
     """
     total = sum(len(rows) for rows in populations)
+    n_tasks = len(labels[0]) if len(labels) else 0
     out = SampledRows(populations)
-    out.attrs = {"max_rows": float(max_rows), "rows_before": float(total), "fraction": 1.0}
+    out.label_kept = [[None] * n_tasks for _ in populations]
+    out.attrs = {"max_rows": float(max_rows), "rows_before": float(total), "fraction": 1.0,
+                 "task_fractions": [1.0] * n_tasks}
     if total <= max_rows:
         return out
-    fraction = max_rows / total
-    out.attrs["fraction"] = fraction
+    strata = [[_strata(labels[i][t], rows) for t in range(n_tasks)]
+              for i, rows in enumerate(populations)]
+    sizes = [sum(int((strata[i][t] > 0).sum()) for i in range(len(populations)))
+             for t in range(n_tasks)]
+    base = max_rows / total
+    wanted = [min(n, min_task_rows, max_rows / (n_tasks + 1)) for n in sizes]
+    topups = sum(max(w - base * n, 0.0) for w, n in zip(wanted, sizes, strict=True))
+    base = max(max_rows - topups, 0.0) / total  # room for the top-ups within the budget
+    # a topped-up task keeps `share` of its rows: the base sample, then extra rows at `extra`
+    share = [1.0 if n == 0 else max(w / n, base) for w, n in zip(wanted, sizes, strict=True)]
+    extra = [0.0 if s <= base else (s - base) / (1.0 - base) for s in share]
+    out.attrs["task_fractions"] = share
+    kept_rows = 0
     for i, rows in enumerate(populations):
-        key = np.zeros(len(rows), dtype=np.int64)
-        for label in labels[i]:  # three states per task: 0 not labelled, 1 zero, 2 positive
-            state = np.zeros(len(rows), dtype=np.int64) if label is None else np.where(
-                np.isnan(label[rows]), 0, np.where(label[rows] > 0, 2, 1))
-            key = key * 3 + state
-        rng = np.random.default_rng([random_state, i])
-        order = np.lexsort((rng.random(len(rows)), key))  # random within each stratum
-        _, starts, sizes = np.unique(key[order], return_index=True, return_counts=True)
-        take = np.floor(sizes * fraction).astype(np.int64)  # never above the budget
-        keep = np.concatenate([order[s:s + k] for s, k in zip(starts, take, strict=True)]
-                              + [np.empty(0, dtype=np.int64)])
-        out[i] = rows[np.sort(keep)]
+        joint = np.ones(len(rows), dtype=np.int64)
+        for state in strata[i]:
+            joint = joint * 3 + state
+        in_base = _pick(joint, base, np.random.default_rng([random_state, i]))
+        picks = []
+        for t in range(n_tasks):
+            pick = in_base & (strata[i][t] > 0)
+            if extra[t] > 0:
+                pick |= _pick(strata[i][t].astype(np.int64), extra[t],
+                              np.random.default_rng([random_state, i, t + 1]), ~in_base)
+            picks.append(pick)
+        keep = np.logical_or.reduce([in_base, *picks])
+        out[i] = rows[keep]
+        # on a task's extra rows the other tasks' labels are dropped
+        if any(extra):
+            out.label_kept[i] = [pick[keep] for pick in picks]
+        kept_rows += int(keep.sum())
+    out.attrs["fraction"] = kept_rows / total
     return out
 
 

@@ -222,9 +222,14 @@ def purchase_summary(
         raise ValueError(f"period_days must be a positive number, got {period_days!r}.")
     check_order_definition(order_definition)
     cutoff = pd.Timestamp(cutoff)
+    # only money rows before the cutoff matter (cancellations known by then included): a
+    # narrow copy of them, not of the whole behaviour log
+    money = (events["event_type"].isin(["purchase", "refund"]).to_numpy()
+             & (events["timestamp"] < cutoff).to_numpy())
+    events = events.loc[money, [c for c in ("customer_id", "timestamp", "event_type", "amount",
+                                            "order_id") if c in events.columns]]
     events, _ = net_out_cancellations(events, within_days=cancellation_window_days, as_of=cutoff)
-    before = events["timestamp"] < cutoff
-    buys = events.loc[(events["event_type"] == "purchase") & before]
+    buys = events.loc[events["event_type"] == "purchase"]
     if buys.empty:
         raise ValueError(f"events: no purchase before cutoff {cutoff} to fit a baseline on.")
     if order_definition == "customer_day":
@@ -253,7 +258,7 @@ def purchase_summary(
     grouped = orders.groupby("customer_id", sort=True)
     first = grouped["time"].first()
     n_orders = grouped.size()
-    refunds = events.loc[(events["event_type"] == "refund") & before]
+    refunds = events.loc[events["event_type"] == "refund"]
     refunded = refunds.groupby("customer_id")["amount"].sum().reindex(first.index, fill_value=0.0)
     # money to the events' fixed point, as the features sum it (a zero stays exactly zero)
     repeat_total = ((grouped["amount"].sum() - grouped["amount"].first() - refunded)

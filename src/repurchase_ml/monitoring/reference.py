@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from repurchase_ml._frames import fixed_sample
 from repurchase_ml.monitoring.drift import DriftReference, summarise_reference
 from repurchase_ml.monitoring.performance import fit_calibration
 
@@ -36,13 +38,23 @@ def model_reference(bundle: Any, training: pd.DataFrame, *, features: list[str],
 
     At most ``rows_per_cutoff`` training rows per cutoff are summarised (a
     fixed sample: bin shares from 5,000 rows are within about 0.01 of the
-    whole), so the summary costs seconds even for a large training set.
+    whole), and the calibration is fitted on at most
+    :data:`~repurchase_ml._frames.SUMMARY_ROWS` test rows, so the summary
+    costs seconds even for a large training set.
     """
     from repurchase_ml.models.training import OUTPUT_COLUMNS
 
-    parts = [g.sample(min(len(g), rows_per_cutoff), random_state=random_state)
-             for _, g in training.groupby("cutoff", sort=True)]
-    rows = pd.concat(parts, ignore_index=True)
+    # the rows DataFrame.sample would draw from each cutoff's group, taken by position
+    # (no copy of each group: the training set can hold millions of rows)
+    codes, _ = pd.factorize(pd.to_datetime(training["cutoff"]), sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if len(codes) else 1))
+    picked = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        positions = pd.Series(order[start:stop])
+        picked.append(positions.sample(min(len(positions), rows_per_cutoff),
+                                       random_state=random_state).to_numpy())
+    rows = training.take(np.concatenate(picked) if picked else []).reset_index(drop=True)
     scores = bundle.predict(rows[["customer_id", "cutoff", *features]])
     frame = rows[["cutoff", *features]].copy()
     groups = {name: "feature" for name in features}
@@ -70,7 +82,8 @@ def _test_calibration(bundle: Any, training: pd.DataFrame, *,
         label = f"label_{task}"
         if TASK_KINDS.get(task) != "classification" or label not in training:
             continue
-        rows = training[(cut == pd.Timestamp(split["test"])) & training[label].notna()]
+        rows = fixed_sample(training[((cut == pd.Timestamp(split["test"]))
+                                      & training[label].notna()).to_numpy()])
         if rows[label].nunique() < 2:
             continue
         p = bundle.predict(rows[["customer_id", "cutoff", *features]])[OUTPUT_COLUMNS[task]]

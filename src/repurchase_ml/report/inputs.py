@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repurchase_ml._frames import SHAP_ROWS, SUMMARY_ROWS, fixed_sample, sample_ids
 from repurchase_ml.events import check_canonical
 from repurchase_ml.report._base import as_timestamp
 
@@ -41,18 +42,25 @@ def bundle_report_inputs(
     as_of: pd.Timestamp | str,
     radar: pd.DataFrame | None = None,
     spec: Any = None,
+    features: pd.DataFrame | None = None,
+    sample_rows: int | None = SUMMARY_ROWS,
+    random_state: int = 0,
 ) -> dict[str, Any]:
     """Every input of :func:`build_report` from a trained ``ModelBundle`` and its event log.
 
     - ``scorecards``: the bundle's own (model beside its baselines, on each
       task's out-of-time test cutoff);
     - ``predictions``: the same test rows rebuilt from ``events`` (features and
-      labels at each task's test cutoff), scored by the model and by each
-      baseline in the task's scorecard (the RFM rule or run rate, and BG/NBD
-      or BG/NBD + Gamma-Gamma when the bundle fitted it);
+      labels at each task's test cutoff) for a seeded sample of
+      ``sample_rows`` customers, scored by the model and by each baseline in
+      the task's scorecard (the RFM rule or run rate, and BG/NBD or BG/NBD +
+      Gamma-Gamma when the bundle fitted it): the lift and calibration
+      sections' curves;
     - ``choice``: what training chose per task and why (``bundle.choice``);
-    - ``drivers``: mean absolute contributions of each task's model over the
-      customers with history before ``as_of``;
+    - ``drivers``: mean absolute contributions of each task's model over a
+      seeded sample of the customers with history before ``as_of``
+      (:data:`~repurchase_ml._frames.SHAP_ROWS` of them, or ``sample_rows``
+      when fewer);
     - ``radar``: as given, or :func:`repurchase_ml.radar.churn_radar` at
       ``as_of`` (needs the churn and LTV models);
     - ``model``: per task its horizon, training cutoffs, test cutoff and test
@@ -71,6 +79,16 @@ def bundle_report_inputs(
         An existing radar list for ``as_of``.
     spec : FeatureSpec, optional
         The feature spec the bundle was trained with (default features when None).
+    features : pandas.DataFrame, optional
+        The feature table at ``as_of`` when the caller has it (the score job's):
+        the drivers are computed from its rows instead of features built again.
+    sample_rows : int or None, default :data:`repurchase_ml._frames.SUMMARY_ROWS`
+        Customers (test rows, driver rows) the curves and drivers are drawn
+        from, a fixed sample seeded with ``random_state``, so the page costs
+        the same at any size and the same inputs give the same page; None:
+        every customer. The scorecards and counts do not depend on it.
+    random_state : int, default 0
+        Seed of the sample.
 
     Returns
     -------
@@ -103,6 +121,20 @@ def bundle_report_inputs(
     check_canonical(events, argument="events")
     if not callable(getattr(bundle, "predict", None)) or not hasattr(bundle, "models"):
         raise TypeError(f"bundle: expected a ModelBundle, got {type(bundle).__name__}.")
+    if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
+        raise ValueError(f"sample_rows: expected a positive number of customers or None, got "
+                         f"{sample_rows!r}.")
+    if features is not None:
+        stamps = pd.to_datetime(features["cutoff"].unique())
+        if len(stamps) and (len(stamps) > 1 or pd.Timestamp(stamps[0]) != cutoff):
+            raise ValueError(f"features: expected the feature table at as_of {cutoff.date()}, "
+                             f"got cutoffs {[str(pd.Timestamp(s).date()) for s in stamps[:3]]}. "
+                             "Fix: pass build_features(events, cutoffs=[as_of]) or leave it out.")
+    # features depend on a customer's own events only: the sampled customers' rows are
+    # rebuilt from their events alone, exactly as from the whole log
+    ids = None if sample_rows is None else sample_ids(events["customer_id"], sample_rows,
+                                                      random_state=random_state)
+    sampled = events if ids is None else events[events["customer_id"].isin(ids)]
     predictions: dict[str, pd.DataFrame] = {}
     by_test: dict[pd.Timestamp, list[str]] = {}
     for task in bundle.models:
@@ -117,7 +149,7 @@ def bundle_report_inputs(
                         test_cutoff.date())
             continue
         rows = build_training_set(
-            events,
+            sampled,
             cutoffs=[test_cutoff],
             tasks=tasks,
             spec=spec,
@@ -146,7 +178,10 @@ def bundle_report_inputs(
             frame = frame.dropna().reset_index(drop=True)
             frame.attrs["calibrated"] = calibrated
             predictions[task] = frame
-    features = build_features(events, cutoffs=[cutoff], spec=spec)
+    if features is None:
+        features = build_features(sampled, cutoffs=[cutoff], spec=spec)
+    if sample_rows is not None:
+        features = fixed_sample(features, min(sample_rows, SHAP_ROWS), random_state=random_state)
     X = features[bundle.feature_names]
     drivers = {
         task: driver_ranking(contributions(model, X), X)[
