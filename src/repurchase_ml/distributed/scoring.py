@@ -2,10 +2,11 @@
 
 Each partition builds its customers' features at the as-of date (with the
 broadcast category price levels, :mod:`.features`) and scores them with the
-champion on the worker: probabilities, value at risk and the reasons
-(LightGBM ``pred_contrib`` on the worker's rows, against the typical values
-and directions stored with the served model, so a row's reasons do not
-depend on the other rows). Scores equal the local engine's row for row.
+champion on the worker: probabilities and value at risk, and with
+``reasons=True`` every row's reasons (LightGBM ``pred_contrib`` on the
+worker's rows, against the typical values and directions stored with the
+served model, so a row's reasons do not depend on the other rows). Scores
+equal the local engine's row for row.
 """
 
 from __future__ import annotations
