@@ -218,6 +218,26 @@ def test_score_job_on_dask_writes_the_local_scores_and_radar(project):
     assert [s["stage"] for s in result.stages if "scores" in s["stage"]] == ["features and scores"]
 
 
+def test_scores_with_reasons_per_partition_equal_the_local_scores(project, cluster):
+    from repurchase_ml import tracking
+    from repurchase_ml.distributed.scoring import score_partitions
+
+    local, _dask = project
+    tracking.configure(local)
+    champion = tracking.load_champion(local)
+    events, _report = jobs.load_event_log(local)
+    spec = jobs.pinned_spec(champion.spec, champion.served.features)
+    ddf = cluster.persist(partition_events(events, n_partitions=3))
+    features, scores, parts = score_partitions(ddf, scorer=champion, as_of="2023-12-01",
+                                               spec=spec, reasons=True)
+    history = events[events["timestamp"] < "2023-12-01"].reset_index(drop=True)
+    want_features = build_features(history, cutoffs=["2023-12-01"], spec=spec)
+    pd.testing.assert_frame_equal(features, want_features, check_exact=True)
+    want = champion.score(want_features, reasons=True)
+    pd.testing.assert_frame_equal(scores, want, check_exact=True)
+    assert len(parts) == 3 and want["reason_1"].notna().any()
+
+
 def test_retrain_job_on_dask_trains_on_the_local_training_set(project, monkeypatch):
     local, dask = project
     from repurchase_ml.distributed import jobs as dask_jobs
