@@ -1072,13 +1072,13 @@ def _validate_columnar(table: pl.DataFrame, mapping: ColumnMapping, report: Vali
         events = events[order]
     report.n_customers = events["customer_id"].n_unique()
     out: dict[str, Any] = {}
-    for column, values in events.to_dict().items():
+    for column, series in events.to_dict().items():
         if column == "event_type":
-            out[column] = pd.Categorical.from_codes(values.to_numpy(), categories=list(EVENT_TYPES))
+            out[column] = pd.Categorical.from_codes(series.to_numpy(), categories=list(EVENT_TYPES))
         elif column in _STRING_COLUMNS:
-            out[column] = _arrow_strings(values)
+            out[column] = _arrow_strings(series)
         else:
-            out[column] = values.to_numpy()
+            out[column] = series.to_numpy()
     frame = pd.DataFrame(out, copy=False)  # the arrays as they are, in blocks of their own
     return frame, _finish_report(report, out["timestamp"], events["event_type"].to_numpy())
 
@@ -1209,7 +1209,7 @@ def validate_events(
     import polars as pl
 
     dupes = _duplicate_rows(pl.from_pandas(frame),
-                            None if parsed.instant is None else pl.from_pandas(parsed.instant),
+                            None if parsed.instant is None else pl.Series(parsed.instant),
                             report.warnings.append)
     check.add("customer_id", "exact duplicate rows (every column equal)", dupes,
               "remove the repeated rows at the source, or keep an order_id/item_id that tells "
@@ -1223,7 +1223,7 @@ def validate_events(
                           fix="see the validation report for what was dropped")
     if frame["customer_id"].dtype == object:
         frame["customer_id"] = frame["customer_id"].astype(str)
-    order = _sort_order(pl.from_pandas(frame["customer_id"]), pl.from_pandas(frame["timestamp"]))
+    order = _sort_order(pl.Series(frame["customer_id"]), pl.Series(frame["timestamp"]))
     frame = frame.reset_index(drop=True) if order is None else frame.take(order).reset_index(drop=True)
     report.n_customers = int(frame["customer_id"].nunique())
     return frame, _finish_report(report, frame["timestamp"].to_numpy(),

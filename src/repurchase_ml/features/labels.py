@@ -521,8 +521,9 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
         for i, label in enumerate(per_cutoff):
             if label is not None:
                 values = label[rows[i]]
-                if kept is not None and kept[i][t] is not None:
-                    values = np.where(kept[i][t], values, np.nan)
+                mask = None if kept is None else kept[i][t]
+                if mask is not None:
+                    values = np.where(mask, values, np.nan)
                 column[bounds[i]:bounds[i + 1]] = values
         out[f"label_{name}"] = column
     if isinstance(rows, SampledRows):
