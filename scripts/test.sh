@@ -2,7 +2,7 @@
 # The whole test suite: unit, property, real-data, MLflow (real SQLite store and a real
 # served model), notebooks, doctests and the report in a headless browser.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" "dev,baselines"
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" "dev,baselines,dask"
 cd "$ROOT"
 if [ -f scripts/install-chromium.sh ]; then
     bash scripts/install-chromium.sh

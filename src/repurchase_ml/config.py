@@ -456,6 +456,29 @@ class MonitoringSettings(_Section):
 
 
 
+class DaskSettings(_Section):
+    """Where and how the ``dask`` engine runs (``engine: dask``; see docs/scale.md).
+
+    ``scheduler`` is the address of a running Dask scheduler (e.g.
+    ``tcp://10.0.0.5:8786``); without one the job starts a local cluster of
+    ``n_workers`` processes and closes it when it ends. ``partitions`` is the
+    number of customer buckets the log is shuffled into (default: one per two
+    million events, at least two). ``training: local`` trains on the collected
+    training set exactly as the local engine does; ``dask`` trains the chosen
+    LightGBM models with ``lightgbm.dask`` on every training row, with the
+    rounds, calibration and baselines taken from a local run on a sample of
+    ``sample_customers`` customers.
+    """
+
+    scheduler: str | None = None
+    n_workers: int = Field(default=2, ge=1)
+    threads_per_worker: int = Field(default=1, ge=1)
+    memory_limit: str = "4GB"
+    partitions: int | None = Field(default=None, ge=1)
+    training: Literal["local", "dask"] = "local"
+    sample_customers: int = Field(default=200_000, ge=100)
+
+
 class Settings(_Section):
     """Everything a retrain or score run needs, validated once.
 
@@ -480,6 +503,9 @@ class Settings(_Section):
     radar: RadarSettings = Field(default_factory=RadarSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    #: where the feature, label and scoring work runs: this process, or a Dask cluster
+    engine: Literal["local", "dask"] = "local"
+    dask: DaskSettings = Field(default_factory=DaskSettings)
 
     @field_validator("tasks")
     @classmethod

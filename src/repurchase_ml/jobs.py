@@ -541,9 +541,21 @@ def run_retrain(settings: Settings) -> RetrainResult:
     >>> champion.version, champion.run_id == first.run_id
     ('1', True)
     """
-    with retrain_lock(settings.project_path()):
+    with retrain_lock(settings.project_path()), _engine_session(settings):
         _fault_point("after_lock")
         return _retrain_locked(settings)
+
+
+@contextmanager
+def _engine_session(settings: Settings) -> Iterator[Any]:
+    """The job's Dask client with ``engine: dask`` (see :mod:`repurchase_ml.distributed.jobs`)."""
+    if settings.engine != "dask":
+        yield None
+        return
+    from repurchase_ml.distributed.jobs import session
+
+    with session(settings) as client:
+        yield client
 
 
 def _retrain_locked(settings: Settings) -> RetrainResult:
@@ -585,19 +597,35 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     horizons = {task: settings.horizons[task] for task in settings.tasks}
     cutoffs = sorted({c for found in task_cutoffs.values() for c in found})
     with clock.stage("training set"):
-        training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
-                                      spec=_feature_spec(settings), horizons=horizons,
-                                      alive_days=settings.training.alive_days,
-                                      label_cutoffs=task_cutoffs,
-                                      max_rows=settings.training.max_rows,
-                                      random_state=settings.tuning.random_state)
+        if settings.engine == "dask":  # per customer partition on the cluster; equal result
+            from repurchase_ml.distributed.jobs import training_set
+
+            training = training_set(settings, events, cutoffs=cutoffs,
+                                    tasks=list(settings.tasks), spec=_feature_spec(settings),
+                                    horizons=horizons, alive_days=settings.training.alive_days,
+                                    label_cutoffs=task_cutoffs,
+                                    max_rows=settings.training.max_rows,
+                                    random_state=settings.tuning.random_state)
+        else:
+            training = build_training_set(events, cutoffs=cutoffs, tasks=settings.tasks,
+                                          spec=_feature_spec(settings), horizons=horizons,
+                                          alive_days=settings.training.alive_days,
+                                          label_cutoffs=task_cutoffs,
+                                          max_rows=settings.training.max_rows,
+                                          random_state=settings.tuning.random_state)
     if "sampled" in training.attrs and training.attrs["sampled"]["fraction"] < 1:
         sampled = training.attrs["sampled"]
         logger.info("training set: %d of %d (customer, cutoff) rows kept (%.1f %% of each "
                     "cutoff, stratified by label; training.max_rows: %d)", len(training),
                     sampled["rows_before"], 100 * sampled["fraction"], sampled["max_rows"])
     with clock.stage("train"):
-        bundle = _train(settings, training, events, horizons)
+        if settings.engine == "dask" and settings.dask.training == "dask":
+            from repurchase_ml.distributed.jobs import train as train_dask
+
+            bundle = train_dask(settings, training,
+                                lambda rows: _train(settings, rows, events, horizons))
+        else:
+            bundle = _train(settings, training, events, horizons)
     bundle.skipped.update(too_short)
     plan = bundle.plan.to_dict() if bundle.plan is not None else {}
     _fault_point("after_train")
@@ -1187,11 +1215,20 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     spec = pinned_spec(champion.spec, champion.served.features)
     served = dataclasses.replace(champion.served, spec=spec)
     champion = dataclasses.replace(champion, served=served)
-    with clock.stage("features"):
-        features = build_features(history, cutoffs=[cutoff], spec=spec,
-                                  max_days_after_data=settings.data.max_days_after_last_event)
-    with clock.stage("scores"):
-        scores = champion.score(features, reasons=False)
+    score_parts = None
+    if settings.engine == "dask":  # per customer partition on the cluster; equal result
+        from repurchase_ml.distributed.jobs import features_and_scores
+
+        with clock.stage("features and scores"), _engine_session(settings):
+            features, scores, score_parts = features_and_scores(
+                settings, history, as_of=cutoff, spec=spec, champion=champion,
+                max_days_after_data=settings.data.max_days_after_last_event, reasons=False)
+    else:
+        with clock.stage("features"):
+            features = build_features(history, cutoffs=[cutoff], spec=spec,
+                                      max_days_after_data=settings.data.max_days_after_last_event)
+        with clock.stage("scores"):
+            scores = champion.score(features, reasons=False)
     horizon = {"horizon_days": served.bundle.horizons["churn"]} \
         if "churn" in served.bundle.horizons else {}
     with clock.stage("radar"):
@@ -1222,6 +1259,10 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
         for name, frame in (("scores", scores), ("radar", radar)):
             written = write_radar(frame, out / f"{name}_{stamp}")
             paths += [str(written["csv"]), str(written["parquet"])]
+        if score_parts is not None:  # the workers' scores, one Parquet file per partition
+            from repurchase_ml.distributed.jobs import write_score_parts
+
+            paths.append(str(write_score_parts(score_parts, out / f"scores_{stamp}.parts")))
         if page is not None:
             paths.append(str(write_text_atomic(out / f"report_{stamp}.html", page)))
     monitor["stages"] = clock.records

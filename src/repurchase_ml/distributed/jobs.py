@@ -1,0 +1,163 @@
+"""The retrain and score jobs' steps on the ``dask`` engine (``engine: dask`` in the settings).
+
+:func:`repurchase_ml.jobs.run_retrain` and :func:`~repurchase_ml.jobs.run_score`
+call these in place of their local steps; everything around them (reading and
+validating the log, the gates, MLflow, promotion, the radar, monitoring and
+the atomic writes) is the same code. A job holds one client for its whole run
+(:func:`session`): connected to ``dask.scheduler``, or a local cluster it
+starts and closes. A lost worker fails the step with :class:`DaskJobError`,
+before anything is logged or written, so the champion and earlier outputs stay
+as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from repurchase_ml.config import Settings
+from repurchase_ml.distributed.cluster import dask_client
+from repurchase_ml.distributed.features import (
+    build_training_set_dask,
+    collect,
+    global_inputs,
+    sample_training_set,
+    warm_up,
+)
+from repurchase_ml.distributed.partition import partition_events
+from repurchase_ml.distributed.scoring import score_partitions
+
+__all__ = ["DaskJobError", "features_and_scores", "session", "train", "training_set"]
+
+logger = logging.getLogger(__name__)
+
+_CLIENT: list[Any] = []  # the client of the running job's session, if any
+
+
+class DaskJobError(RuntimeError):
+    """A step on the Dask cluster failed (a worker died, a task raised); nothing was written."""
+
+
+@contextlib.contextmanager
+def session(settings: Settings) -> Iterator[Any]:
+    """One Dask client for a job's whole run (nothing with ``engine: local``)."""
+    if settings.engine != "dask":
+        yield None
+        return
+    conf = settings.dask
+    with dask_client(conf.scheduler, n_workers=conf.n_workers,
+                     threads_per_worker=conf.threads_per_worker,
+                     memory_limit=conf.memory_limit) as client:
+        warm_up(client)
+        _CLIENT.append(client)
+        try:
+            yield client
+        finally:
+            _CLIENT.remove(client)
+
+
+@contextlib.contextmanager
+def _client(settings: Settings) -> Iterator[Any]:
+    if _CLIENT:
+        yield _CLIENT[-1]
+        return
+    with session(settings) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _failing_cleanly(step: str) -> Iterator[None]:
+    """Turn a cluster failure into one clear :class:`DaskJobError`."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError):  # the library's own checks: as on one machine
+        raise
+    except Exception as exc:  # KilledWorker, CommError, CancelledError, a worker's own error
+        raise DaskJobError(
+            f"engine dask: the {step} step failed on the cluster ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); nothing was written and the champion is unchanged. Fix: "
+            "check the workers' logs (memory limit, a killed process) and re-run, or set "
+            "engine: local.") from exc
+
+
+def _partitioned(settings: Settings, events: pd.DataFrame, client: Any) -> Any:
+    ddf = partition_events(events, n_partitions=settings.dask.partitions)
+    return client.persist(ddf)  # shuffled once; every later step reads these partitions
+
+
+def training_set(settings: Settings, events: pd.DataFrame, *, cutoffs: list[pd.Timestamp],
+                 spec: Any, tasks: list[str], horizons: Mapping[str, int],
+                 alive_days: int | None, label_cutoffs: Mapping[str, Any],
+                 max_rows: int | None = None, random_state: int = 0) -> pd.DataFrame:
+    """The training set built per customer partition on the cluster, collected.
+
+    Equal to :func:`repurchase_ml.features.build_training_set` of the same
+    arguments; with ``max_rows``, only the sampled rows are collected
+    (:func:`~repurchase_ml.distributed.features.sample_training_set`).
+    """
+    with _client(settings) as client, _failing_cleanly("training set"):
+        ddf = _partitioned(settings, events, client)
+        inputs = global_inputs(ddf, cutoffs=cutoffs, spec=spec)
+        parts, attrs = build_training_set_dask(
+            ddf, cutoffs=cutoffs, tasks=tasks, spec=spec, horizons=horizons,
+            alive_days=alive_days, label_cutoffs=label_cutoffs, inputs=inputs)
+        if max_rows is not None:
+            parts = client.persist(parts)  # built once: the keys, then the kept rows
+            parts, sampled = sample_training_set(parts, max_rows=max_rows,
+                                                 random_state=random_state)
+            attrs = {**attrs, **sampled}
+        training = collect(parts, attrs)
+    logger.info("engine dask: training set of %d rows from %d partitions", len(training),
+                ddf.npartitions)
+    return training
+
+
+def features_and_scores(settings: Settings, events: pd.DataFrame, *, as_of: pd.Timestamp,
+                        spec: Any, champion: Any, max_days_after_data: float | None,
+                        reasons: bool = True,
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
+    """Features and scores at ``as_of`` per customer partition (scores and reasons on the
+    workers), as :func:`score_partitions`."""
+    with _client(settings) as client, _failing_cleanly("features and scores"):
+        ddf = _partitioned(settings, events, client)
+        return score_partitions(ddf, scorer=champion, as_of=as_of, spec=spec,
+                                max_days_after_data=max_days_after_data, reasons=reasons)
+
+
+def write_score_parts(parts: list[pd.DataFrame], folder: Path) -> Path:
+    """The scores of each partition as ``part-NNNNN.parquet`` in ``folder``, atomically."""
+    from repurchase_ml.distributed.partition import write_frames_atomic
+
+    return write_frames_atomic(parts, folder)
+
+
+def train(settings: Settings, training: pd.DataFrame, train_local: Callable[[pd.DataFrame], Any]
+          ) -> Any:
+    """``dask.training: dask``: choose and calibrate on a sample, retrain on every row.
+
+    ``train_local`` (the job's own training call) runs on the rows of
+    ``dask.sample_customers`` customers (all their cutoffs): it keeps the
+    out-of-time split, early-stops, calibrates and scores the baselines.
+    Then :func:`~repurchase_ml.distributed.training.refit_bundle_dask`
+    retrains its plain LightGBM models with ``lightgbm.dask`` on every row.
+    The bundle's scorecards stay those of the sample; the job's champion
+    comparison scores the final models on every test row.
+    """
+    import dask.dataframe as dd
+
+    from repurchase_ml.distributed.training import refit_bundle_dask, sample_customers
+
+    sample = sample_customers(training, settings.dask.sample_customers)
+    logger.info("engine dask: choosing rounds and calibration on %d of %d rows (%d customers)",
+                len(sample), len(training), sample["customer_id"].nunique())
+    bundle = train_local(sample)
+    with _client(settings) as client, _failing_cleanly("train"):
+        parts = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+        rows = client.persist(dd.from_pandas(training, npartitions=parts, sort=False))
+        refit_bundle_dask(bundle, rows, client=client)
+    return bundle
