@@ -265,7 +265,7 @@ class RetrainResult:
     skipped: dict[str, str] = field(default_factory=dict)
     #: tasks evaluated on fewer than ``promotion.min_eval_rows`` rows, with the reason
     left_out_of_promotion: dict[str, str] = field(default_factory=dict)
-    #: wall seconds and peak memory (GB) per stage of this run (:class:`StageClock`)
+    #: wall and CPU seconds and peak memory (GB) per stage of this run (:class:`StageClock`)
     stages: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -1119,7 +1119,7 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
     #: columns the drift table flags (``monitoring`` settings; ``score --fail-on-drift``)
     drift_flagged: list[str] = field(default_factory=list)
-    #: wall seconds and peak memory (GB) per stage of this run (:class:`StageClock`)
+    #: wall and CPU seconds and peak memory (GB) per stage of this run (:class:`StageClock`)
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
