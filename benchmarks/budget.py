@@ -105,8 +105,8 @@ def main() -> None:
              f"Synthetic log of {args.customers:,} customers ({len(events):,} events), the "
              f"retrain job's tasks and per-task cutoffs ({args.cutoffs} monthly), full training "
              f"set {len(full):,} rows (training took {full_cpu:.0f} CPU s). A budget keeps the "
-             "same fraction of every cutoff, stratified by label, and tops up a task left "
-             "with fewer than 50,000 labelled rows (`sample_rows`); every model is scored on "
+             "same fraction of every cutoff, stratified by every task's label "
+             "(`sample_rows`); every model is scored on "
              "the same rows, each task's full test cutoff; difference = budgeted minus full, "
              f"95 % paired bootstrap ({args.n_boot} resamples).", "",
              "| budget | rows kept | task | metric | train rows | test rows | full | budgeted | "

@@ -220,9 +220,8 @@ def test_training_set_row_budget_keeps_rows_exactly_and_base_rates():
                               max_rows=budget, random_state=5)
     assert len(part) <= budget and part.attrs["sampled"]["rows_before"] == len(full)
     shares = part.attrs["sampled"]["task_fractions"]
-    # the small task is topped up to all its rows; the others keep the base fraction
-    assert shares["second_purchase"] == 1.0
-    assert shares["churn"] == shares["repurchase"] < 1 / 3
+    # every task keeps the same fraction: the kept rows are the population in miniature
+    assert shares["churn"] == shares["repurchase"] == shares["second_purchase"] <= 1 / 3
     keyed = full.set_index(["customer_id", "cutoff"])
     kept = keyed.loc[part.set_index(["customer_id", "cutoff"]).index]
     features = [c for c in full.columns if not c.startswith("label_")]
@@ -263,3 +262,25 @@ def test_label_cutoffs_may_lie_beyond_another_tasks_horizon():
     assert out.loc[out["cutoff"] == late[-1], "label_repurchase"].notna().any()
     with pytest.raises(ValueError, match="60-day 'churn' horizon that runs past the end"):
         build_training_set(events, cutoffs=late, tasks=["churn"], horizons={"churn": 60})
+
+
+def test_sample_rows_tops_up_a_small_task_when_asked():
+    """With min_task_rows, a small task keeps more of its rows; the others' labels are dropped
+    on those extra rows, so each task's labels stay a sample of its own population."""
+    from repurchase_ml.features.labels import sample_rows
+
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 2, 1000).astype(float)
+    small = np.full(1000, np.nan)
+    small[:100] = rng.integers(0, 2, 100)
+    kept = sample_rows([np.arange(1000)], [[big, small]], max_rows=300, min_task_rows=80)
+    shares = kept.attrs["task_fractions"]
+    assert shares[1] == pytest.approx(0.8) and shares[0] < 0.3
+    rows, (big_kept, small_kept) = kept[0], kept.label_kept[0]
+    assert small_kept.sum() == pytest.approx(80, abs=4)
+    extra = small_kept & ~big_kept  # kept for the small task only
+    assert extra.any() and (rows[extra] < 100).all()
+    assert len(rows) <= 306  # about the budget: the top-up is sized before the base shrinks
+    plain = sample_rows([np.arange(1000)], [[big, small]], max_rows=300)
+    assert plain.label_kept[0] == [None, None] and plain.attrs["task_fractions"][0] == \
+        plain.attrs["task_fractions"][1]

@@ -215,8 +215,8 @@ class TrainingSettings(_Section):
     settings and thread count give the same model bit for bit. ``max_rows``
     (default 500,000): the training set's budget; a shop whose cutoffs hold
     more (customer, cutoff) rows keeps the same fraction of each cutoff,
-    stratified by label and seeded by ``tuning.random_state``, small tasks
-    topped up (``features.sample_rows``); null keeps every row.
+    stratified by label and seeded by ``tuning.random_state``
+    (``features.sample_rows``); null keeps every row.
 
     Examples
     --------
