@@ -35,22 +35,11 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from job import END, START, _generate, _log_path  # noqa: E402  (the same cached logs)
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "2022-01-01", "2025-01-01"
 PATHS = ("columnar", "pandas")
-
-
-def _log_path(cache: Path, n_customers: int, seed: int) -> Path:
-    return cache / f"synthetic_{n_customers}_{seed}_{START}_{END}.parquet"
-
-
-def _generate(path: Path, n_customers: int, seed: int) -> None:
-    from repurchase_ml._io import write_frame_atomic
-    from repurchase_ml.datasets import make_event_log
-
-    events, _truth = make_event_log(n_customers, START, END, random_state=seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_frame_atomic(events, path)
 
 
 def _read(path: Path, how: str):  # -> (pandas.DataFrame, ValidationReport)
