@@ -467,7 +467,12 @@ class DaskSettings(_Section):
     training set exactly as the local engine does; ``dask`` trains the chosen
     LightGBM models with ``lightgbm.dask`` on every training row, with the
     rounds, calibration and baselines taken from a local run on a sample of
-    ``sample_customers`` customers.
+    ``sample_customers`` customers. ``stream: true`` leaves the log on the
+    workers: they read and validate a Parquet log (one customer's events in
+    one file) into ``work_dir`` (default: ``<project_dir>/.dask-work``; on a
+    remote cluster, storage every worker and the job share), and only the
+    training sample, the scores and what the radar needs reach the job's
+    process (:mod:`repurchase_ml.distributed.stream`).
     """
 
     scheduler: str | None = None
@@ -477,6 +482,8 @@ class DaskSettings(_Section):
     partitions: int | None = Field(default=None, ge=1)
     training: Literal["local", "dask"] = "local"
     sample_customers: int = Field(default=200_000, ge=100)
+    stream: bool = False
+    work_dir: str | None = None
 
 
 class Settings(_Section):

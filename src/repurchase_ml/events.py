@@ -373,6 +373,23 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                               "a .csv suffix") from None
 
 
+def parquet_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The Parquet files (``*.parquet``, ``*.pq``; not hidden) under a folder, by path.
+
+    A folder of Parquet files is one log (e.g. one file per customer bucket).
+    """
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file()
+                  and p.suffix.lower() in (".parquet", ".pq") and not p.name.startswith("."))
+
+
+def _read_parquet_folder(path: Path) -> pd.DataFrame:
+    files = parquet_files(path)
+    if not files:
+        raise FileNotFoundError(f"source: no .parquet file in the folder {str(path)!r}. Fix: "
+                                "give a file, or a folder of Parquet files.")
+    return pd.concat([_read_parquet(f) for f in files], ignore_index=True)
+
+
 def _read_table(source: pd.DataFrame | str | os.PathLike[str], encoding: str = "utf-8"
                 ) -> pd.DataFrame:
     if is_polars(source):
@@ -387,6 +404,8 @@ def _read_table(source: pd.DataFrame | str | os.PathLike[str], encoding: str = "
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"source: no file at {str(path)!r}. Fix: check the path.")
+    if path.is_dir():
+        return _read_parquet_folder(path)
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith(".parquet") or suffix.endswith(".pq"):
         return _read_parquet(path)
@@ -879,11 +898,13 @@ def _columnar_table(source: Any) -> pl.DataFrame | None:
         return source.collect() if type(source).__name__ == "LazyFrame" else source
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+        files = [path] if path.suffix.lower() in (".parquet", ".pq") and path.is_file() \
+            else parquet_files(path) if path.is_dir() else []
+        if files:
             import polars as pl
 
             try:
-                return pl.read_parquet(path)
+                return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
             except Exception:  # noqa: BLE001 - the pandas reader raises the worded error
                 return None
     return None
@@ -1259,7 +1280,8 @@ def read_events(
     ----------
     source
         A pandas or polars DataFrame, or a path to a CSV (read as text: only an empty cell is
-        missing, so ids such as ``"NA"`` or ``"null"`` are kept) or Parquet file.
+        missing, so ids such as ``"NA"`` or ``"null"`` are kept) or Parquet file, or to a
+        folder of Parquet files (read as one log).
     mapping
         A :class:`ColumnMapping` (or a dict of its fields) from source columns
         to canonical ones. Without it the source must already use canonical names.

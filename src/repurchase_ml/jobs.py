@@ -273,19 +273,24 @@ class RetrainResult:
         return asdict(self)
 
 
-def _source_file(settings: Settings) -> Path | None:
-    """The file the settings read the log from, when there is one (not a synthetic log)."""
+def _source_files(settings: Settings) -> list[Path] | None:
+    """The file(s) the settings read the log from (a folder's files, by name), when there
+    are any (not a synthetic log)."""
     data = settings.data
     if data.source == "synthetic" or data.path is None:
         return None
     path = Path(data.path)
-    return path if path.is_file() else None
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return None
 
 
 def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
     """A hash of the event log, the resolved settings and the package version.
 
-    A log read from a file is hashed as the file's bytes, streamed (the
+    A log read from a file (or a folder of files) is hashed as the files' bytes, streamed (the
     validated log is a function of them and of the settings; no pass over the
     frame), so only a file whose bytes changed retrains. Any other log (a
     synthetic one) is hashed as a multiset of rows (each row's hash, sorted),
@@ -294,12 +299,15 @@ def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
     does (the served model carries ``output.top_reasons``), so that one is kept.
     """
     digest = hashlib.sha256()
-    source = _source_file(settings)
+    source = _source_files(settings)
     if source is not None:
         digest.update(b"file bytes:")
-        with source.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 23), b""):
-                digest.update(chunk)
+        for file in source:
+            if len(source) > 1:  # a folder: each file's place in it, then its bytes
+                digest.update(str(file.relative_to(settings.data.path)).encode() + b"\0")
+            with file.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 23), b""):
+                    digest.update(chunk)
     else:
         row_hashes = pd.util.hash_pandas_object(events, index=False).to_numpy()
         row_hashes.sort()
@@ -546,6 +554,11 @@ def run_retrain(settings: Settings) -> RetrainResult:
         return _retrain_locked(settings)
 
 
+def _streamed(settings: Settings) -> bool:
+    """Whether the log stays on the dask workers (``engine: dask`` with ``dask.stream``)."""
+    return settings.engine == "dask" and settings.dask.stream
+
+
 @contextmanager
 def _engine_session(settings: Settings) -> Iterator[Any]:
     """The job's Dask client with ``engine: dask`` (see :mod:`repurchase_ml.distributed.jobs`)."""
@@ -567,12 +580,21 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     from repurchase_ml.models.refit import propose_task_cutoffs, refit_on_all_cutoffs
 
     clock = StageClock("retrain")
+    streamed = _streamed(settings)
     # the log is read and validated first: a refused log leaves the project as it was
     with clock.stage("read and validate the log"):
-        events, report = load_event_log(settings)
+        if streamed:  # on the workers; the job's process holds only the report
+            from repurchase_ml.distributed.jobs import streamed_log
+
+            log = streamed_log(settings)
+            events, report = None, log.report
+        else:
+            events, report = load_event_log(settings)
     settings, too_short = _history_gate(settings, report)  # before anything is built
     # each task up to the newest cutoff its own horizon allows, on one feature table
-    task_cutoffs = propose_task_cutoffs(events, {t: settings.horizons[t] for t in settings.tasks},
+    task_cutoffs = propose_task_cutoffs(events if events is not None else (report.start,
+                                                                           report.end),
+                                        {t: settings.horizons[t] for t in settings.tasks},
                                         freq=settings.cutoffs.freq, n=settings.cutoffs.n)
     settings, unsplittable = _split_gate(settings, task_cutoffs)  # before anything is built
     too_short.update(unsplittable)
@@ -597,7 +619,15 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
     horizons = {task: settings.horizons[task] for task in settings.tasks}
     cutoffs = sorted({c for found in task_cutoffs.values() for c in found})
     with clock.stage("training set"):
-        if settings.engine == "dask":  # per customer partition on the cluster; equal result
+        if streamed:  # sampled per partition; only the kept rows reach this process
+            from repurchase_ml.distributed.jobs import streamed_training_set
+
+            training = streamed_training_set(
+                log, cutoffs=cutoffs, tasks=list(settings.tasks), spec=_feature_spec(settings),
+                horizons=horizons, alive_days=settings.training.alive_days,
+                label_cutoffs=task_cutoffs, max_rows=settings.training.max_rows,
+                random_state=settings.tuning.random_state)
+        elif settings.engine == "dask":  # per customer partition on the cluster; equal result
             from repurchase_ml.distributed.jobs import training_set
 
             training = training_set(settings, events, cutoffs=cutoffs,
@@ -618,6 +648,11 @@ def _retrain_locked(settings: Settings) -> RetrainResult:
         logger.info("training set: %d of %d (customer, cutoff) rows kept (%.1f %% of each "
                     "cutoff, stratified by label; training.max_rows: %d)", len(training),
                     sampled["rows_before"], 100 * sampled["fraction"], sampled["max_rows"])
+    if events is None:  # streamed: the baselines are fitted on the sampled customers' events
+        from repurchase_ml.distributed.jobs import streamed_events_of
+
+        with clock.stage("events of the sampled customers"):
+            events = streamed_events_of(log, training["customer_id"].to_numpy())
     with clock.stage("train"):
         if settings.engine == "dask" and settings.dask.training == "dask":
             from repurchase_ml.distributed.jobs import train as train_dask
@@ -1197,29 +1232,62 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     as_of: expected a date such as 2024-01-01, got 'ne
     """
     from repurchase_ml import tracking
-    from repurchase_ml.features import build_features
-    from repurchase_ml.radar import parse_as_of, radar_from_scores, write_radar
+    from repurchase_ml.radar import parse_as_of
 
     cutoff = parse_as_of(as_of)
     clock = StageClock("score")
     tracking.configure(settings)
     with clock.stage("load the champion"):
         champion = tracking.load_champion(settings)
+    with _engine_session(settings):  # no cluster before the champion is found
+        return _score(settings, cutoff, champion, clock)
+
+
+def _score(settings: Settings, cutoff: pd.Timestamp, champion: Any,
+           clock: StageClock) -> ScoreResult:
+    """:func:`run_score` within the engine's session."""
+    from repurchase_ml.features import build_features
+    from repurchase_ml.radar import radar_from_scores, write_radar
+
+    streamed = _streamed(settings)
     with clock.stage("read and validate the log"):
-        events, report = load_event_log(settings)
+        if streamed:  # on the workers; this process holds only the report
+            from repurchase_ml.distributed.jobs import streamed_log
+
+            log = streamed_log(settings)
+            report = log.report
+        else:
+            events, report = load_event_log(settings)
     _check_as_of_in_data(cutoff, report, settings.data.max_days_after_last_event)
-    before = (events["timestamp"] < cutoff).to_numpy()
-    # the log is held once: as it is when every event is before as_of, else only its past
-    history = events if before.all() else events[before].reset_index(drop=True)
-    del events, before
+    if not streamed:
+        before = (events["timestamp"] < cutoff).to_numpy()
+        # the log is held once: as it is when every event is before as_of, else only its past
+        history = events if before.all() else events[before].reset_index(drop=True)
+        del events, before
     spec = pinned_spec(champion.spec, champion.served.features)
     served = dataclasses.replace(champion.served, spec=spec)
     champion = dataclasses.replace(champion, served=served)
     score_parts = None
-    if settings.engine == "dask":  # per customer partition on the cluster; equal result
+    # monitoring and the report read every customer's rows, or a sample when streamed
+    monitored: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    if streamed:
+        from repurchase_ml._frames import SUMMARY_ROWS
+        from repurchase_ml.distributed.jobs import streamed_scores
+
+        with clock.stage("features and scores"):
+            out = streamed_scores(log, scorer=champion, as_of=cutoff, spec=spec,
+                                  max_days_after_data=settings.data.max_days_after_last_event,
+                                  sample_customers=SUMMARY_ROWS)
+        features, scores, score_parts = out.alive_features, out.scores, out.parts
+        history, monitored = out.sample_events, (out.sample_features, out.sample_scores)
+        logger.info("engine dask: %d customers scored; the radar reads the %d alive, "
+                    "monitoring and the report a sample of %d", len(scores), len(features),
+                    len(out.sample_features))
+        del out
+    elif settings.engine == "dask":  # per customer partition on the cluster; equal result
         from repurchase_ml.distributed.jobs import features_and_scores
 
-        with clock.stage("features and scores"), _engine_session(settings):
+        with clock.stage("features and scores"):
             features, scores, score_parts = features_and_scores(
                 settings, history, as_of=cutoff, spec=spec, champion=champion,
                 max_days_after_data=settings.data.max_days_after_last_event, reasons=False)
@@ -1240,7 +1308,9 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     from repurchase_ml.monitoring.runs import score_monitoring, write_score_monitoring
 
     with clock.stage("monitoring"):
-        monitor = score_monitoring(settings, served, features, scores, cutoff)
+        monitor = score_monitoring(settings, served,
+                                   *(monitored if monitored is not None else (features, scores)),
+                                   cutoff)
     out = settings.output_path()
     stamp = cutoff.strftime("%Y-%m-%d")
     notes = list(monitor["notes"])
@@ -1252,7 +1322,8 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     elif settings.output.report:
         with clock.stage("report"):
             page = _report_page(settings, champion, history, cutoff, radar=radar, spec=spec,
-                                drift=monitor["drift"], features=features)
+                                drift=monitor["drift"],
+                                features=features if monitored is None else monitored[0])
     _remove_stale_temp_files(out)
     paths = []
     with clock.stage("write the outputs"):

@@ -10,7 +10,7 @@ from repurchase_ml.datasets.loaders import (
     load_online_retail,
     load_taobao,
 )
-from repurchase_ml.datasets.synthetic import RetailProfile, make_event_log
+from repurchase_ml.datasets.synthetic import RetailProfile, make_event_log, write_event_log_files
 
 __all__ = [
     "CampaignDesign",
@@ -22,4 +22,5 @@ __all__ = [
     "load_taobao",
     "make_event_log",
     "RetailProfile",
+    "write_event_log_files",
 ]

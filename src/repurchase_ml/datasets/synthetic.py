@@ -37,9 +37,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1333,3 +1338,69 @@ def _make_retail_log(
         truth.attrs.update(structure_attrs())
     _log_done(events, n, n_orders, t_start, t_end)
     return events, truth
+
+
+def write_event_log_files(
+    folder: str | os.PathLike[str],
+    n_customers: int,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    *,
+    random_state: int,
+    customers_per_file: int = 100_000,
+    **options: Any,
+) -> list[Path]:
+    """A synthetic log of any size, written one Parquet file per block of customers.
+
+    A log of tens of millions of customers does not fit one process's
+    memory; this writes it a block at a time. Block ``i`` is
+    :func:`make_event_log` of ``customers_per_file`` customers seeded with
+    ``(random_state, i)``, its customer ids shifted by ``i x
+    customers_per_file`` and its order ids prefixed with the block number, so
+    ids are unique across files and every customer's events are in one file
+    (the layout ``dask.stream`` reads). ``options`` go to
+    :func:`make_event_log`. The folder is written atomically (a temp folder
+    beside it, then one rename); an existing ``folder`` is refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "log"
+    >>> files = write_event_log_files(folder, 250, "2023-01-01", "2024-01-01",
+    ...                               random_state=0, customers_per_file=100)
+    >>> [f.name for f in files]
+    ['part-00000.parquet', 'part-00001.parquet', 'part-00002.parquet']
+    >>> ids = pd.read_parquet(files[1])["customer_id"]  # the second block of customers
+    >>> int(ids.min()) > 100, int(ids.max()) <= 200
+    (True, True)
+    """
+    target = Path(folder)
+    if target.exists():
+        raise FileExistsError(f"folder: {str(target)!r} exists. Fix: give a new folder (the "
+                              "log is written whole or not at all).")
+    if isinstance(n_customers, bool) or not isinstance(n_customers, int) or n_customers < 1:
+        raise ValueError(f"n_customers: expected a whole number >= 1, got {n_customers!r}.")
+    if (isinstance(customers_per_file, bool) or not isinstance(customers_per_file, int)
+            or customers_per_file < 1):
+        raise ValueError(f"customers_per_file: expected a whole number >= 1, got "
+                         f"{customers_per_file!r}.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    names = []
+    try:
+        for i, first in enumerate(range(0, n_customers, customers_per_file)):
+            size = min(customers_per_file, n_customers - first)
+            events, _truth = make_event_log(size, start, end,
+                                            random_state=np.random.default_rng([random_state, i]),
+                                            **options)
+            events["customer_id"] += first
+            events["order_id"] = f"{i:05d}-" + events["order_id"]
+            name = f"part-{i:05d}.parquet"
+            events.to_parquet(tmp / name, index=False)
+            names.append(name)
+            del events, _truth
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [target / name for name in names]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,11 +34,13 @@ from repurchase_ml.distributed.features import (
 from repurchase_ml.distributed.partition import partition_events
 from repurchase_ml.distributed.scoring import score_partitions
 
-__all__ = ["DaskJobError", "features_and_scores", "session", "train", "training_set"]
+__all__ = ["DaskJobError", "features_and_scores", "session", "streamed_events_of",
+           "streamed_log", "streamed_scores", "streamed_training_set", "train", "training_set"]
 
 logger = logging.getLogger(__name__)
 
 _CLIENT: list[Any] = []  # the client of the running job's session, if any
+_WORK: list[Path] = []  # the work folder of the running streamed job's session
 
 
 class DaskJobError(RuntimeError):
@@ -55,10 +59,20 @@ def session(settings: Settings) -> Iterator[Any]:
                      memory_limit=conf.memory_limit) as client:
         warm_up(client)
         _CLIENT.append(client)
+        work = None
+        if conf.stream:  # the job's canonical log files; removed when the job ends
+            root = Path(conf.work_dir).expanduser() if conf.work_dir \
+                else settings.project_path() / ".dask-work"
+            root.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix="job-", dir=root))
+            _WORK.append(work)
         try:
             yield client
         finally:
             _CLIENT.remove(client)
+            if work is not None:
+                _WORK.remove(work)
+                shutil.rmtree(work, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -161,3 +175,54 @@ def train(settings: Settings, training: pd.DataFrame, train_local: Callable[[pd.
         rows = client.persist(dd.from_pandas(training, npartitions=parts, sort=False))
         refit_bundle_dask(bundle, rows, client=client)
     return bundle
+
+
+# ------------------------------------------------------------------ dask.stream: true
+def _streamed_session() -> tuple[Any, Path]:
+    if not _CLIENT or not _WORK:
+        raise RuntimeError("dask.stream: the streamed steps run inside a job's session "
+                           "(repurchase_ml.distributed.jobs.session with dask.stream: true).")
+    return _CLIENT[-1], _WORK[-1]
+
+
+def streamed_log(settings: Settings) -> Any:
+    """The configured Parquet log validated on the workers (:func:`.stream.open_log`)."""
+    from repurchase_ml.distributed.stream import open_log
+
+    data = settings.data
+    if data.source != "path" or data.path is None:
+        raise ValueError(f"dask.stream: the workers read the log from data.path; got data.source "
+                         f"{data.source!r}. Fix: save the log as Parquet and set data.source: "
+                         "path, or set dask.stream: false.")
+    _client_, work = _streamed_session()
+    read = {"mapping": data.mapping, "timezone": data.timezone, "on_invalid": data.on_invalid,
+            "plausible_range": data.plausible_range}
+    with _failing_cleanly("read and validate the log"):
+        return open_log(data.path, work / "log", read=read)
+
+
+def streamed_training_set(log: Any, **arguments: Any) -> pd.DataFrame:
+    """:func:`.stream.training_set` of the streamed log, as a job step."""
+    from repurchase_ml.distributed.stream import training_set as build
+
+    with _failing_cleanly("training set"):
+        return build(log, **arguments)
+
+
+def streamed_events_of(log: Any, customer_ids: Any) -> pd.DataFrame:
+    """The events of the training sample's customers (the baselines' histories)."""
+    from repurchase_ml.distributed.stream import events_of
+
+    with _failing_cleanly("events of the sampled customers"):
+        events = events_of(log, customer_ids)
+    logger.info("engine dask: %d events of %d sampled customers for the baselines",
+                len(events), events["customer_id"].nunique())
+    return events
+
+
+def streamed_scores(log: Any, **arguments: Any) -> Any:
+    """:func:`.stream.score` of the streamed log, as a job step."""
+    from repurchase_ml.distributed.stream import score
+
+    with _failing_cleanly("features and scores"):
+        return score(log, **arguments)

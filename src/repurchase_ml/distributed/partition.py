@@ -173,13 +173,30 @@ def check_partitioned(ddf: Any) -> None:
 
     parts = ddf["customer_id"].to_delayed()
     ids = dask.compute(*[dask.delayed(lambda s: pd.unique(s.to_numpy()))(p) for p in parts])
-    counts = pd.Series(np.concatenate(ids) if ids else np.array([])).value_counts()
+    refuse_split_customers(ids, fix="pass partitioned=False to shuffle the log by customer")
+
+
+def refuse_split_customers(ids: Any, *, fix: str) -> None:
+    """Raise ``ValueError`` when a customer id is among the distinct ids of two partitions.
+
+    ``ids``: each partition's distinct customer ids; ``fix`` ends the message.
+
+    Examples
+    --------
+    >>> refuse_split_customers([np.array([1, 2]), np.array([3])], fix="shuffle")
+    >>> try:
+    ...     refuse_split_customers([np.array([1, 2]), np.array([2])], fix="shuffle")
+    ... except ValueError as error:
+    ...     print(str(error)[:60])
+    events: 1 customer(s) have events in more than one partition
+    """
+    counts = pd.Series(np.concatenate(list(ids)) if len(ids) else np.array([])).value_counts()
     split = counts[counts > 1]
     if len(split):
         raise ValueError(
             f"events: {len(split)} customer(s) have events in more than one partition, e.g. "
             f"{split.index[:5].tolist()}; features need each customer's whole history in one "
-            "partition. Fix: pass partitioned=False to shuffle the log by customer.")
+            f"partition. Fix: {fix}.")
 
 
 def write_folder_atomic(folder: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:

@@ -141,8 +141,15 @@ def _end_after(last: pd.Timestamp) -> pd.Timestamp:
     return last.normalize() + _DAY
 
 
-def _time_span(events: pd.DataFrame | pl.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last event time of a canonical log (pandas, or polars with canonical columns)."""
+def _time_span(events: pd.DataFrame | pl.DataFrame | tuple[Any, Any]
+               ) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last event time of a canonical log (pandas, or polars with canonical columns),
+    or of a ``(first, last)`` pair (a log the process does not hold, e.g. its report's)."""
+    if isinstance(events, tuple):
+        first, last = events
+        if first is None or last is None:
+            raise ValueError("events: the log is empty, so it covers no period.")
+        return pd.Timestamp(first), pd.Timestamp(last)
     if isinstance(events, pl.DataFrame):
         check_polars(events)
         stamps = events["timestamp"].drop_nulls()
@@ -482,13 +489,16 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
                    tasks: Mapping[str, tuple[TaskSpec, int]], *, end: pd.Timestamp | None = None,
                    category_prices: pd.DataFrame | None = None,
                    label_cutoffs: Mapping[str, object] | None = None,
-                   max_rows: int | None = None, random_state: int = 0) -> pd.DataFrame:
+                   max_rows: int | None = None, random_state: int = 0,
+                   fraction: float | None = None) -> pd.DataFrame:
     """Features and ``label_<task>`` columns of a log split once (features and labels read it).
 
     A task named in ``label_cutoffs`` is labelled at those cutoffs only (NaN at the others).
     Labels are computed first, per customer; the rows of each cutoff (sampled to
     ``max_rows`` in all, see :func:`sample_rows`) then get their features and labels
-    written into one frame, with no join.
+    written into one frame, with no join. ``fraction`` (with ``max_rows``, the
+    whole log's row count over the budget) keeps that fraction of this log's
+    rows instead: a part of the log sampled as the whole log would be.
     """
     book = _OrderBook(log)
     cut_list = list(cuts)
@@ -510,7 +520,8 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
         if max_rows is not None:
             rows = sample_rows(rows, [[labels[name][i] for name in labels]
                                       for i in range(len(cut_list))],
-                               max_rows=max_rows, random_state=random_state)
+                               max_rows=max_rows, random_state=random_state,
+                               fraction=fraction)
         bar.describe("training set: features")
         out = features_of_log(log, cuts, spec, category_prices=category_prices,
                               rows=rows)  # advances the bar
@@ -580,7 +591,7 @@ def _pick(key: np.ndarray, fraction: float, rng: np.random.Generator,
 
 def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.ndarray | None]],
                 *, max_rows: int, random_state: int = 0,
-                min_task_rows: int = MIN_TASK_ROWS) -> SampledRows:
+                min_task_rows: int = MIN_TASK_ROWS, fraction: float | None = None) -> SampledRows:
     """Rows of each cutoff to keep so that there are about ``max_rows`` in all.
 
     ``populations`` holds each cutoff's rows (customer codes) and ``labels``
@@ -602,6 +613,9 @@ def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.
        fraction of step 1 is lowered to leave room for the top-ups.
 
     Rows stay in customer order. With fewer rows, everything is kept.
+    ``fraction`` replaces ``max_rows / rows`` as the fraction of step 1 (no
+    top-ups): the dask engine computes it on the whole log and samples each
+    customer partition with it.
 
     Examples
     --------
@@ -619,16 +633,19 @@ def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.
     out.label_kept = [[None] * n_tasks for _ in populations]
     out.attrs = {"max_rows": float(max_rows), "rows_before": float(total), "fraction": 1.0,
                  "task_fractions": [1.0] * n_tasks}
-    if total <= max_rows:
+    if total == 0 or ((total <= max_rows) if fraction is None else fraction >= 1):
         return out
+    if fraction is not None:
+        min_task_rows = 0
     strata = [[_strata(labels[i][t], rows) for t in range(n_tasks)]
               for i, rows in enumerate(populations)]
     sizes = [sum(int((strata[i][t] > 0).sum()) for i in range(len(populations)))
              for t in range(n_tasks)]
-    base = max_rows / total
+    base = max_rows / total if fraction is None else float(fraction)
     wanted = [min(n, min_task_rows, max_rows / (n_tasks + 1)) for n in sizes]
     topups = sum(max(w - base * n, 0.0) for w, n in zip(wanted, sizes, strict=True))
-    base = max(max_rows - topups, 0.0) / total  # room for the top-ups within the budget
+    if topups:  # room for the top-ups within the budget
+        base = max(max_rows - topups, 0.0) / total
     # a topped-up task keeps `share` of its rows: the base sample, then extra rows at `extra`
     share = [1.0 if n == 0 else max(w / n, base) for w, n in zip(wanted, sizes, strict=True)]
     extra = [0.0 if s <= base else (s - base) / (1.0 - base) for s in share]
@@ -657,7 +674,7 @@ def sample_rows(populations: Sequence[np.ndarray], labels: Sequence[Sequence[np.
 
 
 def propose_cutoffs(
-    events: pd.DataFrame | pl.DataFrame,
+    events: pd.DataFrame | pl.DataFrame | tuple[Any, Any],
     *,
     horizon_days: int,
     freq: str = "MS",
@@ -670,9 +687,10 @@ def propose_cutoffs(
 
     Parameters
     ----------
-    events : pandas.DataFrame or polars.DataFrame
+    events : pandas.DataFrame or polars.DataFrame or (first, last)
         A canonical event log (a polars frame as for
-        :func:`repurchase_ml.features.build_features`).
+        :func:`repurchase_ml.features.build_features`), or the times of its
+        first and last events.
     horizon_days : int
         The longest horizon the cutoffs must fit (e.g. 365 to label LTV).
     freq : str

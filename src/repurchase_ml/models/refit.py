@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def propose_task_cutoffs(
-    events: pd.DataFrame,
+    events: pd.DataFrame | tuple[Any, Any],
     horizons: Mapping[str, int],
     *,
     freq: str = "MS",
