@@ -1,120 +1,112 @@
-"""Retrain and score with the local engine against the dask engine (2 workers), by log size.
+"""From one machine to a cluster: the retrain and score job on the local and dask engines.
 
-For each size, a synthetic log (``make_event_log``, basic profile, about 20
-events per customer, three years; cached as Parquet like ``benchmarks/job.py``)
-goes through ``run_retrain`` then ``run_score`` at the log's end, once with
-``engine: local`` and once with ``engine: dask`` on a local cluster of two
-worker processes that the job's process starts (``dask.scheduler`` points the
-job at it, so the benchmark can read each worker's peak memory before closing
-it). Each job runs in a fresh process: wall seconds, the job process's peak
-resident memory and each worker's. Then a *streamed* run on the dask engine
-alone: the Parquet log is read by the workers, shuffled by customer into
-``--partitions`` buckets (spilled to disk by the shuffle), and the multi-cutoff
-training set is built and written partition by partition; nothing is
-collected on the client, so each worker's memory is bounded by its partitions,
-not by the log.
+Two measurements on synthetic logs written by
+``repurchase_ml.datasets.write_event_log_files`` (basic profile, about 20
+events per customer, three years, 100,000 customers per Parquet file; cached
+under ``--cache``):
 
-    python benchmarks/scale.py --sizes 50000 200000
-    python benchmarks/scale.py --sizes 1000000 3000000 10000000 --jobs none   # streamed only
+1. **Engines side by side** (``--sizes``, default 1M customers): ``retrain``
+   then ``score`` at the log's end with ``engine: local``, with ``engine:
+   dask`` (the job's process reads the log; the cluster shuffles it by
+   customer and builds features, training set and scores) and with ``engine:
+   dask`` and ``dask.stream: true`` (the workers read and validate the files;
+   the job's process never holds the log).
+2. **Growth** (``--stream-sizes``, default 1M, 3M and 10M customers): the
+   streamed job alone, to show it completes where one process cannot hold the
+   log, and how its cost grows.
 
-Writes benchmarks/results/scale.md (atomically). The machine is shared: the
-1-minute load average at the end of each run is in the table.
+Every job runs in a fresh process with default settings (default tasks, 12
+monthly cutoffs, ``training.max_rows`` 500,000, no tuning, no report) in a
+fresh project; a dask job starts its own local cluster of 2 worker processes
+(1 thread and ``--memory-limit`` each) so the peak resident memory of each
+worker can be read before it closes. Seconds are wall time.
+
+    python benchmarks/scale.py                                          # the full run
+    python benchmarks/scale.py --sizes 20000 --stream-sizes 20000 50000 --out /tmp/s.md
+
+Writes benchmarks/results/scale.md and scale.json (atomically) and the growth
+chart docs/img/scale.png. The machine is shared: the 1-minute load average at
+the end of each job is in the tables.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("job_benchmark", ROOT / "benchmarks" / "job.py")
-job_benchmark = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(job_benchmark)  # type: ignore[union-attr]
-START, END = job_benchmark.START, job_benchmark.END
+START, END = "2022-01-01", "2025-01-01"
+PER_FILE = 100_000
+ENGINES = ("local", "dask", "stream")
 
 
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
-def _worker_peaks(client) -> list[float]:
-    return sorted(client.run(_peak_gb).values(), reverse=True)
+def log_folder(cache: Path, n_customers: int, seed: int) -> Path:
+    """The cached log of ``n_customers`` (written on first use)."""
+    folder = cache / f"synthetic_files_{n_customers}_{seed}_{START}_{END}"
+    if not folder.exists():
+        from repurchase_ml.datasets import write_event_log_files
+
+        print(f"generating {n_customers:,} customers into {folder} ...", flush=True)
+        write_event_log_files(folder, n_customers, START, END, random_state=seed,
+                              customers_per_file=PER_FILE)
+    return folder
 
 
-def _cluster(memory_limit: str):
-    from distributed import Client, LocalCluster
+def _log_size(folder: Path) -> dict:
+    """Events in the log, and the bytes one process would hold it in (pandas, measured on
+    the first file and scaled by events)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           memory_limit=memory_limit, dashboard_address=":0")
-    return cluster, Client(cluster)
+    files = sorted(folder.glob("*.parquet"))
+    events = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    first = pd.read_parquet(files[0])
+    per_event = first.memory_usage(deep=True).sum() / len(first)
+    return {"events": int(events), "pandas_gb": events * per_event / 1e9,
+            "parquet_gb": sum(f.stat().st_size for f in files) / 1e9}
 
 
-def _child_job(job: str, engine: str, log: Path, project: Path, cutoffs: int,
-               memory_limit: str) -> dict:
+def _child_job(job: str, engine: str, log: Path, project: Path, memory_limit: str) -> dict:
     import logging
+
+    from distributed import Client, LocalCluster
 
     from repurchase_ml.config import load_settings
     from repurchase_ml.jobs import run_retrain, run_score
 
     logging.basicConfig(level=logging.WARNING)
-    overrides = {"project_dir": str(project), "data": {"source": "path", "path": str(log)},
-                 "cutoffs": {"n": cutoffs}, "output": {"report": False}, "engine": engine}
+    overrides: dict = {"project_dir": str(project), "data": {"source": "path", "path": str(log)},
+                       "output": {"report": False}, "engine": "local" if engine == "local"
+                       else "dask"}
     cluster = client = None
-    if engine == "dask":
-        cluster, client = _cluster(memory_limit)
-        overrides["dask"] = {"scheduler": cluster.scheduler_address}
+    if engine != "local":
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               memory_limit=memory_limit, dashboard_address=":0")
+        client = Client(cluster)
+        overrides["dask"] = {"scheduler": cluster.scheduler_address,
+                             "stream": engine == "stream"}
     settings = load_settings(overrides=overrides, environ={})
     tic = time.perf_counter()
-    if job == "retrain":
-        run_retrain(settings)
-    else:
-        run_score(settings, END)
+    result = run_retrain(settings) if job == "retrain" else run_score(settings, END)
     seconds = time.perf_counter() - tic
-    workers = _worker_peaks(client) if client is not None else []
+    workers: list[float] = []
     if client is not None:
+        workers = sorted(client.run(_peak_gb).values(), reverse=True)
         client.close()
         cluster.close()
     return {"seconds": seconds, "peak_gb": _peak_gb(), "workers_gb": workers,
-            "load": os.getloadavg()[0]}
-
-
-def _child_streamed(log: Path, folder: Path, cutoffs: int, partitions: int,
-                    memory_limit: str) -> dict:
-    import pandas as pd
-
-    from repurchase_ml.distributed.features import build_training_set_dask, global_inputs
-    from repurchase_ml.distributed.partition import partition_events, write_parquet_atomic
-    from repurchase_ml.features import FeatureSpec
-
-    cluster, client = _cluster(memory_limit)
-    tic = time.perf_counter()
-    shuffled = write_parquet_atomic(partition_events(log, n_partitions=partitions),
-                                    folder / "events")
-    events = partition_events(shuffled, partitioned=True)  # one file per customer bucket
-    end = pd.Timestamp(END)
-    cuts = [end - pd.DateOffset(months=90 // 30 + 1 + i) for i in range(cutoffs)][::-1]
-    spec = FeatureSpec()
-    inputs = global_inputs(events, cutoffs=cuts, spec=spec)
-    training, _attrs = build_training_set_dask(events, cutoffs=cuts, tasks=["churn", "repurchase"],
-                                               spec=spec, inputs=inputs)
-    write_parquet_atomic(training, folder / "training")
-    seconds = time.perf_counter() - tic
-    rows = sum(int(pd.read_parquet(p, columns=["cutoff"]).shape[0])
-               for p in (folder / "training").glob("*.parquet"))
-    workers = _worker_peaks(client)
-    client.close()
-    cluster.close()
-    return {"seconds": seconds, "peak_gb": _peak_gb(), "workers_gb": workers, "rows": rows,
-            "load": os.getloadavg()[0]}
+            "stages": result.stages, "load": os.getloadavg()[0]}
 
 
 def _run(args: list[str]) -> dict:
@@ -124,60 +116,72 @@ def _run(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", *args], check=False,
                          capture_output=True, text=True, cwd=ROOT, env=env)
     if out.returncode != 0:
-        raise SystemExit(f"{args} failed:\n{out.stderr[-4000:]}")
+        return {"failed": out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip()
+                else f"exit code {out.returncode}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _jobs(engine: str, log: Path, work: Path, memory_limit: str) -> dict:
+    import shutil
+
+    project = work / f"project-{engine}"
+    shutil.rmtree(project, ignore_errors=True)
+    out = {}
+    for job in ("retrain", "score"):
+        out[job] = got = _run(["job", job, engine, str(log), str(project), memory_limit])
+        if "failed" in got:
+            print(f"{log.name} {engine} {job}: FAILED {got['failed']}", flush=True)
+            break
+        print(f"{log.name} {engine} {job}: {got['seconds']:.1f} s, process "
+              f"{got['peak_gb']:.2f} GB, workers {got['workers_gb']}", flush=True)
+    shutil.rmtree(project, ignore_errors=True)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000])
-    parser.add_argument("--cutoffs", type=int, default=12)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--stream-sizes", type=int, nargs="*",
+                        default=[1_000_000, 3_000_000, 10_000_000])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--memory-limit", default="4GB", help="per dask worker")
-    parser.add_argument("--jobs", choices=["both", "none"], default="both",
-                        help="none: the streamed run only")
     parser.add_argument("--cache", default=str(ROOT / "benchmarks" / ".cache"))
+    parser.add_argument("--work", default=str(ROOT / "benchmarks" / ".cache" / "scale-work"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.md"))
+    parser.add_argument("--chart", default=str(ROOT / "docs" / "img" / "scale.png"))
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
-        kind, *rest = args.child
-        if kind == "job":
-            job, engine, log, project, cutoffs, limit = rest
-            result = _child_job(job, engine, Path(log), Path(project), int(cutoffs), limit)
-        else:
-            log, folder, cutoffs, partitions, limit = rest
-            result = _child_streamed(Path(log), Path(folder), int(cutoffs), int(partitions), limit)
-        print(json.dumps(result))
+        _kind, job, engine, log, project, limit = args.child
+        print(json.dumps(_child_job(job, engine, Path(log), Path(project), limit)))
         return
 
     from repurchase_ml._io import write_text_atomic
 
-    results = []
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"engines": [], "growth": [], "memory_limit": args.memory_limit,
+                     "python": platform.python_version(), "cores": os.cpu_count(),
+                     "date": time.strftime("%Y-%m-%d")}
     for n in args.sizes:
-        log = job_benchmark._log_path(Path(args.cache), n, args.seed)
-        if not log.exists():
-            print(f"generating {n:,} customers ...", flush=True)
-            job_benchmark._generate(log, n, args.seed)
-        row: dict = {"customers": n, "events": job_benchmark._events(log)}
-        if args.jobs == "both":
-            for engine in ("local", "dask"):
-                with tempfile.TemporaryDirectory() as project:
-                    for job in ("retrain", "score"):
-                        row[f"{engine}_{job}"] = got = _run(
-                            ["job", job, engine, str(log), project, str(args.cutoffs),
-                             args.memory_limit])
-                        print(f"{n:,} {engine} {job}: {got['seconds']:.1f} s, peak "
-                              f"{got['peak_gb']:.2f} GB, workers {got['workers_gb']}", flush=True)
-        with tempfile.TemporaryDirectory() as folder:
-            row["streamed"] = got = _run(["streamed", str(log), folder, str(args.cutoffs),
-                                          str(args.partitions), args.memory_limit])
-            print(f"{n:,} streamed: {got['seconds']:.1f} s, client {got['peak_gb']:.2f} GB, "
-                  f"workers {got['workers_gb']}", flush=True)
-        results.append(row)
-    text = _table(results, args)
-    write_text_atomic(args.out, text)
+        log = log_folder(Path(args.cache), n, args.seed)
+        row = {"customers": n, **_log_size(log)}
+        for engine in ENGINES:
+            row[engine] = _jobs(engine, log, work, args.memory_limit)
+        results["engines"].append(row)
+    for n in args.stream_sizes:
+        log = log_folder(Path(args.cache), n, args.seed)
+        same = [r for r in results["engines"] if r["customers"] == n]
+        row = {"customers": n, **_log_size(log)}
+        row["stream"] = same[0]["stream"] if same else _jobs("stream", log, work,
+                                                              args.memory_limit)
+        results["growth"].append(row)
+    out = Path(args.out)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(results, indent=1, default=str))
+    text = tables(results)
+    write_text_atomic(out, text)
+    if results["growth"]:
+        chart(results, Path(args.chart))
     print(text)
 
 
@@ -185,43 +189,112 @@ def _gb(values: list[float]) -> str:
     return " / ".join(f"{v:.2f}" for v in values) if values else "–"
 
 
-def _table(results: list[dict], args: argparse.Namespace) -> str:
-    lines = ["## Local against dask engine (`retrain` then `score`)", "",
-             f"Synthetic logs (basic profile, {START} to {END}); `retrain` with default tasks, "
-             f"{args.cutoffs} monthly cutoffs, no tuning, `dask.training: local`, in a fresh "
-             f"project; then `score` at {END}. Each job in a fresh process; the dask engine on "
-             f"a local cluster of 2 worker processes (1 thread, {args.memory_limit} each) "
-             "started by that process. Seconds are wall time; memory is the peak resident "
-             "set of the job's process and of each worker. One run per size on a shared "
-             "2-core machine (load: 1-minute load average at the end).", ""]
-    if any("local_retrain" in r for r in results):
-        lines += ["| customers | events | engine | retrain s | score s | job process GB "
+def _cell(job: dict, key: str, fmt: str) -> str:
+    return "failed" if "failed" in job else format(job[key], fmt)
+
+
+def _stage(job: dict, name: str) -> float:
+    return sum(s["seconds"] for s in job.get("stages", []) if s["stage"] == name)
+
+
+def tables(results: dict) -> str:
+    """The markdown of ``results`` (re-render with ``tables(json.load(...))``)."""
+    limit = results["memory_limit"]
+    lines = []
+    if results["engines"]:
+        lines += ["## One job, three engines", "",
+                  f"Synthetic logs ({START} to {END}, {PER_FILE:,} customers per Parquet file); "
+                  "`retrain` (default tasks, 12 monthly cutoffs, `training.max_rows` 500,000, no "
+                  f"tuning, fresh project) then `score` at {END}, each in a fresh process. "
+                  f"`dask`: the job's process reads and validates the log, a local cluster of 2 "
+                  f"worker processes (1 thread, {limit} each) shuffles it by customer and builds "
+                  "the training set and the scores. `stream`: `dask.stream: true`, the workers "
+                  "read and validate the files and the job's process never holds the log. "
+                  "Memory: peak resident set of the job's process, and of each worker.", "",
+                  "| customers | events | engine | retrain s | score s | job process GB "
                   "(retrain / score) | workers GB (retrain) | workers GB (score) | load |",
                   "|---:|---:|---|---:|---:|---|---|---|---:|"]
-        for r in results:
-            for engine in ("local", "dask"):
-                a, b = r[f"{engine}_retrain"], r[f"{engine}_score"]
-                lines.append(f"| {r['customers']:,} | {r['events']:,} | {engine} | "
-                             f"{a['seconds']:.1f} | {b['seconds']:.1f} | {a['peak_gb']:.2f} / "
-                             f"{b['peak_gb']:.2f} | {_gb(a['workers_gb'])} | "
-                             f"{_gb(b['workers_gb'])} | {b['load']:.1f} |")
+        for r in results["engines"]:
+            for engine in ENGINES:
+                a, b = r[engine]["retrain"], r[engine].get("score", {"failed": "not run"})
+                lines.append(
+                    f"| {r['customers']:,} | {r['events']:,} | {engine} | "
+                    f"{_cell(a, 'seconds', '.0f')} | {_cell(b, 'seconds', '.0f')} | "
+                    f"{_cell(a, 'peak_gb', '.2f')} / {_cell(b, 'peak_gb', '.2f')} | "
+                    f"{_gb(a.get('workers_gb', []))} | {_gb(b.get('workers_gb', []))} | "
+                    f"{b.get('load', a.get('load', float('nan'))):.1f} |")
         lines.append("")
-    lines += [f"Streamed (dask engine only): the workers read the Parquet log, shuffle it by "
-              f"customer into {args.partitions} partitions written as Parquet, then build the "
-              f"training set (all features, churn and repurchase labels) at {args.cutoffs} "
-              "cutoffs and write it partition by partition; the client never holds the log.",
-              "", "| customers | events | training rows | seconds | client GB | workers GB "
-              "| load |", "|---:|---:|---:|---:|---:|---|---:|"]
-    for r in results:
-        s = r["streamed"]
-        lines.append(f"| {r['customers']:,} | {r['events']:,} | {s['rows']:,} | "
-                     f"{s['seconds']:.1f} | {s['peak_gb']:.2f} | {_gb(s['workers_gb'])} | "
-                     f"{s['load']:.1f} |")
-    sizes = " ".join(str(r["customers"]) for r in results)
-    lines += ["", f"Python {platform.python_version()}, {os.cpu_count()} cores, measured "
-              f"{time.strftime('%Y-%m-%d')}. Reproduce with `python benchmarks/scale.py --sizes "
-              f"{sizes}`.", ""]
+    if results["growth"]:
+        lines += ["## The streamed job as the shop grows", "",
+                  f"`engine: dask`, `dask.stream: true`, 2 workers of {limit}, same settings as "
+                  "above. *Log in pandas*: what holding the validated log in one process would "
+                  "take (bytes per event of one file, times the events).", "",
+                  "| customers | events | Parquet GB | log in pandas GB | retrain s | score s "
+                  "| job process GB (retrain / score) | workers GB (retrain) | workers GB "
+                  "(score) | load |",
+                  "|---:|---:|---:|---:|---:|---:|---|---|---|---:|"]
+        for r in results["growth"]:
+            a, b = r["stream"]["retrain"], r["stream"].get("score", {"failed": "not run"})
+            lines.append(
+                f"| {r['customers']:,} | {r['events']:,} | {r['parquet_gb']:.1f} | "
+                f"{r['pandas_gb']:.1f} | {_cell(a, 'seconds', '.0f')} | "
+                f"{_cell(b, 'seconds', '.0f')} | {_cell(a, 'peak_gb', '.2f')} / "
+                f"{_cell(b, 'peak_gb', '.2f')} | {_gb(a.get('workers_gb', []))} | "
+                f"{_gb(b.get('workers_gb', []))} | {b.get('load', float('nan')):.1f} |")
+        lines += ["", "Where the streamed job's time goes (wall seconds per stage):", "",
+                  "| customers | read and validate | training set | baselines' events | train "
+                  "| score: read and validate | score: features and scores | radar | write |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in results["growth"]:
+            a, b = r["stream"]["retrain"], r["stream"].get("score", {})
+            if "failed" in a or "failed" in b:
+                continue
+            cells = [_stage(a, "read and validate the log"), _stage(a, "training set"),
+                     _stage(a, "events of the sampled customers"), _stage(a, "train"),
+                     _stage(b, "read and validate the log"), _stage(b, "features and scores"),
+                     _stage(b, "radar"), _stage(b, "write the outputs")]
+            lines.append(f"| {r['customers']:,} | " + " | ".join(f"{c:.0f}" for c in cells)
+                         + " |")
+        lines.append("")
+    lines += [f"Python {results['python']}, {results['cores']} cores, measured "
+              f"{results['date']}, one run per job. Reproduce with `python benchmarks/scale.py`.",
+              ""]
     return "\n".join(lines)
+
+
+def chart(results: dict, path: Path) -> None:
+    """Wall seconds and peak memory of the streamed job against customers (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["growth"] if "failed" not in r["stream"]["retrain"]
+            and "failed" not in r["stream"].get("score", {"failed": 1})]
+    if not rows:
+        return
+    n = [r["customers"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for job, mark in (("retrain", "o-"), ("score", "s-")):
+        left.plot(n, [r["stream"][job]["seconds"] for r in rows], mark, label=job)
+        right.plot(n, [r["stream"][job]["peak_gb"] for r in rows], mark,
+                   label=f"{job}: job process")
+    right.plot(n, [max(r["stream"]["retrain"]["workers_gb"] + r["stream"]["score"]["workers_gb"])
+                   for r in rows], "^--", label="largest worker")
+    right.plot(n, [r["pandas_gb"] for r in rows], ":", color="grey", label="log in pandas")
+    for ax, title in ((left, "wall seconds"), (right, "peak memory, GB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("customers")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("dask.stream on 2 workers of " + results["memory_limit"], fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=110)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

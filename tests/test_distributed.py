@@ -9,9 +9,6 @@ the outputs as they were.
 
 from __future__ import annotations
 
-import os
-import signal
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,16 +39,6 @@ from repurchase_ml.features import (  # noqa: E402
 )
 
 CUTOFFS = ["2023-03-01", "2023-06-01", "2023-09-01"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """Two worker processes for the whole module; closed at its end."""
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="2GB",
-                      dashboard_address=":0") as local, Client(local) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -302,25 +289,7 @@ def test_retrain_with_lightgbm_dask_ships_the_boosters_trained_on_every_row(proj
     assert 0.0 <= result.challenger_metrics["churn"] <= 1.0
 
 
-def _kill_on_score_plugin():
-    """A worker plugin that SIGKILLs its worker when a scoring task starts: a crash mid-job.
-
-    Defined in a function so that it travels to the workers by value.
-    """
-    from distributed import WorkerPlugin
-
-    class KillOnScore(WorkerPlugin):
-        name = "kill-on-score"
-
-        def transition(self, key, start, finish, **kwargs):
-            name = key[0] if isinstance(key, tuple) else key
-            if finish == "executing" and "_score_part" in str(name):
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return KillOnScore()
-
-
-def test_a_killed_worker_fails_the_score_job_and_leaves_every_output(project, tmp_path):
+def test_a_killed_worker_fails_the_score_job_and_leaves_every_output(project, kill_on_score):
     import dask
     from distributed import Client, LocalCluster
 
@@ -336,7 +305,7 @@ def test_a_killed_worker_fails_the_score_job_and_leaves_every_output(project, tm
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                          memory_limit="1GB", dashboard_address=":0") as doomed, \
             Client(doomed) as client:
-        client.register_plugin(_kill_on_score_plugin())
+        client.register_plugin(kill_on_score())
         settings = local.model_copy(update={"engine": "dask", "dask": local.dask.model_copy(
             update={"scheduler": doomed.scheduler_address})})
         from repurchase_ml.distributed.jobs import DaskJobError

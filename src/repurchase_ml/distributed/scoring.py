@@ -31,7 +31,13 @@ logger = logging.getLogger(__name__)
 def _score_part(part: pd.DataFrame, cutoff: pd.Timestamp, spec: FeatureSpec,
                 prices: pd.DataFrame | None, scorer: Any,
                 reasons: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    events = canonical_partition(part)
+    return score_events(canonical_partition(part), cutoff, spec, prices, scorer, reasons)
+
+
+def score_events(events: pd.DataFrame, cutoff: pd.Timestamp, spec: FeatureSpec,
+                 prices: pd.DataFrame | None, scorer: Any,
+                 reasons: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features (by customer id) and scores at ``cutoff`` of a canonical partition's events."""
     events = events[events["timestamp"] < cutoff].reset_index(drop=True)
     features = compute_features(events, [cutoff], spec, category_prices=prices)
     features.attrs = {}

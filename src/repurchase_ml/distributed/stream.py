@@ -281,13 +281,9 @@ def training_set(log: StreamedLog, *, cutoffs: object, tasks: Iterable[str] | No
     return training
 
 
-def _events_of(part: pd.DataFrame, ids: np.ndarray, before: pd.Timestamp | None
-               ) -> pd.DataFrame:
+def _events_of(part: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
     events = canonical_partition(part)
-    keep = events["customer_id"].isin(ids).to_numpy()
-    if before is not None:
-        keep &= (events["timestamp"] < before).to_numpy()
-    return events.loc[keep]
+    return events.loc[events["customer_id"].isin(ids).to_numpy()]
 
 
 def _in_log_order(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -302,7 +298,7 @@ def events_of(log: StreamedLog, customer_ids: Any) -> pd.DataFrame:
     import dask
 
     ids = dask.delayed(np.asarray(pd.unique(np.asarray(customer_ids))), pure=True)
-    parts = dask.compute(*[dask.delayed(_events_of)(p, ids, None)
+    parts = dask.compute(*[dask.delayed(_events_of)(p, ids)
                            for p in log.events.to_delayed()])
     return _in_log_order(parts)
 
@@ -326,19 +322,23 @@ class StreamedScores:
 
 def _score_part(part: pd.DataFrame, cutoff: pd.Timestamp, spec: FeatureSpec,
                 prices: pd.DataFrame | None, scorer: Any, fraction: float) -> dict[str, Any]:
-    from repurchase_ml.distributed.scoring import _score_part as features_and_scores
+    from repurchase_ml.distributed.scoring import score_events
     from repurchase_ml.radar import alive_mask
 
-    features, scores = features_and_scores(part, cutoff, spec, prices, scorer, False)
+    events = canonical_partition(part)
+    features, scores = score_events(events, cutoff, spec, prices, scorer, False)
     if features.empty:
         return {"features": features, "scores": scores, "alive": features,
-                "sample": np.zeros(0, dtype=bool), "events": part.iloc[:0]}
+                "sample": np.zeros(0, dtype=bool), "events": events.iloc[:0]}
     sample = in_customer_sample(features["customer_id"], fraction)
+    chosen = features["customer_id"].to_numpy()[sample]
+    keep = events["customer_id"].isin(chosen).to_numpy() \
+        & (events["timestamp"] < cutoff).to_numpy()
     return {
         "scores": scores,
         "alive": features.loc[alive_mask(features).to_numpy()],
         "sample": sample, "features": features.loc[sample],
-        "events": _events_of(part, features["customer_id"].to_numpy()[sample], cutoff),
+        "events": events.loc[keep],
     }
 
 
