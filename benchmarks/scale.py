@@ -97,16 +97,21 @@ def _child_job(job: str, engine: str, log: Path, project: Path, memory_limit: st
         overrides["dask"] = {"scheduler": cluster.scheduler_address,
                              "stream": engine == "stream"}
     settings = load_settings(overrides=overrides, environ={})
+    pids = set(client.run(os.getpid).values()) if client is not None else set()
     tic = time.perf_counter()
     result = run_retrain(settings) if job == "retrain" else run_score(settings, END)
     seconds = time.perf_counter() - tic
     workers: list[float] = []
+    restarted = 0
     if client is not None:
         workers = sorted(client.run(_peak_gb).values(), reverse=True)
+        # a worker over its memory limit is killed and replaced by its nanny: a new pid
+        restarted = len(pids - set(client.run(os.getpid).values()))
         client.close()
         cluster.close()
     return {"seconds": seconds, "peak_gb": _peak_gb(), "workers_gb": workers,
-            "stages": result.stages, "load": os.getloadavg()[0]}
+            "workers_restarted": restarted, "stages": result.stages,
+            "load": os.getloadavg()[0]}
 
 
 def _run(args: list[str]) -> dict:
@@ -189,6 +194,14 @@ def _gb(values: list[float]) -> str:
     return " / ".join(f"{v:.2f}" for v in values) if values else "–"
 
 
+def _workers(job: dict) -> str:
+    """Each worker's peak, and how many were killed over their limit and replaced."""
+    cell = _gb(job.get("workers_gb", []))
+    if job.get("workers_restarted"):
+        cell += f" ({job['workers_restarted']} restarted)"
+    return cell
+
+
 def _cell(job: dict, key: str, fmt: str) -> str:
     return "failed" if "failed" in job else format(job[key], fmt)
 
@@ -210,7 +223,9 @@ def tables(results: dict) -> str:
                   f"worker processes (1 thread, {limit} each) shuffles it by customer and builds "
                   "the training set and the scores. `stream`: `dask.stream: true`, the workers "
                   "read and validate the files and the job's process never holds the log. "
-                  "Memory: peak resident set of the job's process, and of each worker.", "",
+                  "Memory: peak resident set of the job's process, and of each worker (a worker "
+                  "that goes over its limit is killed and replaced by its nanny: counted as "
+                  "restarted).", "",
                   "| customers | events | engine | retrain s | score s | job process GB "
                   "(retrain / score) | workers GB (retrain) | workers GB (score) | load |",
                   "|---:|---:|---|---:|---:|---|---|---|---:|"]
@@ -221,7 +236,7 @@ def tables(results: dict) -> str:
                     f"| {r['customers']:,} | {r['events']:,} | {engine} | "
                     f"{_cell(a, 'seconds', '.0f')} | {_cell(b, 'seconds', '.0f')} | "
                     f"{_cell(a, 'peak_gb', '.2f')} / {_cell(b, 'peak_gb', '.2f')} | "
-                    f"{_gb(a.get('workers_gb', []))} | {_gb(b.get('workers_gb', []))} | "
+                    f"{_workers(a)} | {_workers(b)} | "
                     f"{b.get('load', a.get('load', float('nan'))):.1f} |")
         lines.append("")
     if results["growth"]:
@@ -239,8 +254,8 @@ def tables(results: dict) -> str:
                 f"| {r['customers']:,} | {r['events']:,} | {r['parquet_gb']:.1f} | "
                 f"{r['pandas_gb']:.1f} | {_cell(a, 'seconds', '.0f')} | "
                 f"{_cell(b, 'seconds', '.0f')} | {_cell(a, 'peak_gb', '.2f')} / "
-                f"{_cell(b, 'peak_gb', '.2f')} | {_gb(a.get('workers_gb', []))} | "
-                f"{_gb(b.get('workers_gb', []))} | {b.get('load', float('nan')):.1f} |")
+                f"{_cell(b, 'peak_gb', '.2f')} | {_workers(a)} | {_workers(b)} | "
+                f"{b.get('load', float('nan')):.1f} |")
         lines += ["", "Where the streamed job's time goes (wall seconds per stage):", "",
                   "| customers | read and validate | training set | baselines' events | train "
                   "| score: read and validate | score: features and scores | radar | write |",
@@ -282,9 +297,17 @@ def chart(results: dict, path: Path) -> None:
     right.plot(n, [max(r["stream"]["retrain"]["workers_gb"] + r["stream"]["score"]["workers_gb"])
                    for r in rows], "^--", label="largest worker")
     right.plot(n, [r["pandas_gb"] for r in rows], ":", color="grey", label="log in pandas")
+    from dask.utils import parse_bytes
+
+    right.axhline(parse_bytes(results["memory_limit"]) / 1e9, color="red", lw=0.8, ls="--",
+                  label="worker memory limit")
     for ax, title in ((left, "wall seconds"), (right, "peak memory, GB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(n, [f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" for x in n])
         ax.set_xlabel("customers")
         ax.set_title(title)
         ax.legend(fontsize=8)
