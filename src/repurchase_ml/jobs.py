@@ -304,7 +304,7 @@ def _fingerprint(events: pd.DataFrame, settings: Settings) -> str:
         digest.update(b"file bytes:")
         for file in source:
             if len(source) > 1:  # a folder: each file's place in it, then its bytes
-                digest.update(str(file.relative_to(settings.data.path)).encode() + b"\0")
+                digest.update(str(file.relative_to(str(settings.data.path))).encode() + b"\0")
             with file.open("rb") as handle:
                 for chunk in iter(lambda: handle.read(1 << 23), b""):
                     digest.update(chunk)
