@@ -120,9 +120,10 @@ def _run(args: list[str]) -> dict:
     env["REPURCHASE_ML_PROGRESS"] = "0"
     out = subprocess.run([sys.executable, __file__, "--child", *args], check=False,
                          capture_output=True, text=True, cwd=ROOT, env=env)
-    if out.returncode != 0:
-        return {"failed": out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip()
-                else f"exit code {out.returncode}"}
+    if out.returncode != 0:  # the exception's line, not the last warning
+        lines = out.stderr.strip().splitlines()
+        errors = [line for line in lines if "Error" in line.split(":")[0]]
+        return {"failed": (errors or lines or [f"exit code {out.returncode}"])[-1][:300]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

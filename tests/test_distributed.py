@@ -109,14 +109,12 @@ def test_labels_and_training_set_equal_the_local_engine(partitioned, log):
 
 
 def test_a_training_set_within_a_row_budget_keeps_the_local_engines_rows(partitioned, log):
-    from repurchase_ml.distributed.features import sample_training_set
-
     spec = FeatureSpec(windows=(30,), families=("rfm", "rhythm"))
     # every cutoff keeps the same fraction, stratified by both tasks' labels
     tasks = ["churn", "second_purchase"]
-    parts, attrs = build_training_set_dask(partitioned, cutoffs=CUTOFFS, spec=spec, tasks=tasks)
-    sampled, extra = sample_training_set(parts, max_rows=300, random_state=4)
-    got = collect(sampled, {**attrs, **extra})
+    parts, attrs = build_training_set_dask(partitioned, cutoffs=CUTOFFS, spec=spec, tasks=tasks,
+                                           max_rows=300, random_state=4)
+    got = collect(parts, attrs)
     want = build_training_set(log, cutoffs=CUTOFFS, spec=spec, tasks=tasks, max_rows=300,
                               random_state=4)
     fractions = want.attrs["sampled"]["task_fractions"]

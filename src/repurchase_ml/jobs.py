@@ -1210,7 +1210,10 @@ def run_score(settings: Settings, as_of: str | pd.Timestamp) -> ScoreResult:
     refused. Every customer is scored without reasons (SHAP contributions
     for every row would cost more than all the scores): the radar carries
     the reasons of its top ``radar.explain_top`` rows; the served model
-    (``output.top_reasons`` per request) gives them for any rows asked.
+    (``output.top_reasons`` per request) gives them for any rows asked. With
+    ``engine: dask`` and ``dask.stream`` the log stays on the workers: this
+    process receives every score and the radar's rows, and draws monitoring
+    and the report from a hash sample of customers (docs/scale.md).
 
     Everything is computed before anything is written, so a failing run
     changes nothing; then ``settings.output_path()`` receives ``scores_<date>``

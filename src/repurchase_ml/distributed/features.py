@@ -67,7 +67,6 @@ __all__ = [
     "collect",
     "global_inputs",
     "make_labels_dask",
-    "sample_training_set",
     "training_set_attrs",
     "warm_up",
 ]
@@ -289,9 +288,12 @@ def make_labels_dask(events: Any, *, cutoffs: object, task: str | TaskSpec,
 def _training_part(part: pd.DataFrame, cuts: list[pd.Timestamp], spec: FeatureSpec,
                    tasks: Mapping[str, tuple[TaskSpec, int]], end: pd.Timestamp,
                    prices: pd.DataFrame | None,
-                   label_cutoffs: Mapping[str, object] | None) -> pd.DataFrame:
+                   label_cutoffs: Mapping[str, object] | None,
+                   chosen: pd.DataFrame | None = None, labels_only: bool = False
+                   ) -> pd.DataFrame:
     out = _training_rows(spec_log(canonical_partition(part), spec), cuts, spec, tasks, end=end,
-                         category_prices=prices, label_cutoffs=label_cutoffs)
+                         category_prices=prices, label_cutoffs=label_cutoffs, chosen=chosen,
+                         labels_only=labels_only)
     out.attrs = {}
     return _sorted(out)
 
@@ -329,12 +331,21 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
                             horizons: Mapping[str, int] | None = None,
                             alive_days: int | None = None,
                             label_cutoffs: Mapping[str, object] | None = None,
-                            inputs: GlobalInputs | None = None) -> tuple[Any, dict[str, Any]]:
+                            inputs: GlobalInputs | None = None, max_rows: int | None = None,
+                            random_state: int = 0) -> tuple[Any, dict[str, Any]]:
     """:func:`repurchase_ml.features.build_training_set`, one customer partition at a time.
 
     Every cutoff of a multi-cutoff training set is built inside the
     partitions; nothing is materialised on the client. Labels are checked
     against the whole log's end.
+
+    With ``max_rows``, the rows the local engine keeps: each partition
+    computes its rows' labels first (no features), only keys and labels come
+    to the client, which draws the local sample
+    (:func:`repurchase_ml.features.labels.sample_rows`) over all of them; the
+    kept keys go back, and each partition builds features for its kept rows
+    only, so no worker ever holds the unsampled training set. Equal to the
+    local sample row for row.
 
     Returns
     -------
@@ -354,60 +365,49 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
     pinned = inputs.pinned(spec)
     prices = inputs.prices_for(cuts)
     label_cutoffs = dict(label_cutoffs) if label_cutoffs else None
-    meta = _training_part(events._meta, cuts, pinned, resolved, inputs.data_end, prices,
-                          label_cutoffs)
-    ddf = events.map_partitions(_training_part, cuts, pinned, resolved, inputs.data_end, prices,
-                                label_cutoffs, meta=meta, align_dataframes=False,
-                                enforce_metadata=False)
-    return ddf, {**inputs.attrs, **training_set_attrs(resolved, spec, alive_days)}
+    attrs = {**inputs.attrs, **training_set_attrs(resolved, spec, alive_days)}
+    arguments = (cuts, pinned, resolved, inputs.data_end, prices, label_cutoffs)
+    chosen = None
+    if max_rows is not None:
+        keys = events.map_partitions(
+            _training_part, *arguments, None, True, align_dataframes=False,
+            enforce_metadata=False,
+            meta=_training_part(events._meta, *arguments, None, True))
+        chosen, sampled = _sample(collect(keys), max_rows=max_rows, random_state=random_state)
+        attrs["sampled"] = sampled
+    import dask
+
+    meta = _training_part(events._meta, *arguments, None if chosen is None else chosen.iloc[:0])
+    chosen_ = None if chosen is None else dask.delayed(chosen, pure=True)  # shipped once
+    ddf = events.map_partitions(_training_part, *arguments, chosen_, meta=meta,
+                                align_dataframes=False, enforce_metadata=False)
+    return ddf, attrs
 
 
-def _kept_part(part: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
-    """The partition's rows among ``kept``; a label whose ``_keep_<label>`` flag is off
-    becomes NaN (the local sample drops the other tasks' labels on a task's extra rows)."""
-    if part.empty:
-        return part
-    marked = part.merge(kept, on=KEYS, how="left", indicator=True, validate="one_to_one")
-    inside = (marked["_merge"] == "both").to_numpy()
-    out = part.loc[inside].reset_index(drop=True)
-    for flag in (c for c in kept.columns if c.startswith("_keep_")):
-        label = flag[len("_keep_"):]
-        keep = marked.loc[inside, flag].to_numpy(dtype=bool)
-        out[label] = np.where(keep, out[label].to_numpy(), np.nan)
-    return out
+def _sample(keys: pd.DataFrame, *, max_rows: int, random_state: int = 0
+            ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """The keys the local engine keeps with ``build_training_set(max_rows=...)``.
 
-
-def sample_training_set(ddf: Any, *, max_rows: int, random_state: int = 0) -> tuple[Any, dict]:
-    """The rows (and labels) the local engine keeps with ``build_training_set(max_rows=...)``.
-
-    The sampling (:func:`repurchase_ml.features.labels.sample_rows`) needs
-    each cutoff's rows in customer order with their labels: only the keys and
-    label columns come to the client, the kept keys (with which labels each
-    keeps) go back to every partition, and each partition keeps its rows
-    among them. The result equals the local sample row for row.
-
-    Returns
-    -------
-    (dask.dataframe.DataFrame, dict)
-        The sampled training set (lazy, partitioned as ``ddf``) and
-        ``attrs["sampled"]`` as the local engine records it.
+    ``keys``: every row's ``cutoff``, ``customer_id`` and labels, by cutoff then
+    customer (the local order). Returns the kept keys with a
+    ``_keep_label_<task>`` flag per task (None: every row is kept) and
+    ``attrs["sampled"]`` as the local engine records it.
     """
     from repurchase_ml.features.labels import sample_rows
 
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
         raise ValueError(f"max_rows: expected a positive whole number of rows or None, got "
                          f"{max_rows!r}.")
-    labels = [c for c in ddf.columns if str(c).startswith("label_")]
-    keys = collect(ddf[[*KEYS[::-1], *labels]])  # by cutoff, then customer: the local order
+    labels = [c for c in keys.columns if str(c).startswith("label_")]
     cuts = list(pd.unique(keys["cutoff"]))
     groups = [np.flatnonzero((keys["cutoff"] == c).to_numpy()) for c in cuts]
     positions = [np.arange(len(g)) for g in groups]
     per_cutoff = [[keys[name].to_numpy()[g] for name in labels] for g in groups]
     kept = sample_rows(positions, per_cutoff, max_rows=max_rows, random_state=random_state)
-    attrs = {"sampled": {**kept.attrs, "task_fractions": dict(zip(
-        [name[len("label_"):] for name in labels], kept.attrs["task_fractions"], strict=True))}}
+    sampled = {**kept.attrs, "task_fractions": dict(zip(
+        [name[len("label_"):] for name in labels], kept.attrs["task_fractions"], strict=True))}
     if len(keys) <= max_rows:
-        return ddf, attrs
+        return None, sampled
     chosen = []
     for i, group in enumerate(groups):
         frame = keys.iloc[group[kept[i]]][KEYS].reset_index(drop=True)
@@ -415,9 +415,7 @@ def sample_training_set(ddf: Any, *, max_rows: int, random_state: int = 0) -> tu
             flags = kept.label_kept[i][t]
             frame[f"_keep_{name}"] = True if flags is None else np.asarray(flags, dtype=bool)
         chosen.append(frame)
-    table = pd.concat(chosen, ignore_index=True)
-    return ddf.map_partitions(_kept_part, table, meta=ddf._meta, align_dataframes=False,
-                              enforce_metadata=False), attrs
+    return pd.concat(chosen, ignore_index=True), sampled
 
 
 def collect(ddf: Any, attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:

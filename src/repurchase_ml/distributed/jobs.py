@@ -28,7 +28,6 @@ from repurchase_ml.distributed.features import (
     build_training_set_dask,
     collect,
     global_inputs,
-    sample_training_set,
     warm_up,
 )
 from repurchase_ml.distributed.partition import partition_events
@@ -111,20 +110,16 @@ def training_set(settings: Settings, events: pd.DataFrame, *, cutoffs: list[pd.T
     """The training set built per customer partition on the cluster, collected.
 
     Equal to :func:`repurchase_ml.features.build_training_set` of the same
-    arguments; with ``max_rows``, only the sampled rows are collected
-    (:func:`~repurchase_ml.distributed.features.sample_training_set`).
+    arguments; with ``max_rows``, only the sampled rows are built and collected
+    (:func:`~repurchase_ml.distributed.features.build_training_set_dask`).
     """
     with _client(settings) as client, _failing_cleanly("training set"):
         ddf = _partitioned(settings, events, client)
         inputs = global_inputs(ddf, cutoffs=cutoffs, spec=spec)
         parts, attrs = build_training_set_dask(
             ddf, cutoffs=cutoffs, tasks=tasks, spec=spec, horizons=horizons,
-            alive_days=alive_days, label_cutoffs=label_cutoffs, inputs=inputs)
-        if max_rows is not None:
-            parts = client.persist(parts)  # built once: the keys, then the kept rows
-            parts, sampled = sample_training_set(parts, max_rows=max_rows,
-                                                 random_state=random_state)
-            attrs = {**attrs, **sampled}
+            alive_days=alive_days, label_cutoffs=label_cutoffs, inputs=inputs,
+            max_rows=max_rows, random_state=random_state)
         training = collect(parts, attrs)
     logger.info("engine dask: training set of %d rows from %d partitions", len(training),
                 ddf.npartitions)

@@ -490,7 +490,8 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
                    category_prices: pd.DataFrame | None = None,
                    label_cutoffs: Mapping[str, object] | None = None,
                    max_rows: int | None = None, random_state: int = 0,
-                   fraction: float | None = None) -> pd.DataFrame:
+                   fraction: float | None = None, chosen: pd.DataFrame | None = None,
+                   labels_only: bool = False) -> pd.DataFrame:
     """Features and ``label_<task>`` columns of a log split once (features and labels read it).
 
     A task named in ``label_cutoffs`` is labelled at those cutoffs only (NaN at the others).
@@ -499,6 +500,12 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
     written into one frame, with no join. ``fraction`` (with ``max_rows``, the
     whole log's row count over the budget) keeps that fraction of this log's
     rows instead: a part of the log sampled as the whole log would be.
+
+    For a log split by customer (the dask engine): ``labels_only`` returns every
+    row's keys and labels without features (``customer_id``, ``cutoff``,
+    ``label_<task>``; the sample is then drawn over all parts), and ``chosen``
+    (``cutoff``, ``customer_id`` and a ``_keep_label_<task>`` flag per task:
+    the rows drawn, with the labels each keeps) builds only those rows.
     """
     book = _OrderBook(log)
     cut_list = list(cuts)
@@ -517,7 +524,11 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
         # each cutoff's rows: customers with an event before it (as build_features), sampled
         first_event = first_times(log.customer, log.timestamp, log.n_customers)
         rows: list[np.ndarray] = [np.flatnonzero(first_event < int(c.value)) for c in cut_list]
-        if max_rows is not None:
+        if labels_only:
+            return _label_frame(log, cut_list, rows, labels)
+        if chosen is not None:
+            rows = _chosen_rows(log, cut_list, chosen, list(labels))
+        elif max_rows is not None:
             rows = sample_rows(rows, [[labels[name][i] for name in labels]
                                       for i in range(len(cut_list))],
                                max_rows=max_rows, random_state=random_state,
@@ -541,6 +552,36 @@ def _training_rows(log: LogArrays, cuts: Sequence[pd.Timestamp], spec: FeatureSp
         out.attrs["sampled"] = {**rows.attrs,
                                 "task_fractions": dict(zip(labels, rows.attrs["task_fractions"],
                                                            strict=True))}
+    return out
+
+
+def _label_frame(log: LogArrays, cuts: list[pd.Timestamp], rows: list[np.ndarray],
+                 labels: Mapping[str, list[np.ndarray | None]]) -> pd.DataFrame:
+    """Every row's ``customer_id``, ``cutoff`` and ``label_<task>`` (cutoff, then customer)."""
+    out = pd.DataFrame({
+        "customer_id": np.concatenate([log.ids[r] for r in rows]) if rows else log.ids[:0],
+        "cutoff": np.repeat(np.array(cuts, dtype="datetime64[ns]"), [len(r) for r in rows])})
+    for name, per_cutoff in labels.items():
+        out[f"label_{name}"] = np.concatenate(
+            [np.full(len(r), np.nan) if label is None else label[r]
+             for r, label in zip(rows, per_cutoff, strict=True)]) if rows else np.zeros(0)
+    return out
+
+
+def _chosen_rows(log: LogArrays, cuts: list[pd.Timestamp], chosen: pd.DataFrame,
+                 tasks: list[str]) -> SampledRows:
+    """The rows of ``chosen`` that are this log's customers, as :func:`sample_rows` returns them."""
+    stamps = pd.to_datetime(chosen["cutoff"]).to_numpy()
+    codes = pd.Index(log.ids).get_indexer(chosen["customer_id"].to_numpy())
+    out = SampledRows([])
+    out.label_kept, out.attrs = [], {"task_fractions": [1.0] * len(tasks)}
+    for cutoff in cuts:
+        mine = np.flatnonzero((stamps == cutoff.to_datetime64()) & (codes >= 0))
+        mine = mine[np.argsort(codes[mine], kind="stable")]  # ascending customer codes
+        out.append(codes[mine].astype(np.int64))
+        out.label_kept.append([
+            None if f"_keep_label_{t}" not in chosen
+            else chosen[f"_keep_label_{t}"].to_numpy(dtype=bool)[mine] for t in tasks])
     return out
 
 
