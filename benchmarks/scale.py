@@ -22,7 +22,7 @@ fresh project; a dask job starts its own local cluster of 2 worker processes
 worker can be read before it closes. Seconds are wall time.
 
     python benchmarks/scale.py                                          # the full run
-    python benchmarks/scale.py --sizes 1000000 --stream-sizes --update  # redo one section
+    python benchmarks/scale.py --sizes 1000000 --stream-sizes --update  # redo some rows
     python benchmarks/scale.py --sizes 20000 --stream-sizes 20000 50000 --out /tmp/s.md
 
 Writes benchmarks/results/scale.md and scale.json (atomically) and the growth
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.md"))
     parser.add_argument("--chart", default=str(ROOT / "docs" / "img" / "scale.png"))
     parser.add_argument("--update", action="store_true",
-                        help="keep the results of the section not run from the existing JSON")
+                        help="keep the existing JSON's rows of the sizes not run")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
@@ -186,14 +186,13 @@ def main() -> None:
                                                               args.memory_limit)
         results["growth"].append(row)
     out = Path(args.out)
-    if args.update and out.with_suffix(".json").exists():
+    if args.update and out.with_suffix(".json").exists():  # earlier rows of other sizes stay
         earlier = json.loads(out.with_suffix(".json").read_text())
         for section in ("engines", "growth"):
-            if not results[section]:
-                results[section] = earlier[section]
-                results[f"{section}_date"] = earlier.get(f"{section}_date", earlier["date"])
-    for section in ("engines", "growth"):
-        results.setdefault(f"{section}_date", results["date"])
+            done = {r["customers"] for r in results[section]}
+            results[section] = sorted(
+                [r for r in earlier[section] if r["customers"] not in done] + results[section],
+                key=lambda r: r["customers"])
     write_text_atomic(out.with_suffix(".json"), json.dumps(results, indent=1, default=str))
     text = tables(results)
     write_text_atomic(out, text)

@@ -123,9 +123,12 @@ class GlobalInputs:
         return self.category_prices
 
 
-def _summary(part: pd.DataFrame, cuts: Sequence[pd.Timestamp], spec: FeatureSpec) -> dict:
-    """One partition's share of :class:`GlobalInputs`."""
+def _summary(part: pd.DataFrame | str, cuts: Sequence[pd.Timestamp], spec: FeatureSpec,
+             before: pd.Timestamp | None = None) -> dict:
+    """One partition's share of :class:`GlobalInputs` (of its events before ``before``)."""
     frame = canonical_partition(part)
+    if before is not None:
+        frame = frame[frame["timestamp"] < before].reset_index(drop=True)
     if frame.empty:
         return {"behaviour": False, "last": None, "days": np.zeros(0, dtype=np.int64),
                 "prices": None, "cancelled": None}
@@ -152,7 +155,14 @@ def _summary(part: pd.DataFrame, cuts: Sequence[pd.Timestamp], spec: FeatureSpec
             "days": np.unique(stamps // DAY_NS), "prices": prices, "cancelled": cancelled}
 
 
-def global_inputs(events: Any, *, cutoffs: object, spec: FeatureSpec | None = None) -> GlobalInputs:
+def partitions_of(events: Any) -> list[Any]:
+    """The partitions to map over: a Dask DataFrame's (delayed), or a list of Parquet paths
+    (each read inside the task that uses it, :func:`canonical_partition`)."""
+    return list(events) if isinstance(events, list | tuple) else list(events.to_delayed())
+
+
+def global_inputs(events: Any, *, cutoffs: object, spec: FeatureSpec | None = None,
+                  before: pd.Timestamp | None = None) -> GlobalInputs:
     """The whole-log inputs of the features and labels at ``cutoffs``, in one pass.
 
     Each partition reports whether it has behaviour events, its last event,
@@ -161,8 +171,11 @@ def global_inputs(events: Any, *, cutoffs: object, spec: FeatureSpec | None = No
 
     Parameters
     ----------
-    events : dask.dataframe.DataFrame
-        The log from :func:`~repurchase_ml.distributed.partition.partition_events`.
+    events : dask.dataframe.DataFrame or list of paths
+        The log from :func:`~repurchase_ml.distributed.partition.partition_events`,
+        or its partitions' Parquet files.
+    before : timestamp, optional
+        Only the events before it count (the history at a score date).
     cutoffs : timestamp or sequence of timestamps
         Every cutoff the features will be built at.
     spec : FeatureSpec, optional
@@ -172,8 +185,8 @@ def global_inputs(events: Any, *, cutoffs: object, spec: FeatureSpec | None = No
 
     spec = checked_spec(spec)
     cuts = normalise_cutoffs(cutoffs)
-    parts = events.to_delayed()
-    summaries = dask.compute(*[dask.delayed(_summary)(p, cuts, spec) for p in parts])
+    summaries = dask.compute(*[dask.delayed(_summary)(p, cuts, spec, before)
+                               for p in partitions_of(events)])
     lasts = [s["last"] for s in summaries if s["last"] is not None]
     if not lasts:
         raise ValueError("events: the log is empty, so it covers no period.")

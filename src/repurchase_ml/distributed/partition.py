@@ -71,14 +71,18 @@ def customer_bucket(customer_id: pd.Series | np.ndarray, n_partitions: int) -> n
     return (pd.util.hash_array(values) % np.uint64(n_partitions)).astype(np.int64)
 
 
-def canonical_partition(frame: pd.DataFrame) -> pd.DataFrame:
+def canonical_partition(frame: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
     """One partition as the canonical pandas log the feature engine reads.
 
     Dask and Parquet may hand back strings as Arrow strings, event types as
     a categorical with other categories, or timestamps in another unit; the
     local engine reads object strings, the canonical categories and
-    nanoseconds, and so does every partition.
+    nanoseconds, and so does every partition. A path is read as one
+    partition's Parquet file (inside the task that uses it, so a worker
+    holds one partition at a time).
     """
+    if isinstance(frame, str | os.PathLike):
+        frame = pd.read_parquet(frame)
     out = frame.reset_index(drop=True)
     for column in out.columns:
         dtype = out[column].dtype

@@ -72,14 +72,30 @@ _HASH_SCALE = float(2**64)
 
 @dataclasses.dataclass
 class StreamedLog:
-    """A validated log held by the workers: one partition per canonical file."""
+    """A validated log held by the workers: one partition per canonical file.
 
-    #: dask DataFrame, one partition per file of ``files``
-    events: Any
+    Each step maps over :attr:`parts` (the files' paths): a task reads its
+    partition's file itself, so a worker holds one partition at a time.
+    """
+
     #: the validation reports of every file, added up
     report: ValidationReport
     #: the canonical files (in the job's work folder)
     files: list[Path]
+    #: an empty frame with the canonical columns and types
+    meta: pd.DataFrame
+
+    @property
+    def parts(self) -> list[str]:
+        return [str(f) for f in self.files]
+
+    @property
+    def events(self) -> Any:
+        """The log as a Dask DataFrame, one partition per file."""
+        import dask.dataframe as dd
+
+        return dd.from_map(canonical_partition, self.parts, meta=self.meta,
+                           enforce_metadata=False)
 
 
 def log_files(path: str | Path) -> list[Path]:
@@ -167,7 +183,6 @@ def open_log(path: str | Path, work: Path, *, read: Mapping[str, Any]) -> Stream
     partition).
     """
     import dask
-    import dask.dataframe as dd
 
     files = log_files(path)
     work.mkdir(parents=True, exist_ok=True)
@@ -178,16 +193,9 @@ def open_log(path: str | Path, work: Path, *, read: Mapping[str, Any]) -> Stream
         "write the log one customer bucket per file (repurchase_ml.distributed.partition: "
         "write_parquet_atomic(partition_events(path), folder)), or set dask.stream: false"))
     report = merge_reports([r for r, _ids, _m in results])
-    meta = canonical_partition(results[0][2])
-    events = dd.from_map(_read_canonical, [str(t) for t in targets], meta=meta,
-                         enforce_metadata=False)
     logger.info("engine dask: %d events of %d customers validated in %d files on the workers",
                 report.n_rows, report.n_customers, len(files))
-    return StreamedLog(events=events, report=report, files=targets)
-
-
-def _read_canonical(path: str) -> pd.DataFrame:
-    return canonical_partition(pd.read_parquet(path))
+    return StreamedLog(report=report, files=targets, meta=canonical_partition(results[0][2]))
 
 
 def in_customer_sample(ids: pd.Series | np.ndarray, fraction: float) -> np.ndarray:
@@ -211,11 +219,13 @@ def in_customer_sample(ids: pd.Series | np.ndarray, fraction: float) -> np.ndarr
 
 
 # ---------------------------------------------------------------------------- training set
-def _row_counts(part: pd.DataFrame, cuts: list[pd.Timestamp]) -> np.ndarray:
+def _row_counts(path: str, cuts: list[pd.Timestamp]) -> np.ndarray:
     """Per cutoff, the partition's customers with an event before it (its training rows)."""
+    part = pd.read_parquet(path, columns=["customer_id", "timestamp"])
     if part.empty:
         return np.zeros(len(cuts), dtype=np.int64)
-    first = part.groupby("customer_id", sort=False, observed=True)["timestamp"].min().to_numpy()
+    stamps = part["timestamp"].astype("datetime64[ns]")
+    first = stamps.groupby(part["customer_id"], sort=False).min().to_numpy()
     return np.array([int((first < c.to_datetime64()).sum()) for c in cuts], dtype=np.int64)
 
 
@@ -251,11 +261,10 @@ def training_set(log: StreamedLog, *, cutoffs: object, tasks: Iterable[str] | No
     spec = checked_spec(spec)
     resolved = _resolve_tasks(tasks, horizons, alive_days)
     cuts = normalise_cutoffs(cutoffs)
-    events = log.events
-    inputs = inputs if inputs is not None else global_inputs(events, cutoffs=cuts, spec=spec)
+    parts = log.parts
+    inputs = inputs if inputs is not None else global_inputs(parts, cutoffs=cuts, spec=spec)
     pinned = inputs.pinned(spec)
     prices = inputs.prices_for(cuts)
-    parts = events.to_delayed()
     fraction, total = 1.0, 0
     if max_rows is not None:
         counts = dask.compute(*[dask.delayed(_row_counts)(p, cuts) for p in parts])
@@ -299,7 +308,7 @@ def events_of(log: StreamedLog, customer_ids: Any) -> pd.DataFrame:
 
     ids = dask.delayed(np.asarray(pd.unique(np.asarray(customer_ids))), pure=True)
     parts = dask.compute(*[dask.delayed(_events_of)(p, ids)
-                           for p in log.events.to_delayed()])
+                           for p in log.parts])
     return _in_log_order(parts)
 
 
@@ -363,15 +372,14 @@ def score(log: StreamedLog, *, scorer: Any, as_of: Any, spec: FeatureSpec,
     if len(cutoff) != 1:
         raise ValueError(f"as_of: expected one date, got {len(cutoff)}.")
     cut = cutoff[0]
-    events = log.events
-    inputs = global_inputs(events[events["timestamp"] < cut], cutoffs=cutoff, spec=spec)
+    inputs = global_inputs(log.parts, cutoffs=cutoff, spec=spec, before=cut)
     inputs.check_cutoffs(cutoff, max_days_after_data)
     prices = inputs.prices_for(cutoff)
     pinned = inputs.pinned(spec)
     fraction = min(1.0, sample_customers / max(log.report.n_customers, 1))
     scorer_ = dask.delayed(scorer, pure=True)  # shipped once per worker
     results = dask.compute(*[dask.delayed(_score_part)(p, cut, pinned, prices, scorer_, fraction)
-                             for p in events.to_delayed()])
+                             for p in log.parts])
     kept = [r for r in results if len(r["scores"])]
     if not kept:
         raise ValueError(f"as_of: no customer has an event before {cut.date()}; there is "
