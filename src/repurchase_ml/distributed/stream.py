@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,42 @@ def open_log(path: str | Path, work: Path, *, read: Mapping[str, Any]) -> Stream
     return StreamedLog(report=report, files=targets, meta=canonical_partition(results[0][2]))
 
 
+def _apply(fn: Callable[..., Any], part: Any, args: tuple[Any, ...]) -> Any:
+    return fn(part, *args)
+
+
+def map_parts(fn: Callable[..., Any], parts: Sequence[Any], *args: Any) -> list[Any]:
+    """``fn(part, *args)`` for every part, on the cluster, results in the parts' order.
+
+    With a running ``distributed`` client, ``args`` travel to every worker
+    once and each result is fetched the moment its task ends and released on
+    the worker: a worker holds only what it is computing, never the results
+    of every partition it has done (at 10M customers those add up to more
+    than a worker's memory). Without one, ``dask.compute``.
+    """
+    import dask
+
+    try:
+        from distributed import as_completed, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return list(dask.compute(*[dask.delayed(fn)(p, *args) for p in parts]))
+    [shared] = client.scatter([args], broadcast=True, hash=False)
+    token = uuid.uuid4().hex[:8]
+    futures = {client.submit(_apply, fn, part, shared, key=f"{fn.__name__}-{token}-{i}"): i
+               for i, part in enumerate(parts)}
+    out: list[Any] = [None] * len(parts)
+    try:
+        for future, value in as_completed(futures, with_results=True):
+            out[futures[future]] = value
+            future.release()
+    finally:
+        client.cancel(list(futures))
+        client.cancel([shared])
+    return out
+
+
 def in_customer_sample(ids: pd.Series | np.ndarray, fraction: float) -> np.ndarray:
     """Whether each customer is in a sample of about ``fraction`` of customers (stable hash).
 
@@ -229,12 +266,13 @@ def _row_counts(path: str, cuts: list[pd.Timestamp]) -> np.ndarray:
     return np.array([int((first < c.to_datetime64()).sum()) for c in cuts], dtype=np.int64)
 
 
-def _sampled_part(part: pd.DataFrame, cuts: list[pd.Timestamp], spec: FeatureSpec,
+def _sampled_part(seeded: tuple[str, int], cuts: list[pd.Timestamp], spec: FeatureSpec,
                   tasks: Mapping[str, Any], end: pd.Timestamp, prices: pd.DataFrame | None,
                   label_cutoffs: Mapping[str, object] | None, max_rows: int | None,
-                  fraction: float, seed: int) -> pd.DataFrame:
+                  fraction: float) -> pd.DataFrame:
     from repurchase_ml.features.labels import _training_rows
 
+    part, seed = seeded
     out = _training_rows(spec_log(canonical_partition(part), spec), cuts, spec, tasks, end=end,
                          category_prices=prices, label_cutoffs=label_cutoffs,
                          max_rows=max_rows, random_state=seed, fraction=fraction)
@@ -256,7 +294,6 @@ def training_set(log: StreamedLog, *, cutoffs: object, tasks: Iterable[str] | No
     collected. Without it, every row (which must then fit the client).
     ``attrs["sampled"]`` records the fraction as the local engine does.
     """
-    import dask
 
     spec = checked_spec(spec)
     resolved = _resolve_tasks(tasks, horizons, alive_days)
@@ -267,15 +304,13 @@ def training_set(log: StreamedLog, *, cutoffs: object, tasks: Iterable[str] | No
     prices = inputs.prices_for(cuts)
     fraction, total = 1.0, 0
     if max_rows is not None:
-        counts = dask.compute(*[dask.delayed(_row_counts)(p, cuts) for p in parts])
-        total = int(np.sum(counts))
+        total = int(np.sum(map_parts(_row_counts, parts, cuts)))
         fraction = min(1.0, max_rows / total) if total else 1.0
     label_cuts = dict(label_cutoffs) if label_cutoffs else None
-    built = dask.compute(*[
-        dask.delayed(_sampled_part)(p, cuts, pinned, resolved, inputs.data_end, prices,
-                                    label_cuts, max_rows, fraction,
-                                    random_state * 1_000_003 + i)
-        for i, p in enumerate(parts)])
+    # each partition's seed: random_state and its place among the parts
+    seeded = [(p, random_state * 1_000_003 + i) for i, p in enumerate(parts)]
+    built = map_parts(_sampled_part, seeded, cuts, pinned, resolved, inputs.data_end, prices,
+                      label_cuts, max_rows, fraction)
     frames = [f for f in built if len(f)] or [built[0]]
     training = _sorted(pd.concat(frames, ignore_index=True))
     training.attrs.update({**inputs.attrs, **training_set_attrs(resolved, spec, alive_days)})
@@ -304,12 +339,8 @@ def _in_log_order(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 def events_of(log: StreamedLog, customer_ids: Any) -> pd.DataFrame:
     """Every event of the given customers, as a canonical log on the client."""
-    import dask
-
-    ids = dask.delayed(np.asarray(pd.unique(np.asarray(customer_ids))), pure=True)
-    parts = dask.compute(*[dask.delayed(_events_of)(p, ids)
-                           for p in log.parts])
-    return _in_log_order(parts)
+    ids = np.asarray(pd.unique(np.asarray(customer_ids)))
+    return _in_log_order(map_parts(_events_of, log.parts, ids))
 
 
 # ---------------------------------------------------------------------------- scores
@@ -365,7 +396,6 @@ def score(log: StreamedLog, *, scorer: Any, as_of: Any, spec: FeatureSpec,
     ``sample_customers``: about how many customers' features, scores and
     events come back for monitoring and the report (a stable hash sample).
     """
-    import dask
 
     spec = checked_spec(spec)
     cutoff = normalise_cutoffs(as_of)
@@ -377,9 +407,7 @@ def score(log: StreamedLog, *, scorer: Any, as_of: Any, spec: FeatureSpec,
     prices = inputs.prices_for(cutoff)
     pinned = inputs.pinned(spec)
     fraction = min(1.0, sample_customers / max(log.report.n_customers, 1))
-    scorer_ = dask.delayed(scorer, pure=True)  # shipped once per worker
-    results = dask.compute(*[dask.delayed(_score_part)(p, cut, pinned, prices, scorer_, fraction)
-                             for p in log.parts])
+    results = map_parts(_score_part, log.parts, cut, pinned, prices, scorer, fraction)
     kept = [r for r in results if len(r["scores"])]
     if not kept:
         raise ValueError(f"as_of: no customer has an event before {cut.date()}; there is "
