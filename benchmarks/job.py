@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ def _child(job: str, log: Path, project: Path, cutoffs: int, as_of: str) -> None
     """Run one job in this process and print its stages and peak memory as JSON."""
     import logging
 
+    from repurchase_ml._stages import job_peak_gb
     from repurchase_ml.config import load_settings
     from repurchase_ml.jobs import run_retrain, run_score
 
@@ -66,10 +66,7 @@ def _child(job: str, log: Path, project: Path, cutoffs: int, as_of: str) -> None
         scored = run_score(settings, as_of)
         stages, extra = scored.stages, {"n_scored": scored.n_scored, "n_radar": scored.n_radar}
     seconds, cpu = time.perf_counter() - tic, time.process_time() - cpu
-    # the stage clock resets the kernel's high-water mark per stage, so the job's peak is the
-    # largest stage peak (getrusage reads the same, reset, mark)
-    peak = max([s["peak_gb"] for s in stages]
-               + [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9])
+    peak = job_peak_gb(stages)  # the stage clock resets the high-water mark per stage
     print(json.dumps({"job": job, "seconds": seconds, "cpu_seconds": cpu, "stages": stages,
                       "peak_gb": peak,
                       "load": os.getloadavg()[0], **extra}))

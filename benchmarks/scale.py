@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -48,13 +47,13 @@ PER_FILE = 100_000
 ENGINES = ("local", "dask", "stream")
 
 
-def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+def log_folder_path(cache: Path, n_customers: int, seed: int) -> Path:
+    return cache / f"synthetic_files_{n_customers}_{seed}_{START}_{END}"
 
 
 def log_folder(cache: Path, n_customers: int, seed: int) -> Path:
     """The cached log of ``n_customers`` (written on first use)."""
-    folder = cache / f"synthetic_files_{n_customers}_{seed}_{START}_{END}"
+    folder = log_folder_path(cache, n_customers, seed)
     if not folder.exists():
         from repurchase_ml.datasets import write_event_log_files
 
@@ -65,14 +64,15 @@ def log_folder(cache: Path, n_customers: int, seed: int) -> Path:
 
 
 def _log_size(folder: Path) -> dict:
-    """Events in the log, and the bytes one process would hold it in (pandas, measured on
-    the first file and scaled by events)."""
-    import pandas as pd
+    """Events in the log, and the bytes one process would hold it in (the validated log of
+    ``read_events``, measured on the first file and scaled by events)."""
     import pyarrow.parquet as pq
+
+    from repurchase_ml.events import read_events
 
     files = sorted(folder.glob("*.parquet"))
     events = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    first = pd.read_parquet(files[0])
+    first, _report = read_events(files[0])
     per_event = first.memory_usage(deep=True).sum() / len(first)
     return {"events": int(events), "pandas_gb": events * per_event / 1e9,
             "parquet_gb": sum(f.stat().st_size for f in files) / 1e9}
@@ -83,6 +83,8 @@ def _child_job(job: str, engine: str, log: Path, project: Path, memory_limit: st
 
     from distributed import Client, LocalCluster
 
+    # the stage clock resets the kernel's high-water mark per stage: job_peak_gb adds them up
+    from repurchase_ml._stages import job_peak_gb, peak_rss_gb
     from repurchase_ml.config import load_settings
     from repurchase_ml.jobs import run_retrain, run_score
 
@@ -105,12 +107,12 @@ def _child_job(job: str, engine: str, log: Path, project: Path, memory_limit: st
     workers: list[float] = []
     restarted = 0
     if client is not None:
-        workers = sorted(client.run(_peak_gb).values(), reverse=True)
+        workers = sorted(client.run(peak_rss_gb).values(), reverse=True)
         # a worker over its memory limit is killed and replaced by its nanny: a new pid
         restarted = len(pids - set(client.run(os.getpid).values()))
         client.close()
         cluster.close()
-    return {"seconds": seconds, "peak_gb": _peak_gb(), "workers_gb": workers,
+    return {"seconds": seconds, "peak_gb": job_peak_gb(result.stages), "workers_gb": workers,
             "workers_restarted": restarted, "stages": result.stages,
             "load": os.getloadavg()[0]}
 
@@ -193,6 +195,15 @@ def main() -> None:
             results[section] = sorted(
                 [r for r in earlier[section] if r["customers"] not in done] + results[section],
                 key=lambda r: r["customers"])
+            for row in results[section]:  # sizes and job peaks as this version measures them
+                folder = log_folder_path(Path(args.cache), row["customers"], args.seed)
+                if folder.exists():
+                    row.update(_log_size(folder))
+                for jobs in (row[e] for e in ENGINES if e in row):
+                    for job in jobs.values():
+                        if "stages" in job:
+                            job["peak_gb"] = max([job["peak_gb"]]
+                                                 + [s["peak_gb"] for s in job["stages"]])
     write_text_atomic(out.with_suffix(".json"), json.dumps(results, indent=1, default=str))
     text = tables(results)
     write_text_atomic(out, text)

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StageClock", "peak_rss_gb", "reset_peak_rss", "stage_metrics"]
+__all__ = ["StageClock", "job_peak_gb", "peak_rss_gb", "reset_peak_rss", "stage_metrics"]
 
 logger = logging.getLogger("repurchase_ml.jobs")
 
@@ -61,6 +61,21 @@ def peak_rss_gb() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
+
+
+def job_peak_gb(records: list[dict[str, Any]]) -> float:
+    """The peak resident memory (GB) of a whole job run whose stages are ``records``.
+
+    The stage clock resets the kernel's high-water mark at each stage, and
+    ``getrusage`` reads that same, reset, mark: the job's peak is the largest
+    stage peak (or the mark since the last stage, if larger).
+
+    Examples
+    --------
+    >>> job_peak_gb([{"peak_gb": 9.5}, {"peak_gb": 0.1}]) >= 9.5
+    True
+    """
+    return max([float(r["peak_gb"]) for r in records] + [peak_rss_gb()])
 
 
 class StageClock:
