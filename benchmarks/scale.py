@@ -326,6 +326,7 @@ def chart(results: dict, path: Path) -> None:
     for ax, title in ((left, "wall seconds"), (right, "peak memory, GB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())

@@ -63,11 +63,11 @@ from repurchase_ml.features.engine import checked_spec, spec_log
 from repurchase_ml.features.spec import FeatureSpec
 
 __all__ = ["StreamedLog", "StreamedScores", "events_of", "in_customer_sample", "log_files",
-           "merge_reports", "open_log", "score", "training_set"]
+           "map_parts", "merge_reports", "open_log", "score", "training_set"]
 
 logger = logging.getLogger(__name__)
 
-#: a customer is in a hash sample when the top bits of its id's hash fall below the fraction
+#: a customer is in a hash sample when its id's 64-bit hash, scaled to [0, 1), is below the fraction
 _HASH_SCALE = float(2**64)
 
 
