@@ -367,6 +367,8 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
         sorted by cutoff and customer) and the ``attrs`` the local result
         carries (set them on the collected frame: :func:`collect` does).
     """
+    import dask
+
     spec = checked_spec(spec)
     _refuse_unsupported(spec, cutoffs)
     resolved = _resolve_tasks(tasks, horizons, alive_days)
@@ -388,8 +390,6 @@ def build_training_set_dask(events: Any, *, cutoffs: object, tasks: Iterable[str
             meta=_training_part(events._meta, *arguments, None, True))
         chosen, sampled = _sample(collect(keys), max_rows=max_rows, random_state=random_state)
         attrs["sampled"] = sampled
-    import dask
-
     meta = _training_part(events._meta, *arguments, None if chosen is None else chosen.iloc[:0])
     chosen_ = None if chosen is None else dask.delayed(chosen, pure=True)  # shipped once
     ddf = events.map_partitions(_training_part, *arguments, chosen_, meta=meta,
