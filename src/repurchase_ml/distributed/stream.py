@@ -331,7 +331,8 @@ def _events_of(part: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 
 def _in_log_order(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Partitions' events as one log, by customer (each partition's rows keep their order)."""
+    """Partitions' rows (events, scores, features) as one frame by customer; each partition's
+    rows keep their order."""
     frame = pd.concat(list(parts), ignore_index=True)
     order = np.argsort(frame["customer_id"].to_numpy(), kind="stable")
     return frame.take(order).reset_index(drop=True)
@@ -382,12 +383,6 @@ def _score_part(part: pd.DataFrame, cutoff: pd.Timestamp, spec: FeatureSpec,
     }
 
 
-def _by_customer(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    frame = pd.concat(list(frames), ignore_index=True)
-    order = np.argsort(frame["customer_id"].to_numpy(), kind="stable")
-    return frame.take(order).reset_index(drop=True)
-
-
 def score(log: StreamedLog, *, scorer: Any, as_of: Any, spec: FeatureSpec,
           max_days_after_data: float | None = 31.0, sample_customers: int = 50_000,
           ) -> StreamedScores:
@@ -414,10 +409,10 @@ def score(log: StreamedLog, *, scorer: Any, as_of: Any, spec: FeatureSpec,
                          "nothing to score.")
     sample_scores = [r["scores"].loc[r["sample"]] for r in kept]
     return StreamedScores(
-        scores=_by_customer([r["scores"] for r in kept]),
-        alive_features=_by_customer([r["alive"] for r in kept]),
-        sample_features=_by_customer([r["features"] for r in kept]),
-        sample_scores=_by_customer(sample_scores),
+        scores=_in_log_order([r["scores"] for r in kept]),
+        alive_features=_in_log_order([r["alive"] for r in kept]),
+        sample_features=_in_log_order([r["features"] for r in kept]),
+        sample_scores=_in_log_order(sample_scores),
         sample_events=_in_log_order([r["events"] for r in kept]),
         parts=[r["scores"] for r in kept])
 
